@@ -1,0 +1,52 @@
+# seq2seq: d2l's encoder-decoder translator in C.
+# `make` builds libs2s.a and the seq2seq CLI; `make test` builds and runs the test suite;
+# `make demo` installs missing packages, builds, trains on the corpus and translates.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -fopenmp -Isrc
+PKGS     = cairo libcurl libzip libcrypto libcjson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  += $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lopenblas -lutf8proc -lm -fopenmp
+
+BUILD   ?= build
+LIB_SRC  = $(filter-out src/cli.c,$(wildcard src/*.c))
+LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+TEST_SRC = $(wildcard tests/test_*.c)
+TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test demo clean bench fuzz
+
+all: $(BUILD)/libs2s.a seq2seq
+
+$(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD):
+	mkdir -p $(BUILD)/tests
+
+$(BUILD)/libs2s.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+seq2seq: src/cli.c $(BUILD)/libs2s.a
+	$(CC) $(CFLAGS) $< $(BUILD)/libs2s.a $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/libs2s.a
+	$(CC) $(CFLAGS) -Itests $< $(BUILD)/libs2s.a $(LDLIBS) -o $@
+
+deps:
+	bash scripts/deps.sh
+
+test: deps
+	$(MAKE) all $(TEST_BIN)
+	bash tests/run.sh $(BUILD)/tests
+
+DATA ?=
+demo: deps
+	$(MAKE) all
+	bash scripts/demo.sh $(DATA)
+
+clean:
+	rm -rf build build-* seq2seq

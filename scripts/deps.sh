@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project builds against, only those missing.
+set -euo pipefail
+pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev libutf8proc-dev libzip-dev
+      libcairo2-dev libcurl4-openssl-dev libssl-dev)
+[ -n "${S2S_EXTRA_PKGS:-}" ] && pkgs+=(${S2S_EXTRA_PKGS})
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

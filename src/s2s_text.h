@@ -1,0 +1,63 @@
+/* The d2l text pipeline: reading a pairs file, preprocess_nmt, tokenize_nmt, Vocab,
+ * truncate_pad / build_array_nmt. Everything here must give exactly d2l's results. */
+#ifndef S2S_TEXT_H
+#define S2S_TEXT_H
+#include "s2s_common.h"
+
+enum { S2S_UNK = 0, S2S_PAD = 1, S2S_BOS = 2, S2S_EOS = 3 };
+
+/* Tokenized sentence pairs. Token strings live in one arena owned by the struct. */
+typedef struct s2s_pairs {
+    int n;             /* number of pairs kept */
+    int *src_start;    /* [n+1] pair i's source tokens are src_tok[src_start[i] .. src_start[i+1]) */
+    char **src_tok;
+    int *tgt_start;    /* [n+1] */
+    char **tgt_tok;
+    int lines_read;    /* lines looked at (d2l counts every line, kept or not) */
+    int skipped;       /* lines without a tab, skipped as d2l does */
+    char *arena;       /* owner of all token bytes */
+} s2s_pairs;
+
+/* d2l's preprocess_nmt on a UTF-8 buffer: U+202F and U+00A0 -> ' ', Unicode lowercase
+ * (as Python's str.lower), a space before , . ! ? when the previous character is not a space.
+ * *out is malloc'd and NUL-terminated; the caller frees it. Invalid UTF-8 is an error that
+ * names the line (1-based); `where` (a file name, or NULL) prefixes the message. */
+int s2s_preprocess(const char *in, size_t len, const char *where, char **out, size_t *out_len, s2s_err *err);
+
+/* Reads a pairs file `English<TAB>Other[<TAB>attribution]` (CRLF and a leading BOM tolerated),
+ * preprocesses it, and tokenizes as d2l's tokenize_nmt with num_examples = max_lines - 1,
+ * i.e. lines 0 .. max_lines-1 are looked at (max_lines <= 0: all). Lines without a tab are
+ * skipped and counted. Errors (missing file, invalid UTF-8, NUL byte, no pair at all) name
+ * the file and line. */
+int s2s_pairs_read(const char *path, int max_lines, s2s_pairs *out, s2s_err *err);
+/* The same from two line-aligned files (one sentence per line). */
+int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s2s_pairs *out, s2s_err *err);
+void s2s_pairs_free(s2s_pairs *p);
+
+typedef struct s2s_vocab s2s_vocab;
+/* d2l Vocab(tokens, min_freq, reserved_tokens=['<pad>','<bos>','<eos>']): <unk>=0, <pad>=1,
+ * <bos>=2, <eos>=3, then tokens with count >= min_freq by descending count, ties in first-seen order. */
+int s2s_vocab_build(char *const *tokens, int n_tokens, int min_freq, s2s_vocab **out, s2s_err *err);
+/* A vocabulary from its index-ordered token list (as stored in a model file). The first four
+ * must be <unk> <pad> <bos> <eos>; duplicates are an error. */
+int s2s_vocab_from_list(const char *const *tokens, int n, s2s_vocab **out, s2s_err *err);
+int s2s_vocab_size(const s2s_vocab *v);
+int s2s_vocab_id(const s2s_vocab *v, const char *token);     /* unknown -> S2S_UNK */
+const char *s2s_vocab_token(const s2s_vocab *v, int id);    /* out of range -> "<unk>" */
+void s2s_vocab_free(s2s_vocab *v);
+
+/* build_array_nmt: ids + <eos>, truncate_pad to T with <pad>; valid = count of non-pad ids. */
+typedef struct s2s_dataset {
+    int n, T;
+    int32_t *src, *src_len;   /* [n,T], [n] */
+    int32_t *tgt, *tgt_len;   /* [n,T], [n] */
+} s2s_dataset;
+int s2s_dataset_build(const s2s_pairs *p, const s2s_vocab *sv, const s2s_vocab *tv, int T,
+                      s2s_dataset *out, s2s_err *err);
+void s2s_dataset_free(s2s_dataset *d);
+
+/* One input sentence for prediction: preprocess_nmt, split on ' ', ids, <eos>, truncate_pad
+ * to T. ids[T] is filled; returns the valid length (<= T) or S2S_ERR (e.g. invalid UTF-8). */
+int s2s_encode_sentence(const s2s_vocab *v, const char *sentence, int T, int32_t *ids, s2s_err *err);
+
+#endif
