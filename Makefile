@@ -50,3 +50,6 @@ demo: deps
 
 clean:
 	rm -rf build build-* seq2seq
+
+fuzz:
+	bash scripts/fuzz.sh
