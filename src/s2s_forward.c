@@ -1,0 +1,363 @@
+/* The training pass: encoder over all T steps (padding included, as d2l), decoder under
+ * teacher forcing, dense layer and masked cross-entropy; then the backward pass in reverse. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s2s_linalg.h"
+#include "s2s_nn.h"
+#include "s2s_ws.h"
+
+/* ---- workspace ----------------------------------------------------------------------- */
+
+/* Two passes over the same list: the first counts, the second hands out slices. */
+typedef struct { char *base; size_t used; } carve;
+static float *take(carve *c, size_t n) {
+    size_t bytes = ((n * sizeof(float)) + 63) & ~(size_t)63;
+    float *p = c->base ? (float *)(c->base + c->used) : NULL;
+    c->used += bytes;
+    return p;
+}
+
+static void ws_layout(s2s_ws *w, carve *c, s2s_kind kind, float dropout) {
+    const size_t B = w->max_B, T = w->T, E = w->E, H = w->H, V = w->Vt, L = w->L;
+    const size_t EH = E > H ? E : H;
+    w->enc_x = take(c, T * B * E);
+    for (size_t side = 0; side < 2; side++)
+        for (size_t l = 0; l < L; l++) {
+            s2s_gru_cache *g = side ? &w->dec[l] : &w->enc[l];
+            g->gi = take(c, T * B * 3 * H);
+            g->hs = take(c, (T + 1) * B * H);
+            g->r = take(c, T * B * H); g->z = take(c, T * B * H);
+            g->n = take(c, T * B * H); g->ghn = take(c, T * B * H);
+            if (l > 0 && dropout > 0) { g->mask = take(c, T * B * H); g->xd = take(c, T * B * H); }
+            if (side || l == 0) { g->dgi = take(c, T * B * 3 * H); g->dgh = take(c, T * B * 3 * H); }
+            else { g->dgi = w->enc[0].dgi; g->dgh = w->enc[0].dgh; }
+            if (side) { w->dh[l] = take(c, B * H); w->inf_h[l] = take(c, B * H); w->inf_h2[l] = take(c, B * H); }
+        }
+    w->enc_dy = take(c, T * B * EH); w->enc_dx = take(c, T * B * EH);
+    w->enc_dstate = take(c, L * B * H);
+    w->K = take(c, B * T * H); w->KP = take(c, B * T * H);
+    w->dK = take(c, B * T * H); w->dKP = take(c, B * T * H);
+    w->valid = (int32_t *)take(c, B);
+    if (kind == S2S_ATTN) {
+        w->F = take(c, T * B * T * H);
+        w->A = take(c, T * B * T); w->adrop = take(c, T * B * T);
+    }
+    w->ctx = take(c, T * B * H); w->dqp = take(c, T * B * H);
+    w->dec_x = take(c, T * B * E); w->gi0e = take(c, T * B * 3 * H);
+    w->ctxp = take(c, B * 3 * H); w->ctx_sum = take(c, B * 3 * H);
+    w->logits = take(c, T * B * V); w->dlogits = take(c, T * B * V);
+    w->dhtop = take(c, T * B * H);
+    w->gh = take(c, B * 3 * H); w->tmp = take(c, B * EH);
+    w->loss = take(c, B);
+    w->inf_ctx = take(c, B * H); w->inf_perm = take(c, B * T * H);
+}
+
+int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *err) {
+    if (max_B < 1 || T < 1) return s2s_errf(err, "workspace needs at least one row and one step (got B=%d, T=%d)", max_B, T);
+    s2s_ws *w = s2s_calloc(1, sizeof *w, err, "the workspace");
+    if (!w) return S2S_ERR;
+    w->max_B = max_B; w->T = T;
+    w->E = m->cfg.embed; w->H = m->cfg.hidden; w->L = m->cfg.layers; w->Vt = m->cfg.tgt_vocab;
+    carve c = {NULL, 0};
+    ws_layout(w, &c, m->cfg.kind, m->cfg.dropout);
+    w->bytes = c.used;
+    if (!(w->block = aligned_alloc(64, c.used))) {
+        free(w);
+        return s2s_errf(err, "out of memory: the workspace for batch %d x %d steps needs %.1f MiB",
+                        max_B, T, c.used / 1048576.0);
+    }
+    memset(w->block, 0, c.used);
+    c.base = (char *)w->block; c.used = 0;
+    ws_layout(w, &c, m->cfg.kind, m->cfg.dropout);
+    *out = w;
+    return S2S_OK;
+}
+
+void s2s_ws_free(s2s_ws *ws) {
+    if (!ws) return;
+    free(ws->block); free(ws);
+}
+
+size_t s2s_ws_bytes(const s2s_ws *ws) { return ws->bytes; }
+const float *s2s_ws_logits(const s2s_ws *ws) { return ws->logits; }
+int s2s_ws_dec_steps(const s2s_ws *ws) { return ws->Tdec; }
+const float *s2s_ws_attention(const s2s_ws *ws) { return ws->A; }
+const float *s2s_ws_enc_outputs(const s2s_ws *ws) { return ws->enc[ws->L - 1].hs + (size_t)ws->B * ws->H; }
+void s2s_ws_enc_state(const s2s_ws *ws, int l, const float **h) { *h = ws->enc[l].hs + (size_t)ws->T * ws->B * ws->H; }
+
+/* ---- forward ---------------------------------------------------------------------------- */
+
+static void fill_dropout(float *mask, size_t n, float p, s2s_rng *rng) {
+    const float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++) mask[i] = s2s_rng_uniform(rng) < p ? 0.0f : keep;
+}
+
+static void gather_rows(float *dst, const float *table, int D, const int32_t *ids, int B, int T, int steps) {
+    for (int t = 0; t < steps; t++)
+        for (int b = 0; b < B; b++)
+            memcpy(dst + ((size_t)t * B + b) * D, table + (size_t)ids[(size_t)b * T + t] * D, sizeof(float) * D);
+}
+
+void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, int train, s2s_rng *rng) {
+    const int T = ws->T, E = ws->E, H = ws->H, L = ws->L;
+    const float p = m->cfg.dropout;
+    const size_t BH = (size_t)B * H;
+    ws->B = B;
+    gather_rows(ws->enc_x, m->p.enc_emb, E, src, B, T, T);
+    for (int l = 0; l < L; l++) {
+        s2s_gru_cache *g = &ws->enc[l];
+        const s2s_gru_params *w = &m->p.enc[l];
+        const float *x = ws->enc_x;
+        int in = E;
+        if (l > 0) {
+            x = ws->enc[l - 1].hs + BH; in = H;
+            if (g->mask) {
+                if (train && p > 0) fill_dropout(g->mask, T * BH, p, rng);
+                else for (size_t i = 0; i < T * BH; i++) g->mask[i] = 1.0f;
+                for (size_t i = 0; i < T * BH; i++) g->xd[i] = x[i] * g->mask[i];
+                x = g->xd;
+            }
+        }
+        s2s_linear_forward(T * B, 3 * H, in, x, in, w->w_ih, in, w->b_ih, 0.0f, g->gi, 3 * H);
+        memset(g->hs, 0, sizeof(float) * BH);
+        for (int t = 0; t < T; t++) {
+            size_t o = t * BH;
+            s2s_gru_cell_forward(B, H, g->gi + 3 * o, g->hs + o, w->w_hh, w->b_hh, ws->gh,
+                                 g->hs + o + BH, g->r + o, g->z + o, g->n + o, g->ghn + o);
+        }
+    }
+}
+
+/* Keys/values batch-major (K[b,j] = top output at step j) and their projection W_k K. */
+void s2s_attn_prepare(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src_len) {
+    const int T = ws->T, H = ws->H;
+    const float *top = ws->enc[ws->L - 1].hs + (size_t)B * H;
+    for (int b = 0; b < B; b++) {
+        ws->valid[b] = src_len[b] < T ? src_len[b] : T;
+        for (int j = 0; j < T; j++)
+            memcpy(ws->K + ((size_t)b * T + j) * H, top + ((size_t)j * B + b) * H, sizeof(float) * H);
+    }
+    if (m->cfg.kind == S2S_ATTN)
+        s2s_linear_forward(B * T, H, H, ws->K, H, m->p.att_Wk, H, NULL, 0.0f, ws->KP, H);
+}
+
+void s2s_dec_step(const s2s_model *m, s2s_ws *ws, int B, const s2s_step_io *io) {
+    const int E = ws->E, H = ws->H, L = ws->L, In0 = E + H;
+    const size_t B3H = (size_t)B * 3 * H;
+    memcpy(io->gi[0], io->gi0e, sizeof(float) * B3H);
+    if (m->cfg.kind == S2S_ATTN) {  /* query = previous top hidden state; context first */
+        s2s_linear_forward(B, H, H, io->h_prev[L - 1], H, m->p.att_Wq, H, NULL, 0.0f, ws->tmp, H);
+        s2s_attn_forward(B, ws->T, H, ws->tmp, ws->KP, ws->K, ws->valid, m->p.att_wv, io->adrop,
+                         io->F, io->A, io->ctx);
+        s2s_linear_forward(B, 3 * H, H, io->ctx, H, m->p.dec[0].w_ih, In0, NULL, 1.0f, io->gi[0], 3 * H);
+    } else {
+        for (size_t i = 0; i < B3H; i++) io->gi[0][i] += ws->ctxp[i];
+    }
+    for (int l = 0; l < L; l++) {
+        const s2s_gru_params *w = &m->p.dec[l];
+        if (l > 0) {
+            const float *x = io->h[l - 1];
+            if (io->mask[l]) {
+                for (size_t i = 0; i < (size_t)B * H; i++) io->xd[l][i] = x[i] * io->mask[l][i];
+                x = io->xd[l];
+            }
+            s2s_linear_forward(B, 3 * H, H, x, H, w->w_ih, H, w->b_ih, 0.0f, io->gi[l], 3 * H);
+        }
+        s2s_gru_cell_forward(B, H, io->gi[l], io->h_prev[l], w->w_hh, w->b_hh, ws->gh, io->h[l],
+                             io->r[l], io->z[l], io->n[l], io->ghn[l]);
+    }
+}
+
+/* Column offsets of the embedding and the context inside decoder.rnn.weight_ih_l0:
+ * the attention decoder feeds [context, embedding], the plain one [embedding, context]. */
+static int emb_col(const s2s_model *m) { return m->cfg.kind == S2S_ATTN ? m->cfg.hidden : 0; }
+static int ctx_col(const s2s_model *m) { return m->cfg.kind == S2S_ATTN ? 0 : m->cfg.embed; }
+
+double s2s_forward(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, int train, int all_steps,
+                   s2s_rng *rng, float *loss) {
+    const int B = bt->B, T = ws->T, E = ws->E, H = ws->H, L = ws->L, V = ws->Vt, In0 = E + H;
+    const size_t BH = (size_t)B * H;
+    const float p = m->cfg.dropout;
+    s2s_enc_forward(m, ws, B, bt->src, train, rng);
+    s2s_attn_prepare(m, ws, B, bt->src_len);
+
+    int Tdec = T;
+    if (!all_steps) {
+        Tdec = 1;
+        for (int b = 0; b < B; b++) if (bt->tgt_len[b] > Tdec) Tdec = bt->tgt_len[b];
+        if (Tdec > T) Tdec = T;
+    }
+    ws->Tdec = Tdec;
+    gather_rows(ws->dec_x, m->p.dec_emb, E, bt->dec_in, B, T, Tdec);
+    s2s_linear_forward(Tdec * B, 3 * H, E, ws->dec_x, E, m->p.dec[0].w_ih + emb_col(m), In0,
+                       m->p.dec[0].b_ih, 0.0f, ws->gi0e, 3 * H);
+    const float *enc_top = ws->enc[L - 1].hs + (size_t)T * BH;
+    if (m->cfg.kind == S2S_PLAIN)
+        s2s_linear_forward(B, 3 * H, H, enc_top, H, m->p.dec[0].w_ih + ctx_col(m), In0, NULL, 0.0f, ws->ctxp, 3 * H);
+    for (int l = 0; l < L; l++) {
+        s2s_gru_cache *g = &ws->dec[l];
+        memcpy(g->hs, ws->enc[l].hs + (size_t)T * BH, sizeof(float) * BH);
+        if (g->mask) {
+            if (train && p > 0) fill_dropout(g->mask, Tdec * BH, p, rng);
+            else for (size_t i = 0; i < Tdec * BH; i++) g->mask[i] = 1.0f;
+        }
+    }
+    const int use_adrop = m->cfg.kind == S2S_ATTN && train && p > 0;
+    if (use_adrop) fill_dropout(ws->adrop, (size_t)Tdec * B * T, p, rng);
+    for (int t = 0; t < Tdec; t++) {
+        s2s_step_io io;
+        memset(&io, 0, sizeof io);
+        size_t o = t * BH;
+        for (int l = 0; l < L; l++) {
+            s2s_gru_cache *g = &ws->dec[l];
+            io.h_prev[l] = g->hs + o; io.h[l] = g->hs + o + BH;
+            io.r[l] = g->r + o; io.z[l] = g->z + o; io.n[l] = g->n + o; io.ghn[l] = g->ghn + o;
+            io.gi[l] = g->gi + 3 * o;
+            io.mask[l] = g->mask ? g->mask + o : NULL;
+            io.xd[l] = g->xd ? g->xd + o : NULL;
+        }
+        io.gi0e = ws->gi0e + 3 * o;
+        if (m->cfg.kind == S2S_ATTN) {
+            io.F = ws->F + (size_t)t * B * T * H;
+            io.A = ws->A + (size_t)t * B * T;
+            io.adrop = use_adrop ? ws->adrop + (size_t)t * B * T : NULL;
+        }
+        io.ctx = ws->ctx + o;
+        s2s_dec_step(m, ws, B, &io);
+    }
+    s2s_linear_forward(Tdec * B, V, H, ws->dec[L - 1].hs + BH, H, m->p.dense_w, H, m->p.dense_b, 0.0f,
+                       ws->logits, V);
+    double total = s2s_masked_ce(Tdec, T, B, V, ws->logits, bt->tgt, T, bt->tgt_len, ws->loss, ws->dlogits);
+    if (loss) memcpy(loss, ws->loss, sizeof(float) * B);
+    ws->adrop_on = use_adrop;
+    return total;
+}
+
+/* ---- backward --------------------------------------------------------------------------- */
+
+static void scatter_rows(float *table, int D, const float *src, const int32_t *ids, int B, int T, int steps) {
+    for (int t = 0; t < steps; t++)
+        for (int b = 0; b < B; b++) {
+            float *row = table + (size_t)ids[(size_t)b * T + t] * D;
+            const float *s = src + ((size_t)t * B + b) * D;
+            for (int k = 0; k < D; k++) row[k] += s[k];
+        }
+}
+
+/* Encoder backward, layer by layer over the whole sequence: dY [T,B,H] on the top layer's
+ * outputs (from attention) and enc_dstate [L,B,H] on the final states (from the decoder). */
+static void enc_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
+    const int B = ws->B, T = ws->T, E = ws->E, H = ws->H, L = ws->L;
+    const size_t BH = (size_t)B * H;
+    float *dy = ws->enc_dy, *dx = ws->enc_dx, *dh = ws->tmp;
+    for (int l = L - 1; l >= 0; l--) {
+        s2s_gru_cache *g = &ws->enc[l];
+        const s2s_gru_params *w = &m->p.enc[l];
+        s2s_gru_params *gw = &m->g.enc[l];
+        memcpy(dh, ws->enc_dstate + l * BH, sizeof(float) * BH);
+        for (int t = T - 1; t >= 0; t--) {
+            size_t o = t * BH;
+            for (size_t i = 0; i < BH; i++) dh[i] += dy[o + i];
+            s2s_gru_cell_backward(B, H, dh, g->hs + o, g->r + o, g->z + o, g->n + o, g->ghn + o,
+                                  w->w_hh, g->dgi + 3 * o, g->dgh + 3 * o, dh);
+        }
+        s2s_linear_wgrad(T * B, 3 * H, H, g->dgh, 3 * H, g->hs, H, gw->w_hh, H, gw->b_hh);
+        int in = l ? H : E;
+        const float *x = l ? (g->xd ? g->xd : ws->enc[l - 1].hs + BH) : ws->enc_x;
+        s2s_linear_wgrad(T * B, 3 * H, in, g->dgi, 3 * H, x, in, gw->w_ih, in, gw->b_ih);
+        s2s_gemm(0, 0, T * B, in, 3 * H, 1.0f, g->dgi, 3 * H, w->w_ih, in, 0.0f, dx, in);
+        if (l > 0 && g->mask)
+            for (size_t i = 0; i < T * BH; i++) dx[i] *= g->mask[i];
+        float *sw = dy; dy = dx; dx = sw;
+    }
+    scatter_rows(m->g.enc_emb, E, dy, bt->src, B, T, T);
+}
+
+void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
+    const int B = ws->B, T = ws->T, E = ws->E, H = ws->H, L = ws->L, V = ws->Vt, In0 = E + H;
+    const int Tdec = ws->Tdec, attn = m->cfg.kind == S2S_ATTN;
+    const size_t BH = (size_t)B * H, B3H = 3 * BH;
+    const float *top = ws->dec[L - 1].hs + BH;
+
+    /* dense */
+    s2s_gemm(0, 0, Tdec * B, H, V, 1.0f, ws->dlogits, V, m->p.dense_w, H, 0.0f, ws->dhtop, H);
+    s2s_linear_wgrad(Tdec * B, V, H, ws->dlogits, V, top, H, m->g.dense_w, H, m->g.dense_b);
+
+    memset(ws->enc_dstate, 0, sizeof(float) * L * BH);
+    for (int l = 0; l < L; l++) memset(ws->dh[l], 0, sizeof(float) * BH);
+    if (attn) {
+        memset(ws->dK, 0, sizeof(float) * B * T * H);
+        memset(ws->dKP, 0, sizeof(float) * B * T * H);
+    }
+    float *dq = ws->tmp;
+    for (int t = Tdec - 1; t >= 0; t--) {
+        size_t o = t * BH;
+        for (size_t i = 0; i < BH; i++) ws->dh[L - 1][i] += ws->dhtop[o + i];
+        for (int l = L - 1; l >= 0; l--) {
+            s2s_gru_cache *g = &ws->dec[l];
+            s2s_gru_cell_backward(B, H, ws->dh[l], g->hs + o, g->r + o, g->z + o, g->n + o, g->ghn + o,
+                                  m->p.dec[l].w_hh, g->dgi + 3 * o, g->dgh + 3 * o, ws->dh[l]);
+            if (l > 0) {  /* into the layer below's output at this step */
+                s2s_gemm(0, 0, B, H, 3 * H, 1.0f, g->dgi + 3 * o, 3 * H, m->p.dec[l].w_ih, H, 0.0f, dq, H);
+                const float *mk = g->mask ? g->mask + o : NULL;
+                for (size_t i = 0; i < BH; i++) ws->dh[l - 1][i] += mk ? dq[i] * mk[i] : dq[i];
+            }
+        }
+        if (attn) {
+            float *dctx = ws->ctx_sum;  /* scratch [B,H] here */
+            s2s_gemm(0, 0, B, H, 3 * H, 1.0f, ws->dec[0].dgi + 3 * o, 3 * H, m->p.dec[0].w_ih + ctx_col(m),
+                     In0, 0.0f, dctx, H);
+            s2s_attn_backward(B, T, H, dctx, ws->K, ws->valid, m->p.att_wv,
+                              ws->adrop_on ? ws->adrop + (size_t)t * B * T : NULL,
+                              ws->F + (size_t)t * B * T * H, ws->A + (size_t)t * B * T,
+                              ws->dK, ws->dKP, ws->dqp + o, m->g.att_wv);
+            s2s_gemm(0, 0, B, H, H, 1.0f, ws->dqp + o, H, m->p.att_Wq, H, 0.0f, dq, H);
+            float *into = t > 0 ? ws->dh[L - 1] : ws->enc_dstate + (size_t)(L - 1) * BH;
+            for (size_t i = 0; i < BH; i++) into[i] += dq[i];
+        }
+    }
+    for (int l = 0; l < L; l++)
+        for (size_t i = 0; i < BH; i++) ws->enc_dstate[l * BH + i] += ws->dh[l][i];
+
+    /* weight gradients of the decoder GRU, one product over all steps */
+    for (int l = 0; l < L; l++) {
+        s2s_gru_cache *g = &ws->dec[l];
+        s2s_gru_params *gw = &m->g.dec[l];
+        s2s_linear_wgrad(Tdec * B, 3 * H, H, g->dgh, 3 * H, g->hs, H, gw->w_hh, H, gw->b_hh);
+        if (l > 0) {
+            const float *x = g->xd ? g->xd : ws->dec[l - 1].hs + BH;
+            s2s_linear_wgrad(Tdec * B, 3 * H, H, g->dgi, 3 * H, x, H, gw->w_ih, H, gw->b_ih);
+        }
+    }
+    const float *dgi0 = ws->dec[0].dgi;
+    s2s_linear_wgrad(Tdec * B, 3 * H, E, dgi0, 3 * H, ws->dec_x, E, m->g.dec[0].w_ih + emb_col(m), In0,
+                     m->g.dec[0].b_ih);
+    if (attn) {
+        s2s_linear_wgrad(Tdec * B, 3 * H, H, dgi0, 3 * H, ws->ctx, H, m->g.dec[0].w_ih + ctx_col(m), In0, NULL);
+        s2s_linear_wgrad(Tdec * B, H, H, ws->dqp, H, ws->dec[L - 1].hs, H, m->g.att_Wq, H, NULL);
+        s2s_linear_wgrad(B * T, H, H, ws->dKP, H, ws->K, H, m->g.att_Wk, H, NULL);
+        s2s_gemm(0, 0, B * T, H, H, 1.0f, ws->dKP, H, m->p.att_Wk, H, 1.0f, ws->dK, H);
+        for (int j = 0; j < T; j++)  /* back to time-major for the encoder */
+            for (int b = 0; b < B; b++)
+                memcpy(ws->enc_dy + ((size_t)j * B + b) * H, ws->dK + ((size_t)b * T + j) * H, sizeof(float) * H);
+    } else {
+        float *s = ws->ctx_sum;
+        memset(s, 0, sizeof(float) * B3H);
+        for (int t = 0; t < Tdec; t++)
+            for (size_t i = 0; i < B3H; i++) s[i] += dgi0[t * B3H + i];
+        const float *enc_top = ws->enc[L - 1].hs + (size_t)T * BH;
+        s2s_linear_wgrad(B, 3 * H, H, s, 3 * H, enc_top, H, m->g.dec[0].w_ih + ctx_col(m), In0, NULL);
+        s2s_gemm(0, 0, B, H, 3 * H, 1.0f, s, 3 * H, m->p.dec[0].w_ih + ctx_col(m), In0, 1.0f,
+                 ws->enc_dstate + (size_t)(L - 1) * BH, H);
+        memset(ws->enc_dy, 0, sizeof(float) * T * BH);
+    }
+    /* decoder embedding */
+    float *dx = ws->dhtop;  /* reuse: [Tdec,B,E] fits when E <= H; else use enc_dx */
+    if (E > H) dx = ws->enc_dx;
+    s2s_gemm(0, 0, Tdec * B, E, 3 * H, 1.0f, dgi0, 3 * H, m->p.dec[0].w_ih + emb_col(m), In0, 0.0f, dx, E);
+    scatter_rows(m->g.dec_emb, E, dx, bt->dec_in, B, T, Tdec);
+
+    enc_backward(m, ws, bt);
+}

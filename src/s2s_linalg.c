@@ -1,0 +1,43 @@
+/* Matrix products: cblas_sgemm, or the reference loop when asked for. */
+#include "s2s_linalg.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+static int use_ref;
+
+int s2s_linalg_use_reference(int on) { int old = use_ref; use_ref = on; return old; }
+
+void s2s_set_threads(int n) {
+    if (n <= 0) return;
+    openblas_set_num_threads(n);
+    omp_set_num_threads(n);
+}
+
+static void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) {
+                double a = ta ? A[(long)k * lda + i] : A[(long)i * lda + k];
+                double b = tb ? B[(long)j * ldb + k] : B[(long)k * ldb + j];
+                s += a * b;
+            }
+            float *c = &C[(long)i * ldc + j];
+            *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *c));
+        }
+}
+
+void s2s_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {  /* nothing to add: C = beta * C */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(long)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(long)i * ldc + j];
+        return;
+    }
+    if (use_ref) { gemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}

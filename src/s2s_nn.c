@@ -1,0 +1,160 @@
+/* Layer kernels: GRU cell, additive attention, masked cross-entropy, linear helpers.
+ * Products go through s2s_gemm (BLAS or the reference loop); the element-wise parts are
+ * written once, plainly, in float with the math in the header's comments. */
+#include "s2s_nn.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "s2s_linalg.h"
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void s2s_linear_forward(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
+                        const float *b, float beta, float *y, int ldy) {
+    if (b) {
+        for (int i = 0; i < M; i++) {
+            float *yi = y + (long)i * ldy;
+            for (int j = 0; j < N; j++) yi[j] = (beta == 0.0f ? 0.0f : yi[j]) + b[j];
+        }
+        beta = 1.0f;
+    }
+    s2s_gemm(0, 1, M, N, K, 1.0f, x, ldx, W, ldw, beta, y, ldy);
+}
+
+void s2s_linear_wgrad(int M, int rows, int cols, const float *D, int ldd, const float *X, int ldx,
+                      float *dW, int ldw, float *db) {
+    if (M <= 0) return;
+    s2s_gemm(1, 0, rows, cols, M, 1.0f, D, ldd, X, ldx, 1.0f, dW, ldw);
+    if (db)
+        for (int i = 0; i < M; i++) {
+            const float *d = D + (long)i * ldd;
+            for (int j = 0; j < rows; j++) db[j] += d[j];
+        }
+}
+
+void s2s_gru_cell_forward(int B, int H, const float *gi, const float *h_prev, const float *W_hh,
+                          const float *b_hh, float *gh, float *h, float *r, float *z, float *n,
+                          float *ghn) {
+    s2s_linear_forward(B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
+    for (int b = 0; b < B; b++) {
+        const float *gib = gi + (long)b * 3 * H, *ghb = gh + (long)b * 3 * H, *hp = h_prev + (long)b * H;
+        long o = (long)b * H;
+        for (int j = 0; j < H; j++) {
+            float rj = sigmoidf(gib[j] + ghb[j]);
+            float zj = sigmoidf(gib[H + j] + ghb[H + j]);
+            float gn = ghb[2 * H + j];
+            float nj = tanhf(gib[2 * H + j] + rj * gn);
+            r[o + j] = rj; z[o + j] = zj; n[o + j] = nj; ghn[o + j] = gn;
+            h[o + j] = (1.0f - zj) * nj + zj * hp[j];
+        }
+    }
+}
+
+void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev, const float *r,
+                           const float *z, const float *n, const float *ghn, const float *W_hh,
+                           float *dgi, float *dgh, float *dh_prev) {
+    for (int b = 0; b < B; b++) {
+        long o = (long)b * H, o3 = (long)b * 3 * H;
+        for (int j = 0; j < H; j++) {
+            float d = dh[o + j], rj = r[o + j], zj = z[o + j], nj = n[o + j];
+            float dn = d * (1.0f - zj);
+            float dz = d * (h_prev[o + j] - nj);
+            float dan = dn * (1.0f - nj * nj);
+            float dr = dan * ghn[o + j];
+            float dar = dr * rj * (1.0f - rj);
+            float daz = dz * zj * (1.0f - zj);
+            dgi[o3 + j] = dar; dgi[o3 + H + j] = daz; dgi[o3 + 2 * H + j] = dan;
+            dgh[o3 + j] = dar; dgh[o3 + H + j] = daz; dgh[o3 + 2 * H + j] = dan * rj;
+            dh_prev[o + j] = d * zj;  /* safe when dh_prev == dh: d was read above */
+        }
+    }
+    s2s_gemm(0, 0, B, H, 3 * H, 1.0f, dgh, 3 * H, W_hh, H, 1.0f, dh_prev, H);
+}
+
+void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, const float *K,
+                      const int32_t *valid, const float *w_v, const float *drop, float *F,
+                      float *A, float *ctx) {
+    for (int b = 0; b < B; b++) {
+        const float *q = qp + (long)b * H;
+        float *a = A + (long)b * Tk, mx = -INFINITY;
+        for (int j = 0; j < Tk; j++) {
+            const float *kp = KP + ((long)b * Tk + j) * H;
+            float *f = F + ((long)b * Tk + j) * H, s = 0.0f;
+            for (int h = 0; h < H; h++) { f[h] = tanhf(q[h] + kp[h]); s += w_v[h] * f[h]; }
+            if (j >= valid[b]) s = -1e6f;  /* d2l's sequence_mask value */
+            a[j] = s;
+            if (s > mx) mx = s;
+        }
+        float sum = 0.0f;
+        for (int j = 0; j < Tk; j++) { a[j] = expf(a[j] - mx); sum += a[j]; }
+        for (int j = 0; j < Tk; j++) a[j] /= sum;
+        float *c = ctx + (long)b * H;
+        memset(c, 0, sizeof(float) * H);
+        for (int j = 0; j < Tk; j++) {
+            float w = drop ? a[j] * drop[(long)b * Tk + j] : a[j];
+            const float *k = K + ((long)b * Tk + j) * H;
+            for (int h = 0; h < H; h++) c[h] += w * k[h];
+        }
+    }
+}
+
+void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
+                       const int32_t *valid, const float *w_v, const float *drop, const float *F,
+                       const float *A, float *dK, float *dKP, float *dqp, float *dw_v) {
+    float da[Tk > 0 ? Tk : 1];
+    for (int b = 0; b < B; b++) {
+        const float *dc = dctx + (long)b * H, *a = A + (long)b * Tk;
+        float dot = 0.0f;
+        for (int j = 0; j < Tk; j++) {
+            const float *k = K + ((long)b * Tk + j) * H;
+            float *dk = dK + ((long)b * Tk + j) * H;
+            float m = drop ? drop[(long)b * Tk + j] : 1.0f, g = 0.0f, w = a[j] * m;
+            for (int h = 0; h < H; h++) { g += dc[h] * k[h]; dk[h] += w * dc[h]; }
+            da[j] = g * m;
+            dot += a[j] * da[j];
+        }
+        float *dq = dqp + (long)b * H;
+        memset(dq, 0, sizeof(float) * H);
+        for (int j = 0; j < Tk && j < valid[b]; j++) {  /* masked scores are constants */
+            float ds = a[j] * (da[j] - dot);
+            const float *f = F + ((long)b * Tk + j) * H;
+            float *dkp = dKP + ((long)b * Tk + j) * H;
+            for (int h = 0; h < H; h++) {
+                dw_v[h] += ds * f[h];
+                float du = ds * w_v[h] * (1.0f - f[h] * f[h]);
+                dkp[h] += du;
+                dq[h] += du;
+            }
+        }
+    }
+}
+
+double s2s_masked_ce(int Tdec, int Tfull, int B, int V, const float *logits, const int32_t *y,
+                     int ld_y, const int32_t *len, float *loss, float *dlogits) {
+    double total = 0.0;
+    for (int b = 0; b < B; b++) loss[b] = 0.0f;
+    for (int t = 0; t < Tdec; t++)
+        for (int b = 0; b < B; b++) {
+            const float *x = logits + ((long)t * B + b) * V;
+            float *dx = dlogits ? dlogits + ((long)t * B + b) * V : NULL;
+            if (t >= len[b]) {  /* padding: weight 0, no gradient */
+                if (dx) memset(dx, 0, sizeof(float) * V);
+                continue;
+            }
+            float mx = x[0];
+            for (int v = 1; v < V; v++) if (x[v] > mx) mx = x[v];
+            double sum = 0.0;
+            for (int v = 0; v < V; v++) sum += exp((double)x[v] - mx);
+            int lab = y[(long)b * ld_y + t];
+            double lse = mx + log(sum);
+            loss[b] += (float)((lse - x[lab]) / Tfull);
+            if (dx) {
+                float scale = 1.0f / Tfull;
+                for (int v = 0; v < V; v++) dx[v] = (float)(exp((double)x[v] - lse)) * scale;
+                dx[lab] -= scale;
+            }
+        }
+    for (int b = 0; b < B; b++) total += loss[b];
+    return total;
+}

@@ -1,0 +1,64 @@
+/* The network's layers as forward/backward pairs over flat float arrays, in PyTorch's
+ * conventions. Shapes: B batch, T steps, E embed, H hidden, V vocabulary, Tk keys.
+ * Backward functions add into parameter gradients (+=); the caller zeroes them once, which
+ * is what makes backprop through time sum the shared weights' gradients. */
+#ifndef S2S_NN_H
+#define S2S_NN_H
+#include <stdint.h>
+
+/* ---- GRU cell (rows of W are r, z, n) -------------------------------------------------
+ * r = σ(gi_r + gh_r), z = σ(gi_z + gh_z), n = tanh(gi_n + r ⊙ gh_n), h = (1-z) ⊙ n + z ⊙ h_prev
+ * with gi = W_ih x + b_ih (given), gh = W_hh h_prev + b_hh (computed here into gh [B,3H]). */
+void s2s_gru_cell_forward(int B, int H,
+                          const float *gi,      /* [B,3H] */
+                          const float *h_prev,  /* [B,H] */
+                          const float *W_hh,    /* [3H,H] */
+                          const float *b_hh,    /* [3H] */
+                          float *gh,            /* [B,3H] scratch */
+                          float *h,             /* [B,H] out */
+                          float *r, float *z, float *n, float *ghn); /* [B,H] each, cache */
+
+/* Given dh = dL/dh [B,H], writes dgi (= dL/d gi) and dgh (= dL/d gh) [B,3H] and
+ * dh_prev = dh ⊙ z + dgh W_hh [B,H]. dh_prev may be the same buffer as dh. The weight
+ * gradients are left to s2s_linear_wgrad over all steps at once. */
+void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev,
+                           const float *r, const float *z, const float *n, const float *ghn,
+                           const float *W_hh,   /* [3H,H] */
+                           float *dgi, float *dgh, /* [B,3H] out */
+                           float *dh_prev);     /* [B,H] out */
+
+/* dW[rows, cols] += Dᵀ X and db[rows] += Σ D over M rows: D [M,rows] (ld ldd), X [M,cols]
+ * (ld ldx), dW with leading dimension ldw (a column block of a wider matrix is allowed).
+ * db may be NULL. */
+void s2s_linear_wgrad(int M, int rows, int cols, const float *D, int ldd, const float *X, int ldx,
+                      float *dW, int ldw, float *db);
+
+/* y[M,N] = x[M,K] Wᵀ (+ b): W [N,K] with leading dimension ldw; beta 1 adds to y. */
+void s2s_linear_forward(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
+                        const float *b, float beta, float *y, int ldy);
+
+/* ---- additive attention, one query per row ---------------------------------------------
+ * f_j = tanh(qp + KP_j), s_j = w_v · f_j (s_j = -1e6 for j >= valid), a = softmax(s),
+ * a' = a ⊙ drop (drop = keep mask / (1-p), or NULL), ctx = Σ_j a'_j K_j.
+ * qp = W_q q [B,H] and KP = W_k K [B,Tk,H] are computed by the caller (KP once per batch). */
+void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, const float *K,
+                      const int32_t *valid, const float *w_v, const float *drop,
+                      float *F,     /* [B,Tk,H] cache */
+                      float *A,     /* [B,Tk] weights before dropout (the heatmap) */
+                      float *ctx);  /* [B,H] */
+/* Given dctx [B,H]: dK += a' dctx (the values' share), dKP += du, dqp = Σ_j du_j (written),
+ * dw_v += Σ_j ds_j f_j. The keys' share dK += du W_k and dW_k, dW_q are the caller's. */
+void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
+                       const int32_t *valid, const float *w_v, const float *drop,
+                       const float *F, const float *A,
+                       float *dK, float *dKP, float *dqp, float *dw_v);
+
+/* ---- masked softmax cross-entropy (d2l's MaskedSoftmaxCELoss) -------------------------
+ * logits [Tdec,B,V] time-major; y [B,ld_y] labels batch-major; len [B] valid lengths.
+ * loss_b = (1/Tfull) Σ_{t<Tdec} [t < len_b] CE(logits_tb, y_bt); Tdec <= Tfull steps are
+ * computed (the rest are padding for every row). Writes loss [B], returns Σ_b loss_b.
+ * dlogits (may alias logits; NULL to skip) = d(Σ_b loss_b)/dlogits. */
+double s2s_masked_ce(int Tdec, int Tfull, int B, int V, const float *logits, const int32_t *y,
+                     int ld_y, const int32_t *len, float *loss, float *dlogits);
+
+#endif

@@ -1,0 +1,64 @@
+/* Internal: the workspace of activations kept for the backward pass, shared by the training
+ * pass (s2s_forward.c) and inference (s2s_infer.c). Every buffer is time-major with the
+ * batch's actual B as the row stride; capacities are for max_B rows and T steps. */
+#ifndef S2S_WS_H
+#define S2S_WS_H
+#include "s2s_model.h"
+
+typedef struct s2s_gru_cache {
+    float *gi;          /* [T,B,3H] input projections (b_ih included) */
+    float *hs;          /* [(T+1),B,H]: hs[0] = initial state, hs[t+1] = output of step t */
+    float *r, *z, *n, *ghn; /* [T,B,H] gates */
+    float *mask, *xd;   /* [T,B,H] dropout keep-scale on the input and the dropped input (l >= 1) */
+    float *dgi, *dgh;   /* [T,B,3H] gradients of the projections */
+} s2s_gru_cache;
+
+struct s2s_ws {
+    int max_B, T, B, Tdec;
+    int adrop_on;                       /* the last forward used attention dropout */
+    int E, H, L, Vt;
+    size_t bytes;
+    float *block;
+    /* encoder */
+    float *enc_x;                       /* [T,B,E] */
+    s2s_gru_cache enc[S2S_MAX_LAYERS];  /* dgi/dgh shared by all layers */
+    float *enc_dy, *enc_dx;             /* [T,B,max(E,H)] */
+    float *enc_dstate;                  /* [L,B,H] gradient of the final state */
+    /* attention */
+    float *K, *KP, *dK, *dKP;           /* [B,T,H] batch-major encoder outputs, W_k K */
+    int32_t *valid;                     /* [B] */
+    float *F;                           /* [T,B,T,H] */
+    float *A, *adrop;                   /* [T,B,T] weights, dropout keep-scale */
+    float *ctx, *dqp;                   /* [T,B,H] */
+    /* decoder */
+    float *dec_x;                       /* [T,B,E] */
+    float *gi0e;                        /* [T,B,3H] embedding part of layer 0's projection */
+    s2s_gru_cache dec[S2S_MAX_LAYERS];
+    float *dh[S2S_MAX_LAYERS];          /* [B,H] gradient carried to the previous step */
+    float *ctxp, *ctx_sum;              /* [B,3H] plain: context projection, Σ_t dgi0 */
+    float *logits, *dlogits;            /* [T,B,Vt] */
+    float *dhtop;                       /* [T,B,H] */
+    float *gh, *tmp;                    /* [B,3H], [B,max(E,H)] scratch */
+    float *loss;                        /* [B] */
+    /* inference */
+    float *inf_h[S2S_MAX_LAYERS], *inf_h2[S2S_MAX_LAYERS]; /* [B,H] */
+    float *inf_ctx;                     /* [B,H] plain: the encoder's context */
+    float *inf_perm;                    /* [B,T,H] reorder scratch */
+};
+
+/* Pointers for one decoder step, per layer: where the previous state is read and the new one
+ * written, the gate caches, the projections and the dropped inputs. */
+typedef struct s2s_step_io {
+    const float *h_prev[S2S_MAX_LAYERS];
+    float *h[S2S_MAX_LAYERS], *r[S2S_MAX_LAYERS], *z[S2S_MAX_LAYERS], *n[S2S_MAX_LAYERS];
+    float *ghn[S2S_MAX_LAYERS], *gi[S2S_MAX_LAYERS], *xd[S2S_MAX_LAYERS];
+    const float *mask[S2S_MAX_LAYERS]; /* NULL: no dropout */
+    const float *gi0e;  /* [B,3H] embedding part + b_ih of layer 0 */
+    float *F, *A, *ctx; /* attention caches and context [B,H] */
+    const float *adrop;
+} s2s_step_io;
+
+void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, int train, s2s_rng *rng);
+void s2s_attn_prepare(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src_len);
+void s2s_dec_step(const s2s_model *m, s2s_ws *ws, int B, const s2s_step_io *io);
+#endif

@@ -1,0 +1,162 @@
+/* Finite-difference gradient checks: every layer kernel and the whole model (both kinds,
+ * with and without dropout), central differences on tiny shapes. Products run through the
+ * double-accumulating reference gemm so the differences are not drowned in rounding. */
+#include <stdlib.h>
+
+#include "harness.h"
+#include "s2s_linalg.h"
+#include "s2s_model.h"
+#include "s2s_nn.h"
+#include "s2s_rng.h"
+
+static void randn(float *x, int n, s2s_rng *r, float s) { for (int i = 0; i < n; i++) x[i] = s * s2s_rng_normal(r); }
+static double dot(const float *a, const float *b, int n) { double s = 0; for (int i = 0; i < n; i++) s += (double)a[i] * b[i]; return s; }
+
+/* Compares an analytic gradient with central differences of f at every coordinate of x. */
+typedef double (*fd_fn)(void *ctx);
+static int fd_check(const char *what, float *x, const float *grad, int n, fd_fn f, void *ctx, double eps) {
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        float keep = x[i];
+        x[i] = keep + (float)eps; double fp = f(ctx);
+        x[i] = keep - (float)eps; double fm = f(ctx);
+        x[i] = keep;
+        double num = (fp - fm) / (2 * eps);
+        if (!(fabs(num - grad[i]) <= 2e-3 + 2e-2 * fabs(num))) {
+            if (bad++ < 3) fprintf(stderr, "  %s[%d]: analytic %.6g vs numeric %.6g\n", what, i, grad[i], num);
+        }
+    }
+    return bad;
+}
+
+/* ---- GRU cell -------------------------------------------------------------------------- */
+enum { CB = 3, CH = 4 };
+typedef struct { float gi[CB * 3 * CH], hp[CB * CH], W[3 * CH * CH], b[3 * CH], up[CB * CH]; } cell_ctx;
+static double cell_loss(void *p) {
+    cell_ctx *c = p; float gh[CB * 3 * CH], h[CB * CH], r[CB * CH], z[CB * CH], n[CB * CH], g[CB * CH];
+    s2s_gru_cell_forward(CB, CH, c->gi, c->hp, c->W, c->b, gh, h, r, z, n, g);
+    return dot(h, c->up, CB * CH);
+}
+static int test_gru_cell_grad(void) {
+    s2s_rng r; s2s_rng_seed(&r, 1);
+    cell_ctx c;
+    randn(c.gi, CB * 3 * CH, &r, 1); randn(c.hp, CB * CH, &r, 1); randn(c.W, 3 * CH * CH, &r, 0.5f);
+    randn(c.b, 3 * CH, &r, 0.5f); randn(c.up, CB * CH, &r, 1);
+    float gh[CB * 3 * CH], h[CB * CH], rr[CB * CH], z[CB * CH], n[CB * CH], g[CB * CH];
+    float dgi[CB * 3 * CH], dgh[CB * 3 * CH], dhp[CB * CH], dW[3 * CH * CH] = {0}, db[3 * CH] = {0};
+    s2s_gru_cell_forward(CB, CH, c.gi, c.hp, c.W, c.b, gh, h, rr, z, n, g);
+    s2s_gru_cell_backward(CB, CH, c.up, c.hp, rr, z, n, g, c.W, dgi, dgh, dhp);
+    s2s_linear_wgrad(CB, 3 * CH, CH, dgh, 3 * CH, c.hp, CH, dW, CH, db);
+    CHECK(fd_check("dgi", c.gi, dgi, CB * 3 * CH, cell_loss, &c, 1e-2) == 0);
+    CHECK(fd_check("dh_prev", c.hp, dhp, CB * CH, cell_loss, &c, 1e-2) == 0);
+    CHECK(fd_check("dW_hh", c.W, dW, 3 * CH * CH, cell_loss, &c, 1e-2) == 0);
+    CHECK(fd_check("db_hh", c.b, db, 3 * CH, cell_loss, &c, 1e-2) == 0);
+    return 0;
+}
+
+/* ---- additive attention ------------------------------------------------------------------ */
+enum { AB = 3, AT = 5, AH = 4 };
+typedef struct { float qp[AB * AH], KP[AB * AT * AH], K[AB * AT * AH], wv[AH], drop[AB * AT], up[AB * AH]; int32_t valid[AB]; int use_drop; } att_ctx;
+static double att_loss(void *p) {
+    att_ctx *c = p; float F[AB * AT * AH], A[AB * AT], ctx[AB * AH];
+    s2s_attn_forward(AB, AT, AH, c->qp, c->KP, c->K, c->valid, c->wv, c->use_drop ? c->drop : NULL, F, A, ctx);
+    return dot(ctx, c->up, AB * AH);
+}
+static int attn_case(int use_drop) {
+    s2s_rng r; s2s_rng_seed(&r, 2);
+    att_ctx c;
+    randn(c.qp, AB * AH, &r, 1); randn(c.KP, AB * AT * AH, &r, 1); randn(c.K, AB * AT * AH, &r, 1);
+    randn(c.wv, AH, &r, 1); randn(c.up, AB * AH, &r, 1);
+    for (int i = 0; i < AB * AT; i++) c.drop[i] = s2s_rng_uniform(&r) < 0.3f ? 0.0f : 1.0f / 0.7f;
+    c.valid[0] = 5; c.valid[1] = 2; c.valid[2] = 3; c.use_drop = use_drop;
+    float F[AB * AT * AH], A[AB * AT], ctx[AB * AH], dK[AB * AT * AH] = {0}, dKP[AB * AT * AH] = {0}, dqp[AB * AH], dwv[AH] = {0};
+    s2s_attn_forward(AB, AT, AH, c.qp, c.KP, c.K, c.valid, c.wv, use_drop ? c.drop : NULL, F, A, ctx);
+    for (int b = 0; b < AB; b++) {  /* weights sum to one, masked keys get none */
+        double s = 0;
+        for (int j = 0; j < AT; j++) { s += A[b * AT + j]; if (j >= c.valid[b]) CHECK(A[b * AT + j] == 0.0f); }
+        CHECK_NEAR(s, 1.0, 1e-6, 1e-6);
+    }
+    s2s_attn_backward(AB, AT, AH, c.up, c.K, c.valid, c.wv, use_drop ? c.drop : NULL, F, A, dK, dKP, dqp, dwv);
+    CHECK(fd_check("dqp", c.qp, dqp, AB * AH, att_loss, &c, 1e-2) == 0);
+    CHECK(fd_check("dKP", c.KP, dKP, AB * AT * AH, att_loss, &c, 1e-2) == 0);
+    CHECK(fd_check("dK(values)", c.K, dK, AB * AT * AH, att_loss, &c, 1e-2) == 0);
+    CHECK(fd_check("dw_v", c.wv, dwv, AH, att_loss, &c, 1e-2) == 0);
+    return 0;
+}
+static int test_attention_grad(void) { return attn_case(0); }
+static int test_attention_dropout_grad(void) { return attn_case(1); }
+
+/* ---- masked cross-entropy ----------------------------------------------------------------- */
+enum { LB = 3, LT = 4, LV = 6 };
+typedef struct { float logits[LT * LB * LV]; int32_t y[LB * LT], len[LB]; } ce_ctx;
+static double ce_loss(void *p) {
+    ce_ctx *c = p; float loss[LB];
+    return s2s_masked_ce(LT, LT, LB, LV, c->logits, c->y, LT, c->len, loss, NULL);
+}
+static int test_masked_ce_grad(void) {
+    s2s_rng r; s2s_rng_seed(&r, 3);
+    ce_ctx c;
+    randn(c.logits, LT * LB * LV, &r, 2);
+    for (int i = 0; i < LB * LT; i++) c.y[i] = (int32_t)s2s_rng_below(&r, LV);
+    c.len[0] = 4; c.len[1] = 0; c.len[2] = 2;
+    float loss[LB], d[LT * LB * LV];
+    s2s_masked_ce(LT, LT, LB, LV, c.logits, c.y, LT, c.len, loss, d);
+    CHECK(loss[1] == 0.0f);
+    CHECK(fd_check("dlogits", c.logits, d, LT * LB * LV, ce_loss, &c, 1e-2) == 0);
+    return 0;
+}
+
+/* ---- whole model ---------------------------------------------------------------------------- */
+typedef struct { s2s_model *m; s2s_ws *ws; s2s_batch bt; int train; } model_ctx;
+static double model_loss(void *p) {
+    model_ctx *c = p; s2s_rng r; s2s_rng_seed(&r, 99);  /* same dropout masks every time */
+    return s2s_forward(c->m, c->ws, &c->bt, c->train, 0, &r, NULL);
+}
+static int model_case(s2s_kind kind, float dropout, int layers) {
+    enum { B = 4, T = 5 };
+    s2s_config cfg = {kind, 9, 11, 3, 4, layers, dropout, T};
+    s2s_model *m; s2s_ws *ws; s2s_err err;
+    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create(m, B, T, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    s2s_rng r; s2s_rng_seed(&r, 7);
+    s2s_model_init(m, &r);
+    static const int32_t src[B * T] = {4, 5, 6, 7, 3,  8, 3, 1, 1, 1,  5, 5, 3, 1, 1,  3, 1, 1, 1, 1};
+    static const int32_t srcl[B] = {5, 2, 3, 1};
+    static const int32_t tgt[B * T] = {4, 5, 3, 1, 1,  6, 7, 8, 9, 10, 10, 3, 1, 1, 1,  4, 3, 1, 1, 1};
+    static const int32_t tgtl[B] = {3, 5, 2, 2};
+    int32_t dec[B * T];
+    for (int b = 0; b < B; b++) { dec[b * T] = 2; for (int t = 1; t < T; t++) dec[b * T + t] = tgt[b * T + t - 1]; }
+    model_ctx c = {m, ws, {B, T, src, srcl, dec, tgt, tgtl}, dropout > 0};
+    s2s_model_zero_grad(m);
+    model_loss(&c);
+    s2s_backward(m, ws, &c.bt);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const s2s_tensor_info *t = &m->tensors[i];
+        int n = (int)t->size, bad = 0;
+        /* every coordinate for small tensors, a spread of them for embeddings and dense */
+        int stride = n > 40 ? n / 40 : 1;
+        for (int k = 0; k < n; k += stride)
+            bad += fd_check(t->name, m->params + t->offset + k, m->grads + t->offset + k, 1, model_loss, &c, 1e-2);
+        CHECK_MSG(bad == 0, "%s: %d coordinates disagree (kind %s, dropout %g)", t->name, bad, s2s_kind_name(kind), dropout);
+    }
+    s2s_ws_free(ws); s2s_model_free(m);
+    return 0;
+}
+static int test_model_attn_grad(void) { return model_case(S2S_ATTN, 0.0f, 2); }
+static int test_model_plain_grad(void) { return model_case(S2S_PLAIN, 0.0f, 2); }
+static int test_model_attn_dropout_grad(void) { return model_case(S2S_ATTN, 0.3f, 2); }
+static int test_model_plain_dropout_grad(void) { return model_case(S2S_PLAIN, 0.3f, 3); }
+static int test_model_attn_one_layer_grad(void) { return model_case(S2S_ATTN, 0.0f, 1); }
+
+int main(void) {
+    s2s_linalg_use_reference(1);
+    RUN(test_gru_cell_grad);
+    RUN(test_attention_grad);
+    RUN(test_attention_dropout_grad);
+    RUN(test_masked_ce_grad);
+    RUN(test_model_attn_grad);
+    RUN(test_model_plain_grad);
+    RUN(test_model_attn_dropout_grad);
+    RUN(test_model_plain_dropout_grad);
+    RUN(test_model_attn_one_layer_grad);
+    TEST_END();
+}
