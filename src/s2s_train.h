@@ -1,0 +1,51 @@
+/* d2l's train_seq2seq as a resumable object: shuffled mini-batches (last partial batch kept),
+ * teacher forcing, masked cross-entropy summed over the batch, clipping to norm 1, Adam. */
+#ifndef S2S_TRAIN_H
+#define S2S_TRAIN_H
+#include <signal.h>
+
+#include "s2s_model.h"
+#include "s2s_optim.h"
+#include "s2s_text.h"
+
+typedef struct s2s_train_opts {
+    int batch;      /* 64 */
+    float lr;       /* 0.005 */
+    float clip;     /* 1 */
+} s2s_train_opts;
+
+typedef struct s2s_trainer {
+    s2s_model *m;
+    const s2s_dataset *data;
+    s2s_ws *ws;
+    s2s_rng rng;            /* shuffling and dropout (continues the init stream) */
+    s2s_adam adam;
+    s2s_train_opts opt;
+    int epoch;              /* epochs completed */
+    int pos;                /* rows of the current epoch already trained (0 = epoch not started) */
+    int32_t *perm;          /* [n] this epoch's order */
+    double ep_loss, ep_tokens; /* sums over the current epoch so far */
+    double ep_seconds;
+    int32_t *bsrc, *bsrc_len, *bdec, *btgt, *btgt_len; /* batch buffers */
+    float *loss;            /* [batch] */
+    double last_grad_norm;
+} s2s_trainer;
+
+typedef struct s2s_epoch_stats {
+    double loss;       /* Σ per-sequence losses / Σ valid target tokens, d2l's printed figure */
+    double tokens;     /* valid target tokens seen */
+    double seconds;    /* wall time of the epoch */
+    int complete;      /* 0 when stopped early by the stop flag */
+} s2s_epoch_stats;
+
+/* rng: the generator that initialised the model; the trainer continues from its state. */
+int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts *o, const s2s_rng *rng,
+                       s2s_trainer **out, s2s_err *err);
+void s2s_trainer_free(s2s_trainer *t);
+/* Trains until the end of the current epoch, or until *stop becomes non-zero (checked
+ * between batches; the epoch can then be continued by calling again). */
+int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t *stop, s2s_err *err);
+
+/* Mean loss per valid token over a dataset without dropout or updates (validation). */
+double s2s_eval_loss(s2s_model *m, s2s_ws *ws, const s2s_dataset *d, int batch);
+#endif
