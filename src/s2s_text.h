@@ -13,7 +13,8 @@ typedef struct s2s_pairs {
     char **src_tok;
     int *tgt_start;    /* [n+1] */
     char **tgt_tok;
-    int lines_read;    /* lines looked at (d2l counts every line, kept or not) */
+    int lines_read;    /* lines looked at (d2l counts every line, kept or not); the empty
+                          piece after a final newline is not a line */
     int skipped;       /* lines without a tab, skipped as d2l does */
     char *arena;       /* owner of all token bytes */
 } s2s_pairs;
@@ -30,7 +31,9 @@ int s2s_preprocess(const char *in, size_t len, const char *where, char **out, si
  * skipped and counted. Errors (missing file, invalid UTF-8, NUL byte, no pair at all) name
  * the file and line. */
 int s2s_pairs_read(const char *path, int max_lines, s2s_pairs *out, s2s_err *err);
-/* The same from two line-aligned files (one sentence per line). */
+/* The same from two line-aligned files (one sentence per line): each file is read and
+ * preprocessed as above, every line pair is kept (skipped = 0), and files with different
+ * line counts are an error naming both counts. */
 int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s2s_pairs *out, s2s_err *err);
 void s2s_pairs_free(s2s_pairs *p);
 
@@ -56,8 +59,10 @@ int s2s_dataset_build(const s2s_pairs *p, const s2s_vocab *sv, const s2s_vocab *
                       s2s_dataset *out, s2s_err *err);
 void s2s_dataset_free(s2s_dataset *d);
 
-/* One input sentence for prediction: preprocess_nmt, split on ' ', ids, <eos>, truncate_pad
- * to T. ids[T] is filled; returns the valid length (<= T) or S2S_ERR (e.g. invalid UTF-8). */
+/* One input sentence for prediction: a trailing "\n" or "\r\n" dropped, preprocess_nmt (d2l
+ * only lowercases here; the two agree on already-spaced input such as "i'm home ."), split on
+ * ' ', ids, <eos>, truncate_pad to T. ids[T] is filled; returns the valid length
+ * min(tokens + 1, T) or S2S_ERR (e.g. invalid UTF-8). */
 int s2s_encode_sentence(const s2s_vocab *v, const char *sentence, int T, int32_t *ids, s2s_err *err);
 
 #endif
