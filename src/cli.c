@@ -1,0 +1,569 @@
+/* seq2seq: the command-line program over the s2s library. Only this file prints and exits. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "s2s_bleu.h"
+#include "s2s_checkpoint.h"
+#include "s2s_linalg.h"
+#include "s2s_model.h"
+#include "s2s_plot.h"
+#include "s2s_text.h"
+#include "s2s_train.h"
+
+/* ---- errors and options --------------------------------------------------------------- */
+
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("seq2seq: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static long parse_int(const char *opt, const char *s, long lo, long hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end) die("%s: '%s' is not a whole number", opt, s);
+    if (v < lo || v > hi) die("%s: %ld is out of range (%ld .. %ld)", opt, v, lo, hi);
+    return v;
+}
+
+static double parse_num(const char *opt, const char *s, double lo, double hi, int hi_open) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) die("%s: '%s' is not a finite number", opt, s);
+    if (v < lo || v > hi || (hi_open && v == hi)) die("%s: %g is out of range (%g .. %g%s)", opt, v, lo, hi, hi_open ? ", exclusive" : "");
+    return v;
+}
+
+/* Walks argv: options "--name value" or flags; positional arguments are collected. */
+typedef struct { int argc, i; char **argv; const char *cmd; } args;
+static int next_opt(args *a, const char **name) {
+    if (a->i >= a->argc) return 0;
+    *name = a->argv[a->i++];
+    return 1;
+}
+static const char *val(args *a, const char *name) {
+    if (a->i >= a->argc) die("%s %s: missing value", a->cmd, name);
+    return a->argv[a->i++];
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- train ------------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t g_stop;
+static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+
+typedef struct train_cfg {
+    const char *data, *src, *tgt, *out, *plot;
+    s2s_config mc;
+    int pairs, batch, epochs, threads, save_every, resume, log_every, quiet;
+    double lr;
+    unsigned long long seed;
+} train_cfg;
+
+static char opt_buf[16][64];
+static const char *opt_keys[] = {"opt.model", "opt.pairs", "opt.embed", "opt.hidden", "opt.layers", "opt.dropout",
+                                 "opt.batch", "opt.steps", "opt.lr", "opt.seed", "opt.data"};
+enum { N_OPTS = 11 };
+static void opt_values(const train_cfg *c, const char **v) {
+    snprintf(opt_buf[0], 64, "%s", s2s_kind_name(c->mc.kind)); snprintf(opt_buf[1], 64, "%d", c->pairs);
+    snprintf(opt_buf[2], 64, "%d", c->mc.embed); snprintf(opt_buf[3], 64, "%d", c->mc.hidden);
+    snprintf(opt_buf[4], 64, "%d", c->mc.layers); snprintf(opt_buf[5], 64, "%.9g", (double)c->mc.dropout);
+    snprintf(opt_buf[6], 64, "%d", c->batch); snprintf(opt_buf[7], 64, "%d", c->mc.num_steps);
+    snprintf(opt_buf[8], 64, "%.9g", c->lr); snprintf(opt_buf[9], 64, "%llu", c->seed);
+    for (int i = 0; i < 10; i++) v[i] = opt_buf[i];
+    v[10] = c->data ? c->data : c->src;
+}
+static int check_resume_opt(const char *key, const char *value, void *ctx, s2s_err *err) {
+    const char *v[N_OPTS];
+    opt_values(ctx, v);
+    for (int i = 0; i < N_OPTS - 1; i++)  /* the data path may move; its content is checked by the vocabulary */
+        if (!strcmp(opt_keys[i] + 4, key) && strcmp(v[i], value))
+            return s2s_errf(err, "--resume: the run was started with --%s %s, now %s (use the same options)", key, value, v[i]);
+    return S2S_OK;
+}
+
+static int same_vocab(const s2s_vocab *a, const s2s_vocab *b) {
+    if (s2s_vocab_size(a) != s2s_vocab_size(b)) return 0;
+    for (int i = 0; i < s2s_vocab_size(a); i++)
+        if (strcmp(s2s_vocab_token(a, i), s2s_vocab_token(b, i))) return 0;
+    return 1;
+}
+
+static void save_all(const train_cfg *c, const s2s_model *m, const s2s_vocab *sv, const s2s_vocab *tv,
+                     const s2s_trainer *tr) {
+    s2s_err err;
+    char state[4096];
+    snprintf(state, sizeof state, "%s.state", c->out);
+    const char *v[N_OPTS];
+    opt_values(c, v);
+    if (s2s_model_save(c->out, m, sv, tv, &err)) die("%s", err.msg);
+    if (s2s_state_save(state, tr, opt_keys, v, N_OPTS, &err)) die("%s", err.msg);
+}
+
+static void draw_loss(const char *path, const float *ep, const float *loss, int n) {
+    s2s_err err;
+    s2s_series s = {"train loss", ep, loss, n, 0};
+    if (s2s_plot_lines(path, &s, 1, "epoch", "loss", NULL, &err)) die("%s", err.msg);
+}
+
+static int cmd_train(args *a) {
+    train_cfg c = {0};
+    c.mc = (s2s_config){S2S_ATTN, 0, 0, 32, 32, 2, 0.1f, 10};
+    c.pairs = 601; c.batch = 64; c.epochs = 250; c.threads = 1; c.lr = 0.005; c.seed = 1; c.log_every = 10;
+    const char *o;
+    while (next_opt(a, &o)) {
+        if (!strcmp(o, "--data")) c.data = val(a, o);
+        else if (!strcmp(o, "--src")) c.src = val(a, o);
+        else if (!strcmp(o, "--tgt")) c.tgt = val(a, o);
+        else if (!strcmp(o, "--out")) c.out = val(a, o);
+        else if (!strcmp(o, "--plot")) c.plot = val(a, o);
+        else if (!strcmp(o, "--model")) {
+            const char *k = val(a, o);
+            if (!strcmp(k, "attn")) c.mc.kind = S2S_ATTN;
+            else if (!strcmp(k, "plain")) c.mc.kind = S2S_PLAIN;
+            else die("--model: '%s' is not attn or plain", k);
+        }
+        else if (!strcmp(o, "--pairs")) c.pairs = (int)parse_int(o, val(a, o), 0, 1000000000);
+        else if (!strcmp(o, "--embed")) c.mc.embed = (int)parse_int(o, val(a, o), 1, 65536);
+        else if (!strcmp(o, "--hidden")) c.mc.hidden = (int)parse_int(o, val(a, o), 1, 65536);
+        else if (!strcmp(o, "--layers")) c.mc.layers = (int)parse_int(o, val(a, o), 1, S2S_MAX_LAYERS);
+        else if (!strcmp(o, "--dropout")) c.mc.dropout = (float)parse_num(o, val(a, o), 0, 1, 1);
+        else if (!strcmp(o, "--batch")) c.batch = (int)parse_int(o, val(a, o), 1, 1000000);
+        else if (!strcmp(o, "--steps")) c.mc.num_steps = (int)parse_int(o, val(a, o), 1, 4096);
+        else if (!strcmp(o, "--lr")) c.lr = parse_num(o, val(a, o), 0, 1e3, 0);
+        else if (!strcmp(o, "--epochs")) c.epochs = (int)parse_int(o, val(a, o), 0, 100000000);
+        else if (!strcmp(o, "--seed")) c.seed = (unsigned long long)parse_int(o, val(a, o), 0, 0x7fffffffffffffffL);
+        else if (!strcmp(o, "--threads")) c.threads = (int)parse_int(o, val(a, o), 1, 1024);
+        else if (!strcmp(o, "--save-every")) c.save_every = (int)parse_int(o, val(a, o), 0, 100000000);
+        else if (!strcmp(o, "--log-every")) c.log_every = (int)parse_int(o, val(a, o), 1, 100000000);
+        else if (!strcmp(o, "--resume")) c.resume = 1;
+        else if (!strcmp(o, "--quiet")) c.quiet = 1;
+        else die("train: unknown option '%s' (see 'seq2seq help')", o);
+    }
+    if (!c.out) die("train: --out MODEL is required");
+    if (!c.data && !(c.src && c.tgt)) die("train: give --data PAIRS.tsv, or --src FILE --tgt FILE");
+    if (c.data && (c.src || c.tgt)) die("train: give either --data or --src/--tgt, not both");
+    if ((c.src != NULL) != (c.tgt != NULL)) die("train: --src and --tgt go together");
+    s2s_set_threads(c.threads);
+
+    s2s_err err;
+    s2s_pairs pairs;
+    int rc = c.data ? s2s_pairs_read(c.data, c.pairs, &pairs, &err) : s2s_pairs_read2(c.src, c.tgt, c.pairs, &pairs, &err);
+    if (rc) die("%s", err.msg);
+    if (pairs.skipped && !c.quiet)
+        fprintf(stderr, "seq2seq: %s: skipped %d line%s without a tab\n", c.data, pairs.skipped, pairs.skipped == 1 ? "" : "s");
+    s2s_vocab *sv, *tv;
+    if (s2s_vocab_build(pairs.src_tok, pairs.src_start[pairs.n], 2, &sv, &err) ||
+        s2s_vocab_build(pairs.tgt_tok, pairs.tgt_start[pairs.n], 2, &tv, &err))
+        die("%s", err.msg);
+    s2s_dataset data;
+    if (s2s_dataset_build(&pairs, sv, tv, c.mc.num_steps, &data, &err)) die("%s", err.msg);
+    c.mc.src_vocab = s2s_vocab_size(sv);
+    c.mc.tgt_vocab = s2s_vocab_size(tv);
+
+    s2s_model *m;
+    s2s_rng rng;
+    s2s_rng_seed(&rng, c.seed);
+    if (c.resume) {
+        s2s_vocab *lsv, *ltv;
+        if (s2s_model_load(c.out, &m, &lsv, &ltv, &err)) die("--resume: %s", err.msg);
+        if (!same_vocab(sv, lsv) || !same_vocab(tv, ltv)) die("--resume: %s was trained on other data (its vocabulary differs)", c.out);
+        if (m->cfg.kind != c.mc.kind || m->cfg.embed != c.mc.embed || m->cfg.hidden != c.mc.hidden ||
+            m->cfg.layers != c.mc.layers || m->cfg.num_steps != c.mc.num_steps)
+            die("--resume: %s has other sizes than the options given (see 'seq2seq info %s')", c.out, c.out);
+        m->cfg.dropout = c.mc.dropout;
+        s2s_vocab_free(lsv); s2s_vocab_free(ltv);
+    } else {
+        if (s2s_model_create(&c.mc, &m, &err)) die("%s", err.msg);
+        s2s_model_init(m, &rng);
+    }
+    s2s_train_opts to = {c.batch, (float)c.lr, 1.0f};
+    s2s_trainer *tr;
+    if (s2s_trainer_create(m, &data, &to, &rng, &tr, &err)) die("%s", err.msg);
+    if (c.resume) {
+        char state[4096];
+        snprintf(state, sizeof state, "%s.state", c.out);
+        if (s2s_state_load(state, tr, check_resume_opt, &c, &err)) die("--resume: %s", err.msg);
+        if (!c.quiet) fprintf(stderr, "seq2seq: resuming %s at epoch %d\n", c.out, tr->epoch + (tr->pos > 0));
+    }
+    if (!c.quiet)
+        fprintf(stderr, "seq2seq: %d pairs, vocab %d/%d, %s model, %zu parameters\n", data.n, c.mc.src_vocab,
+                c.mc.tgt_vocab, s2s_kind_name(c.mc.kind), m->n_params);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int tty = isatty(2) && !c.quiet;
+    float *ep_x = calloc((size_t)c.epochs + 1, sizeof(float)), *ep_y = calloc((size_t)c.epochs + 1, sizeof(float));
+    if (!ep_x || !ep_y) die("out of memory");
+    int n_plot = 0;
+    s2s_epoch_stats st = {0};
+    double t0 = now_s();
+    int start_epoch = tr->epoch;
+    while (tr->epoch < c.epochs) {
+        if (s2s_trainer_epoch(tr, &st, &g_stop, &err)) die("%s", err.msg);
+        if (!st.complete) break;
+        int e = tr->epoch;
+        ep_x[n_plot] = (float)e; ep_y[n_plot] = (float)st.loss; n_plot++;
+        double tps = st.seconds > 0 ? st.tokens / st.seconds : 0.0;
+        if (tty) {
+            double left = (now_s() - t0) / (e - start_epoch) * (c.epochs - e);
+            fprintf(stderr, "\repoch %d/%d  loss %.3f  %.0f tokens/sec  %.0fs left   ", e, c.epochs, st.loss, tps, left);
+        } else if (!c.quiet && (e % c.log_every == 0 || e == c.epochs)) {
+            fprintf(stderr, "epoch %d/%d loss %.3f, %.1f tokens/sec\n", e, c.epochs, st.loss, tps);
+        }
+        if (c.plot && (e % c.log_every == 0 || e == c.epochs)) draw_loss(c.plot, ep_x, ep_y, n_plot);
+        if (c.save_every && e % c.save_every == 0 && e < c.epochs) save_all(&c, m, sv, tv, tr);
+    }
+    if (tty) fputc('\n', stderr);
+    save_all(&c, m, sv, tv, tr);
+    if (g_stop) {
+        fprintf(stderr, "seq2seq: interrupted: saved %s at epoch %d (+%d pairs); continue with --resume\n", c.out, tr->epoch, tr->pos);
+        return 130;
+    }
+    if (st.seconds > 0)
+        printf("loss %.3f, %.1f tokens/sec on cpu\n", st.loss, st.tokens / st.seconds);
+    free(ep_x); free(ep_y);
+    s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
+    s2s_vocab_free(sv); s2s_vocab_free(tv); s2s_pairs_free(&pairs);
+    return 0;
+}
+
+/* ---- translation ---------------------------------------------------------------------- */
+
+typedef struct translator {
+    s2s_model *m;
+    s2s_vocab *sv, *tv;
+    s2s_ws *ws;
+    int max_B;
+} translator;
+
+static void translator_open(translator *t, const char *path, int max_B) {
+    s2s_err err;
+    if (s2s_model_load(path, &t->m, &t->sv, &t->tv, &err)) die("%s", err.msg);
+    t->max_B = max_B;
+    if (s2s_ws_create(t->m, max_B, t->m->cfg.num_steps, &t->ws, &err)) die("%s", err.msg);
+}
+
+static void translator_close(translator *t) {
+    s2s_ws_free(t->ws); s2s_model_free(t->m); s2s_vocab_free(t->sv); s2s_vocab_free(t->tv);
+}
+
+/* Translates n sentences greedily in batches; out[i] is malloc'd text. attn (optional, n == 1)
+ * receives [max_len, T] weights and *steps the number of rows used (tokens + <eos>). */
+static void translate_many(translator *t, char **src, int n, int max_len, char **out, float *attn, int *steps) {
+    const int T = t->m->cfg.num_steps;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)t->max_B * T), *res = malloc(sizeof(int32_t) * (size_t)t->max_B * max_len);
+    int32_t *len = malloc(sizeof(int32_t) * (size_t)t->max_B);
+    int *olen = malloc(sizeof(int) * (size_t)t->max_B);
+    if (!ids || !res || !len || !olen) die("out of memory");
+    s2s_err err;
+    for (int s = 0; s < n; s += t->max_B) {
+        int B = n - s < t->max_B ? n - s : t->max_B;
+        for (int b = 0; b < B; b++) {
+            int v = s2s_encode_sentence(t->sv, src[s + b], T, ids + (size_t)b * T, &err);
+            if (v < 0) die("input line %d: %s", s + b + 1, err.msg);
+            len[b] = v;
+        }
+        if (s2s_greedy(t->m, t->ws, B, ids, len, max_len, res, olen, attn, &err)) die("%s", err.msg);
+        for (int b = 0; b < B; b++) {
+            size_t cap = 1;
+            for (int k = 0; k < olen[b]; k++) cap += strlen(s2s_vocab_token(t->tv, res[(size_t)b * max_len + k])) + 1;
+            char *o = malloc(cap), *p = o;
+            if (!o) die("out of memory");
+            *p = 0;
+            for (int k = 0; k < olen[b]; k++)
+                p += sprintf(p, k ? " %s" : "%s", s2s_vocab_token(t->tv, res[(size_t)b * max_len + k]));
+            out[s + b] = o;
+            if (steps) *steps = olen[b] + (olen[b] < max_len);
+        }
+    }
+    free(ids); free(res); free(len); free(olen);
+}
+
+static char *chomp(char *s) {
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
+    return s;
+}
+
+/* Reads all lines of a stream (or a file) into an array. */
+static char **read_lines(FILE *f, const char *name, int *n_out) {
+    int n = 0, cap = 64;
+    char **lines = malloc(sizeof(char *) * cap), *line = NULL;
+    size_t lcap = 0;
+    ssize_t got;
+    if (!lines) die("out of memory");
+    while ((got = getline(&line, &lcap, f)) >= 0) {
+        if (memchr(line, 0, (size_t)got)) die("%s: line %d contains a NUL byte", name, n + 1);
+        if (n == cap) { cap *= 2; if (!(lines = realloc(lines, sizeof(char *) * cap))) die("out of memory"); }
+        if (!(lines[n++] = strdup(chomp(line)))) die("out of memory");
+    }
+    if (ferror(f)) die("%s: read error: %s", name, strerror(errno));
+    free(line);
+    *n_out = n;
+    return lines;
+}
+
+static int cmd_translate(args *a) {
+    const char *model = NULL;
+    int with_ref = 0, max_len = 0, threads = 1, batch = 64;
+    char **sent = malloc(sizeof(char *) * (size_t)(a->argc + 1));
+    int n = 0;
+    const char *o;
+    while (next_opt(a, &o)) {
+        if (!strcmp(o, "--model")) model = val(a, o);
+        else if (!strcmp(o, "--with-ref")) with_ref = 1;
+        else if (!strcmp(o, "--max-len")) max_len = (int)parse_int(o, val(a, o), 1, 100000);
+        else if (!strcmp(o, "--threads")) threads = (int)parse_int(o, val(a, o), 1, 1024);
+        else if (!strcmp(o, "--batch")) batch = (int)parse_int(o, val(a, o), 1, 100000);
+        else if (!strncmp(o, "--", 2) && o[2]) die("translate: unknown option '%s'", o);
+        else sent[n++] = (char *)o;
+    }
+    if (!model) die("translate: --model MODEL is required");
+    s2s_set_threads(threads);
+    if (n == 0) { free(sent); sent = read_lines(stdin, "standard input", &n); }
+    char **refs = NULL;
+    if (with_ref) {
+        refs = calloc((size_t)n + 1, sizeof(char *));
+        for (int i = 0; i < n; i++) {
+            char *tab = strchr(sent[i], '\t');
+            if (!tab) die("translate --with-ref: input line %d has no TAB between source and reference", i + 1);
+            *tab = 0;
+            refs[i] = tab + 1;
+        }
+    }
+    translator t;
+    translator_open(&t, model, batch);
+    if (!max_len) max_len = t.m->cfg.num_steps;
+    char **out = calloc((size_t)n + 1, sizeof(char *));
+    translate_many(&t, sent, n, max_len, out, NULL, NULL);
+    for (int i = 0; i < n; i++) {
+        if (with_ref) printf("%s => %s, bleu %.3f\n", sent[i], out[i], s2s_bleu_d2l(out[i], refs[i], 2));
+        else printf("%s\n", out[i]);
+        free(out[i]);
+    }
+    free(out); free(refs);
+    translator_close(&t);
+    return 0;
+}
+
+static int cmd_attention(args *a) {
+    const char *model = NULL, *png = NULL, *sentence = NULL;
+    const char *o;
+    while (next_opt(a, &o)) {
+        if (!strcmp(o, "--model")) model = val(a, o);
+        else if (!strcmp(o, "-o") || !strcmp(o, "--out")) png = val(a, o);
+        else if (!strncmp(o, "--", 2)) die("attention: unknown option '%s'", o);
+        else if (sentence) die("attention: give one sentence (quote it)");
+        else sentence = o;
+    }
+    if (!model || !png || !sentence) die("attention: usage: seq2seq attention --model MODEL \"SENTENCE\" -o FILE.png|.svg");
+    translator t;
+    translator_open(&t, model, 1);
+    if (t.m->cfg.kind != S2S_ATTN) die("attention: %s is a plain model: it has no attention weights", model);
+    const int T = t.m->cfg.num_steps, max_len = T;
+    float *w = calloc((size_t)max_len * T, sizeof(float));
+    char *out[1];
+    int steps = 0;
+    char *src[1] = {(char *)sentence};
+    translate_many(&t, src, 1, max_len, out, w, &steps);
+    /* key labels: the source tokens (after preprocessing) and <eos>; query labels: the output */
+    int32_t ids[T];
+    s2s_err err;
+    int nk = s2s_encode_sentence(t.sv, sentence, T, ids, &err);
+    if (nk < 0) die("%s", err.msg);
+    char *pre; size_t plen;
+    if (s2s_preprocess(sentence, strlen(sentence), "sentence", &pre, &plen, &err)) die("%s", err.msg);
+    const char *cols[T], *rows[max_len + 1];
+    int nc = 0;
+    for (char *tok = pre, *sp; nc < nk; tok = sp + 1) {
+        sp = strchr(tok, ' ');
+        if (!sp) { cols[nc++] = tok; break; }
+        *sp = 0; cols[nc++] = tok;
+    }
+    while (nc < nk) cols[nc++] = "<eos>";
+    int nr = 0;
+    for (char *tok = out[0], *sp; *tok && nr < steps; tok = sp + 1) {
+        sp = strchr(tok, ' ');
+        rows[nr++] = tok;
+        if (!sp) break;
+        *sp = 0;
+    }
+    while (nr < steps) rows[nr++] = "<eos>";
+    float *sub = calloc((size_t)steps * nk + 1, sizeof(float));
+    for (int r = 0; r < steps; r++) memcpy(sub + (size_t)r * nk, w + (size_t)r * T, sizeof(float) * nk);
+    if (s2s_plot_heatmap(png, sub, steps, nk, rows, cols, sentence, &err)) die("%s", err.msg);
+    printf("%s\n", png);
+    free(sub); free(w); free(pre); free(out[0]);
+    translator_close(&t);
+    return 0;
+}
+
+/* ---- info, bleu ------------------------------------------------------------------------- */
+
+static int cmd_info(args *a) {
+    const char *path = NULL, *o;
+    while (next_opt(a, &o)) {
+        if (!strncmp(o, "--", 2)) die("info: unknown option '%s'", o);
+        path = o;
+    }
+    if (!path) die("info: usage: seq2seq info MODEL");
+    s2s_model *m; s2s_vocab *sv, *tv; s2s_err err;
+    if (s2s_model_load(path, &m, &sv, &tv, &err)) die("%s", err.msg);
+    struct stat sb;
+    stat(path, &sb);
+    printf("model       %s (%s decoder)\n", s2s_kind_name(m->cfg.kind), m->cfg.kind == S2S_ATTN ? "Bahdanau attention" : "plain");
+    printf("embed       %d\nhidden      %d\nlayers      %d\ndropout     %g\nnum_steps   %d\n", m->cfg.embed,
+           m->cfg.hidden, m->cfg.layers, (double)m->cfg.dropout, m->cfg.num_steps);
+    printf("src_vocab   %d\ntgt_vocab   %d\nparameters  %zu\nfile_size   %lld bytes\n", m->cfg.src_vocab,
+           m->cfg.tgt_vocab, m->n_params, (long long)sb.st_size);
+    s2s_model_free(m); s2s_vocab_free(sv); s2s_vocab_free(tv);
+    return 0;
+}
+
+static FILE *open_in(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) die("%s: cannot open: %s", path, strerror(errno));
+    return f;
+}
+
+static int cmd_bleu(args *a) {
+    const char *ref = NULL, *hyp = NULL, *o;
+    int d2l_k = 0;
+    s2s_bleu_tok tok = S2S_TOK_13A;
+    while (next_opt(a, &o)) {
+        if (!strcmp(o, "--ref")) ref = val(a, o);
+        else if (!strcmp(o, "--tokenize")) {
+            const char *v = val(a, o);
+            if (!strcmp(v, "13a")) tok = S2S_TOK_13A;
+            else if (!strcmp(v, "none")) tok = S2S_TOK_NONE;
+            else die("--tokenize: '%s' is not 13a or none", v);
+        } else if (!strcmp(o, "--d2l")) d2l_k = (int)parse_int(o, val(a, o), 1, 100);
+        else if (!strncmp(o, "--", 2)) die("bleu: unknown option '%s'", o);
+        else hyp = o;
+    }
+    if (!ref) die("bleu: usage: seq2seq bleu --ref REF.txt [HYP.txt] (hypotheses from standard input without HYP)");
+    int nr, nh;
+    FILE *rf = open_in(ref);
+    char **refs = read_lines(rf, ref, &nr);
+    fclose(rf);
+    FILE *hf = hyp ? open_in(hyp) : stdin;
+    char **hyps = read_lines(hf, hyp ? hyp : "standard input", &nh);
+    if (hyp) fclose(hf);
+    if (nr != nh) die("bleu: %s has %d lines but the hypotheses have %d", ref, nr, nh);
+    if (d2l_k) {
+        double s = 0;
+        for (int i = 0; i < nh; i++) s += s2s_bleu_d2l(hyps[i], refs[i], d2l_k);
+        printf("d2l bleu (k=%d, mean over %d sentences) = %.4f\n", d2l_k, nh, nh ? s / nh : 0.0);
+        return 0;
+    }
+    s2s_corpus_bleu b;
+    char sig[256];
+    s2s_err err;
+    if (s2s_bleu_corpus((const char *const *)hyps, (const char *const *)refs, nh, tok, &b, sig, sizeof sig, &err)) die("%s", err.msg);
+    printf("BLEU|%s = %.2f %.1f/%.1f/%.1f/%.1f (BP = %.3f ratio = %.3f hyp_len = %ld ref_len = %ld)\n", sig, b.score,
+           b.precisions[0], b.precisions[1], b.precisions[2], b.precisions[3], b.bp,
+           b.ref_len ? (double)b.sys_len / b.ref_len : 0.0, b.sys_len, b.ref_len);
+    return 0;
+}
+
+static int cmd_eval(args *a) {
+    const char *model = NULL, *data = NULL, *o;
+    int from = 0, count = 1000, batch = 64, threads = 1;
+    while (next_opt(a, &o)) {
+        if (!strcmp(o, "--model")) model = val(a, o);
+        else if (!strcmp(o, "--data")) data = val(a, o);
+        else if (!strcmp(o, "--from")) from = (int)parse_int(o, val(a, o), 0, 1000000000);
+        else if (!strcmp(o, "--count")) count = (int)parse_int(o, val(a, o), 1, 1000000000);
+        else if (!strcmp(o, "--batch")) batch = (int)parse_int(o, val(a, o), 1, 100000);
+        else if (!strcmp(o, "--threads")) threads = (int)parse_int(o, val(a, o), 1, 1024);
+        else die("eval: unknown option '%s'", o);
+    }
+    if (!model || !data) die("eval: usage: seq2seq eval --model MODEL --data PAIRS.tsv [--from I] [--count N]");
+    s2s_set_threads(threads);
+    s2s_err err;
+    s2s_pairs p;
+    if (s2s_pairs_read(data, from + count, &p, &err)) die("%s", err.msg);
+    if (from >= p.n) die("eval: --from %d is past the %d pairs of %s", from, p.n, data);
+    int n = p.n - from < count ? p.n - from : count;
+    char **src = calloc((size_t)n, sizeof(char *)), **ref = calloc((size_t)n, sizeof(char *)), **hyp = calloc((size_t)n, sizeof(char *));
+    for (int i = 0; i < n; i++) {  /* rebuild the (already preprocessed) sentences from tokens */
+        for (int side = 0; side < 2; side++) {
+            int *st = side ? p.tgt_start : p.src_start;
+            char **tk = side ? p.tgt_tok : p.src_tok;
+            size_t len = 1;
+            for (int k = st[from + i]; k < st[from + i + 1]; k++) len += strlen(tk[k]) + 1;
+            char *s = malloc(len), *q = s;
+            *q = 0;
+            for (int k = st[from + i]; k < st[from + i + 1]; k++) q += sprintf(q, k > st[from + i] ? " %s" : "%s", tk[k]);
+            if (side) ref[i] = s; else src[i] = s;
+        }
+    }
+    translator t;
+    translator_open(&t, model, batch);
+    double t0 = now_s();
+    translate_many(&t, src, n, t.m->cfg.num_steps, hyp, NULL, NULL);
+    double secs = now_s() - t0, sb = 0;
+    for (int i = 0; i < n; i++) sb += s2s_bleu_d2l(hyp[i], ref[i], 2);
+    s2s_corpus_bleu b;
+    char sig[256];
+    if (s2s_bleu_corpus((const char *const *)hyp, (const char *const *)ref, n, S2S_TOK_13A, &b, sig, sizeof sig, &err)) die("%s", err.msg);
+    printf("pairs %d..%d of %s (%d sentences)\n", from, from + n - 1, data, n);
+    printf("corpus BLEU %.2f (%s)\nmean sentence BLEU (d2l, k=2) %.4f\n%.1f sentences/sec (greedy, batch %d)\n",
+           b.score, sig, sb / n, n / secs, batch);
+    translator_close(&t);
+    return 0;
+}
+
+static void usage(FILE *f) {
+    fputs("usage: seq2seq COMMAND [options]\n"
+          "  train      --data PAIRS.tsv | --src F --tgt F   --out MODEL [--model attn|plain] [--pairs N]\n"
+          "             [--embed 32] [--hidden 32] [--layers 2] [--dropout 0.1] [--batch 64] [--steps 10]\n"
+          "             [--lr 0.005] [--epochs 250] [--seed S] [--threads N] [--save-every N] [--resume]\n"
+          "             [--plot loss.png] [--log-every 10] [--quiet]\n"
+          "  translate  --model MODEL [--with-ref] [--max-len N] [--batch N] [SENTENCE ...]  (stdin if none)\n"
+          "  attention  --model MODEL \"SENTENCE\" -o FILE.png|.svg\n"
+          "  eval       --model MODEL --data PAIRS.tsv [--from I] [--count N]\n"
+          "  bleu       --ref REF.txt [HYP.txt] [--tokenize 13a|none] [--d2l K]\n"
+          "  info       MODEL\n"
+          "--pairs N reads the first N lines of the pairs file (d2l's num_examples = N-1; 0 = all).\n", f);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    const char *cmd = argv[1];
+    args a = {argc, 2, argv, cmd};
+    if (!strcmp(cmd, "train")) return cmd_train(&a);
+    if (!strcmp(cmd, "translate")) return cmd_translate(&a);
+    if (!strcmp(cmd, "attention")) return cmd_attention(&a);
+    if (!strcmp(cmd, "info")) return cmd_info(&a);
+    if (!strcmp(cmd, "bleu")) return cmd_bleu(&a);
+    if (!strcmp(cmd, "eval")) return cmd_eval(&a);
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
+    fprintf(stderr, "seq2seq: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

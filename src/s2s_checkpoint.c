@@ -1,0 +1,229 @@
+/* Model and training-state files on top of the safetensors reader/writer. */
+#include "s2s_checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s2s_safetensors.h"
+
+static char *vocab_json(const s2s_vocab *v) {
+    cJSON *a = cJSON_CreateArray();
+    if (!a) return NULL;
+    for (int i = 0; i < s2s_vocab_size(v); i++) {
+        cJSON *s = cJSON_CreateString(s2s_vocab_token(v, i));
+        if (!s) { cJSON_Delete(a); return NULL; }
+        cJSON_AddItemToArray(a, s);
+    }
+    char *out = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    return out;
+}
+
+int s2s_model_save(const char *path, const s2s_model *m, const s2s_vocab *src, const s2s_vocab *tgt,
+                   s2s_err *err) {
+    if (s2s_vocab_size(src) != m->cfg.src_vocab || s2s_vocab_size(tgt) != m->cfg.tgt_vocab)
+        return s2s_errf(err, "%s: vocabulary sizes %d/%d do not match the model's %d/%d", path,
+                        s2s_vocab_size(src), s2s_vocab_size(tgt), m->cfg.src_vocab, m->cfg.tgt_vocab);
+    s2s_tensor *ts = s2s_calloc((size_t)m->n_tensors, sizeof *ts, err, "the tensor list");
+    if (!ts) return S2S_ERR;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const s2s_tensor_info *t = &m->tensors[i];
+        ts[i].name = t->name; ts[i].dtype = S2S_F32; ts[i].ndim = t->ndim;
+        ts[i].shape[0] = t->shape[0]; ts[i].shape[1] = t->shape[1];
+        ts[i].data = m->params + t->offset; ts[i].nbytes = t->size * sizeof(float);
+    }
+    char num[5][32];
+    snprintf(num[0], 32, "%d", m->cfg.embed); snprintf(num[1], 32, "%d", m->cfg.hidden);
+    snprintf(num[2], 32, "%d", m->cfg.layers); snprintf(num[3], 32, "%g", (double)m->cfg.dropout);
+    snprintf(num[4], 32, "%d", m->cfg.num_steps);
+    char *sv = vocab_json(src), *tv = vocab_json(tgt), ver[16];
+    snprintf(ver, sizeof ver, "%d", S2S_FORMAT_VERSION);
+    int rc = S2S_ERR;
+    if (!sv || !tv) { s2s_errf(err, "%s: out of memory encoding the vocabularies", path); goto done; }
+    const char *keys[] = {"format", "format_version", "model", "embed", "hidden", "layers", "dropout",
+                          "num_steps", "src_vocab", "tgt_vocab", "preprocess"};
+    const char *vals[] = {S2S_FORMAT_NAME, ver, s2s_kind_name(m->cfg.kind), num[0], num[1], num[2], num[3],
+                          num[4], sv, tv, "d2l-nmt"};
+    rc = s2s_st_write(path, ts, m->n_tensors, keys, vals, 11, err);
+done:
+    free(sv); free(tv); free(ts);
+    return rc;
+}
+
+static int meta_int(const s2s_st_file *f, const char *path, const char *key, int lo, int hi, int *out, s2s_err *err) {
+    const char *s = s2s_st_meta(f, key);
+    if (!s) return s2s_errf(err, "%s: metadata has no \"%s\"", path, key);
+    char *end; errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return s2s_errf(err, "%s: metadata \"%s\" = \"%.40s\" is not a whole number in %d..%d", path, key, s, lo, hi);
+    *out = (int)v;
+    return S2S_OK;
+}
+
+static int vocab_from_json(const s2s_st_file *f, const char *path, const char *key, s2s_vocab **out, s2s_err *err) {
+    const char *s = s2s_st_meta(f, key);
+    if (!s) return s2s_errf(err, "%s: metadata has no \"%s\"", path, key);
+    cJSON *a = cJSON_Parse(s);
+    if (!a || !cJSON_IsArray(a)) { cJSON_Delete(a); return s2s_errf(err, "%s: metadata \"%s\" is not a JSON array", path, key); }
+    int n = cJSON_GetArraySize(a), rc = S2S_ERR;
+    const char **toks = s2s_calloc((size_t)n + 1, sizeof *toks, err, "the vocabulary");
+    if (!toks) { cJSON_Delete(a); return S2S_ERR; }
+    int i = 0;
+    for (cJSON *it = a->child; it; it = it->next, i++) {
+        if (!cJSON_IsString(it)) { s2s_errf(err, "%s: %s[%d] is not a string", path, key, i); goto done; }
+        toks[i] = it->valuestring;
+    }
+    if (s2s_vocab_from_list(toks, n, out, err)) {
+        char inner[sizeof err->msg];
+        snprintf(inner, sizeof inner, "%s", err->msg);
+        s2s_errf(err, "%s: %s: %s", path, key, inner);
+        goto done;
+    }
+    rc = S2S_OK;
+done:
+    free(toks); cJSON_Delete(a);
+    return rc;
+}
+
+int s2s_model_load(const char *path, s2s_model **mo, s2s_vocab **so, s2s_vocab **to, s2s_err *err) {
+    s2s_st_file *f = NULL;
+    s2s_model *m = NULL;
+    s2s_vocab *sv = NULL, *tv = NULL;
+    if (s2s_st_read(path, &f, err)) return S2S_ERR;
+    const char *fmt = s2s_st_meta(f, "format"), *kind = s2s_st_meta(f, "model");
+    s2s_config c = {0};
+    int ver = 0;
+    if (!fmt || strcmp(fmt, S2S_FORMAT_NAME)) { s2s_errf(err, "%s: not a seq2seq model (metadata \"format\" is %s%s%s)", path, fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : ""); goto fail; }
+    if (meta_int(f, path, "format_version", 1, 1000000, &ver, err)) goto fail;
+    if (ver > S2S_FORMAT_VERSION) { s2s_errf(err, "%s: format version %d is newer than this program reads (%d)", path, ver, S2S_FORMAT_VERSION); goto fail; }
+    if (!kind || (strcmp(kind, "attn") && strcmp(kind, "plain"))) { s2s_errf(err, "%s: metadata \"model\" must be attn or plain", path); goto fail; }
+    c.kind = strcmp(kind, "plain") ? S2S_ATTN : S2S_PLAIN;
+    if (meta_int(f, path, "embed", 1, 65536, &c.embed, err) || meta_int(f, path, "hidden", 1, 65536, &c.hidden, err) ||
+        meta_int(f, path, "layers", 1, S2S_MAX_LAYERS, &c.layers, err) ||
+        meta_int(f, path, "num_steps", 1, 4096, &c.num_steps, err))
+        goto fail;
+    const char *dr = s2s_st_meta(f, "dropout");
+    char *end;
+    c.dropout = dr ? strtof(dr, &end) : 0.0f;
+    if (dr && (end == dr || *end || !(c.dropout >= 0 && c.dropout < 1))) { s2s_errf(err, "%s: metadata \"dropout\" = \"%.40s\" is not in [0, 1)", path, dr); goto fail; }
+    if (vocab_from_json(f, path, "src_vocab", &sv, err) || vocab_from_json(f, path, "tgt_vocab", &tv, err)) goto fail;
+    c.src_vocab = s2s_vocab_size(sv); c.tgt_vocab = s2s_vocab_size(tv);
+    if (s2s_model_create(&c, &m, err)) {
+        char inner[sizeof err->msg];
+        snprintf(inner, sizeof inner, "%s", err->msg);
+        s2s_errf(err, "%s: %s", path, inner);
+        goto fail;
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        const s2s_tensor_info *ti = &m->tensors[i];
+        const s2s_tensor *t = s2s_st_find(f, ti->name);
+        if (!t) { s2s_errf(err, "%s: tensor %s is missing", path, ti->name); goto fail; }
+        if (t->dtype != S2S_F32) { s2s_errf(err, "%s: tensor %s is %s, expected F32", path, ti->name, s2s_dtype_name(t->dtype)); goto fail; }
+        int ok = t->ndim == ti->ndim && t->shape[0] == ti->shape[0] && (ti->ndim == 1 || t->shape[1] == ti->shape[1]);
+        if (!ok) {
+            char got[96] = "", *p = got;
+            for (int d = 0; d < t->ndim && p < got + 80; d++) p += snprintf(p, 16, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+            if (ti->ndim == 1) s2s_errf(err, "%s: tensor %s has shape [%s], expected [%d]%s", path, ti->name, got, ti->shape[0],
+                                       strstr(ti->name, "dense.bias") ? " (the target vocabulary size)" : "");
+            else s2s_errf(err, "%s: tensor %s has shape [%s], expected [%d,%d]%s", path, ti->name, got, ti->shape[0], ti->shape[1],
+                          strstr(ti->name, "embedding") || strstr(ti->name, "dense") ? " (vocabulary size x width)" : "");
+            goto fail;
+        }
+        memcpy(m->params + ti->offset, t->data, ti->size * sizeof(float));
+    }
+    if (s2s_st_count(f) != m->n_tensors) {
+        for (int i = 0; i < s2s_st_count(f); i++)
+            if (!s2s_model_find(m, s2s_st_get(f, i)->name)) { s2s_errf(err, "%s: unexpected tensor %s for a %s model", path, s2s_st_get(f, i)->name, kind); goto fail; }
+    }
+    s2s_st_free(f);
+    *mo = m; *so = sv; *to = tv;
+    return S2S_OK;
+fail:
+    s2s_st_free(f); s2s_model_free(m); s2s_vocab_free(sv); s2s_vocab_free(tv);
+    return S2S_ERR;
+}
+
+/* ---- training state --------------------------------------------------------------------- */
+
+int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *opt_keys,
+                   const char *const *opt_values, int n_opts, s2s_err *err) {
+    const size_t n = t->m->n_params;
+    s2s_tensor ts[4] = {
+        {"adam.m", S2S_F32, 1, {(int64_t)n}, t->adam.m, n * sizeof(float)},
+        {"adam.v", S2S_F32, 1, {(int64_t)n}, t->adam.v, n * sizeof(float)},
+        {"order", S2S_I32, 1, {t->data->n}, t->perm, (size_t)t->data->n * sizeof(int32_t)},
+        {"rng", S2S_I64, 1, {4}, t->rng.s, sizeof t->rng.s},
+    };
+    enum { FIXED = 7 };
+    const char **keys = s2s_calloc((size_t)n_opts + FIXED, sizeof *keys, err, "state metadata");
+    const char **vals = s2s_calloc((size_t)n_opts + FIXED, sizeof *vals, err, "state metadata");
+    if (!keys || !vals) { free(keys); free(vals); return S2S_ERR; }
+    char buf[FIXED][40];
+    snprintf(buf[0], 40, "%ld", t->adam.step); snprintf(buf[1], 40, "%d", t->epoch);
+    snprintf(buf[2], 40, "%d", t->pos); snprintf(buf[3], 40, "%.17g", t->ep_loss);
+    snprintf(buf[4], 40, "%.17g", t->ep_tokens); snprintf(buf[5], 40, "%.17g", t->ep_seconds);
+    snprintf(buf[6], 40, "%d", S2S_FORMAT_VERSION);
+    const char *fk[FIXED] = {"adam_step", "epoch", "pos", "epoch_loss_sum", "epoch_tokens", "epoch_seconds", "state_version"};
+    for (int i = 0; i < FIXED; i++) { keys[i] = fk[i]; vals[i] = buf[i]; }
+    for (int i = 0; i < n_opts; i++) { keys[FIXED + i] = opt_keys[i]; vals[FIXED + i] = opt_values[i]; }
+    int rc = s2s_st_write(path, ts, 4, keys, vals, n_opts + FIXED, err);
+    free(keys); free(vals);
+    return rc;
+}
+
+static int meta_num(const s2s_st_file *f, const char *path, const char *key, double lo, double hi, double *out, s2s_err *err) {
+    const char *s = s2s_st_meta(f, key);
+    if (!s) return s2s_errf(err, "%s: training state has no \"%s\"", path, key);
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) return s2s_errf(err, "%s: \"%s\" = \"%.40s\" is out of range", path, key, s);
+    *out = v;
+    return S2S_OK;
+}
+
+int s2s_state_load(const char *path, s2s_trainer *t,
+                   int (*check_opt)(const char *key, const char *value, void *ctx, s2s_err *err),
+                   void *ctx, s2s_err *err) {
+    s2s_st_file *f = NULL;
+    if (s2s_st_read(path, &f, err)) return S2S_ERR;
+    const size_t n = t->m->n_params;
+    const s2s_tensor *am = s2s_st_find(f, "adam.m"), *av = s2s_st_find(f, "adam.v");
+    const s2s_tensor *od = s2s_st_find(f, "order"), *rg = s2s_st_find(f, "rng");
+    double step, epoch, pos, el, et, es;
+    if (!am || !av || !od || !rg) { s2s_errf(err, "%s: not a training-state file (missing tensors)", path); goto fail; }
+    if (am->dtype != S2S_F32 || av->dtype != S2S_F32 || am->nbytes != n * sizeof(float) || av->nbytes != n * sizeof(float)) {
+        s2s_errf(err, "%s: Adam moments do not match the model (%zu parameters)", path, n); goto fail;
+    }
+    if (od->dtype != S2S_I32 || od->nbytes != (size_t)t->data->n * sizeof(int32_t)) {
+        s2s_errf(err, "%s: the saved order is for a different number of training pairs (now %d)", path, t->data->n); goto fail;
+    }
+    if (rg->nbytes != sizeof t->rng.s) { s2s_errf(err, "%s: bad generator state", path); goto fail; }
+    if (meta_num(f, path, "adam_step", 0, 1e15, &step, err) || meta_num(f, path, "epoch", 0, 1e9, &epoch, err) ||
+        meta_num(f, path, "pos", 0, t->data->n, &pos, err) || meta_num(f, path, "epoch_loss_sum", 0, 1e300, &el, err) ||
+        meta_num(f, path, "epoch_tokens", 0, 1e300, &et, err) || meta_num(f, path, "epoch_seconds", 0, 1e300, &es, err))
+        goto fail;
+    const int32_t *order = od->data;
+    for (int i = 0; i < t->data->n; i++)
+        if (order[i] < 0 || order[i] >= t->data->n) { s2s_errf(err, "%s: saved order has an index out of range", path); goto fail; }
+    if (check_opt)
+        for (int i = 0; i < s2s_st_meta_count(f); i++) {
+            const char *k, *v;
+            s2s_st_meta_at(f, i, &k, &v);
+            if (!strncmp(k, "opt.", 4) && check_opt(k + 4, v, ctx, err)) goto fail;
+        }
+    memcpy(t->adam.m, am->data, am->nbytes);
+    memcpy(t->adam.v, av->data, av->nbytes);
+    memcpy(t->perm, od->data, od->nbytes);
+    memcpy(t->rng.s, rg->data, sizeof t->rng.s);
+    t->adam.step = (long)step; t->epoch = (int)epoch; t->pos = (int)pos;
+    t->ep_loss = el; t->ep_tokens = et; t->ep_seconds = es;
+    s2s_st_free(f);
+    return S2S_OK;
+fail:
+    s2s_st_free(f);
+    return S2S_ERR;
+}

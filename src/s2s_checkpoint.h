@@ -1,0 +1,29 @@
+/* Model files: one .safetensors file with the state_dict() tensors (F32, PyTorch names) and
+ * metadata (format, hyperparameters, vocabularies as JSON arrays, preprocessing), so the same
+ * file loads into d2l's PyTorch modules. Training state for exact resume lives beside it. */
+#ifndef S2S_CHECKPOINT_H
+#define S2S_CHECKPOINT_H
+#include "s2s_model.h"
+#include "s2s_text.h"
+#include "s2s_train.h"
+
+#define S2S_FORMAT_NAME "seq2seq"
+#define S2S_FORMAT_VERSION 1
+
+/* Writes the model and its vocabularies atomically (temporary file, fsync, rename). */
+int s2s_model_save(const char *path, const s2s_model *m, const s2s_vocab *src, const s2s_vocab *tgt,
+                   s2s_err *err);
+/* Reads and checks a model file: metadata, every tensor's presence, dtype and shape, vocabulary
+ * sizes against the embeddings, no unknown tensors. The caller frees all three. */
+int s2s_model_load(const char *path, s2s_model **m, s2s_vocab **src, s2s_vocab **tgt, s2s_err *err);
+
+/* Training state (Adam moments and step, epoch, position and order within the epoch, the
+ * random generator, the epoch's partial sums, and the options as metadata) next to the model. */
+int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *opt_keys,
+                   const char *const *opt_values, int n_opts, s2s_err *err);
+/* Restores into a trainer created for the same model and data; `check_opt(key, value)` is
+ * asked about every stored option and returns non-zero (with err set) to refuse. */
+int s2s_state_load(const char *path, s2s_trainer *t,
+                   int (*check_opt)(const char *key, const char *value, void *ctx, s2s_err *err),
+                   void *ctx, s2s_err *err);
+#endif
