@@ -18,13 +18,21 @@ typedef struct s2s_tensor {
     s2s_dtype dtype;
     int ndim;
     int64_t shape[S2S_ST_MAX_DIMS];
-    const void *data;      /* reader: points into the file's buffer; writer: caller's bytes */
+    const void *data;      /* reader: points into the file's buffer; writer: caller's bytes.
+                            * The reader's buffer is malloc'd, so data is aligned to its element
+                            * size whenever its data offset is a multiple of that size: always for
+                            * the official writer (it orders tensors by alignment) and for
+                            * s2s_st_write when larger dtypes come first. Otherwise memcpy. */
     size_t nbytes;
 } s2s_tensor;
 
 typedef struct s2s_st_file s2s_st_file;
 
-/* Reads and validates a whole file. On error, the message names the file and the problem
+/* Limits: header at most 100 MB (as the official reader), at most S2S_ST_MAX_DIMS dimensions,
+ * integers in the header below 2^53 (cJSON holds numbers as doubles). Tensors must tile the
+ * data buffer exactly, as the official reader requires; names must be non-empty and unique.
+ *
+ * Reads and validates a whole file. On error, the message names the file and the problem
  * (truncated, bad header length, bad JSON, offsets out of range or overlapping, shape/size
  * mismatch, unknown dtype...). The caller frees with s2s_st_free. */
 int s2s_st_read(const char *path, s2s_st_file **out, s2s_err *err);
@@ -38,9 +46,11 @@ const char *s2s_st_meta(const s2s_st_file *f, const char *key);       /* NULL if
 int s2s_st_meta_count(const s2s_st_file *f);
 void s2s_st_meta_at(const s2s_st_file *f, int i, const char **key, const char **value);
 
-/* Writes tensors (in the given order) and string metadata atomically: to a temporary file in
+/* Writes tensors (in the given order, data contiguous in that order, no alignment padding) and
+ * string metadata ("__metadata__" first; omitted when n_meta is 0) atomically: to a temporary file in
  * the same directory, fflush + fsync, then rename over `path`. On any failure the temporary
- * file is removed and an existing `path` is left untouched. */
+ * file is removed and an existing `path` is left untouched. The new file gets mode 0666 minus
+ * the umask, like fopen would give it. */
 int s2s_st_write(const char *path, const s2s_tensor *tensors, int n,
                  const char *const *meta_keys, const char *const *meta_values, int n_meta,
                  s2s_err *err);
