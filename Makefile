@@ -12,7 +12,8 @@ CFLAGS  += $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lopenblas -lutf8proc -lm -fopenmp
 
 BUILD   ?= build
-LIB_SRC  = $(filter-out src/cli.c,$(wildcard src/*.c))
+LIB_SRC  = $(wildcard src/*.c)
+CLI_SRC  = $(wildcard cli/*.c)
 LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -22,7 +23,8 @@ TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 all: $(BUILD)/libs2s.a seq2seq
 
 $(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD):
 	mkdir -p $(BUILD)/tests
@@ -30,11 +32,13 @@ $(BUILD):
 $(BUILD)/libs2s.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-seq2seq: src/cli.c $(BUILD)/libs2s.a
-	$(CC) $(CFLAGS) $< $(BUILD)/libs2s.a $(LDLIBS) -o $@
+seq2seq: $(CLI_SRC) $(wildcard cli/*.h) $(BUILD)/libs2s.a
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -Icli $(CLI_SRC) $(BUILD)/libs2s.a $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/libs2s.a
-	$(CC) $(CFLAGS) -Itests $< $(BUILD)/libs2s.a $(LDLIBS) -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -Itests $< $(BUILD)/libs2s.a $(LDLIBS) -o $@
 
 deps:
 	bash scripts/deps.sh

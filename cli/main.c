@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "s2s_bleu.h"
 #include "s2s_checkpoint.h"
 #include "s2s_linalg.h"
@@ -20,8 +21,7 @@
 
 /* ---- errors and options --------------------------------------------------------------- */
 
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void die(const char *fmt, ...) {
+void die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fputs("seq2seq: ", stderr);
@@ -31,7 +31,7 @@ static void die(const char *fmt, ...) {
     exit(1);
 }
 
-static long parse_int(const char *opt, const char *s, long lo, long hi) {
+long parse_int(const char *opt, const char *s, long lo, long hi) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -40,7 +40,7 @@ static long parse_int(const char *opt, const char *s, long lo, long hi) {
     return v;
 }
 
-static double parse_num(const char *opt, const char *s, double lo, double hi, int hi_open) {
+double parse_num(const char *opt, const char *s, double lo, double hi, int hi_open) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -49,19 +49,17 @@ static double parse_num(const char *opt, const char *s, double lo, double hi, in
     return v;
 }
 
-/* Walks argv: options "--name value" or flags; positional arguments are collected. */
-typedef struct { int argc, i; char **argv; const char *cmd; } args;
-static int next_opt(args *a, const char **name) {
+int next_opt(args *a, const char **name) {
     if (a->i >= a->argc) return 0;
     *name = a->argv[a->i++];
     return 1;
 }
-static const char *val(args *a, const char *name) {
+const char *val(args *a, const char *name) {
     if (a->i >= a->argc) die("%s %s: missing value", a->cmd, name);
     return a->argv[a->i++];
 }
 
-static double now_s(void) {
+double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;

@@ -1,0 +1,17 @@
+/* Shared helpers of the seq2seq command-line program: fatal errors, option values. */
+#ifndef S2S_CLI_H
+#define S2S_CLI_H
+#include <stdio.h>
+
+void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+long parse_int(const char *opt, const char *s, long lo, long hi);
+double parse_num(const char *opt, const char *s, double lo, double hi, int hi_open);
+
+/* Walks argv: options "--name value" or flags; positional arguments are collected. */
+typedef struct args { int argc, i; char **argv; const char *cmd; } args;
+int next_opt(args *a, const char **name);
+const char *val(args *a, const char *name);
+double now_s(void);
+
+int cmd_data(args *a);
+#endif
