@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with ASan + UBSan and runs each for a bounded time.
+#   scripts/fuzz.sh [target...]     default: every target in TARGETS
+#   FUZZ_SECONDS=600 scripts/fuzz.sh safetensors
+# Needs clang and its fuzzer/sanitizer runtimes (Debian: clang libclang-rt-14-dev);
+# scripts/deps.sh must install them for fuzzing, which this script asks it to do through
+# S2S_EXTRA_PKGS (a no-op when they are already installed).
+#
+# A target NAME is fuzz/fuzz_NAME.c defining LLVMFuzzerTestOneInput, linked with the library
+# sources in SOURCES[NAME] and the pkg-config packages in PKGS[NAME]. Its seed corpus is
+# fuzz/seeds/NAME/ (copied into a working corpus under build-fuzz/, so the committed seeds do
+# not grow), its dictionary fuzz/NAME.dict if present. A crash or leak stops the script with the
+# input saved under build-fuzz/artifacts/NAME/; add it to the target's regression folder
+# (safetensors: tests/fixtures/st_fuzz/, read by tests/test_safetensors.c).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGETS=(safetensors)
+declare -A SOURCES=(
+  [safetensors]="src/s2s_safetensors.c src/s2s_common.c"
+)
+declare -A PKGS=(
+  [safetensors]="libcjson"
+)
+
+S2S_EXTRA_PKGS="clang libclang-rt-14-dev ${S2S_EXTRA_PKGS:-}" bash scripts/deps.sh
+seconds=${FUZZ_SECONDS:-60}
+out=build-fuzz
+[ $# -gt 0 ] && TARGETS=("$@")
+
+for t in "${TARGETS[@]}"; do
+  [ -n "${SOURCES[$t]:-}" ] || { echo "fuzz: unknown target '$t' (known: ${!SOURCES[*]})" >&2; exit 2; }
+  mkdir -p "$out/corpus/$t" "$out/artifacts/$t"
+  pk=${PKGS[$t]:-}
+  # shellcheck disable=SC2046,SC2086
+  clang -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Isrc \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+    $( [ -n "$pk" ] && pkg-config --cflags $pk ) \
+    "fuzz/fuzz_$t.c" ${SOURCES[$t]} \
+    $( [ -n "$pk" ] && pkg-config --libs $pk ) -o "$out/fuzz_$t"
+  [ -d "fuzz/seeds/$t" ] && cp -n "fuzz/seeds/$t"/* "$out/corpus/$t/" 2>/dev/null || true
+  dict=(); [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
+  echo "fuzz: running $t for ${seconds}s" >&2
+  if ! "$out/fuzz_$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+       -print_final_stats=1 -artifact_prefix="$out/artifacts/$t/" "${dict[@]}" "$out/corpus/$t" \
+       > "$out/$t.log" 2>&1; then
+    tail -n 60 "$out/$t.log" >&2
+    echo "fuzz: $t FAILED; reproducer in $out/artifacts/$t/ (log: $out/$t.log)" >&2
+    exit 1
+  fi
+  grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$out/$t.log" >&2 || true
+  echo "fuzz: $t ok ($(ls "$out/corpus/$t" | wc -l) corpus inputs)" >&2
+done
