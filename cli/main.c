@@ -118,6 +118,19 @@ static void save_all(const train_cfg *c, const s2s_model *m, const s2s_vocab *sv
     if (s2s_state_save(state, tr, opt_keys, v, N_OPTS, &err)) die("%s", err.msg);
 }
 
+/* Fails before any training when the model could not be saved where asked. */
+static void check_writable(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) die("--out %s: is a directory; give a file name", path);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    if (access(dir, W_OK) != 0) die("--out %s: cannot write in %s: %s", path, dir, strerror(errno));
+}
+
 static void draw_loss(const char *path, const float *ep, const float *loss, int n) {
     s2s_err err;
     s2s_series s = {"train loss", ep, loss, n, 0};
@@ -162,6 +175,7 @@ static int cmd_train(args *a) {
     if (!c.data && !(c.src && c.tgt)) die("train: give --data PAIRS.tsv, or --src FILE --tgt FILE");
     if (c.data && (c.src || c.tgt)) die("train: give either --data or --src/--tgt, not both");
     if ((c.src != NULL) != (c.tgt != NULL)) die("train: --src and --tgt go together");
+    check_writable(c.out);
     s2s_set_threads(c.threads);
 
     s2s_err err;
@@ -186,9 +200,14 @@ static int cmd_train(args *a) {
         s2s_vocab *lsv, *ltv;
         if (s2s_model_load(c.out, &m, &lsv, &ltv, &err)) die("--resume: %s", err.msg);
         if (!same_vocab(sv, lsv) || !same_vocab(tv, ltv)) die("--resume: %s was trained on other data (its vocabulary differs)", c.out);
-        if (m->cfg.kind != c.mc.kind || m->cfg.embed != c.mc.embed || m->cfg.hidden != c.mc.hidden ||
-            m->cfg.layers != c.mc.layers || m->cfg.num_steps != c.mc.num_steps)
-            die("--resume: %s has other sizes than the options given (see 'seq2seq info %s')", c.out, c.out);
+        const char *names[] = {"embed", "hidden", "layers", "steps"};
+        int have[] = {m->cfg.embed, m->cfg.hidden, m->cfg.layers, m->cfg.num_steps};
+        int want[] = {c.mc.embed, c.mc.hidden, c.mc.layers, c.mc.num_steps};
+        if (m->cfg.kind != c.mc.kind)
+            die("--resume: the run was started with --model %s, now %s (use the same options)", s2s_kind_name(m->cfg.kind), s2s_kind_name(c.mc.kind));
+        for (int i = 0; i < 4; i++)
+            if (have[i] != want[i])
+                die("--resume: the run was started with --%s %d, now %d (use the same options)", names[i], have[i], want[i]);
         m->cfg.dropout = c.mc.dropout;
         s2s_vocab_free(lsv); s2s_vocab_free(ltv);
     } else {
@@ -561,7 +580,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bleu")) return cmd_bleu(&a);
     if (!strcmp(cmd, "eval")) return cmd_eval(&a);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
-    fprintf(stderr, "seq2seq: unknown command '%s'\n", cmd);
-    usage(stderr);
+    fprintf(stderr, "seq2seq: unknown command '%s' (see 'seq2seq help')\n", cmd);
     return 2;
 }

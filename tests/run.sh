@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test binary in the given folder and sums their counts into one closing line.
-# Each binary prints PASS/FAIL/SKIP lines and, last, "counts: P F S".
+# Each binary (and each tests/test_*.sh script) prints PASS/FAIL/SKIP lines and, last,
+# "counts: P F S".
 dir=${1:-build/tests}
 pass=0; fail=0; skip=0
-for t in "$dir"/test_*; do
-  [ -x "$t" ] || continue
+for t in "$dir"/test_* tests/test_*.sh; do
+  [ -f "$t" ] || continue
   name=$(basename "$t")
-  out=$("$t" 2>&1); rc=$?
+  case "$t" in
+    *.sh) out=$(bash "$t" 2>&1); rc=$? ;;
+    *) [ -x "$t" ] || continue; out=$("$t" 2>&1); rc=$? ;;
+  esac
   printf '%s\n' "$out" | grep -v '^counts:'
   line=$(printf '%s\n' "$out" | grep '^counts:' | tail -n 1)
   if [ -z "$line" ]; then

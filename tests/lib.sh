@@ -1,0 +1,22 @@
+# Shell test helpers: ok/bad/skip record results; finish prints "counts: P F S".
+# Tests run from the repository root with ./seq2seq built.
+T_PASS=0; T_FAIL=0; T_SKIP=0
+S2S=${S2S:-./seq2seq}
+TMP=$(mktemp -d /tmp/s2s-test.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+ok()   { T_PASS=$((T_PASS + 1)); echo "PASS $1"; }
+bad()  { T_FAIL=$((T_FAIL + 1)); echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; }
+skip() { T_SKIP=$((T_SKIP + 1)); echo "SKIP $1"; echo "  skipped: $2"; }
+finish() { echo "counts: $T_PASS $T_FAIL $T_SKIP"; [ "$T_FAIL" -eq 0 ]; }
+# expect_error NAME PATTERN CMD...: the command must exit with 1..125 (no signal) and print
+# exactly one line on stderr that starts with "seq2seq:" and matches PATTERN.
+expect_error() {
+  local name=$1 pat=$2; shift 2
+  "$@" >"$TMP/out" 2>"$TMP/err" </dev/null; local rc=$?
+  local lines; lines=$(wc -l <"$TMP/err")
+  if [ "$rc" -ge 1 ] && [ "$rc" -le 125 ] && [ "$lines" -eq 1 ] && grep -q '^seq2seq: ' "$TMP/err" && grep -qE -- "$pat" "$TMP/err"; then
+    ok "$name"
+  else
+    bad "$name" "exit $rc, $lines stderr line(s), wanted /$pat/:" "$(head -c 600 "$TMP/err")"
+  fi
+}

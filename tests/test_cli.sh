@@ -1,0 +1,90 @@
+# End-to-end tests of the seq2seq program on the tiny corpus: training, translation, model
+# files, determinism, exact resume, interruption, and one-line errors for bad input.
+. tests/lib.sh
+TINY=tests/data/tiny.tsv
+SMALL="--embed 16 --hidden 16 --batch 8 --lr 0.01"
+
+# --- training and translating ---------------------------------------------------------
+if $S2S train --data $TINY $SMALL --epochs 60 --seed 3 --out "$TMP/a.st" >"$TMP/a.out" 2>"$TMP/a.err" &&
+   grep -qE '^loss [0-9]+\.[0-9]{3}, [0-9.]+ tokens/sec on cpu$' "$TMP/a.out"; then ok train_tiny
+else bad train_tiny "$(cat "$TMP/a.out" "$TMP/a.err" | tail -5)"; fi
+loss=$(awk '/^loss/ {sub(",", "", $2); print $2}' "$TMP/a.out")
+if awk -v l="$loss" 'BEGIN { exit !(l < 0.5) }'; then ok train_tiny_learns; else bad train_tiny_learns "final loss $loss"; fi
+
+out=$($S2S translate --model "$TMP/a.st" "go ." "i'm home ." 2>&1)
+if [ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ] && [ "$(printf '%s\n' "$out" | head -1)" = "va !" ]; then ok translate_args
+else bad translate_args "$out"; fi
+out2=$(printf 'go .\ni'"'"'m home .\n' | $S2S translate --model "$TMP/a.st")
+if [ "$out" = "$out2" ]; then ok translate_stdin; else bad translate_stdin "$out" "$out2"; fi
+out=$(printf 'Go.\n' | $S2S translate --model "$TMP/a.st")
+if [ "$out" = "va !" ]; then ok translate_preprocesses_input; else bad translate_preprocesses_input "$out"; fi
+out=$(printf 'go .\tva !\n' | $S2S translate --model "$TMP/a.st" --with-ref)
+if [ "$out" = "go . => va !, bleu 1.000" ]; then ok translate_with_ref; else bad translate_with_ref "$out"; fi
+
+info=$($S2S info "$TMP/a.st")
+if printf '%s\n' "$info" | grep -q '^model *attn' && printf '%s\n' "$info" | grep -q '^hidden *16$' &&
+   printf '%s\n' "$info" | grep -qE '^parameters *[0-9]+$'; then ok info
+else bad info "$info"; fi
+
+if $S2S train --data $TINY $SMALL --model plain --epochs 40 --out "$TMP/p.st" --quiet >/dev/null &&
+   $S2S translate --model "$TMP/p.st" "go ." >/dev/null; then ok train_plain
+else bad train_plain; fi
+
+# --- same seed, same threads: the same numbers -----------------------------------------
+$S2S train --data $TINY $SMALL --epochs 12 --seed 5 --log-every 1 --out "$TMP/d1.st" >"$TMP/d1.out" 2>"$TMP/d1.err"
+$S2S train --data $TINY $SMALL --epochs 12 --seed 5 --log-every 1 --out "$TMP/d2.st" >"$TMP/d2.out" 2>"$TMP/d2.err"
+if diff <(awk '{print $1, $2, $3, $4}' "$TMP/d1.err") <(awk '{print $1, $2, $3, $4}' "$TMP/d2.err") >/dev/null &&
+   cmp -s "$TMP/d1.st" "$TMP/d2.st"; then ok deterministic
+else bad deterministic "$(diff "$TMP/d1.err" "$TMP/d2.err" | head -4)"; fi
+$S2S train --data $TINY $SMALL --epochs 12 --seed 6 --out "$TMP/d3.st" --quiet >/dev/null
+if ! cmp -s "$TMP/d1.st" "$TMP/d3.st"; then ok seed_changes_run; else bad seed_changes_run; fi
+
+# --- exact resume: 6 epochs == 3 + 3 ---------------------------------------------------
+$S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --out "$TMP/r6.st" 2>"$TMP/r6.err" >/dev/null
+$S2S train --data $TINY $SMALL --dropout 0.2 --epochs 3 --seed 7 --log-every 1 --out "$TMP/r3.st" 2>"$TMP/r3a.err" >/dev/null
+$S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --out "$TMP/r3.st" --resume 2>"$TMP/r3b.err" >/dev/null
+full=$(grep '^epoch' "$TMP/r6.err" | awk '{sub("/.*", "", $2); print $2, $4}')
+split=$(cat "$TMP/r3a.err" "$TMP/r3b.err" | grep '^epoch' | awk '{sub("/.*", "", $2); print $2, $4}')
+if [ -n "$full" ] && [ "$full" = "$split" ] && cmp -s "$TMP/r6.st" "$TMP/r3.st"; then ok resume_exact
+else bad resume_exact "full: $(echo $full)" "split: $(echo $split)"; fi
+expect_error resume_other_options "started with --hidden 16" \
+  $S2S train --data $TINY --embed 16 --hidden 24 --batch 8 --epochs 6 --seed 7 --out "$TMP/r3.st" --resume
+
+# --- Ctrl-C saves and resumes ----------------------------------------------------------
+$S2S train --data $TINY $SMALL --epochs 100000 --out "$TMP/int.st" --quiet >/dev/null 2>"$TMP/int.err" &
+pid=$!
+sleep 1.5; kill -INT $pid; wait $pid; rc=$?
+if [ $rc -eq 130 ] && $S2S info "$TMP/int.st" >/dev/null && [ -f "$TMP/int.st.state" ] &&
+   grep -q 'interrupted: saved' "$TMP/int.err"; then ok sigint_saves
+else bad sigint_saves "exit $rc" "$(cat "$TMP/int.err")"; fi
+
+# --- bad input: one line, non-zero exit, never a crash ---------------------------------
+printf 'no tab here\nnor here\n' >"$TMP/notab.tsv"
+: >"$TMP/empty.tsv"
+printf 'go .\tva !\n\xff\xfe bad\tx\n' >"$TMP/badutf8.tsv"
+expect_error missing_corpus "nope.tsv.*(No such file|cannot open)" $S2S train --data "$TMP/nope.tsv" --out "$TMP/x.st"
+expect_error corpus_without_tabs "no sentence pairs" $S2S train --data "$TMP/notab.tsv" --out "$TMP/x.st"
+expect_error empty_corpus "empty|no sentence pairs" $S2S train --data "$TMP/empty.tsv" --out "$TMP/x.st"
+expect_error invalid_utf8 "line 2" $S2S train --data "$TMP/badutf8.tsv" --out "$TMP/x.st"
+expect_error unknown_option "unknown option '--bogus'" $S2S train --data $TINY --out "$TMP/x.st" --bogus
+expect_error missing_value "--out: missing value" $S2S train --data $TINY --out
+expect_error non_numeric "--epochs: 'ten' is not a whole number" $S2S train --data $TINY --out "$TMP/x.st" --epochs ten
+expect_error batch_zero "--batch: 0 is out of range" $S2S train --data $TINY --out "$TMP/x.st" --batch 0
+expect_error hidden_negative "--hidden: -3 is out of range" $S2S train --data $TINY --out "$TMP/x.st" --hidden -3
+expect_error lr_nan "--lr: 'nan' is not a finite number" $S2S train --data $TINY --out "$TMP/x.st" --lr nan
+expect_error dropout_too_big "--dropout: 1.5 is out of range" $S2S train --data $TINY --out "$TMP/x.st" --dropout 1.5
+expect_error no_out "--out MODEL is required" $S2S train --data $TINY
+expect_error unknown_command "unknown command 'trian'" $S2S trian
+expect_error model_missing "nope.st.*(No such file|cannot open)" $S2S translate --model "$TMP/nope.st" "go ."
+expect_error model_is_corpus "$TINY" $S2S translate --model $TINY "go ."
+head -c 1000 "$TMP/a.st" >"$TMP/trunc.st"
+expect_error model_truncated "trunc.st" $S2S translate --model "$TMP/trunc.st" "go ."
+expect_error state_is_not_model "not a seq2seq model" $S2S info "$TMP/a.st.state"
+
+# a failed save never destroys the model already there
+cp "$TMP/a.st" "$TMP/keep.st"; mkdir -p "$TMP/ro"; cp "$TMP/a.st" "$TMP/ro/m.st"
+expect_error out_is_directory "$TMP/ro: is a directory" $S2S train --data $TINY $SMALL --epochs 1 --out "$TMP/ro"
+expect_error out_dir_missing "cannot write in $TMP/nodir" $S2S train --data $TINY $SMALL --epochs 1 --out "$TMP/nodir/m.st"
+if cmp -s "$TMP/a.st" "$TMP/keep.st"; then ok model_untouched_by_failures; else bad model_untouched_by_failures; fi
+
+finish
