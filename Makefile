@@ -3,12 +3,13 @@
 # `make demo` installs missing packages, builds, trains on the corpus and translates.
 
 CC      ?= cc
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -fopenmp -Isrc
+# CFLAGS is the user's (optimisation, sanitizers); the project's own flags are always added.
+CFLAGS  ?= -O3 -march=native -g
+S2S_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -fopenmp -Isrc
 PKGS     = cairo libcurl libzip libcrypto libcjson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CFLAGS  += $(PKG_CFLAGS)
+ALL_CFLAGS = $(CFLAGS) $(S2S_CFLAGS) $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lopenblas -lutf8proc -lm -fopenmp
 
 BUILD   ?= build
@@ -24,7 +25,7 @@ all: $(BUILD)/libs2s.a seq2seq
 
 $(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) -c $< -o $@
+	@$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD):
 	mkdir -p $(BUILD)/tests
@@ -34,11 +35,11 @@ $(BUILD)/libs2s.a: $(LIB_OBJ)
 
 seq2seq: $(CLI_SRC) $(wildcard cli/*.h) $(BUILD)/libs2s.a
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) -Icli $(CLI_SRC) $(BUILD)/libs2s.a $(LDLIBS) -o $@
+	@$(CC) $(ALL_CFLAGS) -Icli $(CLI_SRC) $(BUILD)/libs2s.a $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/libs2s.a
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) -Itests $< $(BUILD)/libs2s.a $(LDLIBS) -o $@
+	@$(CC) $(ALL_CFLAGS) -Itests $< $(BUILD)/libs2s.a $(LDLIBS) -o $@
 
 deps:
 	bash scripts/deps.sh

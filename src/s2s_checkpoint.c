@@ -193,7 +193,7 @@ int s2s_state_load(const char *path, s2s_trainer *t,
     const size_t n = t->m->n_params;
     const s2s_tensor *am = s2s_st_find(f, "adam.m"), *av = s2s_st_find(f, "adam.v");
     const s2s_tensor *od = s2s_st_find(f, "order"), *rg = s2s_st_find(f, "rng");
-    double step, epoch, pos, el, et, es;
+    double step = 0, epoch = 0, pos = 0, el = 0, et = 0, es = 0;
     if (!am || !av || !od || !rg) { s2s_errf(err, "%s: not a training-state file (missing tensors)", path); goto fail; }
     if (am->dtype != S2S_F32 || av->dtype != S2S_F32 || am->nbytes != n * sizeof(float) || av->nbytes != n * sizeof(float)) {
         s2s_errf(err, "%s: Adam moments do not match the model (%zu parameters)", path, n); goto fail;

@@ -10,6 +10,28 @@
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* tanh as a rational approximation (the one Eigen uses): max relative error 4e-7 over the
+ * float range, measured against double tanh; glibc's tanhf (through expm1f) was half of the
+ * training time. Branch-free, so the loops around it vectorise. */
+static inline float fast_tanhf(float x) {
+    const float lim = 7.90531110763549805f;  /* beyond it tanh rounds to ±1 */
+    x = x > lim ? lim : (x < -lim ? -lim : x);
+    float x2 = x * x;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 + -8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    p = p * x;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    return p / q;
+}
+
 void s2s_linear_forward(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
                         const float *b, float beta, float *y, int ldy) {
     if (b) {
@@ -44,7 +66,7 @@ void s2s_gru_cell_forward(int B, int H, const float *gi, const float *h_prev, co
             float rj = sigmoidf(gib[j] + ghb[j]);
             float zj = sigmoidf(gib[H + j] + ghb[H + j]);
             float gn = ghb[2 * H + j];
-            float nj = tanhf(gib[2 * H + j] + rj * gn);
+            float nj = fast_tanhf(gib[2 * H + j] + rj * gn);
             r[o + j] = rj; z[o + j] = zj; n[o + j] = nj; ghn[o + j] = gn;
             h[o + j] = (1.0f - zj) * nj + zj * hp[j];
         }
@@ -81,7 +103,7 @@ void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, co
         for (int j = 0; j < Tk; j++) {
             const float *kp = KP + ((long)b * Tk + j) * H;
             float *f = F + ((long)b * Tk + j) * H, s = 0.0f;
-            for (int h = 0; h < H; h++) { f[h] = tanhf(q[h] + kp[h]); s += w_v[h] * f[h]; }
+            for (int h = 0; h < H; h++) { f[h] = fast_tanhf(q[h] + kp[h]); s += w_v[h] * f[h]; }
             if (j >= valid[b]) s = -1e6f;  /* d2l's sequence_mask value */
             a[j] = s;
             if (s > mx) mx = s;
