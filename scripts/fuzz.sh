@@ -15,12 +15,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(safetensors)
+TARGETS=(safetensors model)
 declare -A SOURCES=(
   [safetensors]="src/s2s_safetensors.c src/s2s_common.c"
+  [model]="src/s2s_checkpoint.c src/s2s_safetensors.c src/s2s_model.c src/s2s_text.c src/s2s_vocab.c src/s2s_common.c src/s2s_rng.c"
 )
 declare -A PKGS=(
   [safetensors]="libcjson"
+  [model]="libcjson libutf8proc"
 )
 
 S2S_EXTRA_PKGS="clang libclang-rt-14-dev ${S2S_EXTRA_PKGS:-}" bash scripts/deps.sh

@@ -91,9 +91,16 @@ done:
 
 int s2s_model_load(const char *path, s2s_model **mo, s2s_vocab **so, s2s_vocab **to, s2s_err *err) {
     s2s_st_file *f = NULL;
+    if (s2s_st_read(path, &f, err)) return S2S_ERR;
+    int rc = s2s_model_from_st(f, path, mo, so, to, err);
+    s2s_st_free(f);
+    return rc;
+}
+
+int s2s_model_from_st(const s2s_st_file *f, const char *path, s2s_model **mo, s2s_vocab **so, s2s_vocab **to,
+                      s2s_err *err) {
     s2s_model *m = NULL;
     s2s_vocab *sv = NULL, *tv = NULL;
-    if (s2s_st_read(path, &f, err)) return S2S_ERR;
     const char *fmt = s2s_st_meta(f, "format"), *kind = s2s_st_meta(f, "model");
     s2s_config c = {0};
     int ver = 0;
@@ -139,11 +146,10 @@ int s2s_model_load(const char *path, s2s_model **mo, s2s_vocab **so, s2s_vocab *
         for (int i = 0; i < s2s_st_count(f); i++)
             if (!s2s_model_find(m, s2s_st_get(f, i)->name)) { s2s_errf(err, "%s: unexpected tensor %s for a %s model", path, s2s_st_get(f, i)->name, kind); goto fail; }
     }
-    s2s_st_free(f);
     *mo = m; *so = sv; *to = tv;
     return S2S_OK;
 fail:
-    s2s_st_free(f); s2s_model_free(m); s2s_vocab_free(sv); s2s_vocab_free(tv);
+    s2s_model_free(m); s2s_vocab_free(sv); s2s_vocab_free(tv);
     return S2S_ERR;
 }
 

@@ -16,6 +16,10 @@ int s2s_model_save(const char *path, const s2s_model *m, const s2s_vocab *src, c
 /* Reads and checks a model file: metadata, every tensor's presence, dtype and shape, vocabulary
  * sizes against the embeddings, no unknown tensors. The caller frees all three. */
 int s2s_model_load(const char *path, s2s_model **m, s2s_vocab **src, s2s_vocab **tgt, s2s_err *err);
+/* The same from an already parsed safetensors file; `path` names it in messages. */
+struct s2s_st_file;
+int s2s_model_from_st(const struct s2s_st_file *f, const char *path, s2s_model **m, s2s_vocab **src,
+                      s2s_vocab **tgt, s2s_err *err);
 
 /* Training state (Adam moments and step, epoch, position and order within the epoch, the
  * random generator, the epoch's partial sums, and the options as metadata) next to the model. */
