@@ -303,19 +303,29 @@ int s2s_fetch_corpus(const char *name, const char *url, const char *sha1_hex, co
     if (join(sub, sizeof sub, dir, c->member, err)) { unlink(tmp_zip); return S2S_ERR; }
     char *slash = strrchr(sub, '/');
     *slash = 0;
+    int made_sub = stat(sub, &sb) != 0;  /* removed again if the extraction fails */
     if (mkdir_p(sub, err)) { unlink(tmp_zip); return S2S_ERR; }
     if (snprintf(tmp_out, sizeof tmp_out, "%s/.%s.XXXXXX", sub, slash + 1) >= (int)sizeof tmp_out) {
         unlink(tmp_zip);
+        if (made_sub) rmdir(sub);
         return s2s_errf(err, "directory name too long");
     }
     int ofd = mkstemp(tmp_out);
-    if (ofd < 0) { unlink(tmp_zip); return s2s_errf(err, "%s: cannot create a temporary file: %s", sub, strerror(errno)); }
+    if (ofd < 0) {
+        unlink(tmp_zip);
+        if (made_sub) rmdir(sub);
+        return s2s_errf(err, "%s: cannot create a temporary file: %s", sub, strerror(errno));
+    }
     rc = extract(tmp_zip, c->member, url, ofd, err);
     if (!rc && fchmod(ofd, 0644)) rc = s2s_errf(err, "%s: %s", tmp_out, strerror(errno));
     if (close(ofd) && !rc) rc = s2s_errf(err, "%s: %s", tmp_out, strerror(errno));
     unlink(tmp_zip);
     if (!rc && rename(tmp_out, final)) rc = s2s_errf(err, "cannot rename %s to %s: %s", tmp_out, final, strerror(errno));
-    if (rc) { unlink(tmp_out); return S2S_ERR; }
+    if (rc) {
+        unlink(tmp_out);
+        if (made_sub) rmdir(sub);
+        return S2S_ERR;
+    }
     sync_dir(sub);
     memcpy(out_path, final, strlen(final) + 1);
     return S2S_OK;
