@@ -3,7 +3,7 @@
  * libzip from tests/data/tiny.tsv: a good one, a different one (checksum mismatch), a transfer
  * cut short after its Content-Length, a 404 and a redirect. Every case works in a fresh mkdtemp
  * directory and checks that no partial or temporary file is left behind. Run from the
- * repository root; the CLI checks use ./seq2seq when it has been built. */
+ * repository root; the CLI checks use ./seq2seq when it has been built (or $S2S_TEST_CLI). */
 #include "harness.h"
 #include "s2s_fetch.h"
 
@@ -486,7 +486,8 @@ static int run(const char *cmd, const char *dir, char *out, char *errline, size_
 }
 
 static int test_cli(void) {
-    if (access("./seq2seq", X_OK)) SKIP("./seq2seq is not built");
+    const char *cli = getenv("S2S_TEST_CLI") ? getenv("S2S_TEST_CLI") : "./seq2seq";
+    if (access(cli, X_OK)) SKIP("%s is not built", cli);
     server s;
     if (server_start(&s, 4)) SKIP("cannot start a server on 127.0.0.1");
     char *cache = make_tmpdir(), *work = make_tmpdir(), url[256], cmd[1024], out[1024], errl[1024], want[1024];
@@ -494,12 +495,13 @@ static int test_cli(void) {
     setenv("XDG_CACHE_HOME", cache, 1);
     snprintf(want, sizeof want, "%s/seq2seq/" MEMBER, cache);
 
-    CHECK(run("./seq2seq data path fra-eng", work, out, errl, sizeof out) == 0);
+    snprintf(cmd, sizeof cmd, "%s data path fra-eng", cli);
+    CHECK(run(cmd, work, out, errl, sizeof out) == 0);
     CHECK_MSG(!strcmp(out, want), "data path printed '%s', want '%s'", out, want);
     CHECK(!exists(want));
 
     url_of(url, sizeof url, &s, "/missing");
-    snprintf(cmd, sizeof cmd, "./seq2seq data fetch fra-eng --quiet --data-url %s --sha1 %s", url, g_good.sha1);
+    snprintf(cmd, sizeof cmd, "%s data fetch fra-eng --quiet --data-url %s --sha1 %s", cli, url, g_good.sha1);
     CHECK(run(cmd, work, out, errl, sizeof out) == 1);
     CHECK_MSG(!strncmp(errl, "seq2seq: ", 9) && strstr(errl, "404"), "stderr: %s", errl);
     CHECK(!exists(want));
@@ -508,7 +510,7 @@ static int test_cli(void) {
     url_of(url, sizeof url, &s, "/good.zip");
     setenv("S2S_DATA_URL", url, 1);
     setenv("S2S_DATA_SHA1", g_good.sha1, 1);
-    snprintf(cmd, sizeof cmd, "./seq2seq train --out %s/m.st --epochs 1 --quiet", work);
+    snprintf(cmd, sizeof cmd, "%s train --out %s/m.st --epochs 1 --quiet", cli, work);
     CHECK_MSG(run(cmd, work, out, errl, sizeof out) == 0, "train: %s", errl);
     CHECK(file_equals(want, &g_tiny));
     snprintf(cmd, sizeof cmd, "%s/m.st", work);
@@ -517,21 +519,23 @@ static int test_cli(void) {
     unsetenv("S2S_DATA_SHA1");
 
     /* present: printed without asking any server */
-    snprintf(cmd, sizeof cmd, "./seq2seq data fetch fra-eng --data-url http://127.0.0.1:%d/x", closed_port());
+    snprintf(cmd, sizeof cmd, "%s data fetch fra-eng --data-url http://127.0.0.1:%d/x", cli, closed_port());
     CHECK_MSG(run(cmd, work, out, errl, sizeof out) == 0, "fetch: %s", errl);
     CHECK_MSG(!strcmp(out, want), "data fetch printed '%s', want '%s'", out, want);
 
     /* --dir */
     url_of(url, sizeof url, &s, "/good.zip");
-    snprintf(cmd, sizeof cmd, "./seq2seq data fetch fra-eng --dir %s/d --data-url %s --sha1 %s", work, url, g_good.sha1);
+    snprintf(cmd, sizeof cmd, "%s data fetch fra-eng --dir %s/d --data-url %s --sha1 %s", cli, work, url, g_good.sha1);
     CHECK_MSG(run(cmd, work, out, errl, sizeof out) == 0, "fetch --dir: %s", errl);
     snprintf(want, sizeof want, "%s/d/" MEMBER, work);
     CHECK_MSG(!strcmp(out, want), "data fetch --dir printed '%s', want '%s'", out, want);
     CHECK(file_equals(want, &g_tiny));
 
-    CHECK(run("./seq2seq data fetch deu-eng", work, out, errl, sizeof out) == 1);
+    snprintf(cmd, sizeof cmd, "%s data fetch deu-eng", cli);
+    CHECK(run(cmd, work, out, errl, sizeof out) == 1);
     CHECK_MSG(strstr(errl, "unknown corpus"), "stderr: %s", errl);
-    CHECK(run("./seq2seq data", work, out, errl, sizeof out) == 1);
+    snprintf(cmd, sizeof cmd, "%s data", cli);
+    CHECK(run(cmd, work, out, errl, sizeof out) == 1);
     CHECK_MSG(strstr(errl, "usage"), "stderr: %s", errl);
 
     CHECK(server_stop(&s) == 3);
