@@ -280,11 +280,11 @@ int s2s_fetch_corpus(const char *name, const char *url, const char *sha1_hex, co
     if (!url || !url[0]) url = c->url;
     if (!sha1_hex || !sha1_hex[0]) sha1_hex = getenv("S2S_DATA_SHA1");
     if (!sha1_hex || !sha1_hex[0]) sha1_hex = c->sha1;
-    if (!valid_sha1(sha1_hex)) return s2s_errf(err, "--sha1: '%s' is not 40 hexadecimal digits", sha1_hex);
+    if (!valid_sha1(sha1_hex)) return s2s_errf(err, "sha1 '%s' (--sha1 or S2S_DATA_SHA1) is not 40 hexadecimal digits", sha1_hex);
 
     if (mkdir_p(dir, err)) return S2S_ERR;
     char hint[2048];
-    snprintf(hint, sizeof hint, "without network, download %s from %s elsewhere and unzip it so that %s exists, "
+    snprintf(hint, sizeof hint, "to do it by hand, download %s from %s and unzip it so that %s exists, "
              "or pass --data FILE", c->zip_name, url, final);
 
     /* 1. the zip, into a temporary file in the destination directory */
