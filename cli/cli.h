@@ -14,4 +14,6 @@ const char *val(args *a, const char *name);
 double now_s(void);
 
 int cmd_data(args *a);
+/* Path of d2l's fra-eng corpus in the cache, downloaded first if missing; dies on failure. */
+const char *data_default_corpus(void);
 #endif

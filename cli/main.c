@@ -172,10 +172,10 @@ static int cmd_train(args *a) {
         else die("train: unknown option '%s' (see 'seq2seq help')", o);
     }
     if (!c.out) die("train: --out MODEL is required");
-    if (!c.data && !(c.src && c.tgt)) die("train: give --data PAIRS.tsv, or --src FILE --tgt FILE");
     if (c.data && (c.src || c.tgt)) die("train: give either --data or --src/--tgt, not both");
     if ((c.src != NULL) != (c.tgt != NULL)) die("train: --src and --tgt go together");
     check_writable(c.out);
+    if (!c.data && !c.src) c.data = data_default_corpus();  /* d2l's fra-eng, fetched into the cache once */
     s2s_set_threads(c.threads);
 
     s2s_err err;
@@ -557,7 +557,7 @@ static int cmd_eval(args *a) {
 
 static void usage(FILE *f) {
     fputs("usage: seq2seq COMMAND [options]\n"
-          "  train      --data PAIRS.tsv | --src F --tgt F   --out MODEL [--model attn|plain] [--pairs N]\n"
+          "  train      [--data PAIRS.tsv | --src F --tgt F] --out MODEL [--model attn|plain] [--pairs N]\n"
           "             [--embed 32] [--hidden 32] [--layers 2] [--dropout 0.1] [--batch 64] [--steps 10]\n"
           "             [--lr 0.005] [--epochs 250] [--seed S] [--threads N] [--save-every N] [--resume]\n"
           "             [--plot loss.png] [--log-every 10] [--quiet]\n"
@@ -566,6 +566,9 @@ static void usage(FILE *f) {
           "  eval       --model MODEL --data PAIRS.tsv [--from I] [--count N]\n"
           "  bleu       --ref REF.txt [HYP.txt] [--tokenize 13a|none] [--d2l K]\n"
           "  info       MODEL\n"
+          "  data       fetch|path fra-eng [--dir DIR] [--data-url URL --sha1 HEX] [--force] [--quiet]\n"
+          "train without --data/--src uses d2l's fra-eng from the cache ($XDG_CACHE_HOME or ~/.cache/seq2seq),\n"
+          "downloading it first (override with --data-url/--sha1 or S2S_DATA_URL/S2S_DATA_SHA1).\n"
           "--pairs N reads the first N lines of the pairs file (d2l's num_examples = N-1; 0 = all).\n", f);
 }
 
@@ -579,6 +582,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(&a);
     if (!strcmp(cmd, "bleu")) return cmd_bleu(&a);
     if (!strcmp(cmd, "eval")) return cmd_eval(&a);
+    if (!strcmp(cmd, "data")) return cmd_data(&a);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
     fprintf(stderr, "seq2seq: unknown command '%s' (see 'seq2seq help')\n", cmd);
     return 2;

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 data=${1:-}
 if [ -z "$data" ]; then
   if [ -f ../shared/data/fra-eng/fra.txt ]; then data=../shared/data/fra-eng/fra.txt
-  else data=$(./seq2seq data fetch fra-eng); fi
+  else data=$(./seq2seq data fetch fra-eng); fi  # downloads d2l's fra-eng.zip into ~/.cache/seq2seq once
 fi
 mkdir -p out
 echo "== training d2l's Bahdanau-attention model on $data (601 pairs, 250 epochs)"

@@ -1,0 +1,72 @@
+/* seq2seq data: fetch d2l's corpus into the cache (or a given directory) and say where it is.
+ * Also the default corpus of `train` when no --data is given. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "s2s_fetch.h"
+
+typedef struct progress_state { double last; int shown; } progress_state;
+
+/* one line on stderr, rewritten in place when stderr is a terminal, at most 10 times a second */
+static void show_progress(double done, double total, void *ctx) {
+    progress_state *p = ctx;
+    double t = now_s();
+    if (t - p->last < 0.1 && !(total > 0 && done >= total)) return;
+    p->last = t;
+    p->shown = 1;
+    if (total > 0) fprintf(stderr, "\rdownloading: %.1f / %.1f MB (%.0f%%)   ", done / 1e6, total / 1e6, 100 * done / total);
+    else fprintf(stderr, "\rdownloading: %.1f MB   ", done / 1e6);
+}
+
+static void fetch(const char *name, const char *url, const char *sha1, const char *dir, unsigned flags,
+                  int quiet, char *path, size_t n) {
+    s2s_err err;
+    progress_state ps = {0, 0};
+    int tty = !quiet && isatty(2);
+    if (!quiet && !(flags & S2S_FETCH_REFRESH) && !s2s_corpus_path(name, dir, path, n, &err)) {
+        struct stat sb;
+        if (stat(path, &sb))
+            fprintf(stderr, "seq2seq: fetching %s into %s\n", name, path);
+    }
+    int rc = s2s_fetch_corpus(name, url, sha1, dir, path, n, flags, tty ? show_progress : NULL, &ps, &err);
+    if (ps.shown) fputc('\n', stderr);
+    if (rc) die("%s", err.msg);
+}
+
+const char *data_default_corpus(void) {
+    static char path[4096];
+    fetch("fra-eng", NULL, NULL, NULL, 0, 0, path, sizeof path);
+    return path;
+}
+
+int cmd_data(args *a) {
+    const char *verb = NULL, *name = NULL, *url = NULL, *sha1 = NULL, *dir = NULL, *o;
+    unsigned flags = 0;
+    int quiet = 0;
+    while (next_opt(a, &o)) {
+        if (!strcmp(o, "--data-url")) url = val(a, o);
+        else if (!strcmp(o, "--sha1")) sha1 = val(a, o);
+        else if (!strcmp(o, "--dir")) dir = val(a, o);
+        else if (!strcmp(o, "--force")) flags |= S2S_FETCH_REFRESH;
+        else if (!strcmp(o, "--quiet")) quiet = 1;
+        else if (!strncmp(o, "--", 2)) die("data: unknown option '%s'", o);
+        else if (!verb) verb = o;
+        else if (!name) name = o;
+        else die("data: unexpected argument '%s'", o);
+    }
+    if (!verb || !name || (strcmp(verb, "fetch") && strcmp(verb, "path")))
+        die("data: usage: seq2seq data fetch|path fra-eng [--dir DIR] [--data-url URL --sha1 HEX] [--force] [--quiet]");
+    char path[4096];
+    if (!strcmp(verb, "path")) {
+        s2s_err err;
+        if (url || sha1 || flags) die("data path: --data-url, --sha1 and --force belong to 'data fetch'");
+        if (s2s_corpus_path(name, dir, path, sizeof path, &err)) die("%s", err.msg);
+    } else {
+        fetch(name, url, sha1, dir, flags, quiet, path, sizeof path);
+    }
+    printf("%s\n", path);
+    return 0;
+}
