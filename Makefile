@@ -19,9 +19,11 @@ LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test demo clean bench fuzz
+.PHONY: all deps test demo clean bench fuzz sanitize
 
-all: $(BUILD)/libs2s.a seq2seq
+BIN     ?= seq2seq
+
+all: $(BUILD)/libs2s.a $(BIN)
 
 $(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
 	@echo "  CC      $<"
@@ -33,7 +35,7 @@ $(BUILD):
 $(BUILD)/libs2s.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-seq2seq: $(CLI_SRC) $(wildcard cli/*.h) $(BUILD)/libs2s.a
+$(BIN): $(CLI_SRC) $(wildcard cli/*.h) $(BUILD)/libs2s.a
 	@echo "  LD      $@"
 	@$(CC) $(ALL_CFLAGS) -Icli $(CLI_SRC) $(BUILD)/libs2s.a $(LDLIBS) -o $@
 
@@ -58,3 +60,7 @@ clean:
 
 fuzz:
 	bash scripts/fuzz.sh
+
+# The whole test suite again, built with clang's AddressSanitizer and UndefinedBehaviorSanitizer.
+sanitize:
+	bash scripts/sanitize.sh

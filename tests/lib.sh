@@ -1,7 +1,7 @@
 # Shell test helpers: ok/bad/skip record results; finish prints "counts: P F S".
 # Tests run from the repository root with ./seq2seq built.
 T_PASS=0; T_FAIL=0; T_SKIP=0
-S2S=${S2S:-./seq2seq}
+S2S=${S2S_BIN:-./seq2seq}
 TMP=$(mktemp -d /tmp/s2s-test.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 ok()   { T_PASS=$((T_PASS + 1)); echo "PASS $1"; }

@@ -3,7 +3,7 @@
  * libzip from tests/data/tiny.tsv: a good one, a different one (checksum mismatch), a transfer
  * cut short after its Content-Length, a 404 and a redirect. Every case works in a fresh mkdtemp
  * directory and checks that no partial or temporary file is left behind. Run from the
- * repository root; the CLI checks use ./seq2seq when it has been built (or $S2S_TEST_CLI). */
+ * repository root; the CLI checks use ./seq2seq when it has been built (or $S2S_BIN). */
 #include "harness.h"
 #include "s2s_fetch.h"
 
@@ -486,7 +486,7 @@ static int run(const char *cmd, const char *dir, char *out, char *errline, size_
 }
 
 static int test_cli(void) {
-    const char *cli = getenv("S2S_TEST_CLI") ? getenv("S2S_TEST_CLI") : "./seq2seq";
+    const char *cli = getenv("S2S_BIN") ? getenv("S2S_BIN") : "./seq2seq";
     if (access(cli, X_OK)) SKIP("%s is not built", cli);
     server s;
     if (server_start(&s, 4)) SKIP("cannot start a server on 127.0.0.1");

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the library, the program and every test with clang's AddressSanitizer (leaks
+# included) and UndefinedBehaviorSanitizer into build-asan/, and runs the whole test suite on
+# that build. Any sanitizer report fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+S2S_EXTRA_PKGS="clang libclang-rt-14-dev libomp-14-dev ${S2S_EXTRA_PKGS:-}" bash scripts/deps.sh
+flags="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+tests=$(for t in tests/test_*.c; do b=$(basename "$t" .c); printf 'build-asan/tests/%s ' "$b"; done)
+# shellcheck disable=SC2086
+make -s CC=clang CFLAGS="$flags" BUILD=build-asan BIN=build-asan/seq2seq build-asan/libs2s.a build-asan/seq2seq $tests
+export ASAN_OPTIONS=abort_on_error=0:detect_leaks=1:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
+export S2S_BIN=build-asan/seq2seq
+bash tests/run.sh build-asan/tests
