@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "s2s_beam.h"
 #include "s2s_bleu.h"
 #include "s2s_checkpoint.h"
 #include "s2s_linalg.h"
@@ -320,6 +321,74 @@ static void translate_many(translator *t, char **src, int n, int max_len, char *
     free(ids); free(res); free(len); free(olen);
 }
 
+/* Joins ids into space-separated target tokens (malloc'd). */
+static char *join_tokens(const s2s_vocab *tv, const int32_t *ids, int n) {
+    size_t cap = 1;
+    for (int k = 0; k < n; k++) cap += strlen(s2s_vocab_token(tv, ids[k])) + 1;
+    char *o = malloc(cap), *p = o;
+    if (!o) die("out of memory");
+    *p = 0;
+    for (int k = 0; k < n; k++) p += sprintf(p, k ? " %s" : "%s", s2s_vocab_token(tv, ids[k]));
+    return o;
+}
+
+typedef struct len_idx { int32_t len; int i; } len_idx;
+static int by_len(const void *a, const void *b) {
+    const len_idx *x = a, *y = b;
+    return x->len != y->len ? (x->len > y->len) - (x->len < y->len) : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Translates n sentences in batches of `batch` sentences of similar source length, greedily
+ * (greedy = 1: o->beam is 1, no scores) or by beam search. out[i * o->nbest + k] receives the
+ * k-th hypothesis of input i as malloc'd text (NULL when fewer were found) and score[] its
+ * normalised score; input order is kept. A progress line goes to a terminal's stderr. */
+static void translate_beam(translator *t, char **src, int n, const s2s_beam_opts *o, int greedy, int batch,
+                           char **out, double *score) {
+    const int T = t->m->cfg.num_steps, nb = o->nbest;
+    int32_t *ids = malloc(sizeof(int32_t) * ((size_t)n + 1) * T), *len = malloc(sizeof(int32_t) * ((size_t)n + 1));
+    int32_t *bids = malloc(sizeof(int32_t) * (size_t)batch * T), *blen = malloc(sizeof(int32_t) * (size_t)batch);
+    int32_t *res = malloc(sizeof(int32_t) * (size_t)batch * o->max_len);
+    int *olen = malloc(sizeof(int) * (size_t)batch);
+    len_idx *ord = malloc(sizeof(len_idx) * ((size_t)n + 1));
+    s2s_beam_result *br = calloc((size_t)batch, sizeof *br);
+    if (!ids || !len || !bids || !blen || !res || !olen || !ord || !br) die("out of memory");
+    s2s_err err;
+    for (int i = 0; i < n; i++) {
+        int v = s2s_encode_sentence(t->sv, src[i], T, ids + (size_t)i * T, &err);
+        if (v < 0) die("input line %d: %s", i + 1, err.msg);
+        len[i] = v; ord[i].len = v; ord[i].i = i;
+    }
+    qsort(ord, (size_t)n, sizeof *ord, by_len);  /* similar lengths share a batch: less padding work */
+    const int progress = n > 100 && isatty(STDERR_FILENO);
+    for (int s = 0; s < n; s += batch) {
+        const int B = n - s < batch ? n - s : batch;
+        for (int b = 0; b < B; b++) {
+            memcpy(bids + (size_t)b * T, ids + (size_t)ord[s + b].i * T, sizeof(int32_t) * T);
+            blen[b] = len[ord[s + b].i];
+        }
+        if (greedy) {  /* a row's greedy tokens do not depend on max_len: cut each at its own bound */
+            if (s2s_greedy(t->m, t->ws, B, bids, blen, o->max_len, res, olen, NULL, &err)) die("%s", err.msg);
+            for (int b = 0; b < B; b++) {
+                int L = olen[b];
+                if (o->max_len_ratio > 0 && L > ceil((double)o->max_len_ratio * blen[b])) L = (int)ceil((double)o->max_len_ratio * blen[b]);
+                out[(size_t)ord[s + b].i * nb] = join_tokens(t->tv, res + (size_t)b * o->max_len, L);
+            }
+        } else {
+            if (s2s_beam_search(t->m, t->ws, B, bids, blen, o, br, &err)) die("%s", err.msg);
+            for (int b = 0; b < B; b++) {
+                for (int k = 0; k < br[b].n_hyps; k++) {
+                    out[(size_t)ord[s + b].i * nb + k] = join_tokens(t->tv, br[b].hyps[k].tokens, br[b].hyps[k].len);
+                    score[(size_t)ord[s + b].i * nb + k] = br[b].hyps[k].score;
+                }
+                s2s_beam_result_free(&br[b]);
+            }
+        }
+        if (progress) fprintf(stderr, "\rtranslated %d/%d", s + B, n);
+    }
+    if (progress) fputc('\n', stderr);
+    free(ids); free(len); free(bids); free(blen); free(res); free(olen); free(ord); free(br);
+}
+
 static char *chomp(char *s) {
     size_t n = strlen(s);
     while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
@@ -346,7 +415,10 @@ static char **read_lines(FILE *f, const char *name, int *n_out) {
 
 static int cmd_translate(args *a) {
     const char *model = NULL;
-    int with_ref = 0, max_len = 0, threads = 1, batch = 64;
+    int with_ref = 0, max_len = 0, threads = 1, batch = 64, nbest = 0;
+    s2s_beam_opts bo;
+    s2s_beam_opts_default(&bo);
+    bo.beam = 1;
     char **sent = malloc(sizeof(char *) * (size_t)(a->argc + 1));
     int n = 0;
     const char *o;
@@ -356,10 +428,17 @@ static int cmd_translate(args *a) {
         else if (!strcmp(o, "--max-len")) max_len = (int)parse_int(o, val(a, o), 1, 100000);
         else if (!strcmp(o, "--threads")) threads = (int)parse_int(o, val(a, o), 1, 1024);
         else if (!strcmp(o, "--batch")) batch = (int)parse_int(o, val(a, o), 1, 100000);
+        else if (!strcmp(o, "--beam")) bo.beam = (int)parse_int(o, val(a, o), 1, 1000);
+        else if (!strcmp(o, "--alpha")) bo.alpha = (float)parse_num(o, val(a, o), -10, 10, 0);
+        else if (!strcmp(o, "--max-len-ratio")) bo.max_len_ratio = (float)parse_num(o, val(a, o), 1e-3, 1000, 0);
+        else if (!strcmp(o, "--nbest")) nbest = (int)parse_int(o, val(a, o), 1, 1000);
         else if (!strncmp(o, "--", 2) && o[2]) die("translate: unknown option '%s'", o);
         else sent[n++] = (char *)o;
     }
     if (!model) die("translate: --model MODEL is required");
+    if (nbest > bo.beam) die("translate: --nbest %d is more than the beam (--beam %d) can return", nbest, bo.beam);
+    if (nbest && with_ref) die("translate: --nbest and --with-ref do not go together");
+    if ((size_t)batch * bo.beam > 1000000) die("translate: --batch %d x --beam %d rows is too many", batch, bo.beam);
     s2s_set_threads(threads);
     if (n == 0) { free(sent); sent = read_lines(stdin, "standard input", &n); }
     char **refs = NULL;
@@ -373,16 +452,26 @@ static int cmd_translate(args *a) {
         }
     }
     translator t;
-    translator_open(&t, model, batch);
-    if (!max_len) max_len = t.m->cfg.num_steps;
-    char **out = calloc((size_t)n + 1, sizeof(char *));
-    translate_many(&t, sent, n, max_len, out, NULL, NULL);
+    translator_open(&t, model, batch * bo.beam);  /* each sentence takes beam rows */
+    const int T = t.m->cfg.num_steps;
+    bo.nbest = nbest ? nbest : 1;
+    /* max_len: --max-len, else num_steps as d2l; with a ratio and no --max-len, the ratio alone */
+    bo.max_len = max_len ? max_len : bo.max_len_ratio > 0 ? (int)ceil((double)bo.max_len_ratio * T) : T;
+    if (bo.max_len < 1) bo.max_len = 1;
+    const int greedy = bo.beam == 1 && !nbest;
+    char **out = calloc((size_t)n * bo.nbest + 1, sizeof(char *));
+    double *score = calloc((size_t)n * bo.nbest + 1, sizeof(double));
+    if (!out || !score) die("out of memory");
+    translate_beam(&t, sent, n, &bo, greedy, batch, out, score);
     for (int i = 0; i < n; i++) {
-        if (with_ref) printf("%s => %s, bleu %.3f\n", sent[i], out[i], s2s_bleu_d2l(out[i], refs[i], 2));
+        if (nbest) {
+            for (int k = 0; k < nbest; k++)
+                if (out[(size_t)i * nbest + k]) printf("%.4f\t%s\n", score[(size_t)i * nbest + k], out[(size_t)i * nbest + k]);
+        } else if (with_ref) printf("%s => %s, bleu %.3f\n", sent[i], out[i], s2s_bleu_d2l(out[i], refs[i], 2));
         else printf("%s\n", out[i]);
-        free(out[i]);
     }
-    free(out); free(refs);
+    for (size_t i = 0; i < (size_t)n * bo.nbest; i++) free(out[i]);
+    free(out); free(score); free(refs);
     translator_close(&t);
     return 0;
 }
@@ -562,6 +651,8 @@ static void usage(FILE *f) {
           "             [--lr 0.005] [--epochs 250] [--seed S] [--threads N] [--save-every N] [--resume]\n"
           "             [--plot loss.png] [--log-every 10] [--quiet]\n"
           "  translate  --model MODEL [--with-ref] [--max-len N] [--batch N] [SENTENCE ...]  (stdin if none)\n"
+          "             [--beam K] [--alpha 1.0] [--max-len-ratio R] [--nbest N]  (beam 1 = greedy; --nbest\n"
+          "             prints N lines score<TAB>translation per input; --batch counts sentences)\n"
           "  attention  --model MODEL \"SENTENCE\" -o FILE.png|.svg\n"
           "  eval       --model MODEL --data PAIRS.tsv [--from I] [--count N]\n"
           "  bleu       --ref REF.txt [HYP.txt] [--tokenize 13a|none] [--d2l K]\n"

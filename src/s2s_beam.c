@@ -1,0 +1,256 @@
+/* Beam search (see s2s_beam.h for the scoring, the tie rules and the stopping bound). The
+ * core keeps, per step and row, the token chosen and its parent slot; hypotheses are read back
+ * along these pointers at the end, so reordering costs nothing but the decoder state. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s2s_beam.h"
+#include "s2s_text.h"
+#include "s2s_ws.h"
+
+void s2s_beam_opts_default(s2s_beam_opts *o) {
+    o->beam = 4; o->alpha = 1.0f; o->max_len = 10; o->max_len_ratio = 0.0f; o->nbest = 1; o->want_attn = 0;
+}
+
+void s2s_beam_result_free(s2s_beam_result *r) {
+    if (!r) return;
+    for (int i = 0; i < r->n_hyps; i++) free(r->hyps[i].tokens);
+    free(r->hyps);
+    free(r->attn);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- the search core --------------------------------------------------------------------- */
+
+typedef struct cand {
+    double sc;  /* parent's raw sum + lp */
+    float lp;
+    int slot, tok;
+} cand;
+
+/* The tie rules of s2s_beam.h: score, then lower slot, then (same slot) larger lp, lower id. */
+static int better(const cand *a, const cand *b) {
+    if (a->sc != b->sc) return a->sc > b->sc;
+    if (a->slot != b->slot) return a->slot < b->slot;
+    if (a->lp != b->lp) return a->lp > b->lp;
+    return a->tok < b->tok;
+}
+
+typedef struct fin {
+    double sum, score;
+    int end_step, end_slot; /* last non-<eos> token: live slot after step end_step (-1: none) */
+    int ended;              /* 1: followed by <eos> at step end_step + 1 */
+} fin;
+
+static double norm(double sum, int steps, float alpha) {
+    return alpha == 0.0f ? sum : sum / pow((double)steps, (double)alpha);
+}
+
+/* Inserts f into the sorted list fl[*nf] of capacity cap (equal scores keep arrival order). */
+static void fin_insert(fin *fl, int *nf, int cap, const fin *f) {
+    int i = *nf;
+    if (i == cap) {
+        if (!(f->score > fl[cap - 1].score)) return;
+        i = cap - 1;
+    } else {
+        (*nf)++;
+    }
+    while (i > 0 && f->score > fl[i - 1].score) { fl[i] = fl[i - 1]; i--; }
+    fl[i] = *f;
+}
+
+int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *o, s2s_beam_step_fn step,
+                 void *ctx, s2s_beam_result *out, s2s_err *err) {
+    const int K = o->beam, nbest = o->nbest;
+    const float alpha = o->alpha;
+    for (int j = 0; j < n; j++) memset(&out[j], 0, sizeof out[j]);
+    if (n <= 0) return S2S_OK;
+    if (K < 1) return s2s_errf(err, "beam search: beam size %d, want >= 1", K);
+    if (nbest < 1 || nbest > K) return s2s_errf(err, "beam search: nbest %d, want 1 .. beam size %d", nbest, K);
+    if (!isfinite(alpha)) return s2s_errf(err, "beam search: alpha is not finite");
+    if (V < 1 || (o->want_attn && Ta < 1)) return s2s_errf(err, "beam search: vocabulary %d, attention width %d", V, Ta);
+    int maxT = 0;
+    for (int j = 0; j < n; j++) {
+        if (max_len[j] < 1) return s2s_errf(err, "beam search: sentence %d has max_len %d, want >= 1", j, max_len[j]);
+        if (max_len[j] > maxT) maxT = max_len[j];
+    }
+    const int rows = n * K;
+    const size_t RS = (size_t)rows;
+    float *lp = s2s_malloc(sizeof(float) * RS * V, err, "beam log-probabilities");
+    float *at = o->want_attn ? s2s_malloc(sizeof(float) * RS * Ta, err, "beam attention") : NULL;
+    float *at_hist = o->want_attn ? s2s_malloc(sizeof(float) * maxT * RS * Ta, err, "beam attention history") : NULL;
+    int32_t *tok_hist = s2s_malloc(sizeof(int32_t) * maxT * RS, err, "beam tokens");
+    int *par_hist = s2s_malloc(sizeof(int) * maxT * RS, err, "beam parents");
+    int32_t *tokens = s2s_malloc(sizeof(int32_t) * RS, err, "beam inputs");
+    int *from = s2s_malloc(sizeof(int) * RS, err, "beam reorder");
+    double *sum = s2s_malloc(sizeof(double) * RS, err, "beam sums"), *nsum = s2s_malloc(sizeof(double) * K, err, "beam sums");
+    int *live = s2s_calloc((size_t)n, sizeof(int), err, "beam live counts");
+    int *done = s2s_calloc((size_t)n, sizeof(int), err, "beam flags");
+    int *nf = s2s_calloc((size_t)n, sizeof(int), err, "beam finished counts");
+    fin *fl = s2s_malloc(sizeof(fin) * n * nbest, err, "beam finished");
+    cand *top = s2s_malloc(sizeof(cand) * K, err, "beam candidates");
+    int rc = S2S_OK;
+    if (!lp || (o->want_attn && (!at || !at_hist)) || !tok_hist || !par_hist || !tokens || !from || !sum ||
+        !nsum || !live || !done || !nf || !fl || !top) { rc = S2S_ERR; goto out; }
+
+    for (int j = 0; j < n; j++) { live[j] = 1; sum[(size_t)j * K] = 0.0; }
+    for (size_t r = 0; r < RS; r++) tokens[r] = r % K == 0 ? S2S_BOS : S2S_EOS;
+    int reorder = 0;  /* from[] is not the identity */
+    for (int t = 0; t < maxT; t++) {
+        int active = 0;
+        for (int j = 0; j < n; j++) active += !done[j];
+        if (!active) break;
+        step(ctx, rows, reorder ? from : NULL, tokens, lp, at);
+        if (at) memcpy(at_hist + (size_t)t * RS * Ta, at, sizeof(float) * RS * Ta);
+        reorder = 0;
+        for (size_t r = 0; r < RS; r++) { from[r] = (int)r; tokens[r] = S2S_EOS; }
+        for (int j = 0; j < n; j++) {
+            if (done[j]) continue;
+            const size_t r0 = (size_t)j * K;
+            /* the top K of the live slots' candidates, best first */
+            int nt = 0;
+            for (int s = 0; s < live[j]; s++) {
+                const float *x = lp + (r0 + s) * V;
+                for (int v = 0; v < V; v++) {
+                    if (!(x[v] > -INFINITY)) continue;  /* -inf and NaN are never candidates */
+                    cand c = {sum[r0 + s] + (double)x[v], x[v], s, v};
+                    if (nt == K && !better(&c, &top[K - 1])) continue;
+                    int i = nt < K ? nt++ : K - 1;
+                    while (i > 0 && better(&c, &top[i - 1])) { top[i] = top[i - 1]; i--; }
+                    top[i] = c;
+                }
+            }
+            fin *F = fl + (size_t)j * nbest;
+            int nl = 0;
+            for (int i = 0; i < nt; i++) {
+                if (top[i].tok == S2S_EOS) {
+                    fin f = {top[i].sc, norm(top[i].sc, t + 1, alpha), t - 1, top[i].slot, 1};
+                    fin_insert(F, &nf[j], nbest, &f);
+                    continue;
+                }
+                tok_hist[(size_t)t * RS + r0 + nl] = top[i].tok;
+                par_hist[(size_t)t * RS + r0 + nl] = top[i].slot;
+                from[r0 + nl] = (int)r0 + top[i].slot;
+                tokens[r0 + nl] = top[i].tok;
+                nsum[nl] = top[i].sc;
+                if (top[i].slot != nl) reorder = 1;
+                nl++;
+            }
+            memcpy(sum + r0, nsum, sizeof(double) * nl);
+            live[j] = nl;
+            const int l = t + 1;  /* tokens of every live hypothesis now */
+            if (nl == 0) { done[j] = 1; continue; }
+            if (l == max_len[j]) {  /* cut: the live hypotheses finish as they are */
+                for (int s = 0; s < nl; s++) {
+                    fin f = {sum[r0 + s], norm(sum[r0 + s], l, alpha), t, s, 0};
+                    fin_insert(F, &nf[j], nbest, &f);
+                }
+                done[j] = 1; live[j] = 0;
+                continue;
+            }
+            if (nf[j] == nbest) {
+                double bound = -INFINITY;
+                for (int s = 0; s < nl; s++) {
+                    double a = norm(sum[r0 + s], l + 1, alpha), b = norm(sum[r0 + s], max_len[j], alpha);
+                    if (a > bound) bound = a;
+                    if (b > bound) bound = b;
+                }
+                if (F[nbest - 1].score >= bound) { done[j] = 1; live[j] = 0; }
+            }
+        }
+        /* rows of stopped sentences keep their own state */
+    }
+
+    /* read the hypotheses back along the parent pointers */
+    for (int j = 0; j < n; j++) {
+        const fin *F = fl + (size_t)j * nbest;
+        s2s_beam_result *res = &out[j];
+        res->hyps = s2s_calloc((size_t)nf[j], sizeof(s2s_beam_hyp), err, "beam hypotheses");
+        if (!res->hyps) { rc = S2S_ERR; goto out; }
+        res->n_hyps = nf[j];
+        for (int h = 0; h < nf[j]; h++) {
+            s2s_beam_hyp *y = &res->hyps[h];
+            const int len = F[h].end_step + 1, steps = len + F[h].ended;
+            y->len = len; y->ended = F[h].ended; y->logprob = F[h].sum; y->score = F[h].score;
+            y->tokens = s2s_malloc(sizeof(int32_t) * (len ? len : 1), err, "beam tokens");
+            float *A = NULL;
+            if (h == 0 && o->want_attn) {
+                A = res->attn = s2s_malloc(sizeof(float) * steps * Ta, err, "beam attention");
+                res->attn_steps = steps; res->attn_T = Ta;
+                if (!A) { rc = S2S_ERR; goto out; }
+            }
+            if (!y->tokens) { rc = S2S_ERR; goto out; }
+            int slot = F[h].end_slot;
+            /* the <eos> step was computed by the row of the last live slot */
+            if (A && F[h].ended)
+                memcpy(A + (size_t)len * Ta, at_hist + ((size_t)len * RS + (size_t)j * K + slot) * Ta, sizeof(float) * Ta);
+            for (int t = F[h].end_step; t >= 0; t--) {
+                const size_t at_r = (size_t)t * RS + (size_t)j * K + slot;
+                y->tokens[t] = tok_hist[at_r];
+                slot = par_hist[at_r];
+                if (A) memcpy(A + (size_t)t * Ta, at_hist + ((size_t)t * RS + (size_t)j * K + slot) * Ta, sizeof(float) * Ta);
+            }
+        }
+    }
+out:
+    if (rc != S2S_OK)
+        for (int j = 0; j < n; j++) s2s_beam_result_free(&out[j]);
+    free(lp); free(at); free(at_hist); free(tok_hist); free(par_hist); free(tokens); free(from);
+    free(sum); free(nsum); free(live); free(done); free(nf); free(fl); free(top);
+    return rc;
+}
+
+/* ---- the model's step ---------------------------------------------------------------------- */
+
+typedef struct model_ctx {
+    const s2s_model *m;
+    s2s_ws *ws;
+} model_ctx;
+
+static void model_step(void *p, int rows, const int *from, const int32_t *tokens, float *logprobs, float *attn) {
+    model_ctx *c = p;
+    if (from) s2s_decoder_reorder(c->m, c->ws, rows, from);
+    s2s_decode_step(c->m, c->ws, rows, tokens, logprobs, attn);
+}
+
+int s2s_beam_search(const s2s_model *m, s2s_ws *ws, int n, const int32_t *src, const int32_t *src_len,
+                    const s2s_beam_opts *o, s2s_beam_result *out, s2s_err *err) {
+    for (int j = 0; j < n; j++) memset(&out[j], 0, sizeof out[j]);
+    const int K = o->beam, T = ws->T;
+    if (K < 1) return s2s_errf(err, "beam search: beam size %d, want >= 1", K);
+    if (K > ws->max_B)
+        return s2s_errf(err, "beam search: beam size %d needs a workspace of at least %d rows (it has %d); raise the batch size",
+                        K, K, ws->max_B);
+    if (o->max_len < 1) return s2s_errf(err, "beam search: max_len %d, want >= 1", o->max_len);
+    if (!(o->max_len_ratio >= 0.0f) || !isfinite(o->max_len_ratio))
+        return s2s_errf(err, "beam search: max_len_ratio %g, want a finite number >= 0", (double)o->max_len_ratio);
+    const int per = ws->max_B / K;
+    int *ml = s2s_malloc(sizeof(int) * (per < n ? per : (n > 0 ? n : 1)), err, "beam lengths");
+    int *from = s2s_malloc(sizeof(int) * (size_t)per * K, err, "beam reorder");
+    if (!ml || !from) { free(ml); free(from); return S2S_ERR; }
+    model_ctx c = {m, ws};
+    int rc = S2S_OK;
+    for (int s = 0; s < n && rc == S2S_OK; s += per) {
+        const int nb = n - s < per ? n - s : per;
+        for (int j = 0; j < nb; j++) {
+            int L = o->max_len;
+            if (o->max_len_ratio > 0.0f) {
+                double r = ceil((double)o->max_len_ratio * src_len[s + j]);
+                if (r < L) L = r < 1 ? 1 : (int)r;
+            }
+            ml[j] = L;
+        }
+        /* encode once, then give each sentence's state to its K rows */
+        s2s_encode(m, ws, nb, src + (size_t)s * T, src_len + s);
+        if (K > 1) {
+            for (int i = 0; i < nb * K; i++) from[i] = i / K;
+            s2s_decoder_reorder(m, ws, nb * K, from);
+        }
+        rc = s2s_beam_run(nb, ws->Vt, T, ml, o, model_step, &c, out + s, err);
+    }
+    if (rc != S2S_OK)
+        for (int j = 0; j < n; j++) s2s_beam_result_free(&out[j]);
+    free(ml); free(from);
+    return rc;
+}
