@@ -257,16 +257,17 @@ static int cmd_train(args *a) {
     }
     if (tty) fputc('\n', stderr);
     save_all(&c, m, sv, tv, tr);
+    int status = 0;
     if (g_stop) {
         fprintf(stderr, "seq2seq: interrupted: saved %s at epoch %d (+%d pairs); continue with --resume\n", c.out, tr->epoch, tr->pos);
-        return 130;
-    }
-    if (st.seconds > 0)
+        status = 130;
+    } else if (st.seconds > 0) {
         printf("loss %.3f, %.1f tokens/sec on cpu\n", st.loss, st.tokens / st.seconds);
+    }
     free(ep_x); free(ep_y);
     s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
     s2s_vocab_free(sv); s2s_vocab_free(tv); s2s_pairs_free(&pairs);
-    return 0;
+    return status;
 }
 
 /* ---- translation ---------------------------------------------------------------------- */
@@ -440,7 +441,8 @@ static int cmd_translate(args *a) {
     if (nbest && with_ref) die("translate: --nbest and --with-ref do not go together");
     if ((size_t)batch * bo.beam > 1000000) die("translate: --batch %d x --beam %d rows is too many", batch, bo.beam);
     s2s_set_threads(threads);
-    if (n == 0) { free(sent); sent = read_lines(stdin, "standard input", &n); }
+    int owned = n == 0;  /* lines read from stdin are ours to free */
+    if (owned) { free(sent); sent = read_lines(stdin, "standard input", &n); }
     char **refs = NULL;
     if (with_ref) {
         refs = calloc((size_t)n + 1, sizeof(char *));
@@ -471,7 +473,8 @@ static int cmd_translate(args *a) {
         else printf("%s\n", out[i]);
     }
     for (size_t i = 0; i < (size_t)n * bo.nbest; i++) free(out[i]);
-    free(out); free(score); free(refs);
+    if (owned) for (int i = 0; i < n; i++) free(sent[i]);
+    free(sent); free(out); free(score); free(refs);
     translator_close(&t);
     return 0;
 }

@@ -51,7 +51,7 @@ static void ws_layout(s2s_ws *w, carve *c, s2s_kind kind, float dropout) {
     w->dhtop = take(c, T * B * H);
     w->gh = take(c, B * 3 * H); w->tmp = take(c, B * EH);
     w->loss = take(c, B);
-    w->inf_ctx = take(c, B * H); w->inf_perm = take(c, B * T * H);
+    w->inf_ctx = take(c, B * H); w->inf_perm = take(c, B * (T > 3 ? T : 3) * H); /* rows of T*H or 3H */
 }
 
 int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *err) {
