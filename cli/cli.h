@@ -14,6 +14,21 @@ const char *val(args *a, const char *name);
 double now_s(void);
 
 int cmd_data(args *a);
+
+#include "s2s_model.h"
+typedef struct train_cfg {
+    const char *data, *src, *tgt, *out, *plot;
+    s2s_config mc;
+    int pairs, batch, epochs, threads, save_every, resume, log_every, quiet;
+    double lr;
+    unsigned long long seed;
+} train_cfg;
+/* Parses and checks `seq2seq train` options; dies (one line) on anything wrong. */
+void train_parse(args *a, train_cfg *out);
+#ifdef S2S_FUZZ
+#include <setjmp.h>
+extern jmp_buf s2s_fuzz_jmp;
+#endif
 /* Path of d2l's fra-eng corpus in the cache, downloaded first if missing; dies on failure. */
 const char *data_default_corpus(void);
 #endif

@@ -1,5 +1,6 @@
 /* seq2seq: the command-line program over the s2s library. Only this file prints and exits. */
 #include <errno.h>
+#include <setjmp.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,14 +23,25 @@
 
 /* ---- errors and options --------------------------------------------------------------- */
 
+#ifdef S2S_FUZZ
+jmp_buf s2s_fuzz_jmp;  /* the option-parser fuzz target returns here instead of exiting */
+#endif
+
 void die(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
+#ifdef S2S_FUZZ
+    char sink[256];
+    vsnprintf(sink, sizeof sink, fmt, ap);
+    va_end(ap);
+    longjmp(s2s_fuzz_jmp, 1);
+#else
     fputs("seq2seq: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
     exit(1);
+#endif
 }
 
 long parse_int(const char *opt, const char *s, long lo, long hi) {
@@ -71,13 +83,6 @@ double now_s(void) {
 static volatile sig_atomic_t g_stop;
 static void on_sigint(int sig) { (void)sig; g_stop = 1; }
 
-typedef struct train_cfg {
-    const char *data, *src, *tgt, *out, *plot;
-    s2s_config mc;
-    int pairs, batch, epochs, threads, save_every, resume, log_every, quiet;
-    double lr;
-    unsigned long long seed;
-} train_cfg;
 
 static char opt_buf[16][64];
 static const char *opt_keys[] = {"opt.model", "opt.pairs", "opt.embed", "opt.hidden", "opt.layers", "opt.dropout",
@@ -138,7 +143,8 @@ static void draw_loss(const char *path, const float *ep, const float *loss, int 
     if (s2s_plot_lines(path, &s, 1, "epoch", "loss", NULL, &err)) die("%s", err.msg);
 }
 
-static int cmd_train(args *a) {
+/* Parses and checks train's options (no file is touched here). */
+void train_parse(args *a, train_cfg *out) {
     train_cfg c = {0};
     c.mc = (s2s_config){S2S_ATTN, 0, 0, 32, 32, 2, 0.1f, 10};
     c.pairs = 601; c.batch = 64; c.epochs = 250; c.threads = 1; c.lr = 0.005; c.seed = 1; c.log_every = 10;
@@ -175,6 +181,23 @@ static int cmd_train(args *a) {
     if (!c.out) die("train: --out MODEL is required");
     if (c.data && (c.src || c.tgt)) die("train: give either --data or --src/--tgt, not both");
     if ((c.src != NULL) != (c.tgt != NULL)) die("train: --src and --tgt go together");
+    *out = c;
+}
+
+/* Refuses sizes whose parameters, gradients, Adam moments and activations cannot fit in this
+ * machine's memory, before anything is allocated (Linux would rather kill us later). */
+static void check_memory(const s2s_config *mc, int batch) {
+    double need = (double)s2s_ws_estimate(mc, batch, mc->num_steps) + 4.0 * sizeof(float) * (double)s2s_param_count(mc);
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    double have = pages > 0 && psize > 0 ? (double)pages * psize : 0;
+    if (have > 0 && need > have)
+        die("train: this configuration needs %.1f GiB of memory (parameters, gradients, Adam moments and one batch's activations) but the machine has %.1f GiB; lower --batch, --hidden, --embed, --steps or --pairs",
+            need / 1073741824.0, have / 1073741824.0);
+}
+
+static int cmd_train(args *a) {
+    train_cfg c;
+    train_parse(a, &c);
     check_writable(c.out);
     if (!c.data && !c.src) c.data = data_default_corpus();  /* d2l's fra-eng, fetched into the cache once */
     s2s_set_threads(c.threads);
@@ -193,6 +216,7 @@ static int cmd_train(args *a) {
     if (s2s_dataset_build(&pairs, sv, tv, c.mc.num_steps, &data, &err)) die("%s", err.msg);
     c.mc.src_vocab = s2s_vocab_size(sv);
     c.mc.tgt_vocab = s2s_vocab_size(tv);
+    check_memory(&c.mc, c.batch < data.n ? c.batch : data.n);
 
     s2s_model *m;
     s2s_rng rng;

@@ -15,17 +15,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(safetensors model)
+TARGETS=(safetensors model corpus options)
 declare -A SOURCES=(
   [safetensors]="src/s2s_safetensors.c src/s2s_common.c"
   [model]="src/s2s_checkpoint.c src/s2s_safetensors.c src/s2s_model.c src/s2s_text.c src/s2s_vocab.c src/s2s_common.c src/s2s_rng.c"
+  [corpus]="src/s2s_text.c src/s2s_vocab.c src/s2s_common.c"
+  [options]="$(echo cli/*.c src/*.c)"
+)
+# extra compiler flags and libraries per target (options: the CLI built with die() returning)
+declare -A EXTRA=(
+  [options]="-Icli -DS2S_FUZZ -Dmain=seq2seq_main -fopenmp"
+)
+declare -A LIBS=(
+  [options]="-lopenblas -lm"
 )
 declare -A PKGS=(
   [safetensors]="libcjson"
   [model]="libcjson libutf8proc"
+  [corpus]="libutf8proc"
+  [options]="cairo libcurl libzip libcrypto libcjson libutf8proc"
 )
 
-S2S_EXTRA_PKGS="clang libclang-rt-14-dev ${S2S_EXTRA_PKGS:-}" bash scripts/deps.sh
+S2S_EXTRA_PKGS="clang libclang-rt-14-dev libomp-14-dev ${S2S_EXTRA_PKGS:-}" bash scripts/deps.sh
 seconds=${FUZZ_SECONDS:-60}
 out=build-fuzz
 [ $# -gt 0 ] && TARGETS=("$@")
@@ -37,9 +48,9 @@ for t in "${TARGETS[@]}"; do
   # shellcheck disable=SC2046,SC2086
   clang -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Isrc \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-    $( [ -n "$pk" ] && pkg-config --cflags $pk ) \
+    ${EXTRA[$t]:-} $( [ -n "$pk" ] && pkg-config --cflags $pk ) \
     "fuzz/fuzz_$t.c" ${SOURCES[$t]} \
-    $( [ -n "$pk" ] && pkg-config --libs $pk ) -o "$out/fuzz_$t"
+    $( [ -n "$pk" ] && pkg-config --libs $pk ) ${LIBS[$t]:-} -o "$out/fuzz_$t"
   [ -d "fuzz/seeds/$t" ] && cp -n "fuzz/seeds/$t"/* "$out/corpus/$t/" 2>/dev/null || true
   dict=(); [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
   echo "fuzz: running $t for ${seconds}s" >&2

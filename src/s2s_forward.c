@@ -54,6 +54,15 @@ static void ws_layout(s2s_ws *w, carve *c, s2s_kind kind, float dropout) {
     w->inf_ctx = take(c, B * H); w->inf_perm = take(c, B * (T > 3 ? T : 3) * H); /* rows of T*H or 3H */
 }
 
+size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T) {
+    s2s_ws w;
+    memset(&w, 0, sizeof w);
+    w.max_B = max_B; w.T = T; w.E = c->embed; w.H = c->hidden; w.L = c->layers; w.Vt = c->tgt_vocab;
+    carve cv = {NULL, 0};
+    ws_layout(&w, &cv, c->kind, c->dropout);
+    return cv.used;
+}
+
 int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *err) {
     if (max_B < 1 || T < 1) return s2s_errf(err, "workspace needs at least one row and one step (got B=%d, T=%d)", max_B, T);
     s2s_ws *w = s2s_calloc(1, sizeof *w, err, "the workspace");

@@ -55,6 +55,12 @@ static int layout(const s2s_config *c, s2s_tensor_info *t, size_t *total) {
     return n;
 }
 
+size_t s2s_param_count(const s2s_config *c) {
+    size_t total;
+    layout(c, NULL, &total);
+    return total;
+}
+
 const s2s_tensor_info *s2s_model_find(const s2s_model *m, const char *name) {
     for (int i = 0; i < m->n_tensors; i++)
         if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];

@@ -79,6 +79,10 @@ typedef struct s2s_batch {
 typedef struct s2s_ws s2s_ws;
 /* A workspace for batches of up to max_B rows and T steps; sized once, reused. */
 int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *err);
+/* Bytes a workspace for this configuration would take, and the parameter count, computed
+ * without allocating (to refuse sizes that cannot fit). */
+size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T);
+size_t s2s_param_count(const s2s_config *c);
 void s2s_ws_free(s2s_ws *ws);
 size_t s2s_ws_bytes(const s2s_ws *ws);
 

@@ -171,10 +171,8 @@ int s2s_preprocess(const char *in, size_t len, const char *where, char **out, si
 
 /* Reads a whole file as Python's text mode would see it (newlines "\r\n" and "\r" -> "\n"),
  * minus a leading BOM, then preprocesses it. *text is the caller's. */
-static int read_preprocessed(const char *path, char **text, size_t *len, s2s_err *err) {
-    char *raw;
-    size_t n;
-    if (s2s_read_file(path, &raw, &n, err)) return S2S_ERR;
+/* BOM dropped, CRLF and lone CR as LF, then preprocess_nmt. Consumes raw (freed). */
+static int normalise_preprocess(char *raw, size_t n, const char *path, char **text, size_t *len, s2s_err *err) {
     size_t r = 0, w = 0;
     if (n >= 3 && memcmp(raw, "\xef\xbb\xbf", 3) == 0) r = 3;
     for (; r < n; r++) {
@@ -186,6 +184,13 @@ static int read_preprocessed(const char *path, char **text, size_t *len, s2s_err
     int rc = s2s_preprocess(raw, w, path, text, len, err);
     free(raw);
     return rc;
+}
+
+static int read_preprocessed(const char *path, char **text, size_t *len, s2s_err *err) {
+    char *raw;
+    size_t n;
+    if (s2s_read_file(path, &raw, &n, err)) return S2S_ERR;
+    return normalise_preprocess(raw, n, path, text, len, err);
 }
 
 /* Number of lines as a reader sees them: "a\nb\n" and "a\nb" have 2, "" has 0. */
@@ -254,11 +259,29 @@ static int finish(tok_list *src, tok_list *tgt, int n, char *arena, s2s_pairs *o
 
 static void tok_list_free(tok_list *l) { free(l->tok); free(l->start); }
 
+static int pairs_from_text(char *text, size_t len, const char *path, int max_lines, s2s_pairs *out, s2s_err *err);
+
 int s2s_pairs_read(const char *path, int max_lines, s2s_pairs *out, s2s_err *err) {
     memset(out, 0, sizeof *out);
     char *text;
     size_t len;
     if (read_preprocessed(path, &text, &len, err)) return S2S_ERR;
+    return pairs_from_text(text, len, path, max_lines, out, err);
+}
+
+int s2s_pairs_parse(const char *data, size_t size, const char *name, int max_lines, s2s_pairs *out, s2s_err *err) {
+    memset(out, 0, sizeof *out);
+    char *raw = s2s_malloc(size + 1, err, "the corpus"), *text;
+    size_t len;
+    if (!raw) return S2S_ERR;
+    memcpy(raw, data, size);
+    raw[size] = 0;
+    if (normalise_preprocess(raw, size, name, &text, &len, err)) return S2S_ERR;
+    return pairs_from_text(text, len, name, max_lines, out, err);
+}
+
+/* Takes ownership of text (the preprocessed corpus), which becomes the tokens' arena. */
+static int pairs_from_text(char *text, size_t len, const char *path, int max_lines, s2s_pairs *out, s2s_err *err) {
     tok_list src = {0}, tgt = {0};
     int n = 0, lines = 0, skipped = 0;
     char *p = text, *end = text + len;

@@ -31,6 +31,8 @@ int s2s_preprocess(const char *in, size_t len, const char *where, char **out, si
  * skipped and counted. Errors (missing file, invalid UTF-8, NUL byte, no pair at all) name
  * the file and line. */
 int s2s_pairs_read(const char *path, int max_lines, s2s_pairs *out, s2s_err *err);
+/* The same from a buffer in memory (the fuzz target's entry); `name` is used in messages. */
+int s2s_pairs_parse(const char *data, size_t size, const char *name, int max_lines, s2s_pairs *out, s2s_err *err);
 /* The same from two line-aligned files (one sentence per line): each file is read and
  * preprocessed as above, every line pair is kept (skipped = 0), and files with different
  * line counts are an error naming both counts. */
