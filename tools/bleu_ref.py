@@ -1,15 +1,13 @@
 #!/usr/bin/env python3
 """Reference BLEU numbers for tests/test_bleu.c, in plain Python (no sacrebleu needed).
 
-Two scores:
-  * d2l_bleu: d2l.ai's `bleu(pred_seq, label_seq, k)` (d2l/torch.py, chapter "Sequence to
-    Sequence Learning"), with ZeroDivisionError mapped to 0 as s2s_bleu_d2l does.
-  * corpus_bleu: sacreBLEU 2.3.1's corpus BLEU with its defaults (tokenize='13a',
-    smooth_method='exp', effective_order=False, lowercase=False, max order 4, one reference).
-    Re-implemented from sacreBLEU's sources (github.com/mjpost/sacrebleu, Apache-2.0,
-    (c) Matt Post and contributors): tokenizers/tokenizer_13a.py, tokenizers/tokenizer_re.py,
-    metrics/helpers.py (extract_all_word_ngrams), metrics/bleu.py (compute_bleu,
-    _compute_segment_statistics), metrics/base.py (_cache_references), utils.py (my_log).
+Two scores, both our own re-implementations of documented behaviour (no code copied):
+  * d2l_bleu: reproduces d2l.ai's `bleu(pred_seq, label_seq, k)` (d2l/torch.py, chapter
+    "Sequence to Sequence Learning"), with a zero division mapped to 0 as s2s_bleu_d2l does.
+  * corpus_bleu: follows sacreBLEU 2.3.1's tokenizer_13a and compute_bleu, i.e. corpus BLEU
+    with sacreBLEU's defaults (tokenize='13a', smooth_method='exp', effective_order=False,
+    lowercase=False, max order 4, one reference); sacreBLEU is github.com/mjpost/sacrebleu
+    (Apache-2.0, Matt Post and contributors).
 
 Run `python3 tools/bleu_ref.py` to print every number the C test expects.
 """
@@ -19,104 +17,109 @@ import re
 
 
 # ---------------------------------------------------------------- d2l
+def _ngram_counts(tokens, n):
+    return collections.Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+
 def d2l_bleu(pred_seq, label_seq, k):
-    pred_tokens, label_tokens = pred_seq.split(' '), label_seq.split(' ')
-    len_pred, len_label = len(pred_tokens), len(label_tokens)
-    score = math.exp(min(0, 1 - len_label / len_pred))
+    """d2l's BLEU of one prediction against one label, both cut at single spaces.
+
+    exp(min(0, 1 - len_label / len_pred)) times, for n = 1..k, p_n ** (1 / 2**n), where p_n
+    is the clipped n-gram match count divided by the number of n-grams of the prediction.
+    A prediction shorter than k tokens divides by zero there; we return 0.0 then."""
+    pred, label = pred_seq.split(' '), label_seq.split(' ')
+    score = math.exp(min(0, 1 - len(label) / len(pred)))
     for n in range(1, k + 1):
-        num_matches, label_subs = 0, collections.defaultdict(int)
-        for i in range(len_label - n + 1):
-            label_subs[' '.join(label_tokens[i: i + n])] += 1
-        for i in range(len_pred - n + 1):
-            if label_subs[' '.join(pred_tokens[i: i + n])] > 0:
-                num_matches += 1
-                label_subs[' '.join(pred_tokens[i: i + n])] -= 1
-        try:
-            score *= math.pow(num_matches / (len_pred - n + 1), math.pow(0.5, n))
-        except ZeroDivisionError:
+        clipped = _ngram_counts(pred, n) & _ngram_counts(label, n)   # min of the two counts
+        n_pred = len(pred) - n + 1
+        if n_pred == 0:
             return 0.0
+        score *= math.pow(sum(clipped.values()) / n_pred, math.pow(0.5, n))
     return score
 
 
 # ---------------------------------------------------------------- sacreBLEU 2.3.1
-_RE_13A = [
-    (re.compile(r'([\{-\~\[-\` -\&\(-\+\:-\@\/])'), r' \1 '),  # most ASCII punctuation
-    (re.compile(r'([^0-9])([\.,])'), r'\1 \2 '),  # period/comma not after a digit
-    (re.compile(r'([\.,])([^0-9])'), r' \1 \2'),  # period/comma not before a digit
-    (re.compile(r'([0-9])(-)'), r'\1 \2 '),       # dash after a digit
-]
+# 13a ("mteval-v13a") tokenization, in sacreBLEU's order of steps.
+_ENTITIES = (('&quot;', '"'), ('&amp;', '&'), ('&lt;', '<'), ('&gt;', '>'))
+# ASCII punctuation that is always split off: everything from ' ' to '@' except the apostrophe,
+# comma, hyphen, period and digits, plus [ \ ] ^ _ ` { | } ~ (and the space itself).
+_ALWAYS_SPLIT = {c: f' {c} ' for c in ' !"#$%&()*+/:;<=>?@[\\]^_`{|}~'}
+_PERIOD_COMMA_AFTER_NONDIGIT = re.compile(r'(\D)([.,])', re.ASCII)
+_PERIOD_COMMA_BEFORE_NONDIGIT = re.compile(r'([.,])(\D)', re.ASCII)
+_DASH_AFTER_DIGIT = re.compile(r'(\d)-', re.ASCII)
 
 
 def tok_13a(line):
-    line = line.replace('<skipped>', '')
-    line = line.replace('-\n', '')
-    line = line.replace('\n', ' ')
-    if '&' in line:
-        line = line.replace('&quot;', '"')
-        line = line.replace('&amp;', '&')
-        line = line.replace('&lt;', '<')
-        line = line.replace('&gt;', '>')
-    line = ' ' + line + ' '
-    for rx, repl in _RE_13A:
-        line = rx.sub(repl, line)
-    return ' '.join(line.strip().split())
+    """sacreBLEU 2.3.1's tokenizer_13a on one line."""
+    for junk, repl in (('<skipped>', ''), ('-\n', ''), ('\n', ' ')):
+        line = line.replace(junk, repl)
+    for entity, char in _ENTITIES:
+        line = line.replace(entity, char)
+    line = f' {line} '.translate(str.maketrans(_ALWAYS_SPLIT))
+    # Each substitution scans left to right over non-overlapping two-character matches.
+    line = _PERIOD_COMMA_AFTER_NONDIGIT.sub(lambda m: f'{m[1]} {m[2]} ', line)
+    line = _PERIOD_COMMA_BEFORE_NONDIGIT.sub(lambda m: f' {m[1]} {m[2]}', line)
+    line = _DASH_AFTER_DIGIT.sub(lambda m: f'{m[1]} - ', line)
+    return ' '.join(line.split())
 
 
 def tok_none(line):
     return line
 
 
-def _ngrams(line, max_order=4):
+def _all_ngrams(line, max_order=4):
+    """(Counter of every 1..max_order-gram of the whitespace tokens, token count)."""
     tokens = line.split()
-    grams = []
+    grams = collections.Counter()
     for n in range(1, max_order + 1):
-        for i in range(0, len(tokens) - n + 1):
-            grams.append(tuple(tokens[i:i + n]))
-    return collections.Counter(grams), len(tokens)
+        grams.update(_ngram_counts(tokens, n))
+    return grams, len(tokens)
 
 
-def _my_log(x):
-    return -9999999999 if x == 0.0 else math.log(x)
+def _log_or_floor(x):
+    """log, except that 0 gives sacreBLEU's floor value -9999999999."""
+    return math.log(x) if x != 0.0 else -9999999999
 
 
 def compute_bleu(correct, total, sys_len, ref_len, max_order=4):
-    """sacreBLEU's BLEU.compute_bleu with smooth_method='exp', effective_order=False."""
+    """BLEU from n-gram statistics, as sacreBLEU 2.3.1's compute_bleu with smooth_method='exp'
+    and effective_order=False. Returns (score, precisions in percent, brevity penalty)."""
+    bp = 1.0
     if sys_len < ref_len:
-        bp = math.exp(1 - ref_len / sys_len) if sys_len > 0 else 0.0
-    else:
-        bp = 1.0
+        bp = 0.0 if sys_len <= 0 else math.exp(1 - ref_len / sys_len)
     precisions = [0.0] * max_order
     if not any(correct):
         return 0.0, precisions, bp
-    smooth_mteval = 1.
-    eff_order = max_order
-    for n in range(1, max_order + 1):
-        if total[n - 1] == 0:
-            break
-        if correct[n - 1] == 0:
-            smooth_mteval *= 2
-            precisions[n - 1] = 100. / (smooth_mteval * total[n - 1])
+    # 'exp' smoothing: the i-th order with no match scores 100 / (2**i * total).
+    halvings = 1.
+    for order in range(max_order):
+        if total[order] == 0:
+            break                     # higher orders stay at 0 and floor the log
+        if correct[order]:
+            precisions[order] = 100. * correct[order] / total[order]
         else:
-            precisions[n - 1] = 100. * correct[n - 1] / total[n - 1]
-    score = bp * math.exp(sum([_my_log(p) for p in precisions[:eff_order]]) / eff_order)
-    return score, precisions, bp
+            halvings *= 2
+            precisions[order] = 100. / (halvings * total[order])
+    logs = [_log_or_floor(p) for p in precisions]
+    return bp * math.exp(sum(logs) / max_order), precisions, bp
 
 
 def corpus_bleu(hyps, refs, tokenize='13a'):
+    """Corpus BLEU of hypotheses against one reference each (trailing whitespace removed
+    before tokenizing); n-gram matches are clipped per sentence and summed over the corpus."""
     tok = tok_13a if tokenize == '13a' else tok_none
     correct, total = [0] * 4, [0] * 4
     sys_len = ref_len = 0
     for hyp, ref in zip(hyps, refs):
         if ref == '':
             raise RuntimeError('Empty or `None` reference sentence found.')
-        ref_ngrams, rlen = _ngrams(tok(ref.rstrip()))
-        hyp_ngrams, hlen = _ngrams(tok(hyp.rstrip()))
-        sys_len += hlen
-        ref_len += rlen
-        for g, c in hyp_ngrams.items():
-            total[len(g) - 1] += c
-            if g in ref_ngrams:
-                correct[len(g) - 1] += min(c, ref_ngrams[g])
+        ref_grams, n_ref = _all_ngrams(tok(ref.rstrip()))
+        hyp_grams, n_hyp = _all_ngrams(tok(hyp.rstrip()))
+        sys_len += n_hyp
+        ref_len += n_ref
+        for gram, count in hyp_grams.items():
+            total[len(gram) - 1] += count
+            correct[len(gram) - 1] += min(count, ref_grams.get(gram, 0))
     score, prec, bp = compute_bleu(correct, total, sys_len, ref_len)
     return dict(score=score, precisions=prec, bp=bp, sys_len=sys_len, ref_len=ref_len,
                 correct=correct, total=total)

@@ -15,7 +15,7 @@ from torch import nn
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-import d2l_ref as d2l  # noqa: E402
+import d2l_ref as ref  # noqa: E402
 
 OUT = os.path.join(ROOT, 'tests', 'fixtures')
 OD = collections.OrderedDict
@@ -27,7 +27,7 @@ def i32(t):
 
 def write(name, tensors, meta):
     path = os.path.join(OUT, name)
-    size = d2l.st_write(path, tensors, meta)
+    size = ref.st_write(path, tensors, meta)
     print(f'{name:34s} {size:8d} bytes, {len(tensors)} tensors')
     return size
 
@@ -52,7 +52,7 @@ def fixture_gru():
 def fixture_attention():
     torch.manual_seed(102)
     H, B, Tk = 4, 3, 5
-    att = d2l.AdditiveAttention(H, H, H, dropout=0)
+    att = ref.BahdanauAttention(H, H, H, dropout=0)
     queries = torch.randn(B, 1, H, requires_grad=True)
     keys = torch.randn(B, Tk, H, requires_grad=True)
     valid_lens = torch.tensor([5, 2, 3])
@@ -61,7 +61,7 @@ def fixture_attention():
     (ctx * dctx).sum().backward()
     t = OD(att.state_dict())
     t.update([('queries', queries), ('keys', keys), ('valid_lens', i32(valid_lens)),
-              ('context', ctx), ('attention_weights', att.attention_weights), ('dctx', dctx),
+              ('context', ctx), ('attention_weights', att.last_weights), ('dctx', dctx),
               ('grad.queries', queries.grad), ('grad.keys', keys.grad)])
     for n, p in att.named_parameters():
         t['grad.' + n] = p.grad
@@ -74,7 +74,7 @@ def fixture_loss():
     logits = torch.randn(B, T, V, requires_grad=True)
     labels = torch.randint(0, V, (B, T))
     valid_len = torch.tensor([2, 0, 4])
-    loss = d2l.MaskedSoftmaxCELoss()(logits, labels, valid_len)
+    loss = ref.MaskedCrossEntropy()(logits, labels, valid_len)
     loss.sum().backward()
     t = OD([('logits', logits), ('labels', i32(labels)), ('valid_len', i32(valid_len)),
             ('loss', loss), ('grad.logits', logits.grad)])
@@ -101,8 +101,8 @@ def grad_norm(net):
 def fixture_batch(kind, seed):
     Vs, Vt, E, H, L, B, T = 11, 13, 8, 6, 2, 4, 7
     torch.manual_seed(seed)
-    net = d2l.build_net(kind, Vs, Vt, E, H, L, 0)
-    net.apply(d2l.xavier_init_weights)
+    net = ref.build_net(kind, Vs, Vt, E, H, L, 0)
+    ref.xavier_init(net)
     gen = torch.Generator().manual_seed(seed + 1)
     X_valid_len = torch.tensor([7, 3, 5, 1])
     Y_valid_len = torch.tensor([4, 7, 2, 6])
@@ -120,15 +120,15 @@ def fixture_batch(kind, seed):
         enc_outputs, enc_state = net.encoder(X, X_valid_len)
 
     if kind == 'plain':
-        # Our fixed-context decoder must be d2l's Seq2SeqDecoder under teacher forcing.
-        ref = d2l.Seq2SeqDecoder(Vt, E, H, L, 0)
-        ref.load_state_dict(net.decoder.state_dict(), strict=True)
+        # Our fixed-context decoder must be d2l's drifting-context one under teacher forcing.
+        drift = ref.PlainDecoder(Vt, E, H, L, 0, fixed_context=False)
+        drift.load_state_dict(net.decoder.state_dict(), strict=True)
         with torch.no_grad():
-            a, _ = ref(dec_input, ref.init_state((enc_outputs, enc_state)))
+            a, _ = drift(dec_input, drift.start_state((enc_outputs, enc_state)))
             b, _ = net(X, dec_input, X_valid_len)
         assert torch.equal(a, b), 'fixed-context decoder differs from d2l under teacher forcing'
 
-    loss_fn = d2l.MaskedSoftmaxCELoss()
+    loss_fn = ref.MaskedCrossEntropy()
     optimizer = torch.optim.Adam(net.parameters(), lr=0.005)
     loss_sums, norms = [], []
     for step in range(5):
@@ -142,13 +142,13 @@ def fixture_batch(kind, seed):
             t['out.enc_outputs'] = enc_outputs
             t['out.enc_state'] = enc_state
             if kind == 'attn':
-                w = torch.stack(net.decoder.attention_weights)   # [T, B, 1, Tk]
+                w = torch.stack(net.decoder.step_weights)   # [T, B, 1, Tk]
                 t['out.attention_weights'] = w.squeeze(2).detach().clone()
             for n, p in net.named_parameters():
                 t['grad.' + n] = p.grad.detach().clone()
         loss_sums.append(float(l.sum()))
         norms.append(float(grad_norm(net)))
-        d2l.grad_clipping(net, 1)
+        ref.clip_gradients(net, 1)
         optimizer.step()
     t['adam.loss_sum'] = torch.tensor(loss_sums, dtype=torch.float32)
     t['adam.grad_norm'] = torch.tensor(norms, dtype=torch.float32)
@@ -163,12 +163,11 @@ def fixture_tiny_model():
     data = os.path.join(ROOT, 'tests', 'data', 'tiny.tsv')
     model = os.path.join(OUT, 'torch_tiny_attn.safetensors')
     print('training the tiny attention model (d2l_ref train) ...')
-    d2l.main(['train', '--data', data, '--model', 'attn', '--embed', '16', '--hidden', '16',
+    ref.main(['train', '--data', data, '--model', 'attn', '--embed', '16', '--hidden', '16',
               '--layers', '2', '--steps', '10', '--dropout', '0.1', '--batch', '8',
               '--epochs', '150', '--seed', '1', '--threads', '1', '--out', model])
-    net, sv, tv, num_steps, _ = d2l.load_model(model)
-    text = d2l.preprocess_nmt(d2l.read_data_nmt(data))
-    source, _ = d2l.tokenize_nmt(text)
+    net, sv, tv, num_steps, _ = ref.load_model(model)
+    source, _ = ref.split_pairs(ref.normalize(ref.read_text(data)))
     sents = []
     for s in [' '.join(toks) for toks in source] + [
             "i'm calm .", "he's home .", "he's calm now .", "i swim now ."]:
@@ -176,7 +175,7 @@ def fixture_tiny_model():
             sents.append(s)
     lines, margin = [], float('inf')
     for s in sents:
-        lines.append(f'{s}\t{d2l.translate(net, s, sv, tv, num_steps)}\n')
+        lines.append(f'{s}\t{ref.translate(net, s, sv, tv, num_steps)}\n')
         margin = min(margin, greedy_margin(net, s, sv, tv, num_steps))
     exp = os.path.join(OUT, 'torch_tiny_attn.expected.tsv')
     with open(exp, 'w', encoding='utf-8') as f:
@@ -189,12 +188,12 @@ def fixture_tiny_model():
 
 def greedy_margin(net, sentence, sv, tv, num_steps):
     """Smallest gap between the best and second-best logit along the greedy path."""
-    src = sv[d2l.preprocess_nmt(sentence).lower().split(' ')] + [sv['<eos>']]
+    src = sv[ref.normalize(sentence).lower().split(' ')] + [sv['<eos>']]
     n = len(src)
-    src = d2l.truncate_pad(src, num_steps, sv['<pad>'])
+    src = ref.fit_length(src, num_steps, sv['<pad>'])
     with torch.no_grad():
         enc_X = torch.tensor([src])
-        state = net.decoder.init_state(net.encoder(enc_X, torch.tensor([n])), torch.tensor([n]))
+        state = net.decoder.start_state(net.encoder(enc_X, torch.tensor([n])), torch.tensor([n]))
         dec_X, gap = torch.tensor([[tv['<bos>']]]), float('inf')
         for _ in range(num_steps):
             Y, state = net.decoder(dec_X, state)
