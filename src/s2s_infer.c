@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "s2s_math.h"
 #include "s2s_nn.h"
 #include "s2s_text.h"
 #include "s2s_ws.h"
@@ -64,7 +65,7 @@ void s2s_decode_step(const s2s_model *m, s2s_ws *ws, int B, const int32_t *token
         float *x = logprobs + (size_t)b * V, mx = x[0];
         for (int v = 1; v < V; v++) if (x[v] > mx) mx = x[v];
         double s = 0;
-        for (int v = 0; v < V; v++) s += exp((double)x[v] - mx);
+        for (int v = 0; v < V; v++) s += fast_expf(x[v] - mx);
         float lse = mx + (float)log(s);
         for (int v = 0; v < V; v++) x[v] -= lse;
     }

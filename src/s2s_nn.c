@@ -7,30 +7,7 @@
 #include <string.h>
 
 #include "s2s_linalg.h"
-
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-/* tanh as a rational approximation (the one Eigen uses): max relative error 4e-7 over the
- * float range, measured against double tanh; glibc's tanhf (through expm1f) was half of the
- * training time. Branch-free, so the loops around it vectorise. */
-static inline float fast_tanhf(float x) {
-    const float lim = 7.90531110763549805f;  /* beyond it tanh rounds to ±1 */
-    x = x > lim ? lim : (x < -lim ? -lim : x);
-    float x2 = x * x;
-    float p = -2.76076847742355e-16f;
-    p = p * x2 + 2.00018790482477e-13f;
-    p = p * x2 + -8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
-    p = p * x;
-    float q = 1.19825839466702e-06f;
-    q = q * x2 + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
-    return p / q;
-}
+#include "s2s_math.h"
 
 void s2s_linear_forward(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
                         const float *b, float beta, float *y, int ldy) {
@@ -63,8 +40,8 @@ void s2s_gru_cell_forward(int B, int H, const float *gi, const float *h_prev, co
         const float *gib = gi + (long)b * 3 * H, *ghb = gh + (long)b * 3 * H, *hp = h_prev + (long)b * H;
         long o = (long)b * H;
         for (int j = 0; j < H; j++) {
-            float rj = sigmoidf(gib[j] + ghb[j]);
-            float zj = sigmoidf(gib[H + j] + ghb[H + j]);
+            float rj = fast_sigmoidf(gib[j] + ghb[j]);
+            float zj = fast_sigmoidf(gib[H + j] + ghb[H + j]);
             float gn = ghb[2 * H + j];
             float nj = fast_tanhf(gib[2 * H + j] + rj * gn);
             r[o + j] = rj; z[o + j] = zj; n[o + j] = nj; ghn[o + j] = gn;
@@ -109,7 +86,7 @@ void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, co
             if (s > mx) mx = s;
         }
         float sum = 0.0f;
-        for (int j = 0; j < Tk; j++) { a[j] = expf(a[j] - mx); sum += a[j]; }
+        for (int j = 0; j < Tk; j++) { a[j] = fast_expf(a[j] - mx); sum += a[j]; }
         for (int j = 0; j < Tk; j++) a[j] /= sum;
         float *c = ctx + (long)b * H;
         memset(c, 0, sizeof(float) * H);
@@ -155,6 +132,7 @@ void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
 double s2s_masked_ce(int Tdec, int Tfull, int B, int V, const float *logits, const int32_t *y,
                      int ld_y, const int32_t *len, float *loss, float *dlogits) {
     double total = 0.0;
+    const float scale = 1.0f / Tfull;
     for (int b = 0; b < B; b++) loss[b] = 0.0f;
     for (int t = 0; t < Tdec; t++)
         for (int b = 0; b < B; b++) {
@@ -165,15 +143,16 @@ double s2s_masked_ce(int Tdec, int Tfull, int B, int V, const float *logits, con
                 continue;
             }
             float mx = x[0];
-            for (int v = 1; v < V; v++) if (x[v] > mx) mx = x[v];
-            double sum = 0.0;
-            for (int v = 0; v < V; v++) sum += exp((double)x[v] - mx);
+            for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
             int lab = y[(long)b * ld_y + t];
-            double lse = mx + log(sum);
-            loss[b] += (float)((lse - x[lab]) / Tfull);
+            float xl = x[lab];  /* read before dx (which may alias x) is written */
+            double sum = 0.0;
+            if (dx) for (int v = 0; v < V; v++) { float e = fast_expf(x[v] - mx); dx[v] = e; sum += e; }
+            else for (int v = 0; v < V; v++) sum += fast_expf(x[v] - mx);
+            loss[b] += (float)((mx + log(sum) - xl) / Tfull);
             if (dx) {
-                float scale = 1.0f / Tfull;
-                for (int v = 0; v < V; v++) dx[v] = (float)(exp((double)x[v] - lse)) * scale;
+                float k = (float)(scale / sum);
+                for (int v = 0; v < V; v++) dx[v] *= k;
                 dx[lab] -= scale;
             }
         }
