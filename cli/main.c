@@ -239,7 +239,8 @@ static int cmd_train(args *a) {
         if (s2s_model_create(&c.mc, &m, &err)) die("%s", err.msg);
         s2s_model_init(m, &rng);
     }
-    s2s_train_opts to = {c.batch, (float)c.lr, 1.0f};
+    s2s_train_opts to = {c.batch, (float)c.lr, 1.0f, c.threads};
+    if (c.threads > 1) s2s_set_blas_threads(1);  /* each shard's thread runs its own products */
     s2s_trainer *tr;
     if (s2s_trainer_create(m, &data, &to, &rng, &tr, &err)) die("%s", err.msg);
     if (c.resume) {

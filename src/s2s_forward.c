@@ -80,14 +80,26 @@ int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *e
     memset(w->block, 0, c.used);
     c.base = (char *)w->block; c.used = 0;
     ws_layout(w, &c, m->cfg.kind, m->cfg.dropout);
+    w->g = m->g;
+    w->grads = m->grads;
     *out = w;
     return S2S_OK;
 }
 
 void s2s_ws_free(s2s_ws *ws) {
     if (!ws) return;
-    free(ws->block); free(ws);
+    free(ws->own_grads); free(ws->block); free(ws);
 }
+
+int s2s_ws_private_grads(const s2s_model *m, s2s_ws *ws, s2s_err *err) {
+    if (!ws->own_grads && !(ws->own_grads = s2s_calloc(m->n_params, sizeof(float), err, "a shard's gradients")))
+        return S2S_ERR;
+    ws->grads = ws->own_grads;
+    s2s_model_views(m, ws->grads, &ws->g);
+    return S2S_OK;
+}
+
+float *s2s_ws_grads(s2s_ws *ws) { return ws->grads; }
 
 size_t s2s_ws_bytes(const s2s_ws *ws) { return ws->bytes; }
 const float *s2s_ws_logits(const s2s_ws *ws) { return ws->logits; }
@@ -273,7 +285,7 @@ static void enc_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
     for (int l = L - 1; l >= 0; l--) {
         s2s_gru_cache *g = &ws->enc[l];
         const s2s_gru_params *w = &m->p.enc[l];
-        s2s_gru_params *gw = &m->g.enc[l];
+        s2s_gru_params *gw = &ws->g.enc[l];
         memcpy(dh, ws->enc_dstate + l * BH, sizeof(float) * BH);
         for (int t = T - 1; t >= 0; t--) {
             size_t o = t * BH;
@@ -290,7 +302,7 @@ static void enc_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
             for (size_t i = 0; i < T * BH; i++) dx[i] *= g->mask[i];
         float *sw = dy; dy = dx; dx = sw;
     }
-    scatter_rows(m->g.enc_emb, E, dy, bt->src, B, T, T);
+    scatter_rows(ws->g.enc_emb, E, dy, bt->src, B, T, T);
 }
 
 void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
@@ -301,7 +313,7 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
 
     /* dense */
     s2s_gemm(0, 0, Tdec * B, H, V, 1.0f, ws->dlogits, V, m->p.dense_w, H, 0.0f, ws->dhtop, H);
-    s2s_linear_wgrad(Tdec * B, V, H, ws->dlogits, V, top, H, m->g.dense_w, H, m->g.dense_b);
+    s2s_linear_wgrad(Tdec * B, V, H, ws->dlogits, V, top, H, ws->g.dense_w, H, ws->g.dense_b);
 
     memset(ws->enc_dstate, 0, sizeof(float) * L * BH);
     for (int l = 0; l < L; l++) memset(ws->dh[l], 0, sizeof(float) * BH);
@@ -330,7 +342,7 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
             s2s_attn_backward(B, T, H, dctx, ws->K, ws->valid, m->p.att_wv,
                               ws->adrop_on ? ws->adrop + (size_t)t * B * T : NULL,
                               ws->F + (size_t)t * B * T * H, ws->A + (size_t)t * B * T,
-                              ws->dK, ws->dKP, ws->dqp + o, m->g.att_wv);
+                              ws->dK, ws->dKP, ws->dqp + o, ws->g.att_wv);
             s2s_gemm(0, 0, B, H, H, 1.0f, ws->dqp + o, H, m->p.att_Wq, H, 0.0f, dq, H);
             float *into = t > 0 ? ws->dh[L - 1] : ws->enc_dstate + (size_t)(L - 1) * BH;
             for (size_t i = 0; i < BH; i++) into[i] += dq[i];
@@ -342,7 +354,7 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
     /* weight gradients of the decoder GRU, one product over all steps */
     for (int l = 0; l < L; l++) {
         s2s_gru_cache *g = &ws->dec[l];
-        s2s_gru_params *gw = &m->g.dec[l];
+        s2s_gru_params *gw = &ws->g.dec[l];
         s2s_linear_wgrad(Tdec * B, 3 * H, H, g->dgh, 3 * H, g->hs, H, gw->w_hh, H, gw->b_hh);
         if (l > 0) {
             const float *x = g->xd ? g->xd : ws->dec[l - 1].hs + BH;
@@ -350,12 +362,12 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
         }
     }
     const float *dgi0 = ws->dec[0].dgi;
-    s2s_linear_wgrad(Tdec * B, 3 * H, E, dgi0, 3 * H, ws->dec_x, E, m->g.dec[0].w_ih + emb_col(m), In0,
-                     m->g.dec[0].b_ih);
+    s2s_linear_wgrad(Tdec * B, 3 * H, E, dgi0, 3 * H, ws->dec_x, E, ws->g.dec[0].w_ih + emb_col(m), In0,
+                     ws->g.dec[0].b_ih);
     if (attn) {
-        s2s_linear_wgrad(Tdec * B, 3 * H, H, dgi0, 3 * H, ws->ctx, H, m->g.dec[0].w_ih + ctx_col(m), In0, NULL);
-        s2s_linear_wgrad(Tdec * B, H, H, ws->dqp, H, ws->dec[L - 1].hs, H, m->g.att_Wq, H, NULL);
-        s2s_linear_wgrad(B * T, H, H, ws->dKP, H, ws->K, H, m->g.att_Wk, H, NULL);
+        s2s_linear_wgrad(Tdec * B, 3 * H, H, dgi0, 3 * H, ws->ctx, H, ws->g.dec[0].w_ih + ctx_col(m), In0, NULL);
+        s2s_linear_wgrad(Tdec * B, H, H, ws->dqp, H, ws->dec[L - 1].hs, H, ws->g.att_Wq, H, NULL);
+        s2s_linear_wgrad(B * T, H, H, ws->dKP, H, ws->K, H, ws->g.att_Wk, H, NULL);
         s2s_gemm(0, 0, B * T, H, H, 1.0f, ws->dKP, H, m->p.att_Wk, H, 1.0f, ws->dK, H);
         for (int j = 0; j < T; j++)  /* back to time-major for the encoder */
             for (int b = 0; b < B; b++)
@@ -366,7 +378,7 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
         for (int t = 0; t < Tdec; t++)
             for (size_t i = 0; i < B3H; i++) s[i] += dgi0[t * B3H + i];
         const float *enc_top = ws->enc[L - 1].hs + (size_t)T * BH;
-        s2s_linear_wgrad(B, 3 * H, H, s, 3 * H, enc_top, H, m->g.dec[0].w_ih + ctx_col(m), In0, NULL);
+        s2s_linear_wgrad(B, 3 * H, H, s, 3 * H, enc_top, H, ws->g.dec[0].w_ih + ctx_col(m), In0, NULL);
         s2s_gemm(0, 0, B, H, 3 * H, 1.0f, s, 3 * H, m->p.dec[0].w_ih + ctx_col(m), In0, 1.0f,
                  ws->enc_dstate + (size_t)(L - 1) * BH, H);
         memset(ws->enc_dy, 0, sizeof(float) * T * BH);
@@ -375,7 +387,7 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
     float *dx = ws->dhtop;  /* reuse: [Tdec,B,E] fits when E <= H; else use enc_dx */
     if (E > H) dx = ws->enc_dx;
     s2s_gemm(0, 0, Tdec * B, E, 3 * H, 1.0f, dgi0, 3 * H, m->p.dec[0].w_ih + emb_col(m), In0, 0.0f, dx, E);
-    scatter_rows(m->g.dec_emb, E, dx, bt->dec_in, B, T, Tdec);
+    scatter_rows(ws->g.dec_emb, E, dx, bt->dec_in, B, T, Tdec);
 
     enc_backward(m, ws, bt);
 }

@@ -14,6 +14,10 @@ void s2s_set_threads(int n) {
     omp_set_num_threads(n);
 }
 
+void s2s_set_blas_threads(int n) {
+    if (n > 0) openblas_set_num_threads(n);
+}
+
 static void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc) {
     for (int i = 0; i < M; i++)

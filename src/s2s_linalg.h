@@ -12,5 +12,7 @@ void s2s_gemm(int transA, int transB, int M, int N, int K, float alpha, const fl
 int s2s_linalg_use_reference(int on);
 /* Threads for BLAS (and OpenMP parts); <= 0 leaves the library default. */
 void s2s_set_threads(int n);
+/* Threads for BLAS alone (1 when the caller runs its own threads around the products). */
+void s2s_set_blas_threads(int n);
 
 #endif

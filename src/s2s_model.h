@@ -84,6 +84,10 @@ int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *e
 size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T);
 size_t s2s_param_count(const s2s_config *c);
 void s2s_ws_free(s2s_ws *ws);
+/* Gives the workspace its own gradient arena (for data-parallel shards): s2s_backward then adds
+ * into it instead of the model's. s2s_ws_grads returns the arena backward adds into. */
+int s2s_ws_private_grads(const s2s_model *m, s2s_ws *ws, s2s_err *err);
+float *s2s_ws_grads(s2s_ws *ws);
 size_t s2s_ws_bytes(const s2s_ws *ws);
 
 /* Teacher-forced forward pass: fills per-sequence losses loss[B] and returns their sum.
@@ -92,7 +96,8 @@ size_t s2s_ws_bytes(const s2s_ws *ws);
  * comparing logits). Caches what s2s_backward needs. */
 double s2s_forward(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, int train, int all_steps,
                    s2s_rng *rng, float *loss);
-/* Adds d(Σ loss)/dθ into m->grads (the caller zeroes them). Needs the preceding forward. */
+/* Adds d(Σ loss)/dθ into the workspace's gradient arena (m->grads unless the workspace has its
+ * own; the caller zeroes it). Needs the preceding forward on the same workspace. */
 void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt);
 
 /* Read-only views of the last forward pass (for tests and heatmaps). */

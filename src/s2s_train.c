@@ -1,6 +1,7 @@
 /* The training loop (d2l's train_seq2seq). */
 #include "s2s_train.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,11 +27,20 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
         !(t->adam.v = s2s_calloc(n, sizeof(float), err, "Adam's second moments")) ||
         !(t->perm = s2s_calloc((size_t)d->n, sizeof(int32_t), err, "the shuffle order")) ||
         !(t->bsrc = s2s_calloc((size_t)B * T * 3 + (size_t)B * 2, sizeof(int32_t), err, "batch buffers")) ||
-        !(t->loss = s2s_calloc((size_t)B, sizeof(float), err, "batch losses")) ||
-        s2s_ws_create(m, B, T, &t->ws, err)) {
+        !(t->loss = s2s_calloc((size_t)B, sizeof(float), err, "batch losses"))) {
         s2s_trainer_free(t);
         return S2S_ERR;
     }
+    t->shards = o->threads < 1 ? 1 : o->threads > S2S_MAX_SHARDS ? S2S_MAX_SHARDS : o->threads;
+    if (t->shards > B) t->shards = B;
+    int rows = (B + t->shards - 1) / t->shards;
+    for (int s = 0; s < t->shards; s++)
+        if (s2s_ws_create(m, rows, T, &t->shard_ws[s], err) ||
+            (t->shards > 1 && s2s_ws_private_grads(m, t->shard_ws[s], err))) {
+            s2s_trainer_free(t);
+            return S2S_ERR;
+        }
+    t->ws = t->shard_ws[0];
     t->bdec = t->bsrc + (size_t)B * T; t->btgt = t->bdec + (size_t)B * T;
     t->bsrc_len = t->btgt + (size_t)B * T; t->btgt_len = t->bsrc_len + B;
     t->opt.batch = B;
@@ -41,7 +51,7 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
 void s2s_trainer_free(s2s_trainer *t) {
     if (!t) return;
     free(t->adam.m); free(t->adam.v); free(t->perm); free(t->bsrc); free(t->loss);
-    s2s_ws_free(t->ws);
+    for (int s = 0; s < t->shards; s++) s2s_ws_free(t->shard_ws[s]);
     free(t);
 }
 
@@ -62,6 +72,57 @@ static void gather_batch(s2s_trainer *t, const int32_t *idx, int B, s2s_batch *b
     *bt = (s2s_batch){B, T, t->bsrc, t->bsrc_len, t->bdec, t->btgt, t->btgt_len};
 }
 
+/* Every batch draws one seed from the trainer's generator; shard s's dropout stream is seeded
+ * from it and s, so the shuffling is the same whatever the number of threads. */
+static void shard_rng(s2s_rng *r, uint64_t batch_seed, int s) {
+    s2s_rng_seed(r, batch_seed + 0x9e3779b97f4a7c15ULL * (uint64_t)s);
+}
+
+static double one_pass(s2s_trainer *t, const s2s_batch *bt) {
+    s2s_rng rng;
+    shard_rng(&rng, s2s_rng_next(&t->rng), 0);
+    s2s_model_zero_grad(t->m);
+    double l = s2s_forward(t->m, t->ws, bt, 1, 0, &rng, t->loss);
+    s2s_backward(t->m, t->ws, bt);
+    return l;
+}
+
+static double sharded_pass(s2s_trainer *t, const s2s_batch *bt) {
+    const int S = t->shards, T = bt->T;
+    s2s_rng rng[S2S_MAX_SHARDS];
+    s2s_batch part[S2S_MAX_SHARDS];
+    double loss[S2S_MAX_SHARDS];
+    const uint64_t seed = s2s_rng_next(&t->rng);
+    for (int s = 0; s < S; s++) {  /* rows [r0, r1) of the batch; a stream of its own */
+        int r0 = (int)((long)bt->B * s / S), r1 = (int)((long)bt->B * (s + 1) / S);
+        part[s] = (s2s_batch){r1 - r0, T, bt->src + (size_t)r0 * T, bt->src_len + r0, bt->dec_in + (size_t)r0 * T,
+                              bt->tgt + (size_t)r0 * T, bt->tgt_len + r0};
+        shard_rng(&rng[s], seed, s);
+    }
+#pragma omp parallel for num_threads(S) schedule(static, 1)
+    for (int s = 0; s < S; s++) {
+        float *g = s2s_ws_grads(t->shard_ws[s]);
+        memset(g, 0, t->m->n_params * sizeof(float));
+        loss[s] = 0.0;
+        if (part[s].B > 0) {
+            loss[s] = s2s_forward(t->m, t->shard_ws[s], &part[s], 1, 0, &rng[s], NULL);
+            s2s_backward(t->m, t->shard_ws[s], &part[s]);
+        }
+    }
+    /* sum the shards' gradients in a fixed order (threads split the arena, not the shards) */
+    const size_t n = t->m->n_params;
+    float *g = t->m->grads;
+#pragma omp parallel for num_threads(S) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float acc = 0.0f;
+        for (int s = 0; s < S; s++) acc += s2s_ws_grads(t->shard_ws[s])[i];
+        g[i] = acc;
+    }
+    double total = 0.0;
+    for (int s = 0; s < S; s++) total += loss[s];
+    return total;
+}
+
 int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t *stop, s2s_err *err) {
     (void)err;
     const int n = t->data->n;
@@ -75,9 +136,7 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
         int B = n - t->pos < t->opt.batch ? n - t->pos : t->opt.batch;
         s2s_batch bt;
         gather_batch(t, t->perm + t->pos, B, &bt);
-        s2s_model_zero_grad(t->m);
-        double l = s2s_forward(t->m, t->ws, &bt, 1, 0, &t->rng, t->loss);
-        s2s_backward(t->m, t->ws, &bt);
+        double l = t->shards == 1 ? one_pass(t, &bt) : sharded_pass(t, &bt);
         t->last_grad_norm = s2s_clip_grad_norm(t->m->grads, t->m->n_params, t->opt.clip);
         s2s_adam_step(&t->adam, t->m->params, t->m->grads);
         t->ep_loss += l;

@@ -12,12 +12,17 @@ typedef struct s2s_train_opts {
     int batch;      /* 64 */
     float lr;       /* 0.005 */
     float clip;     /* 1 */
+    int threads;    /* data-parallel shards of each batch, one thread each (1 = one pass) */
 } s2s_train_opts;
+
+#define S2S_MAX_SHARDS 64
 
 typedef struct s2s_trainer {
     s2s_model *m;
     const s2s_dataset *data;
-    s2s_ws *ws;
+    s2s_ws *ws;             /* shard 0's workspace (the only one with one thread) */
+    s2s_ws *shard_ws[S2S_MAX_SHARDS];
+    int shards;
     s2s_rng rng;            /* shuffling and dropout (continues the init stream) */
     s2s_adam adam;
     s2s_train_opts opt;
@@ -42,6 +47,10 @@ typedef struct s2s_epoch_stats {
 int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts *o, const s2s_rng *rng,
                        s2s_trainer **out, s2s_err *err);
 void s2s_trainer_free(s2s_trainer *t);
+/* With threads > 1 every batch is cut into that many contiguous slices, each run forward and
+ * backward by its own thread into its own gradients with its own dropout stream (seeded from
+ * the trainer's generator), and the gradients are summed: the same mathematics, and the same
+ * numbers for the same seed and thread count. */
 /* Trains until the end of the current epoch, or until *stop becomes non-zero (checked
  * between batches; the epoch can then be continued by calling again). */
 int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t *stop, s2s_err *err);

@@ -19,6 +19,8 @@ struct s2s_ws {
     int E, H, L, Vt;
     size_t bytes;
     float *block;
+    s2s_params g;                       /* where backward adds gradients (the model's by default) */
+    float *grads, *own_grads;
     /* encoder */
     float *enc_x;                       /* [T,B,E] */
     s2s_gru_cache enc[S2S_MAX_LAYERS];  /* dgi/dgh shared by all layers */

@@ -39,10 +39,22 @@ else bad deterministic "$(diff "$TMP/d1.err" "$TMP/d2.err" | head -4)"; fi
 $S2S train --data $TINY $SMALL --epochs 12 --seed 6 --out "$TMP/d3.st" --quiet >/dev/null
 if ! cmp -s "$TMP/d1.st" "$TMP/d3.st"; then ok seed_changes_run; else bad seed_changes_run; fi
 
+# --- threads: data-parallel shards compute the same mathematics ----------------------------
+$S2S train --data $TINY $SMALL --dropout 0 --epochs 8 --seed 9 --log-every 1 --threads 1 --out "$TMP/t1.st" 2>"$TMP/t1.err" >/dev/null
+$S2S train --data $TINY $SMALL --dropout 0 --epochs 8 --seed 9 --log-every 1 --threads 2 --out "$TMP/t2.st" 2>"$TMP/t2.err" >/dev/null
+$S2S train --data $TINY $SMALL --dropout 0 --epochs 8 --seed 9 --log-every 1 --threads 2 --out "$TMP/t3.st" 2>"$TMP/t3.err" >/dev/null
+l1=$(grep '^epoch' "$TMP/t1.err" | awk '{print $4}'); l2=$(grep '^epoch' "$TMP/t2.err" | awk '{print $4}')
+if [ -n "$l1" ] && [ "$l1" = "$l2" ]; then ok threads_same_losses; else bad threads_same_losses "$(echo $l1)" "$(echo $l2)"; fi
+if cmp -s "$TMP/t2.st" "$TMP/t3.st"; then ok threads_deterministic; else bad threads_deterministic; fi
+
 # --- exact resume: 6 epochs == 3 + 3 ---------------------------------------------------
 $S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --out "$TMP/r6.st" 2>"$TMP/r6.err" >/dev/null
 $S2S train --data $TINY $SMALL --dropout 0.2 --epochs 3 --seed 7 --log-every 1 --out "$TMP/r3.st" 2>"$TMP/r3a.err" >/dev/null
 $S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --out "$TMP/r3.st" --resume 2>"$TMP/r3b.err" >/dev/null
+$S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --threads 2 --out "$TMP/q6.st" 2>/dev/null >/dev/null
+$S2S train --data $TINY $SMALL --dropout 0.2 --epochs 3 --seed 7 --log-every 1 --threads 2 --out "$TMP/q3.st" 2>/dev/null >/dev/null
+$S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --threads 2 --out "$TMP/q3.st" --resume 2>/dev/null >/dev/null
+if cmp -s "$TMP/q6.st" "$TMP/q3.st"; then ok resume_exact_two_threads; else bad resume_exact_two_threads; fi
 full=$(grep '^epoch' "$TMP/r6.err" | awk '{sub("/.*", "", $2); print $2, $4}')
 split=$(cat "$TMP/r3a.err" "$TMP/r3b.err" | grep '^epoch' | awk '{sub("/.*", "", $2); print $2, $4}')
 if [ -n "$full" ] && [ "$full" = "$split" ] && cmp -s "$TMP/r6.st" "$TMP/r3.st"; then ok resume_exact
