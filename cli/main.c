@@ -249,9 +249,19 @@ static int cmd_train(args *a) {
         if (s2s_state_load(state, tr, check_resume_opt, &c, &err)) die("--resume: %s", err.msg);
         if (!c.quiet) fprintf(stderr, "seq2seq: resuming %s at epoch %d\n", c.out, tr->epoch + (tr->pos > 0));
     }
-    if (!c.quiet)
+    if (!c.quiet) {
         fprintf(stderr, "seq2seq: %d pairs, vocab %d/%d, %s model, %zu parameters\n", data.n, c.mc.src_vocab,
                 c.mc.tgt_vocab, s2s_kind_name(c.mc.kind), m->n_params);
+        /* what the run holds: parameters, gradients and Adam's two moments (plus each extra
+         * shard's gradients), the activations of one batch, and the corpus as read */
+        double mib = 1048576.0, state = 4.0 * sizeof(float) * m->n_params;
+        if (tr->shards > 1) state += (double)tr->shards * sizeof(float) * m->n_params;
+        double act = 0;
+        for (int s = 0; s < tr->shards; s++) act += (double)s2s_ws_bytes(tr->shard_ws[s]);
+        double corpus = (double)s2s_pairs_bytes(&pairs) + (double)data.n * data.T * 4 * 2;
+        fprintf(stderr, "seq2seq: memory: %.1f MiB parameters+gradients+Adam, %.1f MiB activations, %.1f MiB corpus = %.1f MiB\n",
+                state / mib, act / mib, corpus / mib, (state + act + corpus) / mib);
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -265,9 +275,11 @@ static int cmd_train(args *a) {
     s2s_epoch_stats st = {0};
     double t0 = now_s();
     int start_epoch = tr->epoch;
+    double all_tokens = 0, all_seconds = 0, all_flops = 0;
     while (tr->epoch < c.epochs) {
         if (s2s_trainer_epoch(tr, &st, &g_stop, &err)) die("%s", err.msg);
         if (!st.complete) break;
+        all_tokens += st.tokens; all_seconds += st.seconds; all_flops += st.flops;
         int e = tr->epoch;
         ep_x[n_plot] = (float)e; ep_y[n_plot] = (float)st.loss; n_plot++;
         double tps = st.seconds > 0 ? st.tokens / st.seconds : 0.0;
@@ -288,6 +300,10 @@ static int cmd_train(args *a) {
         status = 130;
     } else if (st.seconds > 0) {
         printf("loss %.3f, %.1f tokens/sec on cpu\n", st.loss, st.tokens / st.seconds);
+        if (!c.quiet && all_seconds > 0)
+            fprintf(stderr, "seq2seq: %d epochs, %.0f target tokens in %.3f s of training: %.1f tokens/sec, %.1f GFLOP/s in products (%d thread%s)\n",
+                    tr->epoch - start_epoch, all_tokens, all_seconds, all_tokens / all_seconds,
+                    all_flops / all_seconds * 1e-9, c.threads, c.threads == 1 ? "" : "s");
     }
     free(ep_x); free(ep_y);
     s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);

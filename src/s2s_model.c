@@ -61,6 +61,18 @@ size_t s2s_param_count(const s2s_config *c) {
     return total;
 }
 
+double s2s_forward_flops(const s2s_config *c, int B, int T, int Tdec) {
+    const double E = c->embed, H = c->hidden, V = c->tgt_vocab, L = c->layers;
+    double enc = 2.0 * T * B * 3 * H * (E + H) + (L - 1) * 2.0 * T * B * 3 * H * (2 * H);
+    double step = 2.0 * B * 3 * H * (E + H + H) + (L - 1) * 2.0 * B * 3 * H * (2 * H);
+    double once = 0;
+    if (c->kind == S2S_ATTN) {
+        once = 2.0 * B * T * H * H;                    /* W_k over the keys */
+        step += 2.0 * B * H * H + 6.0 * B * T * H;     /* W_q, scores (w_v·f), context */
+    }
+    return enc + once + Tdec * (step + 2.0 * B * H * V);
+}
+
 const s2s_tensor_info *s2s_model_find(const s2s_model *m, const char *name) {
     for (int i = 0; i < m->n_tensors; i++)
         if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];

@@ -83,6 +83,10 @@ int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *e
  * without allocating (to refuse sizes that cannot fit). */
 size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T);
 size_t s2s_param_count(const s2s_config *c);
+/* Floating-point operations of the matrix products (and attention's dot products) in one
+ * teacher-forced forward pass of B rows, T encoder steps and Tdec decoder steps; a backward
+ * pass costs about twice as much. Element-wise work is not counted. */
+double s2s_forward_flops(const s2s_config *c, int B, int T, int Tdec);
 void s2s_ws_free(s2s_ws *ws);
 /* Gives the workspace its own gradient arena (for data-parallel shards): s2s_backward then adds
  * into it instead of the model's. s2s_ws_grads returns the arena backward adds into. */

@@ -309,6 +309,7 @@ static int pairs_from_text(char *text, size_t len, const char *path, int max_lin
         goto fail;
     }
     if (finish(&src, &tgt, n, text, out, err)) goto fail;
+    out->arena_bytes = len + 1;
     out->lines_read = lines;
     out->skipped = skipped;
     return S2S_OK;
@@ -351,6 +352,7 @@ int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s
         pa = lea + 1; pb = leb + 1;
     }
     if (finish(&src, &tgt, n, arena, out, err)) goto fail;
+    out->arena_bytes = la + lb + 2;
     out->lines_read = n;
     out->skipped = 0;
     return S2S_OK;
@@ -359,6 +361,11 @@ fail:
     free(a); free(b); free(arena);
     memset(out, 0, sizeof *out);
     return S2S_ERR;
+}
+
+size_t s2s_pairs_bytes(const s2s_pairs *p) {
+    size_t tokens = (size_t)p->src_start[p->n] + (size_t)p->tgt_start[p->n];
+    return p->arena_bytes + tokens * sizeof(char *) + 2 * ((size_t)p->n + 1) * sizeof(int);
 }
 
 void s2s_pairs_free(s2s_pairs *p) {

@@ -17,6 +17,7 @@ typedef struct s2s_pairs {
                           piece after a final newline is not a line */
     int skipped;       /* lines without a tab, skipped as d2l does */
     char *arena;       /* owner of all token bytes */
+    size_t arena_bytes;
 } s2s_pairs;
 
 /* d2l's preprocess_nmt on a UTF-8 buffer: U+202F and U+00A0 -> ' ', Unicode lowercase
@@ -38,6 +39,8 @@ int s2s_pairs_parse(const char *data, size_t size, const char *name, int max_lin
  * line counts are an error naming both counts. */
 int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s2s_pairs *out, s2s_err *err);
 void s2s_pairs_free(s2s_pairs *p);
+/* Bytes held by the pairs (the preprocessed text and the token tables). */
+size_t s2s_pairs_bytes(const s2s_pairs *p);
 
 typedef struct s2s_vocab s2s_vocab;
 /* d2l Vocab(tokens, min_freq, reserved_tokens=['<pad>','<bos>','<eos>']): <unk>=0, <pad>=1,

@@ -83,6 +83,7 @@ static double one_pass(s2s_trainer *t, const s2s_batch *bt) {
     shard_rng(&rng, s2s_rng_next(&t->rng), 0);
     s2s_model_zero_grad(t->m);
     double l = s2s_forward(t->m, t->ws, bt, 1, 0, &rng, t->loss);
+    t->ep_flops += 3.0 * s2s_forward_flops(&t->m->cfg, bt->B, bt->T, s2s_ws_dec_steps(t->ws));
     s2s_backward(t->m, t->ws, bt);
     return l;
 }
@@ -119,7 +120,11 @@ static double sharded_pass(s2s_trainer *t, const s2s_batch *bt) {
         g[i] = acc;
     }
     double total = 0.0;
-    for (int s = 0; s < S; s++) total += loss[s];
+    for (int s = 0; s < S; s++) {
+        total += loss[s];
+        if (part[s].B > 0)
+            t->ep_flops += 3.0 * s2s_forward_flops(&t->m->cfg, part[s].B, T, s2s_ws_dec_steps(t->shard_ws[s]));
+    }
     return total;
 }
 
@@ -129,7 +134,7 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
     if (t->pos == 0) {
         for (int i = 0; i < n; i++) t->perm[i] = i;
         s2s_rng_shuffle(&t->rng, t->perm, n);
-        t->ep_loss = t->ep_tokens = t->ep_seconds = 0.0;
+        t->ep_loss = t->ep_tokens = t->ep_seconds = t->ep_flops = 0.0;
     }
     double start = now_seconds();
     while (t->pos < n && !(stop && *stop)) {
@@ -147,6 +152,7 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
     st->loss = t->ep_tokens > 0 ? t->ep_loss / t->ep_tokens : 0.0;
     st->tokens = t->ep_tokens;
     st->seconds = t->ep_seconds;
+    st->flops = t->ep_flops;
     st->complete = t->pos >= n;
     if (st->complete) { t->pos = 0; t->epoch++; }
     return S2S_OK;

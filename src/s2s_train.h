@@ -31,6 +31,7 @@ typedef struct s2s_trainer {
     int32_t *perm;          /* [n] this epoch's order */
     double ep_loss, ep_tokens; /* sums over the current epoch so far */
     double ep_seconds;
+    double ep_flops;           /* matrix-product operations of the epoch's passes (forward x 3) */
     int32_t *bsrc, *bsrc_len, *bdec, *btgt, *btgt_len; /* batch buffers */
     float *loss;            /* [batch] */
     double last_grad_norm;
@@ -41,6 +42,7 @@ typedef struct s2s_epoch_stats {
     double tokens;     /* valid target tokens seen */
     double seconds;    /* wall time of the epoch */
     int complete;      /* 0 when stopped early by the stop flag */
+    double flops;      /* estimated operations (see s2s_forward_flops), forward and backward */
 } s2s_epoch_stats;
 
 /* rng: the generator that initialised the model; the trainer continues from its state. */
