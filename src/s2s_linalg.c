@@ -33,6 +33,37 @@ static void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const flo
         }
 }
 
+/* Products with a handful of rows (one sentence at a time, beam rows) are matrix-vector work
+ * where BLAS's packing costs more than the arithmetic: plain loops, vectorised by the compiler
+ * (eight partial sums for the dot products, which fixes their summation order). */
+static int small_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc) {
+    if (ta || M > 4) return 0;
+    for (int i = 0; i < M; i++) {
+        const float *a = A + (long)i * lda;
+        float *c = C + (long)i * ldc;
+        if (tb) {
+            for (int j = 0; j < N; j++) {
+                const float *b = B + (long)j * ldb;
+                float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                int k = 0;
+                for (; k + 8 <= K; k += 8)
+                    for (int l = 0; l < 8; l++) acc[l] += a[k + l] * b[k + l];
+                float sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+                for (; k < K; k++) sum += a[k] * b[k];
+                c[j] = alpha * sum + (beta == 0.0f ? 0.0f : beta * c[j]);
+            }
+        } else {
+            for (int j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+            for (int k = 0; k < K; k++) {
+                const float ak = alpha * a[k], *b = B + (long)k * ldb;
+                for (int j = 0; j < N; j++) c[j] += ak * b[j];
+            }
+        }
+    }
+    return 1;
+}
+
 void s2s_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -42,6 +73,7 @@ void s2s_gemm(int transA, int transB, int M, int N, int K, float alpha, const fl
         return;
     }
     if (use_ref) { gemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
+    if (small_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

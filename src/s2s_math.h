@@ -22,10 +22,8 @@ static inline float fast_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * z + r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23;  /* 2^n */
-    float s;
-    memcpy(&s, &e, sizeof s);
-    return x < lo ? 0.0f : p * s;
+    union { int32_t i; float f; } two_n = {((int32_t)n + 127) << 23};  /* 2^n */
+    return x < lo ? 0.0f : p * two_n.f;
 }
 
 static inline float fast_sigmoidf(float x) { return 1.0f / (1.0f + fast_expf(-x)); }

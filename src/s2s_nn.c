@@ -32,21 +32,42 @@ void s2s_linear_wgrad(int M, int rows, int cols, const float *D, int ldd, const 
         }
 }
 
+/* One row of the cell's element-wise part; restrict lets the compiler vectorise it. */
+static void gru_gates_row(int H, const float *restrict gi, const float *restrict gh, const float *restrict hp,
+                          float *restrict h, float *restrict r, float *restrict z, float *restrict n,
+                          float *restrict ghn) {
+    for (int j = 0; j < H; j++) {
+        float rj = fast_sigmoidf(gi[j] + gh[j]);
+        float zj = fast_sigmoidf(gi[H + j] + gh[H + j]);
+        float gn = gh[2 * H + j];
+        float nj = fast_tanhf(gi[2 * H + j] + rj * gn);
+        r[j] = rj; z[j] = zj; n[j] = nj; ghn[j] = gn;
+        h[j] = (1.0f - zj) * nj + zj * hp[j];
+    }
+}
+
+static void gru_grads_row(int H, const float *restrict dh, const float *restrict hp, const float *restrict r,
+                          const float *restrict z, const float *restrict n, const float *restrict ghn,
+                          float *restrict dgi, float *restrict dgh) {
+    for (int j = 0; j < H; j++) {
+        float d = dh[j], rj = r[j], zj = z[j], nj = n[j];
+        float dn = d * (1.0f - zj);
+        float dz = d * (hp[j] - nj);
+        float dan = dn * (1.0f - nj * nj);
+        float dar = dan * ghn[j] * rj * (1.0f - rj);
+        float daz = dz * zj * (1.0f - zj);
+        dgi[j] = dar; dgi[H + j] = daz; dgi[2 * H + j] = dan;
+        dgh[j] = dar; dgh[H + j] = daz; dgh[2 * H + j] = dan * rj;
+    }
+}
+
 void s2s_gru_cell_forward(int B, int H, const float *gi, const float *h_prev, const float *W_hh,
                           const float *b_hh, float *gh, float *h, float *r, float *z, float *n,
                           float *ghn) {
     s2s_linear_forward(B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
     for (int b = 0; b < B; b++) {
-        const float *gib = gi + (long)b * 3 * H, *ghb = gh + (long)b * 3 * H, *hp = h_prev + (long)b * H;
-        long o = (long)b * H;
-        for (int j = 0; j < H; j++) {
-            float rj = fast_sigmoidf(gib[j] + ghb[j]);
-            float zj = fast_sigmoidf(gib[H + j] + ghb[H + j]);
-            float gn = ghb[2 * H + j];
-            float nj = fast_tanhf(gib[2 * H + j] + rj * gn);
-            r[o + j] = rj; z[o + j] = zj; n[o + j] = nj; ghn[o + j] = gn;
-            h[o + j] = (1.0f - zj) * nj + zj * hp[j];
-        }
+        long o = (long)b * H, o3 = (long)b * 3 * H;
+        gru_gates_row(H, gi + o3, gh + o3, h_prev + o, h + o, r + o, z + o, n + o, ghn + o);
     }
 }
 
@@ -55,19 +76,9 @@ void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev, c
                            float *dgi, float *dgh, float *dh_prev) {
     for (int b = 0; b < B; b++) {
         long o = (long)b * H, o3 = (long)b * 3 * H;
-        for (int j = 0; j < H; j++) {
-            float d = dh[o + j], rj = r[o + j], zj = z[o + j], nj = n[o + j];
-            float dn = d * (1.0f - zj);
-            float dz = d * (h_prev[o + j] - nj);
-            float dan = dn * (1.0f - nj * nj);
-            float dr = dan * ghn[o + j];
-            float dar = dr * rj * (1.0f - rj);
-            float daz = dz * zj * (1.0f - zj);
-            dgi[o3 + j] = dar; dgi[o3 + H + j] = daz; dgi[o3 + 2 * H + j] = dan;
-            dgh[o3 + j] = dar; dgh[o3 + H + j] = daz; dgh[o3 + 2 * H + j] = dan * rj;
-            dh_prev[o + j] = d * zj;  /* safe when dh_prev == dh: d was read above */
-        }
+        gru_grads_row(H, dh + o, h_prev + o, r + o, z + o, n + o, ghn + o, dgi + o3, dgh + o3);
     }
+    for (long i = 0; i < (long)B * H; i++) dh_prev[i] = dh[i] * z[i];  /* may be in place */
     s2s_gemm(0, 0, B, H, 3 * H, 1.0f, dgh, 3 * H, W_hh, H, 1.0f, dh_prev, H);
 }
 
