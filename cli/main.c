@@ -1,5 +1,6 @@
 /* seq2seq: the command-line program over the s2s library. Only this file prints and exits. */
 #include <errno.h>
+#include <omp.h>
 #include <setjmp.h>
 #include <math.h>
 #include <signal.h>
@@ -313,57 +314,29 @@ static int cmd_train(args *a) {
 
 /* ---- translation ---------------------------------------------------------------------- */
 
+#define MAX_THREADS 64
 typedef struct translator {
     s2s_model *m;
     s2s_vocab *sv, *tv;
-    s2s_ws *ws;
-    int max_B;
+    s2s_ws *ws[MAX_THREADS];  /* one per thread: batches of sentences run side by side */
+    int max_B, threads;
 } translator;
 
-static void translator_open(translator *t, const char *path, int max_B) {
+static void translator_open(translator *t, const char *path, int max_B, int threads) {
     s2s_err err;
     if (s2s_model_load(path, &t->m, &t->sv, &t->tv, &err)) die("%s", err.msg);
     t->max_B = max_B;
-    if (s2s_ws_create(t->m, max_B, t->m->cfg.num_steps, &t->ws, &err)) die("%s", err.msg);
+    t->threads = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
+    if (t->threads > 1) s2s_set_blas_threads(1);
+    for (int i = 0; i < t->threads; i++)
+        if (s2s_ws_create(t->m, max_B, t->m->cfg.num_steps, &t->ws[i], &err)) die("%s", err.msg);
 }
 
 static void translator_close(translator *t) {
-    s2s_ws_free(t->ws); s2s_model_free(t->m); s2s_vocab_free(t->sv); s2s_vocab_free(t->tv);
+    for (int i = 0; i < t->threads; i++) s2s_ws_free(t->ws[i]);
+    s2s_model_free(t->m); s2s_vocab_free(t->sv); s2s_vocab_free(t->tv);
 }
 
-/* Translates n sentences greedily in batches; out[i] is malloc'd text. attn (optional, n == 1)
- * receives [max_len, T] weights and *steps the number of rows used (tokens + <eos>). */
-static void translate_many(translator *t, char **src, int n, int max_len, char **out, float *attn, int *steps) {
-    const int T = t->m->cfg.num_steps;
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)t->max_B * T), *res = malloc(sizeof(int32_t) * (size_t)t->max_B * max_len);
-    int32_t *len = malloc(sizeof(int32_t) * (size_t)t->max_B);
-    int *olen = malloc(sizeof(int) * (size_t)t->max_B);
-    if (!ids || !res || !len || !olen) die("out of memory");
-    s2s_err err;
-    for (int s = 0; s < n; s += t->max_B) {
-        int B = n - s < t->max_B ? n - s : t->max_B;
-        for (int b = 0; b < B; b++) {
-            int v = s2s_encode_sentence(t->sv, src[s + b], T, ids + (size_t)b * T, &err);
-            if (v < 0) die("input line %d: %s", s + b + 1, err.msg);
-            len[b] = v;
-        }
-        if (s2s_greedy(t->m, t->ws, B, ids, len, max_len, res, olen, attn, &err)) die("%s", err.msg);
-        for (int b = 0; b < B; b++) {
-            size_t cap = 1;
-            for (int k = 0; k < olen[b]; k++) cap += strlen(s2s_vocab_token(t->tv, res[(size_t)b * max_len + k])) + 1;
-            char *o = malloc(cap), *p = o;
-            if (!o) die("out of memory");
-            *p = 0;
-            for (int k = 0; k < olen[b]; k++)
-                p += sprintf(p, k ? " %s" : "%s", s2s_vocab_token(t->tv, res[(size_t)b * max_len + k]));
-            out[s + b] = o;
-            if (steps) *steps = olen[b] + (olen[b] < max_len);
-        }
-    }
-    free(ids); free(res); free(len); free(olen);
-}
-
-/* Joins ids into space-separated target tokens (malloc'd). */
 static char *join_tokens(const s2s_vocab *tv, const int32_t *ids, int n) {
     size_t cap = 1;
     for (int k = 0; k < n; k++) cap += strlen(s2s_vocab_token(tv, ids[k])) + 1;
@@ -384,16 +357,15 @@ static int by_len(const void *a, const void *b) {
  * (greedy = 1: o->beam is 1, no scores) or by beam search. out[i * o->nbest + k] receives the
  * k-th hypothesis of input i as malloc'd text (NULL when fewer were found) and score[] its
  * normalised score; input order is kept. A progress line goes to a terminal's stderr. */
+/* Translates n sentences in batches of similar length (greedy or beam search), in input order
+ * in out[i * nbest + k] (malloc'd text) and score[]; with several threads, whole batches run
+ * side by side, each on its own workspace. */
 static void translate_beam(translator *t, char **src, int n, const s2s_beam_opts *o, int greedy, int batch,
                            char **out, double *score) {
     const int T = t->m->cfg.num_steps, nb = o->nbest;
     int32_t *ids = malloc(sizeof(int32_t) * ((size_t)n + 1) * T), *len = malloc(sizeof(int32_t) * ((size_t)n + 1));
-    int32_t *bids = malloc(sizeof(int32_t) * (size_t)batch * T), *blen = malloc(sizeof(int32_t) * (size_t)batch);
-    int32_t *res = malloc(sizeof(int32_t) * (size_t)batch * o->max_len);
-    int *olen = malloc(sizeof(int) * (size_t)batch);
     len_idx *ord = malloc(sizeof(len_idx) * ((size_t)n + 1));
-    s2s_beam_result *br = calloc((size_t)batch, sizeof *br);
-    if (!ids || !len || !bids || !blen || !res || !olen || !ord || !br) die("out of memory");
+    if (!ids || !len || !ord) die("out of memory");
     s2s_err err;
     for (int i = 0; i < n; i++) {
         int v = s2s_encode_sentence(t->sv, src[i], T, ids + (size_t)i * T, &err);
@@ -401,34 +373,50 @@ static void translate_beam(translator *t, char **src, int n, const s2s_beam_opts
         len[i] = v; ord[i].len = v; ord[i].i = i;
     }
     qsort(ord, (size_t)n, sizeof *ord, by_len);  /* similar lengths share a batch: less padding work */
-    const int progress = n > 100 && isatty(STDERR_FILENO);
-    for (int s = 0; s < n; s += batch) {
-        const int B = n - s < batch ? n - s : batch;
-        for (int b = 0; b < B; b++) {
-            memcpy(bids + (size_t)b * T, ids + (size_t)ord[s + b].i * T, sizeof(int32_t) * T);
-            blen[b] = len[ord[s + b].i];
-        }
-        if (greedy) {  /* a row's greedy tokens do not depend on max_len: cut each at its own bound */
-            if (s2s_greedy(t->m, t->ws, B, bids, blen, o->max_len, res, olen, NULL, &err)) die("%s", err.msg);
+    const int progress = n > 100 && isatty(STDERR_FILENO), n_batches = (n + batch - 1) / batch;
+    int done = 0;
+#pragma omp parallel num_threads(t->threads)
+    {
+        s2s_ws *ws = t->ws[omp_get_thread_num()];
+        int32_t *bids = malloc(sizeof(int32_t) * (size_t)batch * T), *blen = malloc(sizeof(int32_t) * (size_t)batch);
+        int32_t *res = malloc(sizeof(int32_t) * (size_t)batch * o->max_len);
+        int *olen = malloc(sizeof(int) * (size_t)batch);
+        s2s_beam_result *br = calloc((size_t)batch, sizeof *br);
+        s2s_err e;
+        if (!bids || !blen || !res || !olen || !br) die("out of memory");
+#pragma omp for schedule(dynamic, 1)
+        for (int k = 0; k < n_batches; k++) {
+            const int s = k * batch, B = n - s < batch ? n - s : batch;
             for (int b = 0; b < B; b++) {
-                int L = olen[b];
-                if (o->max_len_ratio > 0 && L > ceil((double)o->max_len_ratio * blen[b])) L = (int)ceil((double)o->max_len_ratio * blen[b]);
-                out[(size_t)ord[s + b].i * nb] = join_tokens(t->tv, res + (size_t)b * o->max_len, L);
+                memcpy(bids + (size_t)b * T, ids + (size_t)ord[s + b].i * T, sizeof(int32_t) * T);
+                blen[b] = len[ord[s + b].i];
             }
-        } else {
-            if (s2s_beam_search(t->m, t->ws, B, bids, blen, o, br, &err)) die("%s", err.msg);
-            for (int b = 0; b < B; b++) {
-                for (int k = 0; k < br[b].n_hyps; k++) {
-                    out[(size_t)ord[s + b].i * nb + k] = join_tokens(t->tv, br[b].hyps[k].tokens, br[b].hyps[k].len);
-                    score[(size_t)ord[s + b].i * nb + k] = br[b].hyps[k].score;
+            if (greedy) {  /* a row's greedy tokens do not depend on max_len: cut each at its own bound */
+                if (s2s_greedy(t->m, ws, B, bids, blen, o->max_len, res, olen, NULL, &e)) die("%s", e.msg);
+                for (int b = 0; b < B; b++) {
+                    int L = olen[b];
+                    if (o->max_len_ratio > 0 && L > ceil((double)o->max_len_ratio * blen[b])) L = (int)ceil((double)o->max_len_ratio * blen[b]);
+                    out[(size_t)ord[s + b].i * nb] = join_tokens(t->tv, res + (size_t)b * o->max_len, L);
                 }
-                s2s_beam_result_free(&br[b]);
+            } else {
+                if (s2s_beam_search(t->m, ws, B, bids, blen, o, br, &e)) die("%s", e.msg);
+                for (int b = 0; b < B; b++) {
+                    for (int h = 0; h < br[b].n_hyps; h++) {
+                        out[(size_t)ord[s + b].i * nb + h] = join_tokens(t->tv, br[b].hyps[h].tokens, br[b].hyps[h].len);
+                        if (score) score[(size_t)ord[s + b].i * nb + h] = br[b].hyps[h].score;
+                    }
+                    s2s_beam_result_free(&br[b]);
+                }
+            }
+            if (progress) {
+#pragma omp critical
+                { done += B; fprintf(stderr, "\rtranslated %d/%d", done, n); }
             }
         }
-        if (progress) fprintf(stderr, "\rtranslated %d/%d", s + B, n);
+        free(bids); free(blen); free(res); free(olen); free(br);
     }
     if (progress) fputc('\n', stderr);
-    free(ids); free(len); free(bids); free(blen); free(res); free(olen); free(ord); free(br);
+    free(ids); free(len); free(ord);
 }
 
 static char *chomp(char *s) {
@@ -495,7 +483,7 @@ static int cmd_translate(args *a) {
         }
     }
     translator t;
-    translator_open(&t, model, batch * bo.beam);  /* each sentence takes beam rows */
+    translator_open(&t, model, batch * bo.beam, threads);  /* each sentence takes beam rows */
     const int T = t.m->cfg.num_steps;
     bo.nbest = nbest ? nbest : 1;
     /* max_len: --max-len, else num_steps as d2l; with a ratio and no --max-len, the ratio alone */
@@ -532,19 +520,18 @@ static int cmd_attention(args *a) {
     }
     if (!model || !png || !sentence) die("attention: usage: seq2seq attention --model MODEL \"SENTENCE\" -o FILE.png|.svg");
     translator t;
-    translator_open(&t, model, 1);
+    translator_open(&t, model, 1, 1);
     if (t.m->cfg.kind != S2S_ATTN) die("attention: %s is a plain model: it has no attention weights", model);
     const int T = t.m->cfg.num_steps, max_len = T;
     float *w = calloc((size_t)max_len * T, sizeof(float));
-    char *out[1];
-    int steps = 0;
-    char *src[1] = {(char *)sentence};
-    translate_many(&t, src, 1, max_len, out, w, &steps);
-    /* key labels: the source tokens (after preprocessing) and <eos>; query labels: the output */
-    int32_t ids[T];
+    int32_t ids[T], res[max_len], nk;
+    int olen;
     s2s_err err;
-    int nk = s2s_encode_sentence(t.sv, sentence, T, ids, &err);
-    if (nk < 0) die("%s", err.msg);
+    if ((nk = s2s_encode_sentence(t.sv, sentence, T, ids, &err)) < 0) die("%s", err.msg);
+    if (s2s_greedy(t.m, t.ws[0], 1, ids, &nk, max_len, res, &olen, w, &err)) die("%s", err.msg);
+    char *out[1] = {join_tokens(t.tv, res, olen)};
+    int steps = olen + (olen < max_len);  /* output tokens, and the step that chose <eos> */
+    /* key labels: the source tokens (after preprocessing) and <eos>; query labels: the output */
     char *pre; size_t plen;
     if (s2s_preprocess(sentence, strlen(sentence), "sentence", &pre, &plen, &err)) die("%s", err.msg);
     const char *cols[T], *rows[max_len + 1];
@@ -673,17 +660,20 @@ static int cmd_eval(args *a) {
         }
     }
     translator t;
-    translator_open(&t, model, batch);
+    translator_open(&t, model, batch, threads);
+    s2s_beam_opts bo;
+    s2s_beam_opts_default(&bo);
+    bo.beam = 1; bo.max_len = t.m->cfg.num_steps;
     double t0 = now_s();
-    translate_many(&t, src, n, t.m->cfg.num_steps, hyp, NULL, NULL);
+    translate_beam(&t, src, n, &bo, 1, batch, hyp, NULL);
     double secs = now_s() - t0, sb = 0;
     for (int i = 0; i < n; i++) sb += s2s_bleu_d2l(hyp[i], ref[i], 2);
     s2s_corpus_bleu b;
     char sig[256];
     if (s2s_bleu_corpus((const char *const *)hyp, (const char *const *)ref, n, S2S_TOK_13A, &b, sig, sizeof sig, &err)) die("%s", err.msg);
     printf("pairs %d..%d of %s (%d sentences)\n", from, from + n - 1, data, n);
-    printf("corpus BLEU %.2f (%s)\nmean sentence BLEU (d2l, k=2) %.4f\n%.1f sentences/sec (greedy, batch %d)\n",
-           b.score, sig, sb / n, n / secs, batch);
+    printf("corpus BLEU %.2f (%s)\nmean sentence BLEU (d2l, k=2) %.4f\n%.1f sentences/sec (greedy, batch %d, %d thread%s)\n",
+           b.score, sig, sb / n, n / secs, batch, t.threads, t.threads == 1 ? "" : "s");
     translator_close(&t);
     return 0;
 }

@@ -80,27 +80,28 @@ int s2s_greedy(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const 
     if (B > ws->max_B) return s2s_errf(err, "greedy: %d rows but the workspace holds %d", B, ws->max_B);
     const int V = ws->Vt, T = ws->T;
     int32_t tok[B];
-    int done[B];
+    int row_of[B], from[B], nb = B;  /* live rows: row i decodes sentence row_of[i] */
     float *lp = ws->logits;  /* [B,V] scratch */
     float *step_attn = ws->dlogits;
     s2s_encode(m, ws, B, src, src_len);
-    for (int b = 0; b < B; b++) { tok[b] = S2S_BOS; done[b] = 0; out_len[b] = 0; }
+    for (int b = 0; b < B; b++) { tok[b] = S2S_BOS; row_of[b] = b; out_len[b] = 0; }
     if (attn) memset(attn, 0, sizeof(float) * B * max_len * T);
-    for (int step = 0; step < max_len; step++) {
-        s2s_decode_step(m, ws, B, tok, lp, attn ? step_attn : NULL);
-        int active = 0;
-        for (int b = 0; b < B; b++) {
-            const float *x = lp + (size_t)b * V;
-            int best = 0;
+    for (int step = 0; step < max_len && nb > 0; step++) {
+        s2s_decode_step(m, ws, nb, tok, lp, attn ? step_attn : NULL);
+        int live = 0;
+        for (int i = 0; i < nb; i++) {
+            const float *x = lp + (size_t)i * V;
+            int best = 0, b = row_of[i];
             for (int v = 1; v < V; v++) if (x[v] > x[best]) best = v;  /* first maximum, as argmax */
-            tok[b] = best;
-            if (done[b]) continue;
-            if (attn) memcpy(attn + ((size_t)b * max_len + step) * T, step_attn + (size_t)b * T, sizeof(float) * T);
-            if (best == S2S_EOS) { done[b] = 1; continue; }
+            if (attn) memcpy(attn + ((size_t)b * max_len + step) * T, step_attn + (size_t)i * T, sizeof(float) * T);
+            if (best == S2S_EOS) continue;
             out[(size_t)b * max_len + out_len[b]++] = best;
-            active++;
+            from[live] = i; row_of[live] = b; tok[live] = best;  /* i >= live: safe in place */
+            live++;
         }
-        if (!active) break;
+        /* finished sentences leave the batch: the rest move up (rows are independent) */
+        if (live < nb && live > 0) s2s_decoder_reorder(m, ws, live, from);
+        nb = live;
     }
     return S2S_OK;
 }
