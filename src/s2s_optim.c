@@ -1,14 +1,33 @@
-/* Clipping and Adam over flat arrays. */
+/* Clipping and Adam over flat arrays. Large arenas are split over the OpenMP threads in fixed
+ * static chunks, and the norm's partial sums are added in thread order, so a run is repeatable
+ * for a given thread count. */
 #include "s2s_optim.h"
 
 #include <math.h>
+#include <omp.h>
+
+#define PAR_MIN 65536  /* below this, threads cost more than they save */
+#define MAX_PARTS 256
 
 double s2s_clip_grad_norm(float *g, size_t n, double max_norm) {
+    double part[MAX_PARTS] = {0};
+    int parts = 1;
+#pragma omp parallel if (n >= PAR_MIN)
+    {
+        int t = omp_get_thread_num();
+#pragma omp single
+        parts = omp_get_num_threads() < MAX_PARTS ? omp_get_num_threads() : MAX_PARTS;
+        double s = 0.0;
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+        if (t < MAX_PARTS) part[t] = s;
+    }
     double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    for (int t = 0; t < parts; t++) s += part[t];
     double norm = sqrt(s);
     if (norm > max_norm) {
         float scale = (float)(max_norm / norm);
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
         for (size_t i = 0; i < n; i++) g[i] *= scale;
     }
     return norm;
@@ -20,11 +39,14 @@ void s2s_adam_step(s2s_adam *a, float *p, const float *g) {
     const double bc2 = 1.0 - pow(a->beta2, (double)a->step);
     const float step_size = (float)(a->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     const float b1 = a->beta1, b2 = a->beta2, eps = a->eps;
-    for (size_t i = 0; i < a->n; i++) {
+    float *m = a->m, *v = a->v;
+    const size_t n = a->n;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
         float gi = g[i];
-        a->m[i] = a->m[i] * b1 + gi * (1.0f - b1);
-        a->v[i] = a->v[i] * b2 + gi * gi * (1.0f - b2);
-        float denom = sqrtf(a->v[i]) / bc2_sqrt + eps;
-        p[i] -= step_size * (a->m[i] / denom);
+        m[i] = m[i] * b1 + gi * (1.0f - b1);
+        v[i] = v[i] * b2 + gi * gi * (1.0f - b2);
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        p[i] -= step_size * (m[i] / denom);
     }
 }
