@@ -51,6 +51,8 @@ static void ws_layout(s2s_ws *w, carve *c, s2s_kind kind, float dropout) {
     w->dhtop = take(c, T * B * H);
     w->gh = take(c, B * 3 * H); w->tmp = take(c, B * EH);
     w->loss = take(c, B);
+    w->hc = take(c, T * B * (H > 1 ? H : 1)); w->crow = (int32_t *)take(c, T * B);
+    w->clab = (int32_t *)take(c, T * B); w->closs = take(c, T * B);
     w->inf_ctx = take(c, B * H); w->inf_perm = take(c, B * (T > 3 ? T : 3) * H); /* rows of T*H or 3H */
 }
 
@@ -64,7 +66,8 @@ size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T) {
 }
 
 int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *err) {
-    if (max_B < 1 || T < 1) return s2s_errf(err, "workspace needs at least one row and one step (got B=%d, T=%d)", max_B, T);
+    if (max_B < 1 || T < 1 || T > S2S_MAX_STEPS)
+        return s2s_errf(err, "workspace needs 1..%d steps and at least one row (got B=%d, T=%d)", S2S_MAX_STEPS, max_B, T);
     s2s_ws *w = s2s_calloc(1, sizeof *w, err, "the workspace");
     if (!w) return S2S_ERR;
     w->max_B = max_B; w->T = T;
@@ -102,6 +105,23 @@ int s2s_ws_private_grads(const s2s_model *m, s2s_ws *ws, s2s_err *err) {
 float *s2s_ws_grads(s2s_ws *ws) { return ws->grads; }
 
 size_t s2s_ws_bytes(const s2s_ws *ws) { return ws->bytes; }
+
+double s2s_ws_forward_flops(const s2s_model *m, const s2s_ws *ws) {
+    const s2s_config *c = &m->cfg;
+    const double E = c->embed, H = c->hidden, V = c->tgt_vocab, L = c->layers, B = ws->B, T = ws->T;
+    double f = 2.0 * T * B * 3 * H * (E + H) + (L - 1) * 2.0 * T * B * 3 * H * (2 * H);  /* encoder */
+    f += 2.0 * ws->Tdec * B * 3 * H * E;                                               /* embeddings' projection */
+    double row = 2.0 * 3 * H * H + (L - 1) * 2.0 * 3 * H * (2 * H);                    /* per decoder row-step */
+    if (c->kind == S2S_ATTN) {
+        f += 2.0 * B * T * H * H;                                                      /* W_k K */
+        row += 2.0 * 3 * H * H + 2.0 * H * H + 6.0 * T * H;                            /* context, W_q, attention */
+    }
+    double rows = 0;
+    for (int t = 0; t < ws->Tdec; t++) rows += ws->active[t];
+    f += rows * row;
+    f += 2.0 * H * V * (ws->compact ? ws->nc : ws->Tdec * B);                          /* dense */
+    return f;
+}
 const float *s2s_ws_logits(const s2s_ws *ws) { return ws->logits; }
 int s2s_ws_dec_steps(const s2s_ws *ws) { return ws->Tdec; }
 const float *s2s_ws_attention(const s2s_ws *ws) { return ws->A; }
@@ -220,6 +240,16 @@ double s2s_forward(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, int trai
         if (Tdec > T) Tdec = T;
     }
     ws->Tdec = Tdec;
+    /* Rows whose target has ended have no loss from then on and feed nothing that has: when the
+     * batch is sorted by target length (longest first, as the trainer orders it), step t only
+     * runs the rows still going, a prefix of the batch. */
+    int sorted = !all_steps;
+    for (int b = 1; b < B && sorted; b++) sorted = bt->tgt_len[b] <= bt->tgt_len[b - 1];
+    for (int t = 0; t < Tdec; t++) {
+        int n = B;
+        if (sorted) for (n = 0; n < B && bt->tgt_len[n] > t; n++) {}
+        ws->active[t] = n;
+    }
     gather_rows(ws->dec_x, m->p.dec_emb, E, bt->dec_in, B, T, Tdec);
     s2s_linear_forward(Tdec * B, 3 * H, E, ws->dec_x, E, m->p.dec[0].w_ih + emb_col(m), In0,
                        m->p.dec[0].b_ih, 0.0f, ws->gi0e, 3 * H);
@@ -255,11 +285,37 @@ double s2s_forward(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, int trai
             io.adrop = use_adrop ? ws->adrop + (size_t)t * B * T : NULL;
         }
         io.ctx = ws->ctx + o;
-        s2s_dec_step(m, ws, B, &io);
+        s2s_dec_step(m, ws, ws->active[t], &io);
     }
-    s2s_linear_forward(Tdec * B, V, H, ws->dec[L - 1].hs + BH, H, m->p.dense_w, H, m->p.dense_b, 0.0f,
-                       ws->logits, V);
-    double total = s2s_masked_ce(Tdec, T, B, V, ws->logits, bt->tgt, T, bt->tgt_len, ws->loss, ws->dlogits);
+    const float *top = ws->dec[L - 1].hs + BH;
+    double total;
+    ws->compact = !all_steps;
+    if (!ws->compact) {  /* every step of every row (for comparing logits) */
+        s2s_linear_forward(Tdec * B, V, H, top, H, m->p.dense_w, H, m->p.dense_b, 0.0f, ws->logits, V);
+        total = s2s_masked_ce(Tdec, T, B, V, ws->logits, bt->tgt, T, bt->tgt_len, ws->loss, ws->dlogits);
+    } else {  /* the dense layer and the loss only where the target is not padding */
+        int nc = 0;
+        for (int t = 0; t < Tdec; t++)
+            for (int b = 0; b < B; b++)
+                if (t < bt->tgt_len[b]) {
+                    ws->crow[nc] = t * B + b;
+                    ws->clab[nc] = bt->tgt[(size_t)b * T + t];
+                    memcpy(ws->hc + (size_t)nc * H, top + ((size_t)t * B + b) * H, sizeof(float) * H);
+                    nc++;
+                }
+        ws->nc = nc;
+        s2s_linear_forward(nc, V, H, ws->hc, H, m->p.dense_w, H, m->p.dense_b, 0.0f, ws->logits, V);
+        /* each compact row is one step of length 1, weighted 1/T as in the full loss */
+        int32_t one = 1;
+        total = 0.0;
+        for (int b = 0; b < B; b++) ws->loss[b] = 0.0f;
+        for (int k = 0; k < nc; k++) {
+            s2s_masked_ce(1, T, 1, V, ws->logits + (size_t)k * V, ws->clab + k, 1, &one, ws->closs + k,
+                          ws->dlogits + (size_t)k * V);
+            ws->loss[ws->crow[k] % B] += ws->closs[k];
+        }
+        for (int b = 0; b < B; b++) total += ws->loss[b];
+    }
     if (loss) memcpy(loss, ws->loss, sizeof(float) * B);
     ws->adrop_on = use_adrop;
     return total;
@@ -312,8 +368,18 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
     const float *top = ws->dec[L - 1].hs + BH;
 
     /* dense */
-    s2s_gemm(0, 0, Tdec * B, H, V, 1.0f, ws->dlogits, V, m->p.dense_w, H, 0.0f, ws->dhtop, H);
-    s2s_linear_wgrad(Tdec * B, V, H, ws->dlogits, V, top, H, ws->g.dense_w, H, ws->g.dense_b);
+    if (!ws->compact) {
+        s2s_gemm(0, 0, Tdec * B, H, V, 1.0f, ws->dlogits, V, m->p.dense_w, H, 0.0f, ws->dhtop, H);
+        s2s_linear_wgrad(Tdec * B, V, H, ws->dlogits, V, top, H, ws->g.dense_w, H, ws->g.dense_b);
+    } else {
+        const int nc = ws->nc;
+        float *dhc = ws->enc_dx;  /* free until the encoder's backward: [T*B, max(E,H)] */
+        s2s_gemm(0, 0, nc, H, V, 1.0f, ws->dlogits, V, m->p.dense_w, H, 0.0f, dhc, H);
+        s2s_linear_wgrad(nc, V, H, ws->dlogits, V, ws->hc, H, ws->g.dense_w, H, ws->g.dense_b);
+        memset(ws->dhtop, 0, sizeof(float) * Tdec * BH);
+        for (int k = 0; k < nc; k++)
+            memcpy(ws->dhtop + (size_t)ws->crow[k] * H, dhc + (size_t)k * H, sizeof(float) * H);
+    }
 
     memset(ws->enc_dstate, 0, sizeof(float) * L * BH);
     for (int l = 0; l < L; l++) memset(ws->dh[l], 0, sizeof(float) * BH);
@@ -323,29 +389,35 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
     }
     float *dq = ws->tmp;
     for (int t = Tdec - 1; t >= 0; t--) {
-        size_t o = t * BH;
-        for (size_t i = 0; i < BH; i++) ws->dh[L - 1][i] += ws->dhtop[o + i];
+        /* rows [0, Bt) are still going at step t; the rest had their carried gradient zero */
+        const int Bt = ws->active[t];
+        const size_t o = t * BH, BHt = (size_t)Bt * H;
+        for (size_t i = 0; i < BHt; i++) ws->dh[L - 1][i] += ws->dhtop[o + i];
         for (int l = L - 1; l >= 0; l--) {
             s2s_gru_cache *g = &ws->dec[l];
-            s2s_gru_cell_backward(B, H, ws->dh[l], g->hs + o, g->r + o, g->z + o, g->n + o, g->ghn + o,
+            s2s_gru_cell_backward(Bt, H, ws->dh[l], g->hs + o, g->r + o, g->z + o, g->n + o, g->ghn + o,
                                   m->p.dec[l].w_hh, g->dgi + 3 * o, g->dgh + 3 * o, ws->dh[l]);
+            /* the finished rows take no part in the products over all steps below */
+            memset(g->dgi + 3 * (o + BHt), 0, sizeof(float) * 3 * (BH - BHt));
+            memset(g->dgh + 3 * (o + BHt), 0, sizeof(float) * 3 * (BH - BHt));
             if (l > 0) {  /* into the layer below's output at this step */
-                s2s_gemm(0, 0, B, H, 3 * H, 1.0f, g->dgi + 3 * o, 3 * H, m->p.dec[l].w_ih, H, 0.0f, dq, H);
+                s2s_gemm(0, 0, Bt, H, 3 * H, 1.0f, g->dgi + 3 * o, 3 * H, m->p.dec[l].w_ih, H, 0.0f, dq, H);
                 const float *mk = g->mask ? g->mask + o : NULL;
-                for (size_t i = 0; i < BH; i++) ws->dh[l - 1][i] += mk ? dq[i] * mk[i] : dq[i];
+                for (size_t i = 0; i < BHt; i++) ws->dh[l - 1][i] += mk ? dq[i] * mk[i] : dq[i];
             }
         }
         if (attn) {
             float *dctx = ws->ctx_sum;  /* scratch [B,H] here */
-            s2s_gemm(0, 0, B, H, 3 * H, 1.0f, ws->dec[0].dgi + 3 * o, 3 * H, m->p.dec[0].w_ih + ctx_col(m),
+            s2s_gemm(0, 0, Bt, H, 3 * H, 1.0f, ws->dec[0].dgi + 3 * o, 3 * H, m->p.dec[0].w_ih + ctx_col(m),
                      In0, 0.0f, dctx, H);
-            s2s_attn_backward(B, T, H, dctx, ws->K, ws->valid, m->p.att_wv,
+            s2s_attn_backward(Bt, T, H, dctx, ws->K, ws->valid, m->p.att_wv,
                               ws->adrop_on ? ws->adrop + (size_t)t * B * T : NULL,
                               ws->F + (size_t)t * B * T * H, ws->A + (size_t)t * B * T,
                               ws->dK, ws->dKP, ws->dqp + o, ws->g.att_wv);
-            s2s_gemm(0, 0, B, H, H, 1.0f, ws->dqp + o, H, m->p.att_Wq, H, 0.0f, dq, H);
+            memset(ws->dqp + o + BHt, 0, sizeof(float) * (BH - BHt));
+            s2s_gemm(0, 0, Bt, H, H, 1.0f, ws->dqp + o, H, m->p.att_Wq, H, 0.0f, dq, H);
             float *into = t > 0 ? ws->dh[L - 1] : ws->enc_dstate + (size_t)(L - 1) * BH;
-            for (size_t i = 0; i < BH; i++) into[i] += dq[i];
+            for (size_t i = 0; i < BHt; i++) into[i] += dq[i];
         }
     }
     for (int l = 0; l < L; l++)

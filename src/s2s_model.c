@@ -16,7 +16,7 @@ int s2s_config_check(const s2s_config *c, s2s_err *err) {
     if (c->hidden < 1 || c->hidden > 65536) return s2s_errf(err, "hidden size %d is out of range (1 .. 65536)", c->hidden);
     if (c->layers < 1 || c->layers > S2S_MAX_LAYERS) return s2s_errf(err, "layers %d is out of range (1 .. %d)", c->layers, S2S_MAX_LAYERS);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) return s2s_errf(err, "dropout %g is out of range [0, 1)", (double)c->dropout);
-    if (c->num_steps < 1 || c->num_steps > 4096) return s2s_errf(err, "num_steps %d is out of range (1 .. 4096)", c->num_steps);
+    if (c->num_steps < 1 || c->num_steps > S2S_MAX_STEPS) return s2s_errf(err, "num_steps %d is out of range (1 .. %d)", c->num_steps, S2S_MAX_STEPS);
     return S2S_OK;
 }
 
@@ -59,18 +59,6 @@ size_t s2s_param_count(const s2s_config *c) {
     size_t total;
     layout(c, NULL, &total);
     return total;
-}
-
-double s2s_forward_flops(const s2s_config *c, int B, int T, int Tdec) {
-    const double E = c->embed, H = c->hidden, V = c->tgt_vocab, L = c->layers;
-    double enc = 2.0 * T * B * 3 * H * (E + H) + (L - 1) * 2.0 * T * B * 3 * H * (2 * H);
-    double step = 2.0 * B * 3 * H * (E + H + H) + (L - 1) * 2.0 * B * 3 * H * (2 * H);
-    double once = 0;
-    if (c->kind == S2S_ATTN) {
-        once = 2.0 * B * T * H * H;                    /* W_k over the keys */
-        step += 2.0 * B * H * H + 6.0 * B * T * H;     /* W_q, scores (w_v·f), context */
-    }
-    return enc + once + Tdec * (step + 2.0 * B * H * V);
 }
 
 const s2s_tensor_info *s2s_model_find(const s2s_model *m, const char *name) {

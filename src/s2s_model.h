@@ -10,6 +10,7 @@
 #include "s2s_rng.h"
 
 #define S2S_MAX_LAYERS 16
+#define S2S_MAX_STEPS 4096
 
 typedef enum s2s_kind { S2S_ATTN = 0, S2S_PLAIN = 1 } s2s_kind;
 const char *s2s_kind_name(s2s_kind k); /* "attn" / "plain" */
@@ -83,10 +84,11 @@ int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *e
  * without allocating (to refuse sizes that cannot fit). */
 size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T);
 size_t s2s_param_count(const s2s_config *c);
-/* Floating-point operations of the matrix products (and attention's dot products) in one
- * teacher-forced forward pass of B rows, T encoder steps and Tdec decoder steps; a backward
- * pass costs about twice as much. Element-wise work is not counted. */
-double s2s_forward_flops(const s2s_config *c, int B, int T, int Tdec);
+/* Floating-point operations of the matrix products (and attention's dot products) of the last
+ * s2s_forward on this workspace, counting only the decoder rows and output positions it
+ * computed (finished rows and padding are skipped); a backward pass costs about twice as much.
+ * Element-wise work is not counted. */
+double s2s_ws_forward_flops(const s2s_model *m, const s2s_ws *ws);
 void s2s_ws_free(s2s_ws *ws);
 /* Gives the workspace its own gradient arena (for data-parallel shards): s2s_backward then adds
  * into it instead of the model's. s2s_ws_grads returns the arena backward adds into. */

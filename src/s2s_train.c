@@ -27,7 +27,8 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
         !(t->adam.v = s2s_calloc(n, sizeof(float), err, "Adam's second moments")) ||
         !(t->perm = s2s_calloc((size_t)d->n, sizeof(int32_t), err, "the shuffle order")) ||
         !(t->bsrc = s2s_calloc((size_t)B * T * 3 + (size_t)B * 2, sizeof(int32_t), err, "batch buffers")) ||
-        !(t->loss = s2s_calloc((size_t)B, sizeof(float), err, "batch losses"))) {
+        !(t->loss = s2s_calloc((size_t)B, sizeof(float), err, "batch losses")) ||
+        !(t->order = s2s_calloc((size_t)B, sizeof *t->order, err, "batch order"))) {
         s2s_trainer_free(t);
         return S2S_ERR;
     }
@@ -50,18 +51,37 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
 
 void s2s_trainer_free(s2s_trainer *t) {
     if (!t) return;
-    free(t->adam.m); free(t->adam.v); free(t->perm); free(t->bsrc); free(t->loss);
+    free(t->adam.m); free(t->adam.v); free(t->perm); free(t->bsrc); free(t->loss); free(t->order);
     for (int s = 0; s < t->shards; s++) s2s_ws_free(t->shard_ws[s]);
     free(t);
 }
 
+/* Shard s of S takes rows [r0, r1) of a batch of B: the counts of a round-robin deal. */
+static void shard_bounds(int B, int S, int s, int *r0, int *r1) {
+    int q = B / S, rem = B % S;
+    *r0 = s * q + (s < rem ? s : rem);
+    *r1 = *r0 + q + (s < rem);
+}
+
+static int longest_first(const void *a, const void *b) {
+    const struct s2s_row_len *x = a, *y = b;
+    return x->len != y->len ? y->len - x->len : x->pos - y->pos;
+}
+
 /* Copies rows idx[0..B) of the dataset into the batch buffers, building the decoder input
- * <bos> + target shifted by one (teacher forcing). */
+ * <bos> + target shifted by one (teacher forcing). The rows are ordered by target length,
+ * longest first (the decoder then skips finished rows as a shrinking prefix), and dealt round
+ * robin to the shards so each shard is sorted too and gets a fair share of long rows. */
 static void gather_batch(s2s_trainer *t, const int32_t *idx, int B, s2s_batch *bt) {
     const s2s_dataset *d = t->data;
-    const int T = d->T;
-    for (int b = 0; b < B; b++) {
-        size_t r = (size_t)idx[b];
+    const int T = d->T, S = t->shards;
+    for (int b = 0; b < B; b++) t->order[b] = (struct s2s_row_len){d->tgt_len[idx[b]], b, idx[b]};
+    qsort(t->order, (size_t)B, sizeof *t->order, longest_first);
+    for (int k = 0; k < B; k++) {
+        int s = k % S, r0, r1;
+        shard_bounds(B, S, s, &r0, &r1);
+        int b = r0 + k / S;
+        size_t r = (size_t)t->order[k].row;
         memcpy(t->bsrc + (size_t)b * T, d->src + r * T, sizeof(int32_t) * T);
         memcpy(t->btgt + (size_t)b * T, d->tgt + r * T, sizeof(int32_t) * T);
         t->bdec[(size_t)b * T] = S2S_BOS;
@@ -83,7 +103,7 @@ static double one_pass(s2s_trainer *t, const s2s_batch *bt) {
     shard_rng(&rng, s2s_rng_next(&t->rng), 0);
     s2s_model_zero_grad(t->m);
     double l = s2s_forward(t->m, t->ws, bt, 1, 0, &rng, t->loss);
-    t->ep_flops += 3.0 * s2s_forward_flops(&t->m->cfg, bt->B, bt->T, s2s_ws_dec_steps(t->ws));
+    t->ep_flops += 3.0 * s2s_ws_forward_flops(t->m, t->ws);
     s2s_backward(t->m, t->ws, bt);
     return l;
 }
@@ -95,7 +115,8 @@ static double sharded_pass(s2s_trainer *t, const s2s_batch *bt) {
     double loss[S2S_MAX_SHARDS];
     const uint64_t seed = s2s_rng_next(&t->rng);
     for (int s = 0; s < S; s++) {  /* rows [r0, r1) of the batch; a stream of its own */
-        int r0 = (int)((long)bt->B * s / S), r1 = (int)((long)bt->B * (s + 1) / S);
+        int r0, r1;
+        shard_bounds(bt->B, S, s, &r0, &r1);
         part[s] = (s2s_batch){r1 - r0, T, bt->src + (size_t)r0 * T, bt->src_len + r0, bt->dec_in + (size_t)r0 * T,
                               bt->tgt + (size_t)r0 * T, bt->tgt_len + r0};
         shard_rng(&rng[s], seed, s);
@@ -123,7 +144,7 @@ static double sharded_pass(s2s_trainer *t, const s2s_batch *bt) {
     for (int s = 0; s < S; s++) {
         total += loss[s];
         if (part[s].B > 0)
-            t->ep_flops += 3.0 * s2s_forward_flops(&t->m->cfg, part[s].B, T, s2s_ws_dec_steps(t->shard_ws[s]));
+            t->ep_flops += 3.0 * s2s_ws_forward_flops(t->m, t->shard_ws[s]);
     }
     return total;
 }

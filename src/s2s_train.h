@@ -34,6 +34,7 @@ typedef struct s2s_trainer {
     double ep_flops;           /* matrix-product operations of the epoch's passes (forward x 3) */
     int32_t *bsrc, *bsrc_len, *bdec, *btgt, *btgt_len; /* batch buffers */
     float *loss;            /* [batch] */
+    struct s2s_row_len { int32_t len, pos, row; } *order; /* [batch] the batch sorted by target length */
     double last_grad_norm;
 } s2s_trainer;
 
@@ -42,7 +43,7 @@ typedef struct s2s_epoch_stats {
     double tokens;     /* valid target tokens seen */
     double seconds;    /* wall time of the epoch */
     int complete;      /* 0 when stopped early by the stop flag */
-    double flops;      /* estimated operations (see s2s_forward_flops), forward and backward */
+    double flops;      /* estimated operations (see s2s_ws_forward_flops), forward and backward */
 } s2s_epoch_stats;
 
 /* rng: the generator that initialised the model; the trainer continues from its state. */

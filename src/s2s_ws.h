@@ -42,6 +42,10 @@ struct s2s_ws {
     float *dhtop;                       /* [T,B,H] */
     float *gh, *tmp;                    /* [B,3H], [B,max(E,H)] scratch */
     float *loss;                        /* [B] */
+    int active[S2S_MAX_STEPS];                   /* rows still going at each decoder step */
+    int compact, nc;                    /* dense + loss only on the nc non-padding positions */
+    int32_t *crow, *clab;               /* [T*B] their t*B+b, labels */
+    float *hc, *closs;                  /* [T*B,H] their top states, [T*B] their losses */
     /* inference */
     float *inf_h[S2S_MAX_LAYERS], *inf_h2[S2S_MAX_LAYERS]; /* [B,H] */
     float *inf_ctx;                     /* [B,H] plain: the encoder's context */
