@@ -40,8 +40,10 @@ void s2s_decoder_reorder(const s2s_model *m, s2s_ws *ws, int B, const int *from)
     }
 }
 
-void s2s_decode_step(const s2s_model *m, s2s_ws *ws, int B, const int32_t *tokens, float *logprobs,
-                     float *attn) {
+/* One decoder step for B rows: the raw output scores [B,Vt] (greedy needs no more: the argmax
+ * of the scores is d2l's choice) and the attention weights. */
+static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int32_t *tokens, float *logprobs,
+                               float *attn) {
     const int E = ws->E, H = ws->H, L = ws->L, V = ws->Vt, T = ws->T;
     const int ecol = m->cfg.kind == S2S_ATTN ? H : 0;
     /* the step's scratch comes from the training caches' first step */
@@ -61,6 +63,16 @@ void s2s_decode_step(const s2s_model *m, s2s_ws *ws, int B, const int32_t *token
     s2s_dec_step(m, ws, B, &io);
     for (int l = 0; l < L; l++) { float *t = ws->inf_h[l]; ws->inf_h[l] = ws->inf_h2[l]; ws->inf_h2[l] = t; }
     s2s_linear_forward(B, V, H, ws->inf_h[L - 1], H, m->p.dense_w, H, m->p.dense_b, 0.0f, logprobs, V);
+    if (attn) {
+        if (m->cfg.kind == S2S_ATTN) memcpy(attn, ws->A, sizeof(float) * B * T);
+        else memset(attn, 0, sizeof(float) * B * T);
+    }
+}
+
+void s2s_decode_step(const s2s_model *m, s2s_ws *ws, int B, const int32_t *tokens, float *logprobs,
+                     float *attn) {
+    const int V = ws->Vt;
+    decode_step_logits(m, ws, B, tokens, logprobs, attn);
     for (int b = 0; b < B; b++) {  /* log-softmax in place */
         float *x = logprobs + (size_t)b * V, mx = x[0];
         for (int v = 1; v < V; v++) if (x[v] > mx) mx = x[v];
@@ -68,10 +80,6 @@ void s2s_decode_step(const s2s_model *m, s2s_ws *ws, int B, const int32_t *token
         for (int v = 0; v < V; v++) s += fast_expf(x[v] - mx);
         float lse = mx + (float)log(s);
         for (int v = 0; v < V; v++) x[v] -= lse;
-    }
-    if (attn) {
-        if (m->cfg.kind == S2S_ATTN) memcpy(attn, ws->A, sizeof(float) * B * T);
-        else memset(attn, 0, sizeof(float) * B * T);
     }
 }
 
@@ -87,7 +95,7 @@ int s2s_greedy(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const 
     for (int b = 0; b < B; b++) { tok[b] = S2S_BOS; row_of[b] = b; out_len[b] = 0; }
     if (attn) memset(attn, 0, sizeof(float) * B * max_len * T);
     for (int step = 0; step < max_len && nb > 0; step++) {
-        s2s_decode_step(m, ws, nb, tok, lp, attn ? step_attn : NULL);
+        decode_step_logits(m, ws, nb, tok, lp, attn ? step_attn : NULL);
         int live = 0;
         for (int i = 0; i < nb; i++) {
             const float *x = lp + (size_t)i * V;

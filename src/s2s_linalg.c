@@ -34,8 +34,9 @@ static void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const flo
 }
 
 /* Products with a handful of rows (one sentence at a time, beam rows) are matrix-vector work
- * where BLAS's packing costs more than the arithmetic: plain loops, vectorised by the compiler
- * (eight partial sums for the dot products, which fixes their summation order). */
+ * where BLAS's packing costs more than the arithmetic (up to 4 rows; measured on one sentence
+ * at a time, BLAS wins from about 8 rows): plain loops, vectorised by the compiler (eight
+ * partial sums for the dot products, which fixes their summation order). */
 static int small_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc) {
     if (ta || M > 4) return 0;
