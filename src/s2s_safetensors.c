@@ -505,6 +505,17 @@ int s2s_st_write(const char *path, const s2s_tensor *tensors, int n,
     step = "rename the temporary file into place";
     if (rename(tmp, path)) goto fail;
     rc = S2S_OK;
+    {   /* make the rename itself durable: fsync the directory (best effort; some file systems refuse) */
+        char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+        if (dir) {
+            if (!slash) strcpy(dir, ".");
+            else if (slash == dir) dir[1] = 0;
+            else *slash = 0;
+            int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+            if (dfd >= 0) { fsync(dfd); close(dfd); }
+            free(dir);
+        }
+    }
 fail:
     if (rc) {
         int e = errno;
