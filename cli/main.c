@@ -629,9 +629,12 @@ static int cmd_bleu(args *a) {
 
 static int cmd_eval(args *a) {
     const char *model = NULL, *data = NULL, *o;
-    int from = 0, count = 1000, batch = 64, threads = 1;
+    int from = 0, count = 1000, batch = 64, threads = 1, beam = 1;
+    float alpha = 1.0f;
     while (next_opt(a, &o)) {
         if (!strcmp(o, "--model")) model = val(a, o);
+        else if (!strcmp(o, "--beam")) beam = (int)parse_int(o, val(a, o), 1, 1000);
+        else if (!strcmp(o, "--alpha")) alpha = (float)parse_num(o, val(a, o), -10, 10, 0);
         else if (!strcmp(o, "--data")) data = val(a, o);
         else if (!strcmp(o, "--from")) from = (int)parse_int(o, val(a, o), 0, 1000000000);
         else if (!strcmp(o, "--count")) count = (int)parse_int(o, val(a, o), 1, 1000000000);
@@ -659,21 +662,25 @@ static int cmd_eval(args *a) {
             if (side) ref[i] = s; else src[i] = s;
         }
     }
+    if ((size_t)batch * beam > 1000000) die("eval: --batch %d x --beam %d rows is too many", batch, beam);
     translator t;
-    translator_open(&t, model, batch, threads);
+    translator_open(&t, model, batch * beam, threads);
     s2s_beam_opts bo;
     s2s_beam_opts_default(&bo);
-    bo.beam = 1; bo.max_len = t.m->cfg.num_steps;
+    bo.beam = beam; bo.alpha = alpha; bo.max_len = t.m->cfg.num_steps;
     double t0 = now_s();
-    translate_beam(&t, src, n, &bo, 1, batch, hyp, NULL);
+    translate_beam(&t, src, n, &bo, beam == 1, batch, hyp, NULL);
     double secs = now_s() - t0, sb = 0;
     for (int i = 0; i < n; i++) sb += s2s_bleu_d2l(hyp[i], ref[i], 2);
     s2s_corpus_bleu b;
     char sig[256];
     if (s2s_bleu_corpus((const char *const *)hyp, (const char *const *)ref, n, S2S_TOK_13A, &b, sig, sizeof sig, &err)) die("%s", err.msg);
     printf("pairs %d..%d of %s (%d sentences)\n", from, from + n - 1, data, n);
-    printf("corpus BLEU %.2f (%s)\nmean sentence BLEU (d2l, k=2) %.4f\n%.1f sentences/sec (greedy, batch %d, %d thread%s)\n",
-           b.score, sig, sb / n, n / secs, batch, t.threads, t.threads == 1 ? "" : "s");
+    char how[64];
+    if (beam == 1) snprintf(how, sizeof how, "greedy");
+    else snprintf(how, sizeof how, "beam %d, alpha %g", beam, (double)alpha);
+    printf("corpus BLEU %.2f (%s)\nmean sentence BLEU (d2l, k=2) %.4f\n%.1f sentences/sec (%s, batch %d, %d thread%s)\n",
+           b.score, sig, sb / n, n / secs, how, batch, t.threads, t.threads == 1 ? "" : "s");
     translator_close(&t);
     return 0;
 }
@@ -688,7 +695,7 @@ static void usage(FILE *f) {
           "             [--beam K] [--alpha 1.0] [--max-len-ratio R] [--nbest N]  (beam 1 = greedy; --nbest\n"
           "             prints N lines score<TAB>translation per input; --batch counts sentences)\n"
           "  attention  --model MODEL \"SENTENCE\" -o FILE.png|.svg\n"
-          "  eval       --model MODEL --data PAIRS.tsv [--from I] [--count N]\n"
+          "  eval       --model MODEL --data PAIRS.tsv [--from I] [--count N] [--beam K] [--alpha A] [--batch N] [--threads N]\n"
           "  bleu       --ref REF.txt [HYP.txt] [--tokenize 13a|none] [--d2l K]\n"
           "  info       MODEL\n"
           "  data       fetch|path fra-eng [--dir DIR] [--data-url URL --sha1 HEX] [--force] [--quiet]\n"
