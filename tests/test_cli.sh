@@ -94,6 +94,28 @@ head -c 1000 "$TMP/a.st" >"$TMP/trunc.st"
 expect_error model_truncated "trunc.st" $S2S translate --model "$TMP/trunc.st" "go ."
 expect_error state_is_not_model "not a seq2seq model" $S2S info "$TMP/a.st.state"
 
+# input formats people have, and hostile bytes
+printf 'go .\tva !\0x\n' >"$TMP/nul.tsv"
+expect_error corpus_nul_byte "nul.tsv.*(NUL|line 1)" $S2S train --data "$TMP/nul.tsv" --out "$TMP/x.st"
+printf '\xef\xbb\xbfGo.\tVa !\r\nHi.\tSalut !\r\nGo.\tVa !\r\nHi.\tSalut !\r\n' >"$TMP/bom.tsv"
+if $S2S train --data "$TMP/bom.tsv" --embed 8 --hidden 8 --epochs 2 --out "$TMP/bom.st" --quiet >/dev/null 2>&1 &&
+   $S2S info "$TMP/bom.st" | grep -q '^src_vocab *7$'; then ok corpus_bom_crlf; else bad corpus_bom_crlf "$($S2S info "$TMP/bom.st" 2>&1)"; fi
+awk -F'\t' '{print $1 "\t" $2 "\tCC-BY 2.0 (France) Attribution: tatoeba.org #" NR}' $TINY >"$TMP/three.tsv"
+$S2S train --data $TINY $SMALL --epochs 3 --seed 2 --out "$TMP/two.st" --quiet >/dev/null
+$S2S train --data "$TMP/three.tsv" $SMALL --epochs 3 --seed 2 --out "$TMP/three.st" --quiet >/dev/null
+if cmp -s "$TMP/two.st" "$TMP/three.st"; then ok corpus_three_columns; else bad corpus_three_columns; fi
+cut -f1 $TINY >"$TMP/src.txt"; cut -f2 $TINY >"$TMP/tgt.txt"
+$S2S train --src "$TMP/src.txt" --tgt "$TMP/tgt.txt" $SMALL --epochs 3 --seed 2 --out "$TMP/aligned.st" --quiet >/dev/null
+if cmp -s "$TMP/two.st" "$TMP/aligned.st"; then ok corpus_two_files; else bad corpus_two_files; fi
+head -n 30 "$TMP/tgt.txt" >"$TMP/tgt30.txt"
+expect_error corpus_two_files_mismatch "40.*30|30.*40" $S2S train --src "$TMP/src.txt" --tgt "$TMP/tgt30.txt" --out "$TMP/x.st"
+{ cat $TINY; printf 'no tab on this line\n'; } >"$TMP/skip.tsv"
+if $S2S train --data "$TMP/skip.tsv" $SMALL --epochs 1 --pairs 0 --out "$TMP/skip.st" 2>&1 >/dev/null | grep -q 'skipped 1 line without a tab'; then
+  ok corpus_skipped_lines_counted; else bad corpus_skipped_lines_counted; fi
+head -c 3000000 /dev/zero | tr '\0' 'a' >"$TMP/long.tsv"; printf '\tb\ngo .\tva !\n' >>"$TMP/long.tsv"
+if $S2S train --data "$TMP/long.tsv" --embed 4 --hidden 4 --epochs 1 --pairs 0 --out "$TMP/long.st" --quiet >/dev/null 2>&1; then
+  ok corpus_megabyte_line; else bad corpus_megabyte_line; fi
+
 # a failed save never destroys the model already there
 cp "$TMP/a.st" "$TMP/keep.st"; mkdir -p "$TMP/ro"; cp "$TMP/a.st" "$TMP/ro/m.st"
 expect_error out_is_directory "$TMP/ro: is a directory" $S2S train --data $TINY $SMALL --epochs 1 --out "$TMP/ro"

@@ -21,4 +21,18 @@ loss=$(awk '/^loss/ {sub(",", "", $2); print $2}' "$TMP/plain.out")
 echo "  plain: $(cat "$TMP/plain.out")"
 printf '%s\n' "$refs" | $S2S translate --model "$TMP/plain.st" --with-ref | sed 's/^/  /'
 if awk -v l="$loss" 'BEGIN { exit !(l <= 0.03) }'; then ok e2e_plain; else bad e2e_plain "loss $loss"; fi
+
+# another language pair, no code change: English-German
+DEU=../shared/data/deu-eng/deu.txt
+if [ -f "$DEU" ]; then
+  $S2S train --data "$DEU" --epochs 150 --seed 1 --threads 2 --out "$TMP/deu.st" --quiet >"$TMP/deu.out"
+  loss=$(awk '/^loss/ {sub(",", "", $2); print $2}' "$TMP/deu.out")
+  vs=$($S2S info "$TMP/deu.st" | awk '/^src_vocab/ {print $2}'); vt=$($S2S info "$TMP/deu.st" | awk '/^tgt_vocab/ {print $2}')
+  out=$($S2S translate --model "$TMP/deu.st" "hi ." "i'm home .")
+  echo "  deu: $(cat "$TMP/deu.out"), vocab $vs/$vt:"; printf '%s\n' "$out" | sed 's/^/    /'
+  if [ "$vs" = 175 ] && [ "$vt" = 197 ] && awk -v l="$loss" 'BEGIN { exit !(l <= 0.05) }' && [ -n "$out" ]; then ok e2e_german
+  else bad e2e_german "loss $loss, vocab $vs/$vt"; fi
+else
+  skip e2e_german "$DEU not present"
+fi
 finish
