@@ -330,6 +330,10 @@ static void translator_open(translator *t, const char *path, int max_B, int thre
     if (t->threads > 1) s2s_set_blas_threads(1);
     for (int i = 0; i < t->threads; i++)
         if (s2s_ws_create(t->m, max_B, t->m->cfg.num_steps, &t->ws[i], &err)) die("%s", err.msg);
+    if (t->threads > 1) {  /* start the thread pool now, not in the first (timed) batch */
+#pragma omp parallel num_threads(t->threads)
+        { (void)0; }
+    }
 }
 
 static void translator_close(translator *t) {
