@@ -159,6 +159,20 @@ static void save_all(const train_cfg *c, const s2s_model *m, const s2s_vocab *sv
     if (s2s_state_save(state, tr, k, v, N_OPTS + N_RUN, &err)) die("%s", err.msg);
 }
 
+/* --resume: the stored options are checked first, so that a changed option is named as such
+ * rather than seen later as a changed vocabulary or number of training pairs. */
+static void check_state_opts(const char *state, train_cfg *c) {
+    s2s_st_file *f;
+    s2s_err err;
+    if (s2s_st_read(state, &f, &err)) die("--resume: %s", err.msg);
+    for (int i = 0; i < s2s_st_meta_count(f); i++) {
+        const char *k, *v;
+        s2s_st_meta_at(f, i, &k, &v);
+        if (!strncmp(k, "opt.", 4) && check_resume_opt(k + 4, v, c, &err)) die("%s", err.msg);
+    }
+    s2s_st_free(f);
+}
+
 /* Reads the validation progress back from a state file written by save_all. */
 static void load_valid_run(const char *state, valid_run *vr) {
     s2s_st_file *f;
@@ -404,6 +418,7 @@ static int cmd_train(args *a) {
     s2s_rng rng;
     s2s_rng_seed(&rng, c.seed);
     if (c.resume) {
+        check_state_opts(state, &c);
         s2s_vocab *lsv, *ltv;
         if (s2s_model_load(latest, &m, &lsv, &ltv, &err)) die("--resume: %s", err.msg);
         if (!same_vocab(sv, lsv) || !same_vocab(tv, ltv)) die("--resume: %s was trained on other data (its vocabulary differs)", latest);
