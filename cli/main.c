@@ -910,6 +910,9 @@ static int cmd_eval(args *a) {
     printf("pairs %d..%d of %s (%d sentences)\n", from, from + n - 1, data, n);
     printf("corpus BLEU %.2f (%s)\nmean sentence BLEU (d2l, k=2) %.4f\n%.1f sentences/sec (greedy, batch %d)\n",
            b.score, sig, sb / n, n / secs, batch);
+    for (int i = 0; i < n; i++) { free(src[i]); free(ref[i]); free(hyp[i]); }
+    free(src); free(ref); free(hyp);
+    s2s_pairs_free(&p);
     translator_close(&t);
     return 0;
 }
