@@ -18,8 +18,13 @@ int cmd_data(args *a);
 #include "s2s_model.h"
 typedef struct train_cfg {
     const char *data, *src, *tgt, *out, *plot;
+    const char *valid;  /* --valid FILE: validation pairs from a separate file */
     s2s_config mc;
     int pairs, batch, epochs, threads, save_every, resume, log_every, quiet;
+    int valid_pairs;    /* --valid-pairs N: N pairs held out of the pairs read (0 = none) */
+    int valid_count;    /* --valid-count N: first N lines of --valid (0 = all) */
+    int valid_every;    /* validation every E epochs (10 when there is a validation set, else 0) */
+    int early_stop;     /* --early-stop P: stop after P checks without a better BLEU (0 = off) */
     double lr;
     unsigned long long seed;
 } train_cfg;

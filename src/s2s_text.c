@@ -376,6 +376,52 @@ void s2s_pairs_free(s2s_pairs *p) {
     memset(p, 0, sizeof *p);
 }
 
+int s2s_pairs_select(const s2s_pairs *p, const int *idx, int n, s2s_pairs *out, s2s_err *err) {
+    memset(out, 0, sizeof *out);
+    if (n < 0) return s2s_errf(err, "pairs_select: negative count %d", n);
+    size_t bytes = 1;
+    int nsrc = 0, ntgt = 0;
+    for (int i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= p->n) return s2s_errf(err, "pairs_select: index %d is outside the %d pairs", idx[i], p->n);
+        for (int side = 0; side < 2; side++) {
+            const int *st = side ? p->tgt_start : p->src_start;
+            char *const *tok = side ? p->tgt_tok : p->src_tok;
+            for (int k = st[idx[i]]; k < st[idx[i] + 1]; k++) bytes += strlen(tok[k]) + 1;
+            if (side) ntgt += st[idx[i] + 1] - st[idx[i]]; else nsrc += st[idx[i] + 1] - st[idx[i]];
+        }
+    }
+    s2s_pairs q = {0};
+    q.n = n;
+    if (!(q.src_start = s2s_calloc((size_t)n + 1, sizeof(int), err, "selected pairs")) ||
+        !(q.tgt_start = s2s_calloc((size_t)n + 1, sizeof(int), err, "selected pairs")) ||
+        !(q.src_tok = s2s_calloc((size_t)nsrc + 1, sizeof(char *), err, "selected pairs")) ||
+        !(q.tgt_tok = s2s_calloc((size_t)ntgt + 1, sizeof(char *), err, "selected pairs")) ||
+        !(q.arena = s2s_malloc(bytes, err, "selected pairs"))) {
+        s2s_pairs_free(&q);
+        return S2S_ERR;
+    }
+    char *a = q.arena;
+    for (int side = 0; side < 2; side++) {
+        const int *st = side ? p->tgt_start : p->src_start;
+        char *const *tok = side ? p->tgt_tok : p->src_tok;
+        int *qst = side ? q.tgt_start : q.src_start;
+        char **qtok = side ? q.tgt_tok : q.src_tok;
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            qst[i] = m;
+            for (int k = st[idx[i]]; k < st[idx[i] + 1]; k++) {
+                size_t len = strlen(tok[k]) + 1;
+                memcpy(a, tok[k], len);
+                qtok[m++] = a;
+                a += len;
+            }
+        }
+        qst[n] = m;
+    }
+    *out = q;
+    return S2S_OK;
+}
+
 /* ---------------------------------------------------------------- arrays */
 
 /* truncate_pad(vocab[tokens] + [<eos>], T, <pad>) into row[T]; returns d2l's valid length,

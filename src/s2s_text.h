@@ -41,6 +41,10 @@ int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s
 void s2s_pairs_free(s2s_pairs *p);
 /* Bytes held by the pairs (the preprocessed text and the token tables). */
 size_t s2s_pairs_bytes(const s2s_pairs *p);
+/* A new s2s_pairs with pairs idx[0..n-1] of p in that order (n >= 0; repeats allowed), owning
+ * its own copy of the tokens, so p may be freed first; lines_read and skipped are 0. An index
+ * outside 0 .. p->n-1 is an error. The caller frees *out with s2s_pairs_free. */
+int s2s_pairs_select(const s2s_pairs *p, const int *idx, int n, s2s_pairs *out, s2s_err *err);
 
 typedef struct s2s_vocab s2s_vocab;
 /* d2l Vocab(tokens, min_freq, reserved_tokens=['<pad>','<bos>','<eos>']): <unk>=0, <pad>=1,

@@ -541,6 +541,33 @@ static int test_pairs_read2(void) {
     return 0;
 }
 
+/* Selected pairs are deep copies in the asked order; bad indices are refused. */
+static int test_pairs_select(void) {
+    s2s_pairs p, q;
+    s2s_err err;
+    if (s2s_pairs_read("tests/data/tiny.tsv", 0, &p, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    int idx[] = {39, 0, 5, 5};
+    if (s2s_pairs_select(&p, idx, 4, &q, &err)) { CHECK_MSG(0, "%s", err.msg); s2s_pairs_free(&p); return 0; }
+    CHECK(q.n == 4 && q.lines_read == 0 && q.skipped == 0);
+    for (int i = 0; i < 4; i++)
+        for (int side = 0; side < 2; side++) {
+            const int *a = side ? p.tgt_start : p.src_start, *b = side ? q.tgt_start : q.src_start;
+            char **ta = side ? p.tgt_tok : p.src_tok, **tb = side ? q.tgt_tok : q.src_tok;
+            CHECK(a[idx[i] + 1] - a[idx[i]] == b[i + 1] - b[i]);
+            for (int k = 0; k < b[i + 1] - b[i] && k < a[idx[i] + 1] - a[idx[i]]; k++) {
+                CHECK(!strcmp(ta[a[idx[i]] + k], tb[b[i] + k]));
+                CHECK(ta[a[idx[i]] + k] != tb[b[i] + k]);  /* a copy, not a view */
+            }
+        }
+    int badi[] = {0, 40};
+    s2s_pairs r;
+    CHECK(s2s_pairs_select(&p, badi, 2, &r, &err) == S2S_ERR && strstr(err.msg, "40"));
+    s2s_pairs_free(&p);
+    CHECK(q.n == 4 && !strcmp(q.src_tok[q.src_start[1]], "go"));  /* survives the source */
+    s2s_pairs_free(&q);
+    return 0;
+}
+
 int main(void) {
     RUN(test_preprocess_matches_python);
     RUN(test_preprocess_basics);
@@ -556,5 +583,6 @@ int main(void) {
     RUN(test_vocab_rules);
     RUN(test_encode_sentence);
     RUN(test_pairs_read2);
+    RUN(test_pairs_select);
     TEST_END();
 }
