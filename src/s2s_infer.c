@@ -74,10 +74,8 @@ void s2s_decode_step(const s2s_model *m, s2s_ws *ws, int B, const int32_t *token
     const int V = ws->Vt;
     decode_step_logits(m, ws, B, tokens, logprobs, attn);
     for (int b = 0; b < B; b++) {  /* log-softmax in place */
-        float *x = logprobs + (size_t)b * V, mx = x[0];
-        for (int v = 1; v < V; v++) if (x[v] > mx) mx = x[v];
-        double s = 0;
-        for (int v = 0; v < V; v++) s += fast_expf(x[v] - mx);
+        float *x = logprobs + (size_t)b * V, mx = lanes_max(x, V);
+        double s = lanes_exp_sum(NULL, x, V, mx);
         float lse = mx + (float)log(s);
         for (int v = 0; v < V; v++) x[v] -= lse;
     }

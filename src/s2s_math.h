@@ -46,4 +46,36 @@ static inline float fast_tanhf(float x) {
     q = q * x2 + 4.89352518554385e-03f;
     return p / q;
 }
+/* Reductions in a fixed order of 16 lanes, so they vectorise without reassociation flags. */
+static inline float lanes_max(const float *x, int n) {
+    float m[16];
+    int i = 0;
+    for (int l = 0; l < 16; l++) m[l] = -INFINITY;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) m[l] = x[i + l] > m[l] ? x[i + l] : m[l];
+    float r = -INFINITY;
+    for (int l = 0; l < 16; l++) r = m[l] > r ? m[l] : r;
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+/* dst[i] = exp(x[i] - shift) (dst may be x, or NULL to only sum); returns the sum. */
+static inline double lanes_exp_sum(float *dst, const float *x, int n, float shift) {
+    float s[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) {
+            float e = fast_expf(x[i + l] - shift);
+            if (dst) dst[i + l] = e;
+            s[l] += e;
+        }
+    double r = 0.0;
+    for (int l = 0; l < 16; l++) r += s[l];
+    for (; i < n; i++) {
+        float e = fast_expf(x[i] - shift);
+        if (dst) dst[i] = e;
+        r += e;
+    }
+    return r;
+}
 #endif

@@ -153,13 +153,10 @@ double s2s_masked_ce(int Tdec, int Tfull, int B, int V, const float *logits, con
                 if (dx) memset(dx, 0, sizeof(float) * V);
                 continue;
             }
-            float mx = x[0];
-            for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+            float mx = lanes_max(x, V);
             int lab = y[(long)b * ld_y + t];
             float xl = x[lab];  /* read before dx (which may alias x) is written */
-            double sum = 0.0;
-            if (dx) for (int v = 0; v < V; v++) { float e = fast_expf(x[v] - mx); dx[v] = e; sum += e; }
-            else for (int v = 0; v < V; v++) sum += fast_expf(x[v] - mx);
+            double sum = lanes_exp_sum(dx, x, V, mx);
             loss[b] += (float)((mx + log(sum) - xl) / Tfull);
             if (dx) {
                 float k = (float)(scale / sum);

@@ -17,9 +17,20 @@ double s2s_clip_grad_norm(float *g, size_t n, double max_norm) {
         int t = omp_get_thread_num();
 #pragma omp single
         parts = omp_get_num_threads() < MAX_PARTS ? omp_get_num_threads() : MAX_PARTS;
+        float lane[16] = {0};  /* 16 float lanes per chunk of 16: vectorises, fixed order */
         double s = 0.0;
 #pragma omp for schedule(static)
-        for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+        for (size_t c = 0; c < (n + 15) / 16; c++) {
+            size_t i0 = c * 16;
+            if (i0 + 16 <= n)
+                for (int l = 0; l < 16; l++) lane[l] += g[i0 + l] * g[i0 + l];
+            else
+                for (size_t i = i0; i < n; i++) s += (double)g[i] * g[i];
+            if ((c & 255) == 255) {  /* fold into double now and then: float lanes stay accurate */
+                for (int l = 0; l < 16; l++) { s += lane[l]; lane[l] = 0.0f; }
+            }
+        }
+        for (int l = 0; l < 16; l++) s += lane[l];
         if (t < MAX_PARTS) part[t] = s;
     }
     double s = 0.0;
