@@ -17,10 +17,13 @@ REF = [sys.executable, os.path.join(ROOT, 'tools', 'd2l_ref.py')]
 TMP = '/tmp/s2s-bench'
 
 
+ENV = dict(os.environ)
+
+
 def run(cmd):
     """Runs cmd under /usr/bin/time -v; returns (stdout+stderr text, peak RSS in MiB, seconds)."""
     t0 = time.time()
-    p = subprocess.run(['/usr/bin/time', '-v'] + cmd, cwd=ROOT, capture_output=True, text=True)
+    p = subprocess.run(['/usr/bin/time', '-v'] + cmd, cwd=ROOT, capture_output=True, text=True, env=ENV)
     dt = time.time() - t0
     out = p.stdout + p.stderr
     if p.returncode != 0:
@@ -71,7 +74,7 @@ def machine():
     peak = cores * 2 * width * 2 * mhz / 1000  # cores x FMA units x SIMD floats x 2 x GHz
     peak_avx2 = cores * 2 * 8 * 2 * mhz / 1000
     return dict(name=name, family=fam.group(1) if fam else '?', mhz=mhz, cores=cores, width=width,
-                peak=peak, peak_avx2=peak_avx2, blas=os.environ.get('OPENBLAS_CORETYPE', 'auto'))
+                peak=peak, peak_avx2=peak_avx2)
 
 
 def main():
@@ -79,11 +82,18 @@ def main():
     ap.add_argument('--quick', action='store_true', help='fewer epochs and sentences (a smoke run)')
     ap.add_argument('--write', action='store_true', help='record the results in bench/RESULTS.md')
     ap.add_argument('--skip-big', action='store_true')
+    ap.add_argument('--env', action='append', default=[], metavar='NAME=VALUE',
+                    help='set in the environment of both programs (e.g. OPENBLAS_CORETYPE=SkylakeX)')
+    ap.add_argument('--results', default='RESULTS.md', help='file under bench/ that --write writes')
     a = ap.parse_args()
+    for kv in a.env:
+        k, _, v = kv.partition('=')
+        ENV[k] = v
     if not os.path.exists(DATA):
         sys.exit(f'bench: {DATA} not found (the fra-eng corpus; see README)')
     os.makedirs(TMP, exist_ok=True)
     mc = machine()
+    mc['blas'] = ENV.get('OPENBLAS_CORETYPE', 'auto')
     rows, lines = [], []
     say = lambda s: (print(s, flush=True), lines.append(s))
 
@@ -119,7 +129,8 @@ def main():
     say(f'Machine: {mc["name"]} (family {mc["family"]}), {mc["cores"]} cores at {mc["mhz"]:.0f} MHz; '
         f'OpenBLAS core type {mc["blas"]}. Peak = cores x 2 FMA units x {mc["width"]} floats x 2 x clock '
         f'= {mc["peak"]:.1f} GFLOP/s ({mc["peak_avx2"]:.1f} with the AVX2 kernels OpenBLAS uses here).')
-    say(f'Run: {time.strftime("%Y-%m-%d %H:%M")}, `/usr/bin/python3 bench/bench.py{" --quick" if a.quick else ""}`; '
+    args = ''.join(f' --env {kv}' for kv in a.env) + (' --quick' if a.quick else '')
+    say(f'Run: {time.strftime("%Y-%m-%d %H:%M")}, `/usr/bin/python3 bench/bench.py{args}`; '
         f'best of {reps} alternating runs per cell.')
     say('')
     say('| config | threads | seq2seq tokens/s | PyTorch tokens/s | ratio | ratio vs PyTorch best threads | seq2seq GFLOP/s (% of peak) | peak RSS seq2seq / PyTorch |')
@@ -144,7 +155,7 @@ def main():
         say(f'| {th} | {one["sps"]:,.0f}/s | {b["sps"]:,.0f}/s | {ref["sps"]:,.0f}/s | {one["sps"] / ref["sps"]:.1f}x '
             f'(vs best threads {one["sps"] / best_ref:.1f}x) | {b["sps"] / one["sps"]:.1f}x |')
     if a.write:
-        path = os.path.join(ROOT, 'bench', 'RESULTS.md')
+        path = os.path.join(ROOT, 'bench', a.results)
         with open(path, 'w') as f:
             f.write('# Benchmark results\n\nWritten by `bench/bench.py --write`; see bench/README.md for what is measured.\n\n')
             f.write('\n'.join(lines) + '\n')
