@@ -1,6 +1,7 @@
 /* Shared helpers of the seq2seq command-line program: fatal errors, option values. */
 #ifndef S2S_CLI_H
 #define S2S_CLI_H
+#include <stdint.h>
 #include <stdio.h>
 
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -14,6 +15,22 @@ const char *val(args *a, const char *name);
 double now_s(void);
 
 int cmd_data(args *a);
+int cmd_train(args *a);
+int cmd_translate(args *a);
+int cmd_attention(args *a);
+int cmd_eval(args *a);
+int cmd_info(args *a);
+int cmd_bleu(args *a);
+
+/* Reading input: every line of a stream (NUL bytes refused, line ends removed), a file opened
+ * or a one-line death. */
+char **read_lines(FILE *f, const char *name, int *n_out);
+char *chomp(char *s);
+FILE *open_in(const char *path);
+
+struct s2s_vocab;
+/* The tokens ids[0..n) joined by spaces (malloc'd). */
+char *join_tokens(const struct s2s_vocab *tv, const int32_t *ids, int n);
 
 #include "s2s_model.h"
 typedef struct train_cfg {

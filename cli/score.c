@@ -1,0 +1,84 @@
+/* seq2seq info and bleu. */
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "s2s_beam.h"
+#include "s2s_bleu.h"
+#include "s2s_checkpoint.h"
+#include "s2s_linalg.h"
+#include "s2s_model.h"
+#include "s2s_plot.h"
+#include "s2s_safetensors.h"
+#include "s2s_text.h"
+#include "s2s_train.h"
+
+/* ---- info, bleu ------------------------------------------------------------------------- */
+
+int cmd_info(args *a) {
+    const char *path = NULL, *o;
+    while (next_opt(a, &o)) {
+        if (!strncmp(o, "--", 2)) die("info: unknown option '%s'", o);
+        path = o;
+    }
+    if (!path) die("info: usage: seq2seq info MODEL");
+    s2s_model *m; s2s_vocab *sv, *tv; s2s_err err;
+    if (s2s_model_load(path, &m, &sv, &tv, &err)) die("%s", err.msg);
+    struct stat sb;
+    stat(path, &sb);
+    printf("model       %s (%s decoder)\n", s2s_kind_name(m->cfg.kind), m->cfg.kind == S2S_ATTN ? "Bahdanau attention" : "plain");
+    printf("embed       %d\nhidden      %d\nlayers      %d\ndropout     %g\nnum_steps   %d\n", m->cfg.embed,
+           m->cfg.hidden, m->cfg.layers, (double)m->cfg.dropout, m->cfg.num_steps);
+    printf("src_vocab   %d\ntgt_vocab   %d\nparameters  %zu\nfile_size   %lld bytes\n", m->cfg.src_vocab,
+           m->cfg.tgt_vocab, m->n_params, (long long)sb.st_size);
+    s2s_model_free(m); s2s_vocab_free(sv); s2s_vocab_free(tv);
+    return 0;
+}
+
+int cmd_bleu(args *a) {
+    const char *ref = NULL, *hyp = NULL, *o;
+    int d2l_k = 0;
+    s2s_bleu_tok tok = S2S_TOK_13A;
+    while (next_opt(a, &o)) {
+        if (!strcmp(o, "--ref")) ref = val(a, o);
+        else if (!strcmp(o, "--tokenize")) {
+            const char *v = val(a, o);
+            if (!strcmp(v, "13a")) tok = S2S_TOK_13A;
+            else if (!strcmp(v, "none")) tok = S2S_TOK_NONE;
+            else die("--tokenize: '%s' is not 13a or none", v);
+        } else if (!strcmp(o, "--d2l")) d2l_k = (int)parse_int(o, val(a, o), 1, 100);
+        else if (!strncmp(o, "--", 2)) die("bleu: unknown option '%s'", o);
+        else hyp = o;
+    }
+    if (!ref) die("bleu: usage: seq2seq bleu --ref REF.txt [HYP.txt] (hypotheses from standard input without HYP)");
+    int nr, nh;
+    FILE *rf = open_in(ref);
+    char **refs = read_lines(rf, ref, &nr);
+    fclose(rf);
+    FILE *hf = hyp ? open_in(hyp) : stdin;
+    char **hyps = read_lines(hf, hyp ? hyp : "standard input", &nh);
+    if (hyp) fclose(hf);
+    if (nr != nh) die("bleu: %s has %d lines but the hypotheses have %d", ref, nr, nh);
+    if (d2l_k) {
+        double s = 0;
+        for (int i = 0; i < nh; i++) s += s2s_bleu_d2l(hyps[i], refs[i], d2l_k);
+        printf("d2l bleu (k=%d, mean over %d sentences) = %.4f\n", d2l_k, nh, nh ? s / nh : 0.0);
+        return 0;
+    }
+    s2s_corpus_bleu b;
+    char sig[256];
+    s2s_err err;
+    if (s2s_bleu_corpus((const char *const *)hyps, (const char *const *)refs, nh, tok, &b, sig, sizeof sig, &err)) die("%s", err.msg);
+    printf("BLEU|%s = %.2f %.1f/%.1f/%.1f/%.1f (BP = %.3f ratio = %.3f hyp_len = %ld ref_len = %ld)\n", sig, b.score,
+           b.precisions[0], b.precisions[1], b.precisions[2], b.precisions[3], b.bp,
+           b.ref_len ? (double)b.sys_len / b.ref_len : 0.0, b.sys_len, b.ref_len);
+    return 0;
+}
+

@@ -1,0 +1,495 @@
+/* seq2seq train: d2l's training loop with validation, early stopping, saving and resume. */
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "s2s_beam.h"
+#include "s2s_bleu.h"
+#include "s2s_checkpoint.h"
+#include "s2s_linalg.h"
+#include "s2s_model.h"
+#include "s2s_plot.h"
+#include "s2s_safetensors.h"
+#include "s2s_text.h"
+#include "s2s_train.h"
+
+/* ---- train ------------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t g_stop;
+static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+
+
+/* Options stored in the state file as "opt.*": the first N_CHECKED must be the same on
+ * --resume; the paths may move (their content is checked through the vocabulary and the
+ * number of training pairs). */
+static char opt_buf[16][64];
+static const char *opt_keys[] = {"opt.model", "opt.pairs", "opt.embed", "opt.hidden", "opt.layers", "opt.dropout",
+                                 "opt.batch", "opt.steps", "opt.lr", "opt.seed", "opt.valid-pairs", "opt.valid-count",
+                                 "opt.valid-every", "opt.early-stop", "opt.data", "opt.valid"};
+enum { N_CHECKED = 14, N_OPTS = 16 };
+static void opt_values(const train_cfg *c, const char **v) {
+    snprintf(opt_buf[0], 64, "%s", s2s_kind_name(c->mc.kind)); snprintf(opt_buf[1], 64, "%d", c->pairs);
+    snprintf(opt_buf[2], 64, "%d", c->mc.embed); snprintf(opt_buf[3], 64, "%d", c->mc.hidden);
+    snprintf(opt_buf[4], 64, "%d", c->mc.layers); snprintf(opt_buf[5], 64, "%.9g", (double)c->mc.dropout);
+    snprintf(opt_buf[6], 64, "%d", c->batch); snprintf(opt_buf[7], 64, "%d", c->mc.num_steps);
+    snprintf(opt_buf[8], 64, "%.9g", c->lr); snprintf(opt_buf[9], 64, "%llu", c->seed);
+    snprintf(opt_buf[10], 64, "%d", c->valid_pairs); snprintf(opt_buf[11], 64, "%d", c->valid_count);
+    snprintf(opt_buf[12], 64, "%d", c->valid_every); snprintf(opt_buf[13], 64, "%d", c->early_stop);
+    for (int i = 0; i < N_CHECKED; i++) v[i] = opt_buf[i];
+    v[14] = c->data ? c->data : c->src;
+    v[15] = c->valid ? c->valid : "";
+}
+static int check_resume_opt(const char *key, const char *value, void *ctx, s2s_err *err) {
+    const char *v[N_OPTS];
+    opt_values(ctx, v);
+    for (int i = 0; i < N_CHECKED; i++)
+        if (!strcmp(opt_keys[i] + 4, key) && strcmp(v[i], value))
+            return s2s_errf(err, "--resume: the run was started with --%s %s, now %s (use the same options)", key, value, v[i]);
+    return S2S_OK;
+}
+
+static int same_vocab(const s2s_vocab *a, const s2s_vocab *b) {
+    if (s2s_vocab_size(a) != s2s_vocab_size(b)) return 0;
+    for (int i = 0; i < s2s_vocab_size(a); i++)
+        if (strcmp(s2s_vocab_token(a, i), s2s_vocab_token(b, i))) return 0;
+    return 1;
+}
+
+/* Progress of validation and early stopping; kept in the state file's metadata under
+ * "valid.*" so that --resume continues the same count. */
+typedef struct valid_run {
+    double best_bleu;   /* best validation BLEU so far (-1: no check yet) */
+    double best_loss;   /* validation loss at that check */
+    int best_epoch;     /* its epoch (0: none) */
+    int bad_checks;     /* checks since the last improvement */
+} valid_run;
+static const char *run_keys[] = {"valid.best_bleu", "valid.best_loss", "valid.best_epoch", "valid.bad_checks"};
+enum { N_RUN = 4 };
+
+/* Where the latest weights go: --out itself, or with --early-stop (where --out keeps the best
+ * model) OUT without ".safetensors" + ".last.safetensors", else OUT + ".last". */
+static void latest_path(const train_cfg *c, char *buf, size_t cap) {
+    const char *ext = ".safetensors";
+    size_t n = strlen(c->out), ne = strlen(ext);
+    if (!c->early_stop) snprintf(buf, cap, "%s", c->out);
+    else if (n > ne && !strcmp(c->out + n - ne, ext)) snprintf(buf, cap, "%.*s.last%s", (int)(n - ne), c->out, ext);
+    else snprintf(buf, cap, "%s.last", c->out);
+}
+
+/* Saves the latest weights and, beside --out, the state for --resume (which describes them). */
+static void save_all(const train_cfg *c, const s2s_model *m, const s2s_vocab *sv, const s2s_vocab *tv,
+                     const s2s_trainer *tr, const valid_run *vr) {
+    s2s_err err;
+    char state[4096], latest[4096], rbuf[N_RUN][40];
+    snprintf(state, sizeof state, "%s.state", c->out);
+    latest_path(c, latest, sizeof latest);
+    const char *k[N_OPTS + N_RUN], *v[N_OPTS + N_RUN];
+    opt_values(c, v);
+    for (int i = 0; i < N_OPTS; i++) k[i] = opt_keys[i];
+    snprintf(rbuf[0], 40, "%.17g", vr->best_bleu); snprintf(rbuf[1], 40, "%.17g", vr->best_loss);
+    snprintf(rbuf[2], 40, "%d", vr->best_epoch); snprintf(rbuf[3], 40, "%d", vr->bad_checks);
+    for (int i = 0; i < N_RUN; i++) { k[N_OPTS + i] = run_keys[i]; v[N_OPTS + i] = rbuf[i]; }
+    if (s2s_model_save(latest, m, sv, tv, &err)) die("%s", err.msg);
+    if (s2s_state_save(state, tr, k, v, N_OPTS + N_RUN, &err)) die("%s", err.msg);
+}
+
+/* --resume: the stored options are checked first, so that a changed option is named as such
+ * rather than seen later as a changed vocabulary or number of training pairs. */
+static void check_state_opts(const char *state, train_cfg *c) {
+    s2s_st_file *f;
+    s2s_err err;
+    if (s2s_st_read(state, &f, &err)) die("--resume: %s", err.msg);
+    for (int i = 0; i < s2s_st_meta_count(f); i++) {
+        const char *k, *v;
+        s2s_st_meta_at(f, i, &k, &v);
+        if (!strncmp(k, "opt.", 4) && check_resume_opt(k + 4, v, c, &err)) die("%s", err.msg);
+    }
+    s2s_st_free(f);
+}
+
+/* Reads the validation progress back from a state file written by save_all. */
+static void load_valid_run(const char *state, valid_run *vr) {
+    s2s_st_file *f;
+    s2s_err err;
+    if (s2s_st_read(state, &f, &err)) die("--resume: %s", err.msg);
+    double x[N_RUN];
+    for (int i = 0; i < N_RUN; i++) {
+        const char *s = s2s_st_meta(f, run_keys[i]);
+        char *end;
+        if (!s) die("--resume: %s has no \"%s\" (it was written without validation; resume without --valid-pairs/--valid)", state, run_keys[i]);
+        x[i] = strtod(s, &end);
+        if (end == s || *end || !isfinite(x[i]) || x[i] < -1 || x[i] > 1e9)
+            die("--resume: %s: \"%s\" = \"%.40s\" is out of range", state, run_keys[i], s);
+    }
+    vr->best_bleu = x[0]; vr->best_loss = x[1]; vr->best_epoch = (int)x[2]; vr->bad_checks = (int)x[3];
+    s2s_st_free(f);
+}
+
+/* Fails before any training when the model could not be saved where asked. */
+static void check_writable(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) die("--out %s: is a directory; give a file name", path);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    if (access(dir, W_OK) != 0) die("--out %s: cannot write in %s: %s", path, dir, strerror(errno));
+}
+
+/* Training loss per epoch; with validation also its loss (left axis) and BLEU (right axis). */
+typedef struct curves {
+    float *ep, *loss;      /* [n] every epoch trained in this process */
+    int n;
+    float *vep, *vloss, *vbleu; /* [nv] validation checks */
+    int nv;
+} curves;
+static void draw_curves(const char *path, const curves *cv) {
+    s2s_err err;
+    s2s_series s[3] = {{"train loss", cv->ep, cv->loss, cv->n, 0},
+                       {"valid loss", cv->vep, cv->vloss, cv->nv, 0},
+                       {"valid BLEU", cv->vep, cv->vbleu, cv->nv, 1}};
+    int ns = cv->nv > 0 ? 3 : 1;
+    if (s2s_plot_lines(path, s, ns, "epoch", "loss", ns > 1 ? "BLEU" : NULL, &err)) die("%s", err.msg);
+}
+
+/* Parses and checks train's options (no file is touched here). */
+void train_parse(args *a, train_cfg *out) {
+    train_cfg c = {0};
+    c.mc = (s2s_config){S2S_ATTN, 0, 0, 32, 32, 2, 0.1f, 10};
+    c.pairs = 601; c.batch = 64; c.epochs = 250; c.threads = 1; c.lr = 0.005; c.seed = 1; c.log_every = 10;
+    const char *o;
+    while (next_opt(a, &o)) {
+        if (!strcmp(o, "--data")) c.data = val(a, o);
+        else if (!strcmp(o, "--src")) c.src = val(a, o);
+        else if (!strcmp(o, "--tgt")) c.tgt = val(a, o);
+        else if (!strcmp(o, "--out")) c.out = val(a, o);
+        else if (!strcmp(o, "--plot")) c.plot = val(a, o);
+        else if (!strcmp(o, "--model")) {
+            const char *k = val(a, o);
+            if (!strcmp(k, "attn")) c.mc.kind = S2S_ATTN;
+            else if (!strcmp(k, "plain")) c.mc.kind = S2S_PLAIN;
+            else die("--model: '%s' is not attn or plain", k);
+        }
+        else if (!strcmp(o, "--pairs")) c.pairs = (int)parse_int(o, val(a, o), 0, 1000000000);
+        else if (!strcmp(o, "--embed")) c.mc.embed = (int)parse_int(o, val(a, o), 1, 65536);
+        else if (!strcmp(o, "--hidden")) c.mc.hidden = (int)parse_int(o, val(a, o), 1, 65536);
+        else if (!strcmp(o, "--layers")) c.mc.layers = (int)parse_int(o, val(a, o), 1, S2S_MAX_LAYERS);
+        else if (!strcmp(o, "--dropout")) c.mc.dropout = (float)parse_num(o, val(a, o), 0, 1, 1);
+        else if (!strcmp(o, "--batch")) c.batch = (int)parse_int(o, val(a, o), 1, 1000000);
+        else if (!strcmp(o, "--steps")) c.mc.num_steps = (int)parse_int(o, val(a, o), 1, 4096);
+        else if (!strcmp(o, "--lr")) c.lr = parse_num(o, val(a, o), 0, 1e3, 0);
+        else if (!strcmp(o, "--epochs")) c.epochs = (int)parse_int(o, val(a, o), 0, 100000000);
+        else if (!strcmp(o, "--seed")) c.seed = (unsigned long long)parse_int(o, val(a, o), 0, 0x7fffffffffffffffL);
+        else if (!strcmp(o, "--threads")) c.threads = (int)parse_int(o, val(a, o), 1, 1024);
+        else if (!strcmp(o, "--save-every")) c.save_every = (int)parse_int(o, val(a, o), 0, 100000000);
+        else if (!strcmp(o, "--log-every")) c.log_every = (int)parse_int(o, val(a, o), 1, 100000000);
+        else if (!strcmp(o, "--resume")) c.resume = 1;
+        else if (!strcmp(o, "--quiet")) c.quiet = 1;
+        else if (!strcmp(o, "--valid")) c.valid = val(a, o);
+        else if (!strcmp(o, "--valid-pairs")) c.valid_pairs = (int)parse_int(o, val(a, o), 1, 1000000000);
+        else if (!strcmp(o, "--valid-count")) c.valid_count = (int)parse_int(o, val(a, o), 1, 1000000000);
+        else if (!strcmp(o, "--valid-every")) c.valid_every = (int)parse_int(o, val(a, o), 1, 100000000);
+        else if (!strcmp(o, "--early-stop")) c.early_stop = (int)parse_int(o, val(a, o), 1, 100000000);
+        else die("train: unknown option '%s' (see 'seq2seq help')", o);
+    }
+    if (c.valid && c.valid_pairs) die("train: give either --valid-pairs N or --valid FILE, not both");
+    if (c.valid_count && !c.valid) die("train: --valid-count goes with --valid FILE");
+    if (!c.valid && !c.valid_pairs && (c.valid_every || c.early_stop))
+        die("train: --%s needs a validation set (--valid-pairs N or --valid FILE)", c.valid_every ? "valid-every" : "early-stop");
+    if ((c.valid || c.valid_pairs) && !c.valid_every) c.valid_every = 10;
+    if (!c.out) die("train: --out MODEL is required");
+    if (c.data && (c.src || c.tgt)) die("train: give either --data or --src/--tgt, not both");
+    if ((c.src != NULL) != (c.tgt != NULL)) die("train: --src and --tgt go together");
+    *out = c;
+}
+
+/* Refuses sizes whose parameters, gradients, Adam moments and activations cannot fit in this
+ * machine's memory, before anything is allocated (Linux would rather kill us later). */
+static void check_memory(const s2s_config *mc, int batch) {
+    double need = (double)s2s_ws_estimate(mc, batch, mc->num_steps) + 4.0 * sizeof(float) * (double)s2s_param_count(mc);
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    double have = pages > 0 && psize > 0 ? (double)pages * psize : 0;
+    if (have > 0 && need > have)
+        die("train: this configuration needs %.1f GiB of memory (parameters, gradients, Adam moments and one batch's activations) but the machine has %.1f GiB; lower --batch, --hidden, --embed, --steps or --pairs",
+            need / 1073741824.0, have / 1073741824.0);
+}
+
+/* ---- validation ------------------------------------------------------------------------- */
+
+/* --valid-pairs: validation pair k (0 <= k < nv) is pair floor((2k+1) n / (2 nv)) of the n pairs
+ * read, the middle of the k-th of nv equal slices. The set is spread over the whole file (d2l's
+ * corpus is sorted by length, so the last N pairs would be only the longest sentences), does not
+ * depend on --seed, and has nv distinct pairs since each slice is at least one pair wide
+ * (nv < n). The others, in file order, are the training pairs. */
+static void split_indices(int n, int nv, int *vidx, int *tidx) {
+    int k = 0, t = 0;
+    for (int i = 0; i < n; i++) {
+        if (k < nv && i == (int)((2LL * k + 1) * n / (2LL * nv))) vidx[k++] = i;
+        else tidx[t++] = i;
+    }
+}
+
+
+typedef struct validator {
+    s2s_dataset data;        /* the validation pairs as ids of the training vocabularies */
+    char **refs, **hyps;     /* [n] references (target tokens joined by spaces), translations */
+    int32_t *out;            /* [B,T] one batch of greedy output */
+    int *olen;               /* [B] */
+} validator;
+
+static void validator_open(validator *v, const s2s_pairs *p, const s2s_vocab *sv, const s2s_vocab *tv, int T,
+                           int B, const char *where) {
+    s2s_err err;
+    memset(v, 0, sizeof *v);
+    if (s2s_dataset_build(p, sv, tv, T, &v->data, &err)) die("%s", err.msg);
+    v->refs = calloc((size_t)p->n, sizeof(char *));
+    v->hyps = calloc((size_t)p->n, sizeof(char *));
+    v->out = malloc(sizeof(int32_t) * (size_t)B * T);
+    v->olen = malloc(sizeof(int) * (size_t)B);
+    if (!v->refs || !v->hyps || !v->out || !v->olen) die("out of memory");
+    for (int i = 0; i < p->n; i++) {
+        size_t len = 1;
+        for (int k = p->tgt_start[i]; k < p->tgt_start[i + 1]; k++) len += strlen(p->tgt_tok[k]) + 1;
+        char *s = malloc(len), *q = s;
+        if (!s) die("out of memory");
+        *q = 0;
+        for (int k = p->tgt_start[i]; k < p->tgt_start[i + 1]; k++) q += sprintf(q, k > p->tgt_start[i] ? " %s" : "%s", p->tgt_tok[k]);
+        if (!s[strspn(s, " ")]) die("%s: validation pair %d has an empty target; BLEU needs a reference", where, i + 1);
+        v->refs[i] = s;
+    }
+}
+
+static void validator_close(validator *v) {
+    for (int i = 0; i < v->data.n; i++) { free(v->refs[i]); free(v->hyps[i]); }
+    free(v->refs); free(v->hyps); free(v->out); free(v->olen);
+    s2s_dataset_free(&v->data);
+}
+
+/* Validation loss (mean per valid target token, no dropout) and corpus BLEU (sacreBLEU, 13a) of
+ * greedy translations, in batches of B on the trainer's workspace. Neither touches the
+ * trainer's generator, so training goes on exactly as without validation. */
+static void validate(validator *v, s2s_model *m, s2s_ws *ws, int B, const s2s_vocab *tv, double *loss, double *bleu) {
+    const int T = v->data.T, n = v->data.n;
+    s2s_err err;
+    *loss = s2s_eval_loss(m, ws, &v->data, B);
+    if (*loss < 0) die("out of memory");
+    for (int s = 0; s < n; s += B) {
+        int nb = n - s < B ? n - s : B;
+        if (s2s_greedy(m, ws, nb, v->data.src + (size_t)s * T, v->data.src_len + s, T, v->out, v->olen, NULL, &err))
+            die("%s", err.msg);
+        for (int b = 0; b < nb; b++) {
+            free(v->hyps[s + b]);
+            v->hyps[s + b] = join_tokens(tv, v->out + (size_t)b * T, v->olen[b]);
+        }
+    }
+    s2s_corpus_bleu cb;
+    if (s2s_bleu_corpus((const char *const *)v->hyps, (const char *const *)v->refs, n, S2S_TOK_13A, &cb, NULL, 0, &err))
+        die("%s", err.msg);
+    *bleu = cb.score;
+}
+
+int cmd_train(args *a) {
+    train_cfg c;
+    train_parse(a, &c);
+    check_writable(c.out);
+    if (!c.data && !c.src) c.data = data_default_corpus();  /* d2l's fra-eng, fetched into the cache once */
+    s2s_set_threads(c.threads);
+
+    s2s_err err;
+    s2s_pairs all, pairs, vpairs = {0};
+    const char *where = c.data ? c.data : c.src;
+    int rc = c.data ? s2s_pairs_read(c.data, c.pairs, &all, &err) : s2s_pairs_read2(c.src, c.tgt, c.pairs, &all, &err);
+    if (rc) die("%s", err.msg);
+    if (all.skipped && !c.quiet)
+        fprintf(stderr, "seq2seq: %s: skipped %d line%s without a tab\n", c.data, all.skipped, all.skipped == 1 ? "" : "s");
+    if (c.valid_pairs) {
+        if (c.valid_pairs >= all.n)
+            die("--valid-pairs %d: %s has only %d pairs (with --pairs %d), which leaves no training pair; ask for at most %d",
+                c.valid_pairs, where, all.n, c.pairs, all.n - 1);
+        int *vidx = malloc(sizeof(int) * (size_t)c.valid_pairs), *tidx = malloc(sizeof(int) * (size_t)all.n);
+        if (!vidx || !tidx) die("out of memory");
+        split_indices(all.n, c.valid_pairs, vidx, tidx);
+        const char *dbg = getenv("S2S_DEBUG_SPLIT");
+        if (dbg && !strcmp(dbg, "1")) {  /* for tests: the split, as 0-based indices into the pairs read */
+            fputs("split valid:", stderr);
+            for (int i = 0; i < c.valid_pairs; i++) fprintf(stderr, " %d", vidx[i]);
+            fputs("\nsplit train:", stderr);
+            for (int i = 0; i < all.n - c.valid_pairs; i++) fprintf(stderr, " %d", tidx[i]);
+            fputc('\n', stderr);
+        }
+        if (s2s_pairs_select(&all, vidx, c.valid_pairs, &vpairs, &err) ||
+            s2s_pairs_select(&all, tidx, all.n - c.valid_pairs, &pairs, &err))
+            die("%s", err.msg);
+        free(vidx); free(tidx);
+        s2s_pairs_free(&all);
+    } else {
+        pairs = all;
+        if (c.valid) {
+            if (s2s_pairs_read(c.valid, c.valid_count, &vpairs, &err)) die("--valid: %s", err.msg);
+            if (vpairs.skipped && !c.quiet)
+                fprintf(stderr, "seq2seq: %s: skipped %d line%s without a tab\n", c.valid, vpairs.skipped, vpairs.skipped == 1 ? "" : "s");
+        }
+    }
+    const int validating = vpairs.n > 0;
+    /* Vocabularies come from the training pairs only: a held-out word is <unk> to the model. */
+    s2s_vocab *sv, *tv;
+    if (s2s_vocab_build(pairs.src_tok, pairs.src_start[pairs.n], 2, &sv, &err) ||
+        s2s_vocab_build(pairs.tgt_tok, pairs.tgt_start[pairs.n], 2, &tv, &err))
+        die("%s", err.msg);
+    s2s_dataset data;
+    if (s2s_dataset_build(&pairs, sv, tv, c.mc.num_steps, &data, &err)) die("%s", err.msg);
+    c.mc.src_vocab = s2s_vocab_size(sv);
+    c.mc.tgt_vocab = s2s_vocab_size(tv);
+    check_memory(&c.mc, c.batch < data.n ? c.batch : data.n);
+
+    char latest[4096], state[4096];
+    latest_path(&c, latest, sizeof latest);
+    snprintf(state, sizeof state, "%s.state", c.out);
+    s2s_model *m;
+    s2s_rng rng;
+    s2s_rng_seed(&rng, c.seed);
+    if (c.resume) {
+        check_state_opts(state, &c);
+        s2s_vocab *lsv, *ltv;
+        if (s2s_model_load(latest, &m, &lsv, &ltv, &err)) die("--resume: %s", err.msg);
+        if (!same_vocab(sv, lsv) || !same_vocab(tv, ltv)) die("--resume: %s was trained on other data (its vocabulary differs)", latest);
+        const char *names[] = {"embed", "hidden", "layers", "steps"};
+        int have[] = {m->cfg.embed, m->cfg.hidden, m->cfg.layers, m->cfg.num_steps};
+        int want[] = {c.mc.embed, c.mc.hidden, c.mc.layers, c.mc.num_steps};
+        if (m->cfg.kind != c.mc.kind)
+            die("--resume: the run was started with --model %s, now %s (use the same options)", s2s_kind_name(m->cfg.kind), s2s_kind_name(c.mc.kind));
+        for (int i = 0; i < 4; i++)
+            if (have[i] != want[i])
+                die("--resume: the run was started with --%s %d, now %d (use the same options)", names[i], have[i], want[i]);
+        m->cfg.dropout = c.mc.dropout;
+        s2s_vocab_free(lsv); s2s_vocab_free(ltv);
+    } else {
+        if (s2s_model_create(&c.mc, &m, &err)) die("%s", err.msg);
+        s2s_model_init(m, &rng);
+    }
+    s2s_train_opts to = {c.batch, (float)c.lr, 1.0f, c.threads};
+    if (c.threads > 1) s2s_set_blas_threads(1);  /* each shard's thread runs its own products */
+    s2s_trainer *tr;
+    if (s2s_trainer_create(m, &data, &to, &rng, &tr, &err)) die("%s", err.msg);
+    valid_run vr = {-1.0, 0.0, 0, 0};
+    if (c.resume) {
+        if (s2s_state_load(state, tr, check_resume_opt, &c, &err)) die("--resume: %s", err.msg);
+        if (validating) load_valid_run(state, &vr);
+        if (!c.quiet) fprintf(stderr, "seq2seq: resuming %s at epoch %d\n", latest, tr->epoch + (tr->pos > 0));
+    }
+    validator vd;
+    if (validating) validator_open(&vd, &vpairs, sv, tv, c.mc.num_steps, tr->opt.batch, c.valid ? c.valid : where);
+    if (!c.quiet) {
+        fprintf(stderr, "seq2seq: %d pairs, vocab %d/%d, %s model, %zu parameters\n", data.n, c.mc.src_vocab,
+                c.mc.tgt_vocab, s2s_kind_name(c.mc.kind), m->n_params);
+        if (validating)
+            fprintf(stderr, "seq2seq: validation on %d pairs (%s) every %d epochs%s\n", vpairs.n,
+                    c.valid ? c.valid : "held out of the training pairs", c.valid_every,
+                    c.early_stop ? "; --out keeps the best model" : "");
+        /* what the run holds: parameters, gradients and Adam's two moments (plus each extra
+         * shard's gradients), the activations of one batch, and the corpus as read */
+        double mib = 1048576.0, state = 4.0 * sizeof(float) * m->n_params;
+        if (tr->shards > 1) state += (double)tr->shards * sizeof(float) * m->n_params;
+        double act = 0;
+        for (int s = 0; s < tr->shards; s++) act += (double)s2s_ws_bytes(tr->shard_ws[s]);
+        double corpus = (double)s2s_pairs_bytes(&pairs) + (double)data.n * data.T * 4 * 2;
+        fprintf(stderr, "seq2seq: memory: %.1f MiB parameters+gradients+Adam, %.1f MiB activations, %.1f MiB corpus = %.1f MiB\n",
+                state / mib, act / mib, corpus / mib, (state + act + corpus) / mib);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int tty = isatty(2) && !c.quiet;
+    const int n_checks = c.valid_every ? c.epochs / c.valid_every + 1 : 1;
+    curves cv = {calloc((size_t)c.epochs + 1, sizeof(float)), calloc((size_t)c.epochs + 1, sizeof(float)), 0,
+                 calloc((size_t)n_checks, sizeof(float)), calloc((size_t)n_checks, sizeof(float)),
+                 calloc((size_t)n_checks, sizeof(float)), 0};
+    if (!cv.ep || !cv.loss || !cv.vep || !cv.vloss || !cv.vbleu) die("out of memory");
+    s2s_epoch_stats st = {0};
+    double t0 = now_s();
+    int start_epoch = tr->epoch, stopped = c.early_stop && vr.bad_checks >= c.early_stop;
+    double all_tokens = 0, all_seconds = 0, all_flops = 0;
+    if (stopped && !c.quiet)
+        fprintf(stderr, "seq2seq: this run already stopped early at epoch %d (no better validation BLEU in %d checks)\n", tr->epoch, vr.bad_checks);
+    while (!stopped && tr->epoch < c.epochs) {
+        if (s2s_trainer_epoch(tr, &st, &g_stop, &err)) die("%s", err.msg);
+        if (!st.complete) break;
+        all_tokens += st.tokens; all_seconds += st.seconds; all_flops += st.flops;
+        int e = tr->epoch;
+        cv.ep[cv.n] = (float)e; cv.loss[cv.n] = (float)st.loss; cv.n++;
+        double tps = st.seconds > 0 ? st.tokens / st.seconds : 0.0;
+        /* checks at multiples of E only, so a resumed run checks where an uninterrupted one does */
+        const int check = validating && e % c.valid_every == 0;
+        double vloss = 0, vbleu = 0;
+        int improved = 0;
+        if (check) {
+            validate(&vd, m, tr->ws, tr->opt.batch, tv, &vloss, &vbleu);
+            cv.vep[cv.nv] = (float)e; cv.vloss[cv.nv] = (float)vloss; cv.vbleu[cv.nv] = (float)vbleu; cv.nv++;
+            improved = vbleu > vr.best_bleu;  /* a tie is no improvement */
+            if (improved) { vr.best_bleu = vbleu; vr.best_loss = vloss; vr.best_epoch = e; vr.bad_checks = 0; }
+            else vr.bad_checks++;
+        }
+        char vtxt[128] = "";
+        if (check)
+            snprintf(vtxt, sizeof vtxt, ", valid loss %.3f, valid BLEU %.2f%s", vloss, vbleu, improved && c.early_stop ? " (best, saved)" : "");
+        if (tty) {
+            double left = (now_s() - t0) / (e - start_epoch) * (c.epochs - e);
+            fprintf(stderr, "\repoch %d/%d  loss %.3f  %.0f tokens/sec  %.0fs left   ", e, c.epochs, st.loss, tps, left);
+            if (check) fprintf(stderr, "\repoch %d/%d loss %.3f, %.1f tokens/sec%s\n", e, c.epochs, st.loss, tps, vtxt);
+        } else if (!c.quiet && (check || e % c.log_every == 0 || e == c.epochs)) {
+            fprintf(stderr, "epoch %d/%d loss %.3f, %.1f tokens/sec%s\n", e, c.epochs, st.loss, tps, vtxt);
+        }
+        if (c.plot && (check || e % c.log_every == 0 || e == c.epochs)) draw_curves(c.plot, &cv);
+        if (improved && c.early_stop) {
+            /* the best model, then the latest weights and a state that knows of it */
+            if (s2s_model_save(c.out, m, sv, tv, &err)) die("%s", err.msg);
+            save_all(&c, m, sv, tv, tr, &vr);
+        }
+        if (c.save_every && e % c.save_every == 0 && e < c.epochs) save_all(&c, m, sv, tv, tr, &vr);
+        if (c.early_stop && vr.bad_checks >= c.early_stop) stopped = 1;
+    }
+    if (tty) fputc('\n', stderr);
+    save_all(&c, m, sv, tv, tr, &vr);
+    int status = 0;
+    if (g_stop) {
+        fprintf(stderr, "seq2seq: interrupted: saved %s at epoch %d (+%d pairs); continue with --resume\n", latest, tr->epoch, tr->pos);
+        status = 130;
+    } else if (st.seconds > 0) {
+        printf("loss %.3f, %.1f tokens/sec on cpu\n", st.loss, st.tokens / st.seconds);
+        if (!c.quiet && all_seconds > 0)
+            fprintf(stderr, "seq2seq: %d epochs, %.0f target tokens in %.3f s of training: %.1f tokens/sec, %.1f GFLOP/s in products (%d thread%s)\n",
+                    tr->epoch - start_epoch, all_tokens, all_seconds, all_tokens / all_seconds,
+                    all_flops / all_seconds * 1e-9, c.threads, c.threads == 1 ? "" : "s");
+    }
+    if (validating && !c.quiet) {
+        if (stopped && !g_stop && tr->epoch > start_epoch)
+            fprintf(stderr, "seq2seq: early stop at epoch %d: no better validation BLEU in %d checks\n", tr->epoch, c.early_stop);
+        if (vr.best_epoch == 0)
+            fprintf(stderr, "seq2seq: no validation check yet (every %d epochs)%s\n", c.valid_every,
+                    c.early_stop ? "; the best model is not saved until the first one" : "");
+        else if (c.early_stop)
+            fprintf(stderr, "seq2seq: %s is the model of epoch %d (best valid BLEU %.2f, valid loss %.3f); latest weights in %s\n",
+                    c.out, vr.best_epoch, vr.best_bleu, vr.best_loss, latest);
+        else
+            fprintf(stderr, "seq2seq: best valid BLEU %.2f at epoch %d; %s is the model of epoch %d\n", vr.best_bleu,
+                    vr.best_epoch, c.out, tr->epoch);
+    }
+    free(cv.ep); free(cv.loss); free(cv.vep); free(cv.vloss); free(cv.vbleu);
+    if (validating) validator_close(&vd);
+    s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
+    s2s_vocab_free(sv); s2s_vocab_free(tv); s2s_pairs_free(&pairs); s2s_pairs_free(&vpairs);
+    return status;
+}
+
