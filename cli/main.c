@@ -1,4 +1,5 @@
 /* seq2seq: the command-line program over the s2s library. Only cli/ prints and exits. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,9 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* a file-size limit (or a full quota) should fail the write with EFBIG and a message, and
+     * leave the previous model in place, not kill us */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     args a = {argc, 2, argv, cmd};

@@ -120,6 +120,13 @@ if $S2S train --data "$TMP/long.tsv" --embed 4 --hidden 4 --epochs 1 --pairs 0 -
 cp "$TMP/a.st" "$TMP/keep.st"; mkdir -p "$TMP/ro"; cp "$TMP/a.st" "$TMP/ro/m.st"
 expect_error out_is_directory "$TMP/ro: is a directory" $S2S train --data $TINY $SMALL --epochs 1 --out "$TMP/ro"
 expect_error out_dir_missing "cannot write in $TMP/nodir" $S2S train --data $TINY $SMALL --epochs 1 --out "$TMP/nodir/m.st"
+# a disk that fills while saving (here a 20 KiB file-size limit, under the model's size): one
+# line, and the old model intact
+cp "$TMP/a.st" "$TMP/full.st"
+expect_error save_disk_full "full.st.*(File too large|No space)" \
+  bash -c "ulimit -f 20; exec $S2S train --data $TINY $SMALL --epochs 1 --out $TMP/full.st --quiet"
+if cmp -s "$TMP/a.st" "$TMP/full.st" && [ -z "$(ls "$TMP" | grep 'full.st.tmp')" ]; then ok save_disk_full_keeps_model
+else bad save_disk_full_keeps_model; fi
 if cmp -s "$TMP/a.st" "$TMP/keep.st"; then ok model_untouched_by_failures; else bad model_untouched_by_failures; fi
 
 finish
