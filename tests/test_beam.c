@@ -319,7 +319,7 @@ static void check_model(const s2s_model *m, s2s_ws *ws, int n, const int32_t *sr
     s2s_beam_result *r = calloc((size_t)n, sizeof *r);
     s2s_err err;
     /* Greedy drops finished sentences from its batch while beam search keeps its rows, and
-     * products of a few rows take another kernel than BLAS (other rounding, which decides the
+     * products of a few rows take sgemv rather than sgemm (other rounding, which decides the
      * exact ties these models have): compare the algorithms with the reference products,
      * whose rows do not depend on the batch. */
     int prev = s2s_linalg_use_reference(1);
