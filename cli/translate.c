@@ -39,9 +39,13 @@ static void translator_open(translator *t, const char *path, int max_B, int thre
     if (t->threads > 1) s2s_set_blas_threads(1);
     for (int i = 0; i < t->threads; i++)
         if (s2s_ws_create(t->m, max_B, t->m->cfg.num_steps, &t->ws[i], &err)) die("%s", err.msg);
-    if (t->threads > 1) {  /* start the thread pool now, not in the first (timed) batch */
+    if (t->threads > 1) {  /* start the thread pool, and BLAS's buffers in each thread, now */
 #pragma omp parallel num_threads(t->threads)
-        { (void)0; }
+        {
+            float a[64] = {0}, c[64];
+            s2s_gemm(0, 1, 8, 8, 8, 1.0f, a, 8, a, 8, 0.0f, c, 8);
+            s2s_gemm(0, 1, 1, 8, 8, 1.0f, a, 8, a, 8, 0.0f, c, 8);
+        }
     }
 }
 
