@@ -214,8 +214,10 @@ void train_parse(args *a, train_cfg *out) {
 
 /* Refuses sizes whose parameters, gradients, Adam moments and activations cannot fit in this
  * machine's memory, before anything is allocated (Linux would rather kill us later). */
-static void check_memory(const s2s_config *mc, int batch) {
-    double need = (double)s2s_ws_estimate(mc, batch, mc->num_steps) + 4.0 * sizeof(float) * (double)s2s_param_count(mc);
+static void check_memory(const s2s_config *mc, int batch, int threads) {
+    double state, act;
+    s2s_trainer_memory(mc, batch, threads, &state, &act);
+    double need = state + act;
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     double have = pages > 0 && psize > 0 ? (double)pages * psize : 0;
     if (have > 0 && need > have)
@@ -349,7 +351,8 @@ int cmd_train(args *a) {
     if (s2s_dataset_build(&pairs, sv, tv, c.mc.num_steps, &data, &err)) die("%s", err.msg);
     c.mc.src_vocab = s2s_vocab_size(sv);
     c.mc.tgt_vocab = s2s_vocab_size(tv);
-    check_memory(&c.mc, c.batch < data.n ? c.batch : data.n);
+    const int batch = c.batch < data.n ? c.batch : data.n;
+    check_memory(&c.mc, batch, c.threads);
 
     char latest[4096], state[4096];
     latest_path(&c, latest, sizeof latest);
@@ -397,10 +400,8 @@ int cmd_train(args *a) {
                     c.early_stop ? "; --out keeps the best model" : "");
         /* what the run holds: parameters, gradients and Adam's two moments (plus each extra
          * shard's gradients), the activations of one batch, and the corpus as read */
-        double mib = 1048576.0, state = 4.0 * sizeof(float) * m->n_params;
-        if (tr->shards > 1) state += (double)tr->shards * sizeof(float) * m->n_params;
-        double act = 0;
-        for (int s = 0; s < tr->shards; s++) act += (double)s2s_ws_bytes(tr->shard_ws[s]);
+        double mib = 1048576.0, state, act;
+        s2s_trainer_memory(&c.mc, batch, c.threads, &state, &act);
         double corpus = (double)s2s_pairs_bytes(&pairs) + (double)data.n * data.T * 4 * 2;
         fprintf(stderr, "seq2seq: memory: %.1f MiB parameters+gradients+Adam, %.1f MiB activations, %.1f MiB corpus = %.1f MiB\n",
                 state / mib, act / mib, corpus / mib, (state + act + corpus) / mib);

@@ -123,7 +123,6 @@ double s2s_ws_forward_flops(const s2s_model *m, const s2s_ws *ws) {
     return f;
 }
 const float *s2s_ws_logits(const s2s_ws *ws) { return ws->logits; }
-int s2s_ws_dec_steps(const s2s_ws *ws) { return ws->Tdec; }
 const float *s2s_ws_attention(const s2s_ws *ws) { return ws->A; }
 const float *s2s_ws_enc_outputs(const s2s_ws *ws) { return ws->enc[ws->L - 1].hs + (size_t)ws->B * ws->H; }
 void s2s_ws_enc_state(const s2s_ws *ws, int l, const float **h) { *h = ws->enc[l].hs + (size_t)ws->T * ws->B * ws->H; }

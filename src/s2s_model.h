@@ -107,8 +107,8 @@ double s2s_forward(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, int trai
 void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt);
 
 /* Read-only views of the last forward pass (for tests and heatmaps). */
-const float *s2s_ws_logits(const s2s_ws *ws);      /* [Tdec,B,Vt] time-major */
-int s2s_ws_dec_steps(const s2s_ws *ws);            /* Tdec */
+const float *s2s_ws_logits(const s2s_ws *ws);      /* [T,B,Vt] time-major after all_steps = 1;
+                                                     * otherwise the non-padding positions only */
 const float *s2s_ws_enc_outputs(const s2s_ws *ws); /* [T,B,H] */
 void s2s_ws_enc_state(const s2s_ws *ws, int layer, const float **h); /* [B,H] */
 const float *s2s_ws_attention(const s2s_ws *ws);   /* [Tdec,B,T] (attn model) */

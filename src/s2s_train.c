@@ -12,6 +12,19 @@ static double now_seconds(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Threads become slices of the batch: at most one per row. */
+static int shard_count(int threads, int B) {
+    int S = threads < 1 ? 1 : threads > S2S_MAX_SHARDS ? S2S_MAX_SHARDS : threads;
+    return S > B ? B : S;
+}
+
+void s2s_trainer_memory(const s2s_config *c, int batch, int threads, double *state, double *act) {
+    const int S = shard_count(threads, batch), rows = (batch + S - 1) / S;
+    const double n = (double)s2s_param_count(c);
+    *state = (4.0 + (S > 1 ? S : 0)) * sizeof(float) * n;  /* params, grads, Adam m and v, shard grads */
+    *act = (double)S * (double)s2s_ws_estimate(c, rows, c->num_steps);
+}
+
 int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts *o, const s2s_rng *rng,
                        s2s_trainer **out, s2s_err *err) {
     if (o->batch < 1) return s2s_errf(err, "batch size must be at least 1 (got %d)", o->batch);
@@ -32,8 +45,7 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
         s2s_trainer_free(t);
         return S2S_ERR;
     }
-    t->shards = o->threads < 1 ? 1 : o->threads > S2S_MAX_SHARDS ? S2S_MAX_SHARDS : o->threads;
-    if (t->shards > B) t->shards = B;
+    t->shards = shard_count(o->threads, B);
     int rows = (B + t->shards - 1) / t->shards;
     for (int s = 0; s < t->shards; s++)
         if (s2s_ws_create(m, rows, T, &t->shard_ws[s], err) ||

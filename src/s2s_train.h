@@ -50,6 +50,10 @@ typedef struct s2s_epoch_stats {
 int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts *o, const s2s_rng *rng,
                        s2s_trainer **out, s2s_err *err);
 void s2s_trainer_free(s2s_trainer *t);
+/* Bytes a trainer for this configuration would hold, computed without allocating anything:
+ * parameters, gradients (plus each thread's own when threads > 1) and Adam's two moments in
+ * *state, the workspaces of one batch's activations in *act. */
+void s2s_trainer_memory(const s2s_config *c, int batch, int threads, double *state, double *act);
 /* With threads > 1 every batch is cut into that many contiguous slices, each run forward and
  * backward by its own thread into its own gradients with its own dropout stream (seeded from
  * the trainer's generator), and the gradients are summed: the same mathematics, and the same
