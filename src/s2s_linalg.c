@@ -1,12 +1,33 @@
-/* Matrix products: cblas_sgemm, or the reference loop when asked for. */
+/* Matrix products: our AVX-512 kernel, cblas_sgemm, or the reference loop when asked for. */
 #include "s2s_linalg.h"
+
+#include "s2s_kernel.h"
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int use_ref;
+static _Atomic int backend = -1;  /* S2S_GEMM_*; -1 = not chosen yet */
 
 int s2s_linalg_use_reference(int on) { int old = use_ref; use_ref = on; return old; }
+
+/* The default: our kernel where this build has it, else BLAS; S2S_GEMM=blas in the
+ * environment picks BLAS (for comparisons). */
+static int default_backend(void) {
+    const char *e = getenv("S2S_GEMM");
+    if (e && strcmp(e, "blas") == 0) return S2S_GEMM_BLAS;
+    return s2s_kernel_available() ? S2S_GEMM_OWN : S2S_GEMM_BLAS;
+}
+
+int s2s_gemm_backend(int which) {
+    if (backend < 0) backend = default_backend();
+    int old = backend;
+    if (which == S2S_GEMM_OWN && !s2s_kernel_available()) return -1;
+    if (which == S2S_GEMM_OWN || which == S2S_GEMM_BLAS) backend = which;
+    return old;
+}
 
 void s2s_set_threads(int n) {
     if (n <= 0) return;
@@ -56,6 +77,10 @@ void s2s_gemm(int transA, int transB, int M, int N, int K, float alpha, const fl
         return;
     }
     if (use_ref) { gemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
+    if (backend < 0) backend = default_backend();
+    if (backend == S2S_GEMM_OWN && (transB == 0 || M > 4) &&
+        s2s_kernel_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        return;
     if (few_rows(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

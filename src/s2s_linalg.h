@@ -8,6 +8,12 @@
 void s2s_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Which fast path products take: our AVX-512 kernel (the default where the build has it)
+ * or BLAS. s2s_gemm_backend(S2S_GEMM_OWN or S2S_GEMM_BLAS) switches and returns the previous
+ * choice (-1 if the kernel is not in this build); any other argument only asks. Not
+ * thread-safe: set it before starting threads. */
+enum { S2S_GEMM_OWN = 0, S2S_GEMM_BLAS = 1 };
+int s2s_gemm_backend(int which);
 /* 1 routes every product through the reference loop (tests); returns the previous setting. */
 int s2s_linalg_use_reference(int on);
 /* Threads for BLAS (and OpenMP parts); <= 0 leaves the library default. */

@@ -160,5 +160,10 @@ int main(void) {
     RUN(test_model_attn_dropout_grad);
     RUN(test_model_plain_dropout_grad);
     RUN(test_model_attn_one_layer_grad);
+    /* the whole model again with the fast products (our kernel, else BLAS) in float */
+    s2s_linalg_use_reference(0);
+    printf("  (fast products)\n");
+    RUN(test_model_attn_grad);
+    RUN(test_model_plain_dropout_grad);
     TEST_END();
 }

@@ -219,9 +219,12 @@ static int test_attn_model_parity(void) { return model_parity("attn_batch.safete
 static int test_plain_model_parity(void) { return model_parity("plain_batch.safetensors", S2S_PLAIN); }
 
 int main(void) {
-    for (int pass = 0; pass < 2; pass++) {  /* BLAS products, then the reference loop */
-        s2s_linalg_use_reference(pass);
-        printf("  (%s products)\n", pass ? "reference" : "BLAS");
+    static const char *names[] = {"our kernel's", "BLAS", "reference"};
+    for (int pass = 0; pass < 3; pass++) {  /* our kernel, BLAS, then the reference loop */
+        if (pass == 0 && s2s_gemm_backend(S2S_GEMM_OWN) < 0) continue;  /* not in this build */
+        if (pass == 1) s2s_gemm_backend(S2S_GEMM_BLAS);
+        s2s_linalg_use_reference(pass == 2);
+        printf("  (%s products)\n", names[pass]);
         RUN(test_gru_parity);
         RUN(test_attention_parity);
         RUN(test_loss_parity);

@@ -1,0 +1,103 @@
+/* The fast matrix products (our AVX-512 kernel and BLAS) against the reference loop: every
+ * transpose, shapes around the kernel's tile and chunk edges, padded leading dimensions,
+ * alpha and beta (beta 0 must not read C), and row results that do not depend on batching. */
+#include "harness.h"
+#include "s2s_kernel.h"
+#include "s2s_linalg.h"
+#include "s2s_rng.h"
+
+#include <stdlib.h>
+
+static float uni(s2s_rng *r) { return (float)(s2s_rng_uniform(r) * 2.0 - 1.0); }
+
+/* One product through the current backend and through the reference; 0 when they agree. */
+static int one_case(s2s_rng *r, int ta, int tb, int M, int N, int K, float alpha, float beta) {
+    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+    const long na = (long)(ta ? K : M) * lda, nb = (long)(tb ? N : K) * ldb, nc = (long)M * ldc;
+    float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
+    float *C = malloc(sizeof(float) * nc), *R = malloc(sizeof(float) * nc);
+    for (long i = 0; i < na; i++) A[i] = uni(r);
+    for (long i = 0; i < nb; i++) B[i] = uni(r);
+    for (long i = 0; i < nc; i++) C[i] = R[i] = beta == 0.0f ? NAN : uni(r);
+    s2s_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    int prev = s2s_linalg_use_reference(1);
+    s2s_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
+    s2s_linalg_use_reference(prev);
+    int bad = 0;
+    for (int i = 0; i < M && !bad; i++)
+        for (int j = 0; j < ldc && !bad; j++) {
+            float c = C[(long)i * ldc + j], ref = R[(long)i * ldc + j];
+            if (j >= N) {  /* padding between rows: untouched */
+                bad = !(c == ref || (isnan(c) && isnan(ref)));
+                if (bad) fprintf(stderr, "  ta%d tb%d %dx%dx%d: wrote padding at (%d,%d)\n", ta, tb, M, N, K, i, j);
+                continue;
+            }
+            double tol = 2e-6 * K + 1e-6 + 1e-6 * fabs(ref);
+            if (!(fabs((double)c - ref) <= tol)) {
+                fprintf(stderr, "  ta%d tb%d %dx%dx%d alpha %g beta %g: (%d,%d) = %.9g, reference %.9g\n", ta, tb,
+                        M, N, K, alpha, beta, i, j, c, ref);
+                bad = 1;
+            }
+        }
+    free(A), free(B), free(C), free(R);
+    return bad;
+}
+
+static int check_backend(int which) {
+    if (s2s_gemm_backend(which) < 0) SKIP("this build has no AVX-512 kernel");
+    static const int Ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 64, 70};
+    static const int Ns[] = {1, 5, 15, 16, 17, 31, 32, 33, 96, 201};
+    static const int Ks[] = {1, 2, 7, 32, 96, 255, 256, 257, 600};
+    static const float alphas[] = {1.0f, -0.5f}, betas[] = {0.0f, 1.0f, 0.3f};
+    s2s_rng r;
+    s2s_rng_seed(&r, 7);
+    int fails = 0, cases = 0;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int n = 0; n < 60; n++) {  /* a sample of the shape grid, the same every run */
+                int M = Ms[s2s_rng_next(&r) % 12], N = Ns[s2s_rng_next(&r) % 10], K = Ks[s2s_rng_next(&r) % 9];
+                float al = alphas[s2s_rng_next(&r) % 2], be = betas[s2s_rng_next(&r) % 3];
+                fails += one_case(&r, ta, tb, M, N, K, al, be);
+                cases++;
+            }
+    /* every tile height and tail width once, with a K that spans two chunks */
+    for (int M = 1; M <= 9; M++)
+        for (int N = 1; N <= 33; N += 4) fails += one_case(&r, M & 1, N & 1, M, N, 300, 1.0f, 0.0f), cases++;
+    s2s_gemm_backend(S2S_GEMM_OWN);
+    CHECK_MSG(fails == 0, "%d of %d products differ from the reference", fails, cases);
+    return 0;
+}
+
+static int test_own_kernel_matches_reference(void) { return check_backend(S2S_GEMM_OWN); }
+static int test_blas_matches_reference(void) { return check_backend(S2S_GEMM_BLAS); }
+
+/* A row's result is the same bits whether it is computed alone or among 70 rows (the kernel
+ * sums each element in one order), so batched and one-at-a-time translation agree. */
+static int test_own_kernel_rows_independent(void) {
+    if (!s2s_kernel_available()) SKIP("this build has no AVX-512 kernel");
+    enum { M = 70, N = 201, K = 300 };
+    s2s_rng r;
+    s2s_rng_seed(&r, 3);
+    float *A = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K);
+    float *C = malloc(sizeof(float) * M * N), *c = malloc(sizeof(float) * N);
+    for (int i = 0; i < M * K; i++) A[i] = uni(&r);
+    for (int i = 0; i < N * K; i++) W[i] = uni(&r);
+    for (int tb = 0; tb < 2; tb++) {
+        s2s_kernel_gemm(0, tb, M, N, K, 1.0f, A, K, W, tb ? K : N, 0.0f, C, N);
+        int differ = 0;
+        for (int i = 0; i < M; i++) {
+            s2s_kernel_gemm(0, tb, 1, N, K, 1.0f, A + i * K, K, W, tb ? K : N, 0.0f, c, N);
+            differ += memcmp(c, C + i * N, sizeof(float) * N) != 0;
+        }
+        CHECK_MSG(differ == 0, "tb %d: %d rows differ between M=1 and M=%d", tb, differ, M);
+    }
+    free(A), free(W), free(C), free(c);
+    return 0;
+}
+
+int main(void) {
+    RUN(test_own_kernel_matches_reference);
+    RUN(test_blas_matches_reference);
+    RUN(test_own_kernel_rows_independent);
+    TEST_END();
+}
