@@ -129,18 +129,9 @@ void s2s_ws_enc_state(const s2s_ws *ws, int l, const float **h) { *h = ws->enc[l
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
-/* Inverted dropout: each element kept with probability 1-p and scaled by 1/(1-p); two
- * 32-bit draws per generator step. */
+/* Inverted dropout with a mask drawn from one generator step (see s2s_dropout_fill). */
 static void fill_dropout(float *mask, size_t n, float p, s2s_rng *rng) {
-    const float keep = 1.0f / (1.0f - p);
-    const uint64_t cut = (uint64_t)((double)p * 4294967296.0);
-    size_t i = 0;
-    for (; i + 1 < n; i += 2) {
-        uint64_t r = s2s_rng_next(rng);
-        mask[i] = (r & 0xffffffffu) < cut ? 0.0f : keep;
-        mask[i + 1] = (r >> 32) < cut ? 0.0f : keep;
-    }
-    if (i < n) mask[i] = (s2s_rng_next(rng) >> 32) < cut ? 0.0f : keep;
+    s2s_dropout_fill(mask, n, p, s2s_rng_next(rng));
 }
 
 static void gather_rows(float *dst, const float *table, int D, const int32_t *ids, int B, int T, int steps) {

@@ -32,6 +32,23 @@ void s2s_linear_wgrad(int M, int rows, int cols, const float *D, int ldd, const 
         }
 }
 
+/* Wellons' lowbias32: a bijection on 32-bit words with good avalanche; vectorises. */
+static inline uint32_t mix32(uint32_t x) {
+    x ^= x >> 16; x *= 0x7feb352du;
+    x ^= x >> 15; x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+
+void s2s_dropout_fill(float *restrict mask, size_t n, float p, uint64_t key) {
+    const float keep = 1.0f / (1.0f - p);
+    key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ULL;  /* spread the key over both halves */
+    key = (key ^ (key >> 27)) * 0x94d049bb133111ebULL;
+    key ^= key >> 31;
+    const uint32_t cut = (uint32_t)((double)p * 4294967296.0), k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (size_t i = 0; i < n; i++) mask[i] = mix32(mix32((uint32_t)i ^ k0) ^ k1) < cut ? 0.0f : keep;
+}
+
 /* One row of the cell's element-wise part; restrict lets the compiler vectorise it. */
 static void gru_gates_row(int H, const float *restrict gi, const float *restrict gh, const float *restrict hp,
                           float *restrict h, float *restrict r, float *restrict z, float *restrict n,

@@ -6,6 +6,13 @@
 #define S2S_NN_H
 #include <stdint.h>
 
+/* ---- dropout ----------------------------------------------------------------------------
+ * Inverted-dropout mask: mask[i] = 0 with probability p, else 1/(1-p). The draw for element i
+ * is a hash of (i, key), so a mask depends only on its key (one generator step per mask) and
+ * fills at vector speed; different keys give unrelated masks. */
+#include <stddef.h>
+void s2s_dropout_fill(float *mask, size_t n, float p, uint64_t key);
+
 /* ---- GRU cell (rows of W are r, z, n) -------------------------------------------------
  * r = σ(gi_r + gh_r), z = σ(gi_z + gh_z), n = tanh(gi_n + r ⊙ gh_n), h = (1-z) ⊙ n + z ⊙ h_prev
  * with gi = W_ih x + b_ih (given), gh = W_hh h_prev + b_hh (computed here into gh [B,3H]). */

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <omp.h>
 
-#define PAR_MIN 65536  /* below this, threads cost more than they save */
+#define PAR_MIN 16384  /* below this, threads cost more than they save */
 #define MAX_PARTS 256
 
 double s2s_clip_grad_norm(float *g, size_t n, double max_norm) {

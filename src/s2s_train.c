@@ -139,17 +139,20 @@ static double sharded_pass(s2s_trainer *t, const s2s_batch *bt) {
         memset(g, 0, t->m->n_params * sizeof(float));
         loss[s] = 0.0;
         if (part[s].B > 0) {
-            loss[s] = s2s_forward(t->m, t->shard_ws[s], &part[s], 1, 0, &rng[s], NULL);
+            s2s_rng r = rng[s];  /* a copy on this thread's stack: no false sharing */
+            loss[s] = s2s_forward(t->m, t->shard_ws[s], &part[s], 1, 0, &r, NULL);
             s2s_backward(t->m, t->shard_ws[s], &part[s]);
         }
     }
     /* sum the shards' gradients in a fixed order (threads split the arena, not the shards) */
     const size_t n = t->m->n_params;
     float *g = t->m->grads;
+    const float *sg[S2S_MAX_SHARDS];
+    for (int s = 0; s < S; s++) sg[s] = s2s_ws_grads(t->shard_ws[s]);
 #pragma omp parallel for num_threads(S) schedule(static)
     for (size_t i = 0; i < n; i++) {
         float acc = 0.0f;
-        for (int s = 0; s < S; s++) acc += s2s_ws_grads(t->shard_ws[s])[i];
+        for (int s = 0; s < S; s++) acc += sg[s][i];
         g[i] = acc;
     }
     double total = 0.0;
