@@ -59,6 +59,20 @@ static inline float lanes_max(const float *x, int n) {
     return r;
 }
 
+/* Sum of a[i] * b[i] in 16 lanes, folded pairwise (8+8, 4+4, 2+2, 1+1), then the tail in
+ * order: a fixed order that vectorises (a plain loop is a chain of dependent adds). */
+static inline float lanes_dot(const float *restrict a, const float *restrict b, int n) {
+    float s[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) s[l] += a[i + l] * b[i + l];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) s[l] += s[l + w];
+    float r = s[0];
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
 /* dst[i] = exp(x[i] - shift) (dst may be x, or NULL to only sum); returns the sum. */
 static inline double lanes_exp_sum(float *dst, const float *x, int n, float shift) {
     float s[16] = {0};

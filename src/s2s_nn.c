@@ -107,8 +107,9 @@ void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, co
         float *a = A + (long)b * Tk, mx = -INFINITY;
         for (int j = 0; j < Tk; j++) {
             const float *kp = KP + ((long)b * Tk + j) * H;
-            float *f = F + ((long)b * Tk + j) * H, s = 0.0f;
-            for (int h = 0; h < H; h++) { f[h] = fast_tanhf(q[h] + kp[h]); s += w_v[h] * f[h]; }
+            float *f = F + ((long)b * Tk + j) * H;
+            for (int h = 0; h < H; h++) f[h] = fast_tanhf(q[h] + kp[h]);
+            float s = lanes_dot(w_v, f, H);
             if (j >= valid[b]) s = -1e6f;  /* d2l's sequence_mask value */
             a[j] = s;
             if (s > mx) mx = s;
@@ -136,8 +137,8 @@ void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
         for (int j = 0; j < Tk; j++) {
             const float *k = K + ((long)b * Tk + j) * H;
             float *dk = dK + ((long)b * Tk + j) * H;
-            float m = drop ? drop[(long)b * Tk + j] : 1.0f, g = 0.0f, w = a[j] * m;
-            for (int h = 0; h < H; h++) { g += dc[h] * k[h]; dk[h] += w * dc[h]; }
+            float m = drop ? drop[(long)b * Tk + j] : 1.0f, g = lanes_dot(dc, k, H), w = a[j] * m;
+            for (int h = 0; h < H; h++) dk[h] += w * dc[h];
             da[j] = g * m;
             dot += a[j] * da[j];
         }
