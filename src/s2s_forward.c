@@ -54,6 +54,11 @@ static void ws_layout(s2s_ws *w, carve *c, s2s_kind kind, float dropout) {
     w->hc = take(c, T * B * (H > 1 ? H : 1)); w->crow = (int32_t *)take(c, T * B);
     w->clab = (int32_t *)take(c, T * B); w->closs = take(c, T * B);
     w->inf_ctx = take(c, B * H); w->inf_perm = take(c, B * (T > 3 ? T : 3) * H); /* rows of T*H or 3H */
+    for (size_t l = 0; l < L; l++) {
+        w->wt.enc_hh[l] = take(c, 3 * H * H); w->wt.dec_hh[l] = take(c, 3 * H * H);
+        w->wt.dec_ih[l] = take(c, 3 * H * H);
+    }
+    w->wt.att_q = take(c, H * H);
 }
 
 size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T) {
@@ -134,6 +139,34 @@ static void fill_dropout(float *mask, size_t n, float p, s2s_rng *rng) {
     s2s_dropout_fill(mask, n, p, s2s_rng_next(rng));
 }
 
+/* dst [cols, rows] = W^T for W [rows, cols] with row stride ldw, in 16 x 16 blocks. */
+static void transpose(float *restrict dst, const float *restrict W, int rows, int cols, int ldw) {
+    for (int j0 = 0; j0 < rows; j0 += 16)
+        for (int k0 = 0; k0 < cols; k0 += 16)
+            for (int j = j0; j < rows && j < j0 + 16; j++)
+                for (int k = k0; k < cols && k < k0 + 16; k++) dst[(long)k * rows + j] = W[(long)j * ldw + k];
+}
+
+/* Column offsets of the embedding and the context inside decoder.rnn.weight_ih_l0:
+ * the attention decoder feeds [context, embedding], the plain one [embedding, context]. */
+static int emb_col(const s2s_model *m) { return m->cfg.kind == S2S_ATTN ? m->cfg.hidden : 0; }
+static int ctx_col(const s2s_model *m) { return m->cfg.kind == S2S_ATTN ? 0 : m->cfg.embed; }
+
+static void transpose_weights(const s2s_model *m, s2s_ws *ws, int B) {
+    const int H = ws->H, In0 = ws->E + H;
+    ws->wt.on = B > 4;
+    if (!ws->wt.on) return;
+    for (int l = 0; l < ws->L; l++) {
+        transpose(ws->wt.enc_hh[l], m->p.enc[l].w_hh, 3 * H, H, H);
+        transpose(ws->wt.dec_hh[l], m->p.dec[l].w_hh, 3 * H, H, H);
+        if (l > 0) transpose(ws->wt.dec_ih[l], m->p.dec[l].w_ih, 3 * H, H, H);
+    }
+    if (m->cfg.kind == S2S_ATTN) {
+        transpose(ws->wt.dec_ih[0], m->p.dec[0].w_ih + ctx_col(m), 3 * H, H, In0);
+        transpose(ws->wt.att_q, m->p.att_Wq, H, H, H);
+    }
+}
+
 static void gather_rows(float *dst, const float *table, int D, const int32_t *ids, int B, int T, int steps) {
     for (int t = 0; t < steps; t++)
         for (int b = 0; b < B; b++)
@@ -145,6 +178,7 @@ void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, 
     const float p = m->cfg.dropout;
     const size_t BH = (size_t)B * H;
     ws->B = B;
+    transpose_weights(m, ws, B);
     gather_rows(ws->enc_x, m->p.enc_emb, E, src, B, T, T);
     for (int l = 0; l < L; l++) {
         s2s_gru_cache *g = &ws->enc[l];
@@ -164,7 +198,7 @@ void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, 
         memset(g->hs, 0, sizeof(float) * BH);
         for (int t = 0; t < T; t++) {
             size_t o = t * BH;
-            s2s_gru_cell_forward(B, H, g->gi + 3 * o, g->hs + o, w->w_hh, w->b_hh, ws->gh,
+            s2s_gru_cell_forward(B, H, g->gi + 3 * o, g->hs + o, w->w_hh, w->b_hh, ws->wt.on ? ws->wt.enc_hh[l] : NULL, ws->gh,
                                  g->hs + o + BH, g->r + o, g->z + o, g->n + o, g->ghn + o);
         }
     }
@@ -188,10 +222,12 @@ void s2s_dec_step(const s2s_model *m, s2s_ws *ws, int B, const s2s_step_io *io) 
     const size_t B3H = (size_t)B * 3 * H;
     memcpy(io->gi[0], io->gi0e, sizeof(float) * B3H);
     if (m->cfg.kind == S2S_ATTN) {  /* query = previous top hidden state; context first */
-        s2s_linear_forward(B, H, H, io->h_prev[L - 1], H, m->p.att_Wq, H, NULL, 0.0f, ws->tmp, H);
+        if (ws->wt.on) s2s_linear_forward_t(B, H, H, io->h_prev[L - 1], H, ws->wt.att_q, H, NULL, 0.0f, ws->tmp, H);
+        else s2s_linear_forward(B, H, H, io->h_prev[L - 1], H, m->p.att_Wq, H, NULL, 0.0f, ws->tmp, H);
         s2s_attn_forward(B, ws->T, H, ws->tmp, ws->KP, ws->K, ws->valid, m->p.att_wv, io->adrop,
                          io->F, io->A, io->ctx);
-        s2s_linear_forward(B, 3 * H, H, io->ctx, H, m->p.dec[0].w_ih, In0, NULL, 1.0f, io->gi[0], 3 * H);
+        if (ws->wt.on) s2s_linear_forward_t(B, 3 * H, H, io->ctx, H, ws->wt.dec_ih[0], 3 * H, NULL, 1.0f, io->gi[0], 3 * H);
+        else s2s_linear_forward(B, 3 * H, H, io->ctx, H, m->p.dec[0].w_ih, In0, NULL, 1.0f, io->gi[0], 3 * H);
     } else {
         for (size_t i = 0; i < B3H; i++) io->gi[0][i] += ws->ctxp[i];
     }
@@ -203,17 +239,14 @@ void s2s_dec_step(const s2s_model *m, s2s_ws *ws, int B, const s2s_step_io *io) 
                 for (size_t i = 0; i < (size_t)B * H; i++) io->xd[l][i] = x[i] * io->mask[l][i];
                 x = io->xd[l];
             }
-            s2s_linear_forward(B, 3 * H, H, x, H, w->w_ih, H, w->b_ih, 0.0f, io->gi[l], 3 * H);
+            if (ws->wt.on) s2s_linear_forward_t(B, 3 * H, H, x, H, ws->wt.dec_ih[l], 3 * H, w->b_ih, 0.0f, io->gi[l], 3 * H);
+            else s2s_linear_forward(B, 3 * H, H, x, H, w->w_ih, H, w->b_ih, 0.0f, io->gi[l], 3 * H);
         }
-        s2s_gru_cell_forward(B, H, io->gi[l], io->h_prev[l], w->w_hh, w->b_hh, ws->gh, io->h[l],
+        s2s_gru_cell_forward(B, H, io->gi[l], io->h_prev[l], w->w_hh, w->b_hh, ws->wt.on ? ws->wt.dec_hh[l] : NULL, ws->gh, io->h[l],
                              io->r[l], io->z[l], io->n[l], io->ghn[l]);
     }
 }
 
-/* Column offsets of the embedding and the context inside decoder.rnn.weight_ih_l0:
- * the attention decoder feeds [context, embedding], the plain one [embedding, context]. */
-static int emb_col(const s2s_model *m) { return m->cfg.kind == S2S_ATTN ? m->cfg.hidden : 0; }
-static int ctx_col(const s2s_model *m) { return m->cfg.kind == S2S_ATTN ? 0 : m->cfg.embed; }
 
 double s2s_forward(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, int train, int all_steps,
                    s2s_rng *rng, float *loss) {

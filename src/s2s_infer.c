@@ -22,6 +22,13 @@ void s2s_encode(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const
 }
 
 static void permute_rows(float *a, float *scratch, int B, size_t row, const int *from) {
+    int rising = 1;  /* from[i] >= i and increasing (finished rows dropped): move up in place */
+    for (int i = 0; i < B && rising; i++) rising = from[i] >= i && (i == 0 || from[i] > from[i - 1]);
+    if (rising) {
+        for (int i = 0; i < B; i++)
+            if (from[i] != i) memcpy(a + i * row, a + (size_t)from[i] * row, sizeof(float) * row);
+        return;
+    }
     for (int i = 0; i < B; i++) memcpy(scratch + i * row, a + (size_t)from[i] * row, sizeof(float) * row);
     memcpy(a, scratch, sizeof(float) * B * row);
 }
@@ -97,8 +104,7 @@ int s2s_greedy(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const 
         int live = 0;
         for (int i = 0; i < nb; i++) {
             const float *x = lp + (size_t)i * V;
-            int best = 0, b = row_of[i];
-            for (int v = 1; v < V; v++) if (x[v] > x[best]) best = v;  /* first maximum, as argmax */
+            int best = lanes_argmax(x, V), b = row_of[i];
             if (attn) memcpy(attn + ((size_t)b * max_len + step) * T, step_attn + (size_t)i * T, sizeof(float) * T);
             if (best == S2S_EOS) continue;
             out[(size_t)b * max_len + out_len[b]++] = best;

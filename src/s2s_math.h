@@ -59,6 +59,14 @@ static inline float lanes_max(const float *x, int n) {
     return r;
 }
 
+/* Index of the first maximum (as argmax): the maximum at vector speed, then its first place. */
+static inline int lanes_argmax(const float *x, int n) {
+    const float m = lanes_max(x, n);
+    for (int i = 0; i < n; i++)
+        if (x[i] == m) return i;
+    return 0;  /* only NaNs */
+}
+
 /* Sum of a[i] * b[i] in 16 lanes, folded pairwise (8+8, 4+4, 2+2, 1+1), then the tail in
  * order: a fixed order that vectorises (a plain loop is a chain of dependent adds). */
 static inline float lanes_dot(const float *restrict a, const float *restrict b, int n) {

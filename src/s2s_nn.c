@@ -9,16 +9,26 @@
 #include "s2s_linalg.h"
 #include "s2s_math.h"
 
+/* y = beta * y + b row by row; returns the beta for the product that follows. */
+static float add_bias(int M, int N, const float *b, float beta, float *y, int ldy) {
+    if (!b) return beta;
+    for (int i = 0; i < M; i++) {
+        float *yi = y + (long)i * ldy;
+        for (int j = 0; j < N; j++) yi[j] = (beta == 0.0f ? 0.0f : yi[j]) + b[j];
+    }
+    return 1.0f;
+}
+
 void s2s_linear_forward(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
                         const float *b, float beta, float *y, int ldy) {
-    if (b) {
-        for (int i = 0; i < M; i++) {
-            float *yi = y + (long)i * ldy;
-            for (int j = 0; j < N; j++) yi[j] = (beta == 0.0f ? 0.0f : yi[j]) + b[j];
-        }
-        beta = 1.0f;
-    }
+    beta = add_bias(M, N, b, beta, y, ldy);
     s2s_gemm(0, 1, M, N, K, 1.0f, x, ldx, W, ldw, beta, y, ldy);
+}
+
+void s2s_linear_forward_t(int M, int N, int K, const float *x, int ldx, const float *WT, int ldwt,
+                          const float *b, float beta, float *y, int ldy) {
+    beta = add_bias(M, N, b, beta, y, ldy);
+    s2s_gemm(0, 0, M, N, K, 1.0f, x, ldx, WT, ldwt, beta, y, ldy);
 }
 
 void s2s_linear_wgrad(int M, int rows, int cols, const float *D, int ldd, const float *X, int ldx,
@@ -79,9 +89,10 @@ static void gru_grads_row(int H, const float *restrict dh, const float *restrict
 }
 
 void s2s_gru_cell_forward(int B, int H, const float *gi, const float *h_prev, const float *W_hh,
-                          const float *b_hh, float *gh, float *h, float *r, float *z, float *n,
-                          float *ghn) {
-    s2s_linear_forward(B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
+                          const float *b_hh, const float *W_hhT, float *gh, float *h, float *r, float *z,
+                          float *n, float *ghn) {
+    if (W_hhT) s2s_linear_forward_t(B, 3 * H, H, h_prev, H, W_hhT, 3 * H, b_hh, 0.0f, gh, 3 * H);
+    else s2s_linear_forward(B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
     for (int b = 0; b < B; b++) {
         long o = (long)b * H, o3 = (long)b * 3 * H;
         gru_gates_row(H, gi + o3, gh + o3, h_prev + o, h + o, r + o, z + o, n + o, ghn + o);

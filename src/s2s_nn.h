@@ -21,6 +21,7 @@ void s2s_gru_cell_forward(int B, int H,
                           const float *h_prev,  /* [B,H] */
                           const float *W_hh,    /* [3H,H] */
                           const float *b_hh,    /* [3H] */
+                          const float *W_hhT,   /* [H,3H] W_hh transposed, or NULL to use W_hh */
                           float *gh,            /* [B,3H] scratch */
                           float *h,             /* [B,H] out */
                           float *r, float *z, float *n, float *ghn); /* [B,H] each, cache */
@@ -43,6 +44,9 @@ void s2s_linear_wgrad(int M, int rows, int cols, const float *D, int ldd, const 
 /* y[M,N] = x[M,K] Wᵀ (+ b): W [N,K] with leading dimension ldw; beta 1 adds to y. */
 void s2s_linear_forward(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
                         const float *b, float beta, float *y, int ldy);
+/* The same with the weight given transposed: y = x WT + b, WT [K,N] (ldwt). */
+void s2s_linear_forward_t(int M, int N, int K, const float *x, int ldx, const float *WT, int ldwt,
+                          const float *b, float beta, float *y, int ldy);
 
 /* ---- additive attention, one query per row ---------------------------------------------
  * f_j = tanh(qp + KP_j), s_j = w_v · f_j (s_j = -1e6 for j >= valid), a = softmax(s),

@@ -13,6 +13,17 @@ typedef struct s2s_gru_cache {
     float *dgi, *dgh;   /* [T,B,3H] gradients of the projections */
 } s2s_gru_cache;
 
+/* Transposed copies of the weights the per-step products use, made at the start of every
+ * encoder pass of more than 4 rows (s2s_enc_forward): a step's x W^T then reads W^T in
+ * place instead of re-packing W for every step. dec_ih[0] is the context's columns of
+ * layer 0 (attention model). Few rows go through BLAS's gemv on W as it is. */
+typedef struct s2s_wt {
+    int on;
+    float *enc_hh[S2S_MAX_LAYERS], *dec_hh[S2S_MAX_LAYERS]; /* [H,3H] */
+    float *dec_ih[S2S_MAX_LAYERS];                          /* [H,3H] */
+    float *att_q;                                           /* [H,H] */
+} s2s_wt;
+
 struct s2s_ws {
     int max_B, T, B, Tdec;
     int adrop_on;                       /* the last forward used attention dropout */
@@ -50,6 +61,7 @@ struct s2s_ws {
     float *inf_h[S2S_MAX_LAYERS], *inf_h2[S2S_MAX_LAYERS]; /* [B,H] */
     float *inf_ctx;                     /* [B,H] plain: the encoder's context */
     float *inf_perm;                    /* [B,T,H] reorder scratch */
+    s2s_wt wt;
 };
 
 /* Pointers for one decoder step, per layer: where the previous state is read and the new one

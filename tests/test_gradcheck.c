@@ -35,7 +35,7 @@ enum { CB = 3, CH = 4 };
 typedef struct { float gi[CB * 3 * CH], hp[CB * CH], W[3 * CH * CH], b[3 * CH], up[CB * CH]; } cell_ctx;
 static double cell_loss(void *p) {
     cell_ctx *c = p; float gh[CB * 3 * CH], h[CB * CH], r[CB * CH], z[CB * CH], n[CB * CH], g[CB * CH];
-    s2s_gru_cell_forward(CB, CH, c->gi, c->hp, c->W, c->b, gh, h, r, z, n, g);
+    s2s_gru_cell_forward(CB, CH, c->gi, c->hp, c->W, c->b, NULL, gh, h, r, z, n, g);
     return dot(h, c->up, CB * CH);
 }
 static int test_gru_cell_grad(void) {
@@ -45,7 +45,7 @@ static int test_gru_cell_grad(void) {
     randn(c.b, 3 * CH, &r, 0.5f); randn(c.up, CB * CH, &r, 1);
     float gh[CB * 3 * CH], h[CB * CH], rr[CB * CH], z[CB * CH], n[CB * CH], g[CB * CH];
     float dgi[CB * 3 * CH], dgh[CB * 3 * CH], dhp[CB * CH], dW[3 * CH * CH] = {0}, db[3 * CH] = {0};
-    s2s_gru_cell_forward(CB, CH, c.gi, c.hp, c.W, c.b, gh, h, rr, z, n, g);
+    s2s_gru_cell_forward(CB, CH, c.gi, c.hp, c.W, c.b, NULL, gh, h, rr, z, n, g);
     s2s_gru_cell_backward(CB, CH, c.up, c.hp, rr, z, n, g, c.W, dgi, dgh, dhp);
     s2s_linear_wgrad(CB, 3 * CH, CH, dgh, 3 * CH, c.hp, CH, dW, CH, db);
     CHECK(fd_check("dgi", c.gi, dgi, CB * 3 * CH, cell_loss, &c, 1e-2) == 0);
@@ -114,16 +114,18 @@ static double model_loss(void *p) {
     return s2s_forward(c->m, c->ws, &c->bt, c->train, 0, &r, NULL);
 }
 static int model_case(s2s_kind kind, float dropout, int layers) {
-    enum { B = 4, T = 5 };
+    enum { B = 6, T = 5 };  /* more than 4 rows: the steps' products use transposed weights */
     s2s_config cfg = {kind, 9, 11, 3, 4, layers, dropout, T};
     s2s_model *m; s2s_ws *ws; s2s_err err;
     if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create(m, B, T, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     s2s_rng r; s2s_rng_seed(&r, 7);
     s2s_model_init(m, &r);
-    static const int32_t src[B * T] = {4, 5, 6, 7, 3,  8, 3, 1, 1, 1,  5, 5, 3, 1, 1,  3, 1, 1, 1, 1};
-    static const int32_t srcl[B] = {5, 2, 3, 1};
-    static const int32_t tgt[B * T] = {4, 5, 3, 1, 1,  6, 7, 8, 9, 10, 10, 3, 1, 1, 1,  4, 3, 1, 1, 1};
-    static const int32_t tgtl[B] = {3, 5, 2, 2};
+    static const int32_t src[B * T] = {4, 5, 6, 7, 3,  8, 3, 1, 1, 1,  5, 5, 3, 1, 1,  3, 1, 1, 1, 1,
+                                       6, 3, 1, 1, 1,  7, 8, 4, 3, 1};
+    static const int32_t srcl[B] = {5, 2, 3, 1, 2, 4};
+    static const int32_t tgt[B * T] = {4, 5, 3, 1, 1,  6, 7, 8, 9, 10, 10, 3, 1, 1, 1,  4, 3, 1, 1, 1,
+                                       5, 6, 3, 1, 1,  3, 1, 1, 1, 1};
+    static const int32_t tgtl[B] = {3, 5, 2, 2, 3, 1};
     int32_t dec[B * T];
     for (int b = 0; b < B; b++) { dec[b * T] = 2; for (int t = 1; t < T; t++) dec[b * T + t] = tgt[b * T + t - 1]; }
     fd_atol = 2e-4;

@@ -63,7 +63,7 @@ static int test_gru_parity(void) {
         s2s_linear_forward(T * B, 3 * H, in, xin, in, W_ih[l], in, b_ih[l], 0.0f, gi[l], 3 * H);
         memcpy(hs[l], h0 + l * BH, BH * 4);
         for (int t = 0; t < T; t++)
-            s2s_gru_cell_forward(B, H, gi[l] + 3 * t * BH, hs[l] + t * BH, W_hh[l], b_hh[l], gh, hs[l] + (t + 1) * BH,
+            s2s_gru_cell_forward(B, H, gi[l] + 3 * t * BH, hs[l] + t * BH, W_hh[l], b_hh[l], NULL, gh, hs[l] + (t + 1) * BH,
                                  r[l] + t * BH, z[l] + t * BH, n[l] + t * BH, g[l] + t * BH);
     }
     CHECK_ARRAY(hs[L - 1] + BH, F32(f, "y"), T * BH, RTOL, ATOL, "y");
