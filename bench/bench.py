@@ -59,6 +59,25 @@ def ref_translate(model, start, count, threads):
     return dict(sps=float(re.search(r'([\d.]+) sentences/sec', o).group(1)), rss=rss)
 
 
+def measured_ghz(threads):
+    """The clock the cores actually run at under our load: cycles / task-clock from perf stat over
+    a short d2l training run (None when perf cannot count cycles here)."""
+    cmd = ['perf', 'stat', '-x,', '-e', 'cycles,task-clock', S2S, 'train', '--data', DATA, '--epochs', '60',
+           '--threads', str(threads), '--out', f'{TMP}/clock.safetensors', '--quiet']
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=ENV)
+    except OSError:
+        return None
+    cycles = msec = None
+    for line in p.stderr.splitlines():
+        f = line.split(',')
+        if len(f) > 2 and f[2].startswith('cycles') and f[0].replace('.', '').isdigit():
+            cycles = float(f[0])
+        if len(f) > 2 and f[2].startswith('task-clock') and f[0].replace('.', '').isdigit():
+            msec = float(f[0])
+    return cycles / (msec * 1e6) if p.returncode == 0 and cycles and msec else None
+
+
 def machine():
     name = 'unknown'
     with open('/proc/cpuinfo') as f:
@@ -71,10 +90,20 @@ def machine():
     fam = re.search(r'cpu family\s*: (\d+)', info)
     width = 16 if 'avx512f' in flags else 8 if 'avx2' in flags else 4
     cores = os.cpu_count()
-    peak = cores * 2 * width * 2 * mhz / 1000  # cores x FMA units x SIMD floats x 2 x GHz
-    peak_avx2 = cores * 2 * 8 * 2 * mhz / 1000
+    ghz = {th: measured_ghz(th) for th in (1, 2)}
+    clock = {th: ghz[th] or mhz / 1000 for th in (1, 2)}
+    # cores x FMA units x SIMD floats x 2 x GHz, at the clock measured with that many threads busy
+    peak = {th: th * 2 * width * 2 * clock[th] for th in (1, 2)}
     return dict(name=name, family=fam.group(1) if fam else '?', mhz=mhz, cores=cores, width=width,
-                peak=peak, peak_avx2=peak_avx2)
+                ghz=ghz, clock=clock, peak=peak, machine_peak=cores * 2 * width * 2 * clock[2])
+
+
+def gemm_backend():
+    if ENV.get('S2S_GEMM') == 'blas':
+        return 'OpenBLAS (S2S_GEMM=blas)'
+    with open('/proc/cpuinfo') as f:
+        avx512 = 'avx512f' in f.read()
+    return 'our AVX-512 kernel (src/s2s_kernel.c)' if avx512 else 'OpenBLAS (no AVX-512 here)'
 
 
 def main():
@@ -92,7 +121,7 @@ def main():
     if not os.path.exists(DATA):
         sys.exit(f'bench: {DATA} not found (the fra-eng corpus; see README)')
     os.makedirs(TMP, exist_ok=True)
-    mc = machine()
+    mc = machine()  # (runs two short trainings under perf stat for the clock)
     mc['blas'] = ENV.get('OPENBLAS_CORETYPE', 'auto')
     rows, lines = [], []
     say = lambda s: (print(s, flush=True), lines.append(s))
@@ -126,9 +155,13 @@ def main():
         print(f'  translate threads {th}: ours one-by-one {one["sps"]:.0f}/s, batched {batched["sps"]:.0f}/s, '
               f'PyTorch {ref["sps"]:.0f}/s', flush=True)
 
-    say(f'Machine: {mc["name"]} (family {mc["family"]}), {mc["cores"]} cores at {mc["mhz"]:.0f} MHz; '
-        f'OpenBLAS core type {mc["blas"]}. Peak = cores x 2 FMA units x {mc["width"]} floats x 2 x clock '
-        f'= {mc["peak"]:.1f} GFLOP/s ({mc["peak_avx2"]:.1f} with the AVX2 kernels OpenBLAS uses here).')
+    clk = ('measured by perf stat under our training load: ' +
+           ', '.join(f'{mc["ghz"][th]:.2f} GHz with {th} busy' for th in (1, 2))
+           if mc['ghz'][1] and mc['ghz'][2] else 'perf cannot count cycles here: nominal clock used')
+    say(f'Machine: {mc["name"]} (family {mc["family"]}), {mc["cores"]} cores, {mc["mhz"]:.0f} MHz nominal '
+        f'({clk}); OpenBLAS core type {mc["blas"]}; our products: {gemm_backend()}.')
+    say(f'Peak = cores x 2 FMA units x {mc["width"]} floats x 2 x clock = {mc["machine_peak"]:.1f} GFLOP/s for the '
+        f'machine ({mc["peak"][1]:.1f} for one core); the GFLOP/s column compares with the peak of the cores the run used.')
     args = ''.join(f' --env {kv}' for kv in a.env) + (' --quick' if a.quick else '')
     say(f'Run: {time.strftime("%Y-%m-%d %H:%M")}, `/usr/bin/python3 bench/bench.py{args}`; '
         f'best of {reps} alternating runs per cell.')
@@ -142,8 +175,9 @@ def main():
         for th in (1, 2):
             o, r = results[(name, th)]
             say(f'| {name} | {th} | {o["tps"]:,.0f} | {r["tps"]:,.0f} | {o["tps"] / r["tps"]:.1f}x | '
-                f'{o["tps"] / best_ref:.1f}x | {o["gflops"]:.1f} ({100 * o["gflops"] / mc["peak"]:.0f}%; '
-                f'{100 * o["gflops"] / mc["peak_avx2"]:.0f}% of AVX2) | {o["rss"]:.0f} / {r["rss"]:.0f} MiB |')
+                f'{o["tps"] / best_ref:.1f}x | {o["gflops"]:.1f} ({100 * o["gflops"] / mc["peak"][th]:.0f}% of '
+                f'{th} core{"s" if th > 1 else ""}; {100 * o["gflops"] / mc["machine_peak"]:.0f}% of the machine) | '
+                f'{o["rss"]:.0f} / {r["rss"]:.0f} MiB |')
     say('')
     say(f'Greedy translation of {count} held-out sentences (lines 1000..{999 + count}), the same weights in both:')
     say('')

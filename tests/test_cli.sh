@@ -88,6 +88,11 @@ expect_error dropout_too_big "--dropout: 1.5 is out of range" $S2S train --data 
 expect_error no_out "--out MODEL is required" $S2S train --data $TINY
 expect_error too_big_for_memory "needs [0-9.]+ GiB of memory" $S2S train --data $TINY --out "$TMP/x.st" --hidden 65536 --embed 65536 --batch 100000 --steps 4096
 expect_error unknown_command "unknown command 'trian'" $S2S trian
+expect_error bad_gemm_env "S2S_GEMM must be 'own' or 'blas' \(got 'fast'\)" env S2S_GEMM=fast $S2S train --data $TINY --out "$TMP/x.st"
+
+# --- version: the build and its products; S2S_GEMM=blas switches them -------------------
+if $S2S version | grep -q '^seq2seq [0-9]' && S2S_GEMM=blas $S2S version | grep -q '^products: OpenBLAS'; then ok version
+else bad version "$($S2S version 2>&1)"; fi
 expect_error model_missing "nope.st.*(No such file|cannot open)" $S2S translate --model "$TMP/nope.st" "go ."
 expect_error model_is_corpus "$TINY" $S2S translate --model $TINY "go ."
 head -c 1000 "$TMP/a.st" >"$TMP/trunc.st"
