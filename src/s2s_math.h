@@ -74,9 +74,10 @@ static inline float lanes_dot(const float *restrict a, const float *restrict b, 
     int i = 0;
     for (; i + 16 <= n; i += 16)
         for (int l = 0; l < 16; l++) s[l] += a[i + l] * b[i + l];
-    for (int w = 8; w >= 1; w /= 2)
-        for (int l = 0; l < w; l++) s[l] += s[l + w];
-    float r = s[0];
+    for (int l = 0; l < 8; l++) s[l] += s[l + 8];  /* constant bounds: each fold is one vector op */
+    for (int l = 0; l < 4; l++) s[l] += s[l + 4];
+    for (int l = 0; l < 2; l++) s[l] += s[l + 2];
+    float r = s[0] + s[1];
     for (; i < n; i++) r += a[i] * b[i];
     return r;
 }

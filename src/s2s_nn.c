@@ -59,18 +59,19 @@ void s2s_dropout_fill(float *restrict mask, size_t n, float p, uint64_t key) {
     for (size_t i = 0; i < n; i++) mask[i] = mix32(mix32((uint32_t)i ^ k0) ^ k1) < cut ? 0.0f : keep;
 }
 
-/* One row of the cell's element-wise part; restrict lets the compiler vectorise it. */
-static void gru_gates_row(int H, const float *restrict gi, const float *restrict gh, const float *restrict hp,
-                          float *restrict h, float *restrict r, float *restrict z, float *restrict n,
-                          float *restrict ghn) {
-    for (int j = 0; j < H; j++) {
-        float rj = fast_sigmoidf(gi[j] + gh[j]);
-        float zj = fast_sigmoidf(gi[H + j] + gh[H + j]);
-        float gn = gh[2 * H + j];
-        float nj = fast_tanhf(gi[2 * H + j] + rj * gn);
-        r[j] = rj; z[j] = zj; n[j] = nj; ghn[j] = gn;
-        h[j] = (1.0f - zj) * nj + zj * hp[j];
-    }
+/* The cell's element-wise part over all rows; restrict lets the compiler vectorise it. */
+static void gru_gates(int B, int H, const float *restrict gi, const float *restrict gh, const float *restrict hp,
+                      float *restrict h, float *restrict r, float *restrict z, float *restrict n,
+                      float *restrict ghn) {
+    for (int b = 0; b < B; b++, gi += 3 * H, gh += 3 * H, hp += H, h += H, r += H, z += H, n += H, ghn += H)
+        for (int j = 0; j < H; j++) {
+            float rj = fast_sigmoidf(gi[j] + gh[j]);
+            float zj = fast_sigmoidf(gi[H + j] + gh[H + j]);
+            float gn = gh[2 * H + j];
+            float nj = fast_tanhf(gi[2 * H + j] + rj * gn);
+            r[j] = rj; z[j] = zj; n[j] = nj; ghn[j] = gn;
+            h[j] = (1.0f - zj) * nj + zj * hp[j];
+        }
 }
 
 static void gru_grads_row(int H, const float *restrict dh, const float *restrict hp, const float *restrict r,
@@ -93,10 +94,7 @@ void s2s_gru_cell_forward(int B, int H, const float *gi, const float *h_prev, co
                           float *n, float *ghn) {
     if (W_hhT) s2s_linear_forward_t(B, 3 * H, H, h_prev, H, W_hhT, 3 * H, b_hh, 0.0f, gh, 3 * H);
     else s2s_linear_forward(B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
-    for (int b = 0; b < B; b++) {
-        long o = (long)b * H, o3 = (long)b * 3 * H;
-        gru_gates_row(H, gi + o3, gh + o3, h_prev + o, h + o, r + o, z + o, n + o, ghn + o);
-    }
+    gru_gates(B, H, gi, gh, h_prev, h, r, z, n, ghn);
 }
 
 void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev, const float *r,
@@ -117,20 +115,23 @@ void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, co
         const float *q = qp + (long)b * H;
         float *a = A + (long)b * Tk, mx = -INFINITY;
         for (int j = 0; j < Tk; j++) {
-            const float *kp = KP + ((long)b * Tk + j) * H;
-            float *f = F + ((long)b * Tk + j) * H;
-            for (int h = 0; h < H; h++) f[h] = fast_tanhf(q[h] + kp[h]);
-            float s = lanes_dot(w_v, f, H);
-            if (j >= valid[b]) s = -1e6f;  /* d2l's sequence_mask value */
+            float s = -1e6f;  /* d2l's sequence_mask value; a masked key's features are never read */
+            if (j < valid[b]) {
+                const float *kp = KP + ((long)b * Tk + j) * H;
+                float *f = F + ((long)b * Tk + j) * H;
+                for (int h = 0; h < H; h++) f[h] = fast_tanhf(q[h] + kp[h]);
+                s = lanes_dot(w_v, f, H);
+            }
             a[j] = s;
             if (s > mx) mx = s;
         }
         float sum = 0.0f;
         for (int j = 0; j < Tk; j++) { a[j] = fast_expf(a[j] - mx); sum += a[j]; }
         for (int j = 0; j < Tk; j++) a[j] /= sum;
-        float *c = ctx + (long)b * H;
+        float *restrict c = ctx + (long)b * H;
         memset(c, 0, sizeof(float) * H);
         for (int j = 0; j < Tk; j++) {
+            if (a[j] == 0.0f) continue;  /* masked keys (exp underflows to exactly 0) add nothing */
             float w = drop ? a[j] * drop[(long)b * Tk + j] : a[j];
             const float *k = K + ((long)b * Tk + j) * H;
             for (int h = 0; h < H; h++) c[h] += w * k[h];
@@ -148,6 +149,7 @@ void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
         for (int j = 0; j < Tk; j++) {
             const float *k = K + ((long)b * Tk + j) * H;
             float *dk = dK + ((long)b * Tk + j) * H;
+            if (a[j] == 0.0f) { da[j] = 0.0f; continue; }  /* a masked key: no share in anything */
             float m = drop ? drop[(long)b * Tk + j] : 1.0f, g = lanes_dot(dc, k, H), w = a[j] * m;
             for (int h = 0; h < H; h++) dk[h] += w * dc[h];
             da[j] = g * m;
