@@ -98,6 +98,15 @@ int s2s_kernel_gemm(int ta, int tb, int M, int N, int K, float alpha, const floa
                         for (int j = nc; j < NR; j++) panel[k * NR + j] = 0.0f;
                 t.b = panel;
                 t.ldb = NR;
+            } else if (M > 2 * MR && ldb >= 256) {  /* rows of B 1 KB or more apart fight over a few L1
+                                        * sets: copy the panel when several tiles reuse it */
+                for (int k = 0; k < t.kc; k++) {
+                    const float *src = B + (long)(k0 + k) * ldb + j0;
+                    _mm512_store_ps(panel + k * NR, _mm512_maskz_loadu_ps(t.m0, src));
+                    _mm512_store_ps(panel + k * NR + 16, _mm512_maskz_loadu_ps(t.m1, src + 16));
+                }
+                t.b = panel;
+                t.ldb = NR;
             } else {
                 t.b = B + (long)k0 * ldb + j0;
                 t.ldb = ldb;
