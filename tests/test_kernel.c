@@ -46,7 +46,7 @@ static int one_case(s2s_rng *r, int ta, int tb, int M, int N, int K, float alpha
 static int check_backend(int which) {
     if (s2s_gemm_backend(which) < 0) SKIP("this build has no AVX-512 kernel");
     static const int Ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 64, 70};
-    static const int Ns[] = {1, 5, 15, 16, 17, 31, 32, 33, 96, 201};
+    static const int Ns[] = {1, 5, 15, 16, 17, 31, 32, 33, 96, 201, 300};  /* 300: B rows >= 1 KB apart */
     static const int Ks[] = {1, 2, 7, 32, 96, 255, 256, 257, 600};
     static const float alphas[] = {1.0f, -0.5f}, betas[] = {0.0f, 1.0f, 0.3f};
     s2s_rng r;
@@ -55,11 +55,13 @@ static int check_backend(int which) {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
             for (int n = 0; n < 60; n++) {  /* a sample of the shape grid, the same every run */
-                int M = Ms[s2s_rng_next(&r) % 12], N = Ns[s2s_rng_next(&r) % 10], K = Ks[s2s_rng_next(&r) % 9];
+                int M = Ms[s2s_rng_next(&r) % 12], N = Ns[s2s_rng_next(&r) % 11], K = Ks[s2s_rng_next(&r) % 9];
                 float al = alphas[s2s_rng_next(&r) % 2], be = betas[s2s_rng_next(&r) % 3];
                 fails += one_case(&r, ta, tb, M, N, K, al, be);
                 cases++;
             }
+    /* the copied K x N panels: many rows, B rows far apart, every tail width */
+    for (int N = 257; N <= 288; N += 3) fails += one_case(&r, N & 1, 0, 40, N, 300, 1.0f, 0.5f), cases++;
     /* every tile height and tail width once, with a K that spans two chunks */
     for (int M = 1; M <= 9; M++)
         for (int N = 1; N <= 33; N += 4) fails += one_case(&r, M & 1, N & 1, M, N, 300, 1.0f, 0.0f), cases++;
