@@ -16,19 +16,7 @@ PKGS     = cairo libcurl libzip libcrypto libcjson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = $(CFLAGS) $(S2S_CFLAGS) $(PKG_CFLAGS)
-# OpenBLAS's single-threaded build: our threads run their own products (data-parallel shards,
-# sentences in parallel), and the threaded build's idle workers spin on the cores for their
-# first ~0.1 s, which is the whole of a short translation run. Falls back to the default
-# libopenblas when the serial package is not installed.
-MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
-BLAS_SERIAL = /usr/lib/$(MULTIARCH)/openblas-serial
-ifneq ($(wildcard $(BLAS_SERIAL)/libopenblas.so),)
-S2S_CFLAGS += -I/usr/include/$(MULTIARCH)/openblas-serial
-BLAS_LIBS = -L$(BLAS_SERIAL) -Wl,-rpath,$(BLAS_SERIAL) -lopenblas
-else
-BLAS_LIBS = -lopenblas
-endif
-LDLIBS  += $(PKG_LIBS) $(BLAS_LIBS) -lutf8proc -lm -fopenmp
+LDLIBS  += $(PKG_LIBS) -lopenblas -lutf8proc -lm -fopenmp
 
 BUILD   ?= build
 LIB_SRC  = $(wildcard src/*.c)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project builds against, only those missing.
 set -euo pipefail
-pkgs=(build-essential pkg-config libopenblas-dev libopenblas-serial-dev libcjson-dev libutf8proc-dev libzip-dev
+pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev libutf8proc-dev libzip-dev
       libcairo2-dev libcurl4-openssl-dev libssl-dev)
 [ -n "${S2S_EXTRA_PKGS:-}" ] && pkgs+=(${S2S_EXTRA_PKGS})
 missing=()

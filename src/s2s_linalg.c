@@ -29,14 +29,22 @@ int s2s_gemm_backend(int which) {
     return old;
 }
 
-void s2s_set_threads(int n) {
-    if (n <= 0) return;
-    openblas_set_num_threads(n);
-    omp_set_num_threads(n);
-}
+/* OpenBLAS's threaded build starts its worker threads when it loads, and they spin on the
+ * cores for ~0.1 s before they sleep: the whole of a short translation, against our own
+ * threads. When BLAS is to run on one thread we stop them (they come back by themselves if a
+ * later call asks for more threads). Weak: other BLAS builds do not have the function. */
+extern void blas_thread_shutdown_(void) __attribute__((weak));
 
 void s2s_set_blas_threads(int n) {
-    if (n > 0) openblas_set_num_threads(n);
+    if (n <= 0) return;
+    openblas_set_num_threads(n);
+    if (n == 1 && blas_thread_shutdown_) blas_thread_shutdown_();
+}
+
+void s2s_set_threads(int n) {
+    if (n <= 0) return;
+    s2s_set_blas_threads(n);
+    omp_set_num_threads(n);
 }
 
 static void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
