@@ -149,11 +149,16 @@ static double sharded_pass(s2s_trainer *t, const s2s_batch *bt) {
     float *g = t->m->grads;
     const float *sg[S2S_MAX_SHARDS];
     for (int s = 0; s < S; s++) sg[s] = s2s_ws_grads(t->shard_ws[s]);
-#pragma omp parallel for num_threads(S) schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float acc = 0.0f;
-        for (int s = 0; s < S; s++) acc += sg[s][i];
-        g[i] = acc;
+#pragma omp parallel num_threads(S)
+    {  /* each thread a contiguous part of the arena, shards added in order: vectorises */
+        const int th = omp_get_thread_num(), nt = omp_get_num_threads();
+        const size_t i0 = n * th / nt, i1 = n * (th + 1) / nt;
+        float *restrict gg = g;
+        memcpy(gg + i0, sg[0] + i0, (i1 - i0) * sizeof(float));
+        for (int s = 1; s < S; s++) {
+            const float *restrict x = sg[s];
+            for (size_t i = i0; i < i1; i++) gg[i] += x[i];
+        }
     }
     double total = 0.0;
     for (int s = 0; s < S; s++) {
