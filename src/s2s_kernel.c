@@ -3,15 +3,17 @@
  * C (M x N) = alpha * op(A) op(B) + beta * C, row-major. The work is cut into tiles of 8 rows
  * by 32 columns held in 16 zmm accumulators; each step of k loads two vectors of B and
  * broadcasts eight elements of A. op(A) is read in place through a row and a k stride (so
- * transposed A costs nothing); B is read in place when it is K x N (rows of B are contiguous
- * along N) and copied into 32-column panels when it is transposed (a weight W stored N x K).
- * K is cut into chunks of KC so that a panel stays in L1 and a chunk of A in L2.
+ * transposed A costs nothing); B is copied into 32-column panels when it is transposed (a
+ * weight W stored N x K), and when it is K x N read in place, unless its rows are 1 KB or more
+ * apart and several row tiles reuse the panel (such rows share a few L1 sets and evict each
+ * other), when it is copied too. K is cut into chunks of KC so that a panel stays in L1.
  *
  * Why not BLAS for these: the recurrent products are small (batch x 3H x H, H = 32 in d2l's
  * configuration), where OpenBLAS spends as long packing, allocating its buffers under a lock
  * and dispatching as multiplying; and the OpenBLAS of this platform may be held to AVX2
  * kernels (OPENBLAS_CORETYPE). Each output element is summed over k in one fixed order,
- * whatever M, the tile it falls in or the thread, so results do not depend on batching.
+ * whatever M, the tile it falls in or the thread, so a row's result does not depend on the
+ * rows computed with it.
  * Without AVX-512 at compile time s2s_kernel_gemm returns 0 and the caller uses BLAS. */
 #include "s2s_kernel.h"
 
@@ -98,8 +100,7 @@ int s2s_kernel_gemm(int ta, int tb, int M, int N, int K, float alpha, const floa
                         for (int j = nc; j < NR; j++) panel[k * NR + j] = 0.0f;
                 t.b = panel;
                 t.ldb = NR;
-            } else if (M > 2 * MR && ldb >= 256) {  /* rows of B 1 KB or more apart fight over a few L1
-                                        * sets: copy the panel when several tiles reuse it */
+            } else if (M > 2 * MR && ldb >= 256) {  /* see the top: copy far-apart rows */
                 for (int k = 0; k < t.kc; k++) {
                     const float *src = B + (long)(k0 + k) * ldb + j0;
                     _mm512_store_ps(panel + k * NR, _mm512_maskz_loadu_ps(t.m0, src));
