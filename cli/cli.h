@@ -52,5 +52,5 @@ void train_parse(args *a, train_cfg *out);
 extern jmp_buf s2s_fuzz_jmp;
 #endif
 /* Path of d2l's fra-eng corpus in the cache, downloaded first if missing; dies on failure. */
-const char *data_default_corpus(void);
+const char *data_default_corpus(int quiet);
 #endif

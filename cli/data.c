@@ -36,9 +36,9 @@ static void fetch(const char *name, const char *url, const char *sha1, const cha
     if (rc) die("%s", err.msg);
 }
 
-const char *data_default_corpus(void) {
+const char *data_default_corpus(int quiet) {
     static char path[4096];
-    fetch("fra-eng", NULL, NULL, NULL, 0, 0, path, sizeof path);
+    fetch("fra-eng", NULL, NULL, NULL, 0, quiet, path, sizeof path);
     return path;
 }
 

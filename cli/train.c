@@ -303,7 +303,7 @@ int cmd_train(args *a) {
     train_cfg c;
     train_parse(a, &c);
     check_writable(c.out);
-    if (!c.data && !c.src) c.data = data_default_corpus();  /* d2l's fra-eng, fetched into the cache once */
+    if (!c.data && !c.src) c.data = data_default_corpus(c.quiet);  /* d2l's fra-eng, fetched into the cache once */
     s2s_set_threads(c.threads);
 
     s2s_err err;

@@ -512,6 +512,7 @@ static int test_cli(void) {
     setenv("S2S_DATA_SHA1", g_good.sha1, 1);
     snprintf(cmd, sizeof cmd, "%s train --out %s/m.st --epochs 1 --quiet", cli, work);
     CHECK_MSG(run(cmd, work, out, errl, sizeof out) == 0, "train: %s", errl);
+    CHECK_MSG(errl[0] == 0, "train --quiet printed '%s'", errl);  /* not even the fetching line */
     CHECK(file_equals(want, &g_tiny));
     snprintf(cmd, sizeof cmd, "%s/m.st", work);
     CHECK(exists(cmd));
