@@ -155,6 +155,14 @@ fail:
 
 /* ---- training state --------------------------------------------------------------------- */
 
+/* FNV-1a over the parameters' bytes: ties a state file to the weights it was saved with. */
+static uint64_t params_fingerprint(const s2s_model *m) {
+    const unsigned char *p = (const unsigned char *)m->params;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < m->n_params * sizeof(float); i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
 int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *opt_keys,
                    const char *const *opt_values, int n_opts, s2s_err *err) {
     const size_t n = t->m->n_params;
@@ -164,7 +172,7 @@ int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *op
         {"order", S2S_I32, 1, {t->data->n}, t->perm, (size_t)t->data->n * sizeof(int32_t)},
         {"rng", S2S_I64, 1, {4}, t->rng.s, sizeof t->rng.s},
     };
-    enum { FIXED = 7 };
+    enum { FIXED = 8 };
     const char **keys = s2s_calloc((size_t)n_opts + FIXED, sizeof *keys, err, "state metadata");
     const char **vals = s2s_calloc((size_t)n_opts + FIXED, sizeof *vals, err, "state metadata");
     if (!keys || !vals) { free(keys); free(vals); return S2S_ERR; }
@@ -173,7 +181,9 @@ int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *op
     snprintf(buf[2], 40, "%d", t->pos); snprintf(buf[3], 40, "%.17g", t->ep_loss);
     snprintf(buf[4], 40, "%.17g", t->ep_tokens); snprintf(buf[5], 40, "%.17g", t->ep_seconds);
     snprintf(buf[6], 40, "%d", S2S_FORMAT_VERSION);
-    const char *fk[FIXED] = {"adam_step", "epoch", "pos", "epoch_loss_sum", "epoch_tokens", "epoch_seconds", "state_version"};
+    snprintf(buf[7], 40, "%016llx", (unsigned long long)params_fingerprint(t->m));
+    const char *fk[FIXED] = {"adam_step", "epoch", "pos", "epoch_loss_sum", "epoch_tokens", "epoch_seconds",
+                             "state_version", "weights_fnv1a"};
     for (int i = 0; i < FIXED; i++) { keys[i] = fk[i]; vals[i] = buf[i]; }
     for (int i = 0; i < n_opts; i++) { keys[FIXED + i] = opt_keys[i]; vals[FIXED + i] = opt_values[i]; }
     int rc = s2s_st_write(path, ts, 4, keys, vals, n_opts + FIXED, err);
@@ -212,6 +222,15 @@ int s2s_state_load(const char *path, s2s_trainer *t,
         meta_num(f, path, "pos", 0, t->data->n, &pos, err) || meta_num(f, path, "epoch_loss_sum", 0, 1e300, &el, err) ||
         meta_num(f, path, "epoch_tokens", 0, 1e300, &et, err) || meta_num(f, path, "epoch_seconds", 0, 1e300, &es, err))
         goto fail;
+    /* the weights the state was saved with must be the ones loaded (absent in older files) */
+    const char *fp = s2s_st_meta(f, "weights_fnv1a");
+    char have[40];
+    snprintf(have, sizeof have, "%016llx", (unsigned long long)params_fingerprint(t->m));
+    if (fp && strcmp(fp, have)) {
+        s2s_errf(err, "%s was saved with other weights than the model file holds (a save interrupted between "
+                      "the two files?)", path);
+        goto fail;
+    }
     const int32_t *order = od->data;
     for (int i = 0; i < t->data->n; i++)
         if (order[i] < 0 || order[i] >= t->data->n) { s2s_errf(err, "%s: saved order has an index out of range", path); goto fail; }

@@ -61,6 +61,12 @@ if [ -n "$full" ] && [ "$full" = "$split" ] && cmp -s "$TMP/r6.st" "$TMP/r3.st";
 else bad resume_exact "full: $(echo $full)" "split: $(echo $split)"; fi
 expect_error resume_other_options "started with --hidden 16" \
   $S2S train --data $TINY --embed 16 --hidden 24 --batch 8 --epochs 6 --seed 7 --out "$TMP/r3.st" --resume
+# a model file and a state file from different points (a save interrupted between the two)
+$S2S train --data $TINY $SMALL --epochs 2 --seed 7 --out "$TMP/m2.st" --quiet >/dev/null
+$S2S train --data $TINY $SMALL --epochs 3 --seed 7 --out "$TMP/m3.st" --quiet >/dev/null
+cp "$TMP/m3.st" "$TMP/m2.st"
+expect_error resume_mismatched_state "saved with other weights than the model file holds" \
+  $S2S train --data $TINY $SMALL --epochs 6 --seed 7 --out "$TMP/m2.st" --resume
 
 # --- Ctrl-C saves and resumes ----------------------------------------------------------
 $S2S train --data $TINY $SMALL --epochs 100000 --out "$TMP/int.st" --quiet >/dev/null 2>"$TMP/int.err" &
