@@ -1,6 +1,8 @@
 /* seq2seq data: fetch d2l's corpus into the cache (or a given directory) and say where it is.
  * Also the default corpus of `train` when no --data is given. */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,31 +10,49 @@
 #include "cli.h"
 #include "s2s_fetch.h"
 
-typedef struct progress_state { double last; int shown; } progress_state;
+typedef struct progress_state { double last; int shown, tty; } progress_state;
 
-/* one line on stderr, rewritten in place when stderr is a terminal, at most 10 times a second */
-static void show_progress(double done, double total, void *ctx) {
+static volatile sig_atomic_t interrupted;
+static void on_interrupt(int sig) { (void)sig; interrupted = 1; }
+
+/* Stops the download on Ctrl-C (the library then removes its temporary files); on a terminal,
+ * one line on stderr, rewritten in place at most 10 times a second. */
+static int show_progress(double done, double total, void *ctx) {
     progress_state *p = ctx;
+    if (interrupted) return 1;
+    if (!p->tty) return 0;
     double t = now_s();
-    if (t - p->last < 0.1 && !(total > 0 && done >= total)) return;
+    if (t - p->last < 0.1 && !(total > 0 && done >= total)) return 0;
     p->last = t;
     p->shown = 1;
     if (total > 0) fprintf(stderr, "\rdownloading: %.1f / %.1f MB (%.0f%%)   ", done / 1e6, total / 1e6, 100 * done / total);
     else fprintf(stderr, "\rdownloading: %.1f MB   ", done / 1e6);
+    return 0;
 }
 
 static void fetch(const char *name, const char *url, const char *sha1, const char *dir, unsigned flags,
                   int quiet, char *path, size_t n) {
     s2s_err err;
-    progress_state ps = {0, 0};
-    int tty = !quiet && isatty(2);
+    progress_state ps = {0, 0, !quiet && isatty(2)};
     if (!quiet && !(flags & S2S_FETCH_REFRESH) && !s2s_corpus_path(name, dir, path, n, &err)) {
         struct stat sb;
         if (stat(path, &sb))
             fprintf(stderr, "seq2seq: fetching %s into %s\n", name, path);
     }
-    int rc = s2s_fetch_corpus(name, url, sha1, dir, path, n, flags, tty ? show_progress : NULL, &ps, &err);
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;  /* no SA_RESTART: the transfer's wait returns at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int rc = s2s_fetch_corpus(name, url, sha1, dir, path, n, flags, show_progress, &ps, &err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     if (ps.shown) fputc('\n', stderr);
+    if (rc && interrupted) {
+        fprintf(stderr, "seq2seq: %s: nothing saved\n", err.msg);
+        exit(130);
+    }
     if (rc) die("%s", err.msg);
 }
 

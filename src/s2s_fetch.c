@@ -114,8 +114,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *user) {
 static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
     (void)ultotal; (void)ulnow;
     sink *s = user;
-    s->progress((double)dlnow, (double)dltotal, s->ctx);
-    return 0;
+    return s->progress((double)dlnow, (double)dltotal, s->ctx) != 0;  /* non-zero: abort */
 }
 
 static int valid_sha1(const char *h) {
@@ -163,6 +162,10 @@ static int download(const char *url, const char *sha1, FILE *f, s2s_progress_fn 
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (cc == CURLE_WRITE_ERROR && s.write_errno) {
         s2s_errf(err, "downloading %s: cannot write the temporary file: %s", url, strerror(s.write_errno));
+        goto done;
+    }
+    if (cc == CURLE_ABORTED_BY_CALLBACK) {
+        s2s_errf(err, "download of %s interrupted", url);
         goto done;
     }
     if (cc == CURLE_HTTP_RETURNED_ERROR || status >= 400) {

@@ -10,9 +10,11 @@
 #define S2S_FRA_ENG_URL  "http://d2l-data.s3-accelerate.amazonaws.com/fra-eng.zip"
 #define S2S_FRA_ENG_SHA1 "94646ad1522d915e7b0f9296181140edcf86a4f5"
 
-/* Called now and then during a download: bytes received so far and the expected total
- * (0 while the server has not said). */
-typedef void (*s2s_progress_fn)(double done, double total, void *ctx);
+/* Called now and then during a download (at least once a second, even while no data comes):
+ * bytes received so far and the expected total (0 while the server has not said). Returning
+ * non-zero stops the download: the fetch then fails with an "interrupted" message and leaves
+ * nothing behind. */
+typedef int (*s2s_progress_fn)(double done, double total, void *ctx);
 
 enum {
     S2S_FETCH_REFRESH = 1 << 0,  /* download again even if the corpus is present; the present file

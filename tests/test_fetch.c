@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -111,6 +112,11 @@ static void respond(int fd, const char *path, int port) {
         int n = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", g_good.len);
         send_all(fd, head, (size_t)n);
         send_all(fd, g_good.data, g_good.len / 2);
+    } else if (!strcmp(path, "/stall.zip")) {  /* promises the whole zip, sends half, then waits */
+        int n = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", g_good.len);
+        send_all(fd, head, (size_t)n);
+        send_all(fd, g_good.data, g_good.len / 2);
+        sleep(15);  /* until the test stops the server (SIGTERM) or the alarm */
     } else if (!strcmp(path, "/redirect")) {
         int n = snprintf(head, sizeof head, "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/good.zip\r\n"
                          "Content-Length: 0\r\nConnection: close\r\n\r\n", port);
@@ -231,9 +237,10 @@ static void url_of(char *buf, size_t n, const server *s, const char *path) {
 }
 
 typedef struct prog { int calls; double last_done, last_total; } prog;
-static void on_progress(double done, double total, void *ctx) {
+static int on_progress(double done, double total, void *ctx) {
     prog *p = ctx;
     p->calls++; p->last_done = done; p->last_total = total;
+    return 0;
 }
 
 /* One fetch from the server's `path` into a fresh directory that must fail and leave that
@@ -449,6 +456,67 @@ static int test_bad_arguments(void) {
     return 0;
 }
 
+/* A download the progress callback stops (Ctrl-C in the program) fails as interrupted and
+ * leaves nothing behind. */
+static int stop_on_data(double done, double total, void *ctx) {
+    (void)total;
+    ++*(int *)ctx;
+    return done > 0;
+}
+
+static int test_interrupted_download(void) {
+    server s;
+    if (server_start(&s, 1)) SKIP("cannot start a server on 127.0.0.1");
+    char *dir = make_tmpdir(), url[256], out[1024];
+    s2s_err err;
+    int calls = 0;
+    url_of(url, sizeof url, &s, "/stall.zip");
+    int rc = s2s_fetch_corpus("fra-eng", url, g_good.sha1, dir, out, sizeof out, 0, stop_on_data, &calls, &err);
+    server_stop(&s);
+    CHECK(rc == S2S_ERR);
+    CHECK_MSG(strstr(err.msg, "interrupted") != NULL, "message: %s", err.msg);
+    int hidden = 0, n = count_entries(dir, &hidden);
+    CHECK_MSG(n == 0, "%d entries (%d temporary) left after an interrupted download", n, hidden);
+    remove_tree(dir);
+    return 0;
+}
+
+/* The program: Ctrl-C during a download exits 130 with one line and leaves no temporary file. */
+static int test_cli_interrupt(void) {
+    const char *cli = getenv("S2S_BIN") ? getenv("S2S_BIN") : "./seq2seq";
+    if (access(cli, X_OK)) SKIP("%s is not built", cli);
+    server s;
+    if (server_start(&s, 1)) SKIP("cannot start a server on 127.0.0.1");
+    char *dir = make_tmpdir(), *work = make_tmpdir(), url[256], errpath[1024], line[1024] = "";
+    url_of(url, sizeof url, &s, "/stall.zip");
+    snprintf(errpath, sizeof errpath, "%s/stderr", work);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644), o = open("/dev/null", O_WRONLY);
+        dup2(e, 2); dup2(o, 1);
+        execl(cli, cli, "data", "fetch", "fra-eng", "--dir", dir, "--data-url", url, "--sha1", g_good.sha1, (char *)NULL);
+        _exit(127);
+    }
+    char c;
+    CHECK(read(s.count_fd, &c, 1) == 1);  /* the request has arrived: the handler is in place */
+    usleep(200000);
+    kill(pid, SIGINT);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    server_stop(&s);
+    FILE *f = fopen(errpath, "r");
+    if (f) { while (fgets(line, sizeof line, f)) {} fclose(f); }  /* the last line: after "fetching ..." */
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d (signal %d)", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+              WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    CHECK_MSG(strstr(line, "interrupted") && strstr(line, "nothing saved"), "stderr: %s", line);
+    int hidden = 0, n = count_entries(dir, &hidden);
+    CHECK_MSG(n == 0, "%d entries (%d temporary) left after Ctrl-C", n, hidden);
+    remove_tree(dir);
+    remove_tree(work);
+    return 0;
+}
+
 static int test_env_overrides(void) {
     server s;
     if (server_start(&s, 2)) SKIP("cannot start a server on 127.0.0.1");
@@ -553,6 +621,7 @@ int main(void) {
     RUN(test_redirect_followed);
     RUN(test_bad_checksum);
     RUN(test_cut_mid_transfer);
+    RUN(test_interrupted_download);
     RUN(test_http_404);
     RUN(test_bad_zips);
     RUN(test_existing_file_kept);
@@ -561,6 +630,7 @@ int main(void) {
     RUN(test_bad_arguments);
     RUN(test_env_overrides);
     RUN(test_cli);
+    RUN(test_cli_interrupt);
     free(g_tiny.data); free(g_good.data); free(g_bad.data); free(g_nomember.data); free(g_notzip.data);
     TEST_END();
 }
