@@ -83,9 +83,28 @@ static void latest_path(const train_cfg *c, char *buf, size_t cap) {
     else snprintf(buf, cap, "%s.last", c->out);
 }
 
+/* Training loss per epoch; with validation also its loss (left axis) and BLEU (right axis). */
+typedef struct curves {
+    float *ep, *loss;      /* [n] every epoch trained (restored on --resume from the state file) */
+    int n;
+    float *vep, *vloss, *vbleu; /* [nv] validation checks */
+    int nv;
+} curves;
+
+/* The curves as the state file's extra tensors (empty series are left out). */
+static const char *hist_names[5] = {"history.epoch", "history.loss", "history.valid_epoch", "history.valid_loss",
+                                     "history.valid_bleu"};
+static int curves_tensors(const curves *cv, s2s_tensor *ts) {
+    const float *d[5] = {cv->ep, cv->loss, cv->vep, cv->vloss, cv->vbleu};
+    int len[5] = {cv->n, cv->n, cv->nv, cv->nv, cv->nv}, k = 0;
+    for (int i = 0; i < 5; i++)
+        if (len[i] > 0) ts[k++] = (s2s_tensor){hist_names[i], S2S_F32, 1, {len[i]}, d[i], (size_t)len[i] * sizeof(float)};
+    return k;
+}
+
 /* Saves the latest weights and, beside --out, the state for --resume (which describes them). */
 static void save_all(const train_cfg *c, const s2s_model *m, const s2s_vocab *sv, const s2s_vocab *tv,
-                     const s2s_trainer *tr, const valid_run *vr) {
+                     const s2s_trainer *tr, const valid_run *vr, const curves *cv) {
     s2s_err err;
     char state[4096], latest[4096], rbuf[N_RUN][40];
     snprintf(state, sizeof state, "%s.state", c->out);
@@ -97,7 +116,9 @@ static void save_all(const train_cfg *c, const s2s_model *m, const s2s_vocab *sv
     snprintf(rbuf[2], 40, "%d", vr->best_epoch); snprintf(rbuf[3], 40, "%d", vr->bad_checks);
     for (int i = 0; i < N_RUN; i++) { k[N_OPTS + i] = run_keys[i]; v[N_OPTS + i] = rbuf[i]; }
     if (s2s_model_save(latest, m, sv, tv, &err)) die("%s", err.msg);
-    if (s2s_state_save(state, tr, k, v, N_OPTS + N_RUN, &err)) die("%s", err.msg);
+    s2s_tensor hist[5];
+    int nh = curves_tensors(cv, hist);
+    if (s2s_state_save(state, tr, k, v, N_OPTS + N_RUN, hist, nh, &err)) die("%s", err.msg);
 }
 
 /* --resume: the stored options are checked first, so that a changed option is named as such
@@ -132,6 +153,40 @@ static void load_valid_run(const char *state, valid_run *vr) {
     s2s_st_free(f);
 }
 
+/* Reads the curves of the epochs before a --resume back from the state file (older state files
+ * have none: the curves then start at the resumed epoch). cv's arrays must hold them. */
+static int history_length(const char *state, int valid) {
+    s2s_st_file *f;
+    s2s_err err;
+    if (s2s_st_read(state, &f, &err)) die("--resume: %s", err.msg);
+    const s2s_tensor *t = s2s_st_find(f, hist_names[valid ? 2 : 0]);
+    int n = t && t->ndim == 1 && t->shape[0] < (1 << 28) ? (int)t->shape[0] : 0;
+    s2s_st_free(f);
+    return n;
+}
+
+static void load_history(const char *state, curves *cv) {
+    s2s_st_file *f;
+    s2s_err err;
+    if (s2s_st_read(state, &f, &err)) die("--resume: %s", err.msg);
+    float *d[5] = {cv->ep, cv->loss, cv->vep, cv->vloss, cv->vbleu};
+    for (int g = 0; g < 2; g++) {  /* the training curve (2 series), the validation checks (3) */
+        const int first = g ? 2 : 0, count = g ? 3 : 2;
+        int n = -1;
+        for (int i = first; i < first + count; i++) {
+            const s2s_tensor *t = s2s_st_find(f, hist_names[i]);
+            int len = !t ? 0 : t->dtype == S2S_F32 && t->ndim == 1 && t->shape[0] < (1 << 28) &&
+                                t->nbytes == (size_t)t->shape[0] * sizeof(float) ? (int)t->shape[0] : -1;
+            if (len < 0 || (n >= 0 && len != n))
+                die("--resume: %s: \"%s\" is not a curve of this run", state, hist_names[i]);
+            n = len;
+            if (t) memcpy(d[i], t->data, t->nbytes);
+        }
+        if (g) cv->nv = n; else cv->n = n;
+    }
+    s2s_st_free(f);
+}
+
 /* Fails before any training when the model could not be saved where asked. */
 static void check_writable(const char *path) {
     struct stat sb;
@@ -145,13 +200,6 @@ static void check_writable(const char *path) {
     if (access(dir, W_OK) != 0) die("--out %s: cannot write in %s: %s", path, dir, strerror(errno));
 }
 
-/* Training loss per epoch; with validation also its loss (left axis) and BLEU (right axis). */
-typedef struct curves {
-    float *ep, *loss;      /* [n] every epoch trained in this process */
-    int n;
-    float *vep, *vloss, *vbleu; /* [nv] validation checks */
-    int nv;
-} curves;
 static void draw_curves(const char *path, const curves *cv) {
     s2s_err err;
     s2s_series s[3] = {{"train loss", cv->ep, cv->loss, cv->n, 0},
@@ -414,10 +462,13 @@ int cmd_train(args *a) {
 
     int tty = isatty(2) && !c.quiet;
     const int n_checks = c.valid_every ? c.epochs / c.valid_every + 1 : 1;
-    curves cv = {calloc((size_t)c.epochs + 1, sizeof(float)), calloc((size_t)c.epochs + 1, sizeof(float)), 0,
-                 calloc((size_t)n_checks, sizeof(float)), calloc((size_t)n_checks, sizeof(float)),
-                 calloc((size_t)n_checks, sizeof(float)), 0};
+    /* room for the curves before a --resume too (read back from the state file) */
+    const size_t cap = (size_t)c.epochs + 1 + (c.resume ? history_length(state, 0) : 0);
+    const size_t vcap = (size_t)n_checks + (c.resume ? history_length(state, 1) : 0);
+    curves cv = {calloc(cap, sizeof(float)), calloc(cap, sizeof(float)), 0,
+                 calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), 0};
     if (!cv.ep || !cv.loss || !cv.vep || !cv.vloss || !cv.vbleu) die("out of memory");
+    if (c.resume) load_history(state, &cv);
     s2s_epoch_stats st = {0};
     double t0 = now_s();
     int start_epoch = tr->epoch, stopped = c.early_stop && vr.bad_checks >= c.early_stop;
@@ -456,13 +507,13 @@ int cmd_train(args *a) {
         if (improved && c.early_stop) {
             /* the best model, then the latest weights and a state that knows of it */
             if (s2s_model_save(c.out, m, sv, tv, &err)) die("%s", err.msg);
-            save_all(&c, m, sv, tv, tr, &vr);
+            save_all(&c, m, sv, tv, tr, &vr, &cv);
         }
-        if (c.save_every && e % c.save_every == 0 && e < c.epochs) save_all(&c, m, sv, tv, tr, &vr);
+        if (c.save_every && e % c.save_every == 0 && e < c.epochs) save_all(&c, m, sv, tv, tr, &vr, &cv);
         if (c.early_stop && vr.bad_checks >= c.early_stop) stopped = 1;
     }
     if (tty) fputc('\n', stderr);
-    save_all(&c, m, sv, tv, tr, &vr);
+    save_all(&c, m, sv, tv, tr, &vr, &cv);
     int status = 0;
     if (g_stop) {
         fprintf(stderr, "seq2seq: interrupted: saved %s at epoch %d (+%d pairs); continue with --resume\n", latest, tr->epoch, tr->pos);

@@ -164,14 +164,18 @@ static uint64_t params_fingerprint(const s2s_model *m) {
 }
 
 int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *opt_keys,
-                   const char *const *opt_values, int n_opts, s2s_err *err) {
+                   const char *const *opt_values, int n_opts, const s2s_tensor *extra, int n_extra,
+                   s2s_err *err) {
     const size_t n = t->m->n_params;
-    s2s_tensor ts[4] = {
+    enum { OWN = 4, MAX_EXTRA = 8 };
+    if (n_extra < 0 || n_extra > MAX_EXTRA) return s2s_errf(err, "%s: %d extra state tensors (at most %d)", path, n_extra, MAX_EXTRA);
+    s2s_tensor ts[OWN + MAX_EXTRA] = {
         {"adam.m", S2S_F32, 1, {(int64_t)n}, t->adam.m, n * sizeof(float)},
         {"adam.v", S2S_F32, 1, {(int64_t)n}, t->adam.v, n * sizeof(float)},
         {"order", S2S_I32, 1, {t->data->n}, t->perm, (size_t)t->data->n * sizeof(int32_t)},
         {"rng", S2S_I64, 1, {4}, t->rng.s, sizeof t->rng.s},
     };
+    for (int i = 0; i < n_extra; i++) ts[OWN + i] = extra[i];
     enum { FIXED = 8 };
     const char **keys = s2s_calloc((size_t)n_opts + FIXED, sizeof *keys, err, "state metadata");
     const char **vals = s2s_calloc((size_t)n_opts + FIXED, sizeof *vals, err, "state metadata");
@@ -186,7 +190,7 @@ int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *op
                              "state_version", "weights_fnv1a"};
     for (int i = 0; i < FIXED; i++) { keys[i] = fk[i]; vals[i] = buf[i]; }
     for (int i = 0; i < n_opts; i++) { keys[FIXED + i] = opt_keys[i]; vals[FIXED + i] = opt_values[i]; }
-    int rc = s2s_st_write(path, ts, 4, keys, vals, n_opts + FIXED, err);
+    int rc = s2s_st_write(path, ts, OWN + n_extra, keys, vals, n_opts + FIXED, err);
     free(keys); free(vals);
     return rc;
 }

@@ -22,9 +22,13 @@ int s2s_model_from_st(const struct s2s_st_file *f, const char *path, s2s_model *
                       s2s_vocab **tgt, s2s_err *err);
 
 /* Training state (Adam moments and step, epoch, position and order within the epoch, the
- * random generator, the epoch's partial sums, and the options as metadata) next to the model. */
+ * random generator, the epoch's partial sums, and the options as metadata) next to the model.
+ * `extra` tensors (the caller's, e.g. the loss history; names must not start with "adam.",
+ * "order" or "rng") are stored too; the caller reads them back with s2s_st_read. */
+struct s2s_tensor;
 int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *opt_keys,
-                   const char *const *opt_values, int n_opts, s2s_err *err);
+                   const char *const *opt_values, int n_opts, const struct s2s_tensor *extra, int n_extra,
+                   s2s_err *err);
 /* Restores into a trainer created for the same model and data; `check_opt(key, value)` is
  * asked about every stored option and returns non-zero (with err set) to refuse. */
 int s2s_state_load(const char *path, s2s_trainer *t,

@@ -48,9 +48,9 @@ if [ -n "$l1" ] && [ "$l1" = "$l2" ]; then ok threads_same_losses; else bad thre
 if cmp -s "$TMP/t2.st" "$TMP/t3.st"; then ok threads_deterministic; else bad threads_deterministic; fi
 
 # --- exact resume: 6 epochs == 3 + 3 ---------------------------------------------------
-$S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --out "$TMP/r6.st" 2>"$TMP/r6.err" >/dev/null
+$S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --out "$TMP/r6.st" --plot "$TMP/r6.svg" 2>"$TMP/r6.err" >/dev/null
 $S2S train --data $TINY $SMALL --dropout 0.2 --epochs 3 --seed 7 --log-every 1 --out "$TMP/r3.st" 2>"$TMP/r3a.err" >/dev/null
-$S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --out "$TMP/r3.st" --resume 2>"$TMP/r3b.err" >/dev/null
+$S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --out "$TMP/r3.st" --resume --plot "$TMP/r3.svg" 2>"$TMP/r3b.err" >/dev/null
 $S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --threads 2 --out "$TMP/q6.st" 2>/dev/null >/dev/null
 $S2S train --data $TINY $SMALL --dropout 0.2 --epochs 3 --seed 7 --log-every 1 --threads 2 --out "$TMP/q3.st" 2>/dev/null >/dev/null
 $S2S train --data $TINY $SMALL --dropout 0.2 --epochs 6 --seed 7 --log-every 1 --threads 2 --out "$TMP/q3.st" --resume 2>/dev/null >/dev/null
@@ -59,6 +59,11 @@ full=$(grep '^epoch' "$TMP/r6.err" | awk '{sub("/.*", "", $2); print $2, $4}')
 split=$(cat "$TMP/r3a.err" "$TMP/r3b.err" | grep '^epoch' | awk '{sub("/.*", "", $2); print $2, $4}')
 if [ -n "$full" ] && [ "$full" = "$split" ] && cmp -s "$TMP/r6.st" "$TMP/r3.st"; then ok resume_exact
 else bad resume_exact "full: $(echo $full)" "split: $(echo $split)"; fi
+# the loss curve of a resumed run includes the epochs before the resume: the same picture
+# (but for cairo's count of surfaces drawn by the process)
+if [ -s "$TMP/r6.svg" ] && cmp -s <(sed 's/surface[0-9]*/surface/g' "$TMP/r6.svg") <(sed 's/surface[0-9]*/surface/g' "$TMP/r3.svg")
+then ok resume_plot_whole_run
+else bad resume_plot_whole_run "$(ls -l "$TMP"/r6.svg "$TMP"/r3.svg 2>&1)"; fi
 expect_error resume_other_options "started with --hidden 16" \
   $S2S train --data $TINY --embed 16 --hidden 24 --batch 8 --epochs 6 --seed 7 --out "$TMP/r3.st" --resume
 # a model file and a state file from different points (a save interrupted between the two)

@@ -10,7 +10,7 @@ vlines() { grep -h '^epoch' "$@" | sed -E 's#^epoch ([0-9]+)/[0-9]+ loss ([0-9.]
 
 # --- --valid-pairs: the run reports validation loss and BLEU ----------------------------
 S2S_DEBUG_SPLIT=1 $S2S train --data $TINY $SMALL --epochs 10 --valid-pairs 8 --valid-every 5 --seed 1 \
-  --out "$TMP/v.st" >"$TMP/v.out" 2>"$TMP/v.err"
+  --out "$TMP/v.st" --plot "$TMP/v.svg" >"$TMP/v.out" 2>"$TMP/v.err"
 lines=$(grep -cE '^epoch (5|10)/10 loss [0-9.]+, [0-9.]+ tokens/sec, valid loss [0-9]+\.[0-9]{3}, valid BLEU [0-9]+\.[0-9]{2}$' "$TMP/v.err")
 if [ "$lines" -eq 2 ] && grep -q 'validation on 8 pairs' "$TMP/v.err" && grep -q '^loss ' "$TMP/v.out"; then ok valid_lines
 else bad valid_lines "$(cat "$TMP/v.err" | tail -6)"; fi
@@ -50,12 +50,16 @@ else bad validation_leaves_training_alone; fi
 # --- --valid-pairs and --resume: the same split, the same validation numbers -----------------
 $S2S train --data $TINY $SMALL --epochs 5 --valid-pairs 8 --valid-every 5 --seed 1 --out "$TMP/r.st" >/dev/null 2>"$TMP/r1.err"
 S2S_DEBUG_SPLIT=1 $S2S train --data $TINY $SMALL --epochs 10 --valid-pairs 8 --valid-every 5 --seed 1 --out "$TMP/r.st" \
-  --resume >/dev/null 2>"$TMP/r2.err"
+  --resume --plot "$TMP/r.svg" >/dev/null 2>"$TMP/r2.err"
 if diff <(grep '^split' "$TMP/v.err") <(grep '^split' "$TMP/r2.err") >/dev/null && grep -q resuming "$TMP/r2.err" &&
    [ "$(vlines "$TMP/r2.err" | wc -l)" -eq 1 ] && [ "$(vlines "$TMP/v.err")" = "$(vlines "$TMP/r1.err" "$TMP/r2.err")" ] &&
    cmp -s "$TMP/v.st" "$TMP/r.st"; then ok resume_same_split
 else bad resume_same_split "uninterrupted: $(echo $(vlines "$TMP/v.err"))" "resumed: $(echo $(vlines "$TMP/r1.err" "$TMP/r2.err"))" \
   "$(grep '^split valid' "$TMP/r2.err")"; fi
+# the resumed run's picture has the training and validation curves from epoch 1, as the
+# uninterrupted run's (but for cairo's count of surfaces drawn by the process)
+if [ -s "$TMP/v.svg" ] && cmp -s <(sed 's/surface[0-9]*/surface/g' "$TMP/v.svg") <(sed 's/surface[0-9]*/surface/g' "$TMP/r.svg")
+then ok resume_plot_with_validation; else bad resume_plot_with_validation "$(ls -l "$TMP"/v.svg "$TMP"/r.svg 2>&1)"; fi
 expect_error resume_other_valid_pairs "started with --valid-pairs 8, now 7" \
   $S2S train --data $TINY $SMALL --epochs 10 --valid-pairs 7 --valid-every 5 --seed 1 --out "$TMP/r.st" --resume
 
