@@ -11,7 +11,8 @@
 
 static inline float fast_expf(float x) {
     const float hi = 88.0f, lo = -87.3365478515625f;
-    float xc = x > hi ? hi : (x < lo ? lo : x);
+    float xc = x < lo ? lo : x;  /* two plain selects vectorise to fewer instructions than nested ones */
+    xc = xc > hi ? hi : xc;
     float n = floorf(xc * 1.44269504088896341f + 0.5f);
     float r = xc - n * 0.693359375f - n * -2.12194440e-4f;  /* ln 2 in two parts */
     float z = r * r;
@@ -22,8 +23,10 @@ static inline float fast_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * z + r + 1.0f;
-    union { int32_t i; float f; } two_n = {((int32_t)n + 127) << 23};  /* 2^n */
-    return x < lo ? 0.0f : p * two_n.f;
+    const int32_t e = ((int32_t)n + 127) << 23;  /* 2^n */
+    float two_n;
+    memcpy(&two_n, &e, sizeof two_n);
+    return x < lo ? 0.0f : p * two_n;
 }
 
 static inline float fast_sigmoidf(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
