@@ -53,6 +53,10 @@ static void fetch(const char *name, const char *url, const char *sha1, const cha
         fprintf(stderr, "seq2seq: %s: nothing saved\n", err.msg);
         exit(130);
     }
+    if (!rc && interrupted) {  /* Ctrl-C after the transfer: the corpus is complete; stop anyway */
+        fprintf(stderr, "seq2seq: interrupted; the corpus is in place: %s\n", path);
+        exit(130);
+    }
     if (rc) die("%s", err.msg);
 }
 
