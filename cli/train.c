@@ -153,23 +153,14 @@ static void load_valid_run(const char *state, valid_run *vr) {
     s2s_st_free(f);
 }
 
-/* Reads the curves of the epochs before a --resume back from the state file (older state files
- * have none: the curves then start at the resumed epoch). cv's arrays must hold them. */
-static int history_length(const char *state, int valid) {
+/* Puts the curves of the epochs before a --resume (kept in the state file) in front of cv's,
+ * growing its arrays by as much (older state files have none: the curves then start at the
+ * resumed epoch). cap and vcap are the arrays' sizes. */
+static void load_history(const char *state, curves *cv, size_t cap, size_t vcap) {
     s2s_st_file *f;
     s2s_err err;
     if (s2s_st_read(state, &f, &err)) die("--resume: %s", err.msg);
-    const s2s_tensor *t = s2s_st_find(f, hist_names[valid ? 2 : 0]);
-    int n = t && t->ndim == 1 && t->shape[0] < (1 << 28) ? (int)t->shape[0] : 0;
-    s2s_st_free(f);
-    return n;
-}
-
-static void load_history(const char *state, curves *cv) {
-    s2s_st_file *f;
-    s2s_err err;
-    if (s2s_st_read(state, &f, &err)) die("--resume: %s", err.msg);
-    float *d[5] = {cv->ep, cv->loss, cv->vep, cv->vloss, cv->vbleu};
+    float **d[5] = {&cv->ep, &cv->loss, &cv->vep, &cv->vloss, &cv->vbleu};
     for (int g = 0; g < 2; g++) {  /* the training curve (2 series), the validation checks (3) */
         const int first = g ? 2 : 0, count = g ? 3 : 2;
         int n = -1;
@@ -180,7 +171,10 @@ static void load_history(const char *state, curves *cv) {
             if (len < 0 || (n >= 0 && len != n))
                 die("--resume: %s: \"%s\" is not a curve of this run", state, hist_names[i]);
             n = len;
-            if (t) memcpy(d[i], t->data, t->nbytes);
+            float *a = realloc(*d[i], ((g ? vcap : cap) + (size_t)len) * sizeof(float));
+            if (!a) die("out of memory");
+            *d[i] = a;
+            if (t) memcpy(a, t->data, t->nbytes);
         }
         if (g) cv->nv = n; else cv->n = n;
     }
@@ -462,13 +456,11 @@ int cmd_train(args *a) {
 
     int tty = isatty(2) && !c.quiet;
     const int n_checks = c.valid_every ? c.epochs / c.valid_every + 1 : 1;
-    /* room for the curves before a --resume too (read back from the state file) */
-    const size_t cap = (size_t)c.epochs + 1 + (c.resume ? history_length(state, 0) : 0);
-    const size_t vcap = (size_t)n_checks + (c.resume ? history_length(state, 1) : 0);
+    const size_t cap = (size_t)c.epochs + 1, vcap = (size_t)n_checks;
     curves cv = {calloc(cap, sizeof(float)), calloc(cap, sizeof(float)), 0,
                  calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), 0};
     if (!cv.ep || !cv.loss || !cv.vep || !cv.vloss || !cv.vbleu) die("out of memory");
-    if (c.resume) load_history(state, &cv);
+    if (c.resume) load_history(state, &cv, cap, vcap);
     s2s_epoch_stats st = {0};
     double t0 = now_s();
     int start_epoch = tr->epoch, stopped = c.early_stop && vr.bad_checks >= c.early_stop;

@@ -217,17 +217,23 @@ void s2s_attn_prepare(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src_
         s2s_linear_forward(B * T, H, H, ws->K, H, m->p.att_Wk, H, NULL, 0.0f, ws->KP, H);
 }
 
+/* A step's y = x W^T + b (x [M,K], y [M,N]): through the pass's transposed copy WT when it has
+ * one. */
+static void step_linear(const s2s_ws *ws, int M, int N, int K, const float *x, const float *W, int ldw,
+                        const float *WT, const float *b, float beta, float *y) {
+    if (ws->wt.on) s2s_linear_forward_t(M, N, K, x, K, WT, N, b, beta, y, N);
+    else s2s_linear_forward(M, N, K, x, K, W, ldw, b, beta, y, N);
+}
+
 void s2s_dec_step(const s2s_model *m, s2s_ws *ws, int B, const s2s_step_io *io) {
     const int E = ws->E, H = ws->H, L = ws->L, In0 = E + H;
     const size_t B3H = (size_t)B * 3 * H;
     memcpy(io->gi[0], io->gi0e, sizeof(float) * B3H);
     if (m->cfg.kind == S2S_ATTN) {  /* query = previous top hidden state; context first */
-        if (ws->wt.on) s2s_linear_forward_t(B, H, H, io->h_prev[L - 1], H, ws->wt.att_q, H, NULL, 0.0f, ws->tmp, H);
-        else s2s_linear_forward(B, H, H, io->h_prev[L - 1], H, m->p.att_Wq, H, NULL, 0.0f, ws->tmp, H);
+        step_linear(ws, B, H, H, io->h_prev[L - 1], m->p.att_Wq, H, ws->wt.att_q, NULL, 0.0f, ws->tmp);
         s2s_attn_forward(B, ws->T, H, ws->tmp, ws->KP, ws->K, ws->valid, m->p.att_wv, io->adrop,
                          io->F, io->A, io->ctx);
-        if (ws->wt.on) s2s_linear_forward_t(B, 3 * H, H, io->ctx, H, ws->wt.dec_ih[0], 3 * H, NULL, 1.0f, io->gi[0], 3 * H);
-        else s2s_linear_forward(B, 3 * H, H, io->ctx, H, m->p.dec[0].w_ih, In0, NULL, 1.0f, io->gi[0], 3 * H);
+        step_linear(ws, B, 3 * H, H, io->ctx, m->p.dec[0].w_ih, In0, ws->wt.dec_ih[0], NULL, 1.0f, io->gi[0]);
     } else {
         for (size_t i = 0; i < B3H; i++) io->gi[0][i] += ws->ctxp[i];
     }
@@ -239,8 +245,7 @@ void s2s_dec_step(const s2s_model *m, s2s_ws *ws, int B, const s2s_step_io *io) 
                 for (size_t i = 0; i < (size_t)B * H; i++) io->xd[l][i] = x[i] * io->mask[l][i];
                 x = io->xd[l];
             }
-            if (ws->wt.on) s2s_linear_forward_t(B, 3 * H, H, x, H, ws->wt.dec_ih[l], 3 * H, w->b_ih, 0.0f, io->gi[l], 3 * H);
-            else s2s_linear_forward(B, 3 * H, H, x, H, w->w_ih, H, w->b_ih, 0.0f, io->gi[l], 3 * H);
+            step_linear(ws, B, 3 * H, H, x, w->w_ih, H, ws->wt.dec_ih[l], w->b_ih, 0.0f, io->gi[l]);
         }
         s2s_gru_cell_forward(B, H, io->gi[l], io->h_prev[l], w->w_hh, w->b_hh, ws->wt.on ? ws->wt.dec_hh[l] : NULL, ws->gh, io->h[l],
                              io->r[l], io->z[l], io->n[l], io->ghn[l]);
