@@ -59,12 +59,22 @@ static void ws_layout(s2s_ws *w, carve *c, s2s_kind kind, float dropout) {
         w->wt.dec_ih[l] = take(c, 3 * H * H);
     }
     w->wt.att_q = take(c, H * H);
+    const size_t Vs = w->Vs, TB = T * B;
+    for (int side = 0; side < 2; side++) {
+        s2s_tok_table *tb = side ? &w->dec_tab : &w->enc_tab;
+        const size_t cap = side ? (V < TB ? V : TB) : (Vs < TB ? Vs : TB);
+        tb->uniq = (int32_t *)take(c, cap); tb->slot = (int32_t *)take(c, TB);
+        tb->X = take(c, cap * E); tb->dX = take(c, cap * E);
+        tb->P = take(c, cap * 3 * H); tb->dP = take(c, cap * 3 * H);
+    }
+    w->seen = (int32_t *)take(c, Vs > V ? Vs : V);
 }
 
 size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T) {
     s2s_ws w;
     memset(&w, 0, sizeof w);
     w.max_B = max_B; w.T = T; w.E = c->embed; w.H = c->hidden; w.L = c->layers; w.Vt = c->tgt_vocab;
+    w.Vs = c->src_vocab;
     carve cv = {NULL, 0};
     ws_layout(&w, &cv, c->kind, c->dropout);
     return cv.used;
@@ -77,6 +87,7 @@ int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *e
     if (!w) return S2S_ERR;
     w->max_B = max_B; w->T = T;
     w->E = m->cfg.embed; w->H = m->cfg.hidden; w->L = m->cfg.layers; w->Vt = m->cfg.tgt_vocab;
+    w->Vs = m->cfg.src_vocab;
     carve c = {NULL, 0};
     ws_layout(w, &c, m->cfg.kind, m->cfg.dropout);
     w->bytes = c.used;
@@ -114,8 +125,10 @@ size_t s2s_ws_bytes(const s2s_ws *ws) { return ws->bytes; }
 double s2s_ws_forward_flops(const s2s_model *m, const s2s_ws *ws) {
     const s2s_config *c = &m->cfg;
     const double E = c->embed, H = c->hidden, V = c->tgt_vocab, L = c->layers, B = ws->B, T = ws->T;
-    double f = 2.0 * T * B * 3 * H * (E + H) + (L - 1) * 2.0 * T * B * 3 * H * (2 * H);  /* encoder */
-    f += 2.0 * ws->Tdec * B * 3 * H * E;                                               /* embeddings' projection */
+    /* the first layers' input projections: per distinct token with the token tables */
+    const double enc_in = ws->enc_tab.on ? ws->enc_tab.n : T * B, dec_in = ws->dec_tab.on ? ws->dec_tab.n : ws->Tdec * B;
+    double f = 2.0 * T * B * 3 * H * H + (L - 1) * 2.0 * T * B * 3 * H * (2 * H);       /* encoder */
+    f += 2.0 * (enc_in + dec_in) * 3 * H * E;                                          /* embeddings' projection */
     double row = 2.0 * 3 * H * H + (L - 1) * 2.0 * 3 * H * (2 * H);                    /* per decoder row-step */
     if (c->kind == S2S_ATTN) {
         f += 2.0 * B * T * H * H;                                                      /* W_k K */
@@ -179,7 +192,13 @@ void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, 
     const size_t BH = (size_t)B * H;
     ws->B = B;
     transpose_weights(m, ws, B);
-    gather_rows(ws->enc_x, m->p.enc_emb, E, src, B, T, T);
+    if ((ws->enc_tab.on = s2s_token_tables(-1))) {
+        s2s_tab_build(ws, &ws->enc_tab, src, B, T, T, NULL);
+        s2s_tab_project(&ws->enc_tab, m->p.enc_emb, E, 3 * H, m->p.enc[0].w_ih, E, m->p.enc[0].b_ih);
+        s2s_tab_gather(&ws->enc_tab, 3 * H, ws->enc[0].gi, B, T, NULL);
+    } else {
+        gather_rows(ws->enc_x, m->p.enc_emb, E, src, B, T, T);
+    }
     for (int l = 0; l < L; l++) {
         s2s_gru_cache *g = &ws->enc[l];
         const s2s_gru_params *w = &m->p.enc[l];
@@ -194,7 +213,7 @@ void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, 
                 x = g->xd;
             }
         }
-        s2s_linear_forward(T * B, 3 * H, in, x, in, w->w_ih, in, w->b_ih, 0.0f, g->gi, 3 * H);
+        if (l > 0 || !ws->enc_tab.on) s2s_linear_forward(T * B, 3 * H, in, x, in, w->w_ih, in, w->b_ih, 0.0f, g->gi, 3 * H);
         memset(g->hs, 0, sizeof(float) * BH);
         for (int t = 0; t < T; t++) {
             size_t o = t * BH;
@@ -278,9 +297,15 @@ double s2s_forward(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, int trai
         if (sorted) for (n = 0; n < B && bt->tgt_len[n] > t; n++) {}
         ws->active[t] = n;
     }
-    gather_rows(ws->dec_x, m->p.dec_emb, E, bt->dec_in, B, T, Tdec);
-    s2s_linear_forward(Tdec * B, 3 * H, E, ws->dec_x, E, m->p.dec[0].w_ih + emb_col(m), In0,
-                       m->p.dec[0].b_ih, 0.0f, ws->gi0e, 3 * H);
+    if ((ws->dec_tab.on = s2s_token_tables(-1))) {  /* only the positions still going */
+        s2s_tab_build(ws, &ws->dec_tab, bt->dec_in, B, T, Tdec, ws->active);
+        s2s_tab_project(&ws->dec_tab, m->p.dec_emb, E, 3 * H, m->p.dec[0].w_ih + emb_col(m), In0, m->p.dec[0].b_ih);
+        s2s_tab_gather(&ws->dec_tab, 3 * H, ws->gi0e, B, Tdec, ws->active);
+    } else {
+        gather_rows(ws->dec_x, m->p.dec_emb, E, bt->dec_in, B, T, Tdec);
+        s2s_linear_forward(Tdec * B, 3 * H, E, ws->dec_x, E, m->p.dec[0].w_ih + emb_col(m), In0,
+                           m->p.dec[0].b_ih, 0.0f, ws->gi0e, 3 * H);
+    }
     const float *enc_top = ws->enc[L - 1].hs + (size_t)T * BH;
     if (m->cfg.kind == S2S_PLAIN)
         s2s_linear_forward(B, 3 * H, H, enc_top, H, m->p.dec[0].w_ih + ctx_col(m), In0, NULL, 0.0f, ws->ctxp, 3 * H);
@@ -378,6 +403,10 @@ static void enc_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
                                   w->w_hh, g->dgi + 3 * o, g->dgh + 3 * o, dh);
         }
         s2s_linear_wgrad(T * B, 3 * H, H, g->dgh, 3 * H, g->hs, H, gw->w_hh, H, gw->b_hh);
+        if (l == 0 && ws->enc_tab.on) {
+            s2s_tab_backward(&ws->enc_tab, E, 3 * H, g->dgi, B, T, NULL, w->w_ih, E, gw->w_ih, gw->b_ih, ws->g.enc_emb);
+            return;
+        }
         int in = l ? H : E;
         const float *x = l ? (g->xd ? g->xd : ws->enc[l - 1].hs + BH) : ws->enc_x;
         s2s_linear_wgrad(T * B, 3 * H, in, g->dgi, 3 * H, x, in, gw->w_ih, in, gw->b_ih);
@@ -462,8 +491,12 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
         }
     }
     const float *dgi0 = ws->dec[0].dgi;
-    s2s_linear_wgrad(Tdec * B, 3 * H, E, dgi0, 3 * H, ws->dec_x, E, ws->g.dec[0].w_ih + emb_col(m), In0,
-                     ws->g.dec[0].b_ih);
+    if (ws->dec_tab.on)
+        s2s_tab_backward(&ws->dec_tab, E, 3 * H, dgi0, B, Tdec, ws->active, m->p.dec[0].w_ih + emb_col(m), In0,
+                         ws->g.dec[0].w_ih + emb_col(m), ws->g.dec[0].b_ih, ws->g.dec_emb);
+    else
+        s2s_linear_wgrad(Tdec * B, 3 * H, E, dgi0, 3 * H, ws->dec_x, E, ws->g.dec[0].w_ih + emb_col(m), In0,
+                         ws->g.dec[0].b_ih);
     if (attn) {
         s2s_linear_wgrad(Tdec * B, 3 * H, H, dgi0, 3 * H, ws->ctx, H, ws->g.dec[0].w_ih + ctx_col(m), In0, NULL);
         s2s_linear_wgrad(Tdec * B, H, H, ws->dqp, H, ws->dec[L - 1].hs, H, ws->g.att_Wq, H, NULL);
@@ -483,11 +516,12 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
                  ws->enc_dstate + (size_t)(L - 1) * BH, H);
         memset(ws->enc_dy, 0, sizeof(float) * T * BH);
     }
-    /* decoder embedding */
-    float *dx = ws->dhtop;  /* reuse: [Tdec,B,E] fits when E <= H; else use enc_dx */
-    if (E > H) dx = ws->enc_dx;
-    s2s_gemm(0, 0, Tdec * B, E, 3 * H, 1.0f, dgi0, 3 * H, m->p.dec[0].w_ih + emb_col(m), In0, 0.0f, dx, E);
-    scatter_rows(ws->g.dec_emb, E, dx, bt->dec_in, B, T, Tdec);
+    if (!ws->dec_tab.on) {  /* decoder embedding */
+        float *dx = ws->dhtop;  /* reuse: [Tdec,B,E] fits when E <= H; else use enc_dx */
+        if (E > H) dx = ws->enc_dx;
+        s2s_gemm(0, 0, Tdec * B, E, 3 * H, 1.0f, dgi0, 3 * H, m->p.dec[0].w_ih + emb_col(m), In0, 0.0f, dx, E);
+        scatter_rows(ws->g.dec_emb, E, dx, bt->dec_in, B, T, Tdec);
+    }
 
     enc_backward(m, ws, bt);
 }

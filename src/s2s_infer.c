@@ -12,6 +12,7 @@ void s2s_encode(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const
     const int T = ws->T, H = ws->H, L = ws->L;
     const size_t BH = (size_t)B * H;
     s2s_enc_forward(m, ws, B, src, 0, NULL);
+    ws->dec_full = 0;
     s2s_attn_prepare(m, ws, B, src_len);
     for (int l = 0; l < L; l++) memcpy(ws->inf_h[l], ws->enc[l].hs + (size_t)T * BH, sizeof(float) * BH);
     if (m->cfg.kind == S2S_PLAIN) {  /* the encoder's context at every step, also here */
@@ -53,11 +54,26 @@ static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int3
                                float *attn) {
     const int E = ws->E, H = ws->H, L = ws->L, V = ws->Vt, T = ws->T;
     const int ecol = m->cfg.kind == S2S_ATTN ? H : 0;
-    /* the step's scratch comes from the training caches' first step */
-    for (int b = 0; b < B; b++)
-        memcpy(ws->dec_x + (size_t)b * E, m->p.dec_emb + (size_t)tokens[b] * E, sizeof(float) * E);
-    s2s_linear_forward(B, 3 * H, E, ws->dec_x, E, m->p.dec[0].w_ih + ecol, E + H, m->p.dec[0].b_ih, 0.0f,
-                       ws->gi0e, 3 * H);
+    /* The embedding columns' projection: through a table of the whole target vocabulary when
+     * the batch has at least as many sentences as the vocabulary has words (the table then
+     * costs less than the first step), else per row. The step's scratch comes from the
+     * training caches' first step. */
+    if (!ws->dec_full) {
+        ws->dec_full = s2s_token_tables(-1) && V <= ws->B ? 1 : -1;
+        if (ws->dec_full > 0) {
+            s2s_tab_full(&ws->dec_tab, V);
+            s2s_tab_project(&ws->dec_tab, m->p.dec_emb, E, 3 * H, m->p.dec[0].w_ih + ecol, E + H, m->p.dec[0].b_ih);
+        }
+    }
+    if (ws->dec_full > 0) {
+        for (int b = 0; b < B; b++)
+            memcpy(ws->gi0e + (size_t)b * 3 * H, ws->dec_tab.P + (size_t)tokens[b] * 3 * H, sizeof(float) * 3 * H);
+    } else {
+        for (int b = 0; b < B; b++)
+            memcpy(ws->dec_x + (size_t)b * E, m->p.dec_emb + (size_t)tokens[b] * E, sizeof(float) * E);
+        s2s_linear_forward(B, 3 * H, E, ws->dec_x, E, m->p.dec[0].w_ih + ecol, E + H, m->p.dec[0].b_ih, 0.0f,
+                           ws->gi0e, 3 * H);
+    }
     s2s_step_io io;
     memset(&io, 0, sizeof io);
     for (int l = 0; l < L; l++) {

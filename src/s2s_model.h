@@ -86,7 +86,8 @@ size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T);
 size_t s2s_param_count(const s2s_config *c);
 /* Floating-point operations of the matrix products (and attention's dot products) of the last
  * s2s_forward on this workspace, counting only the decoder rows and output positions it
- * computed (finished rows and padding are skipped); a backward pass costs about twice as much.
+ * computed (finished rows and padding are skipped) and the distinct tokens the token tables
+ * projected; a backward pass costs about twice as much.
  * Element-wise work is not counted. */
 double s2s_ws_forward_flops(const s2s_model *m, const s2s_ws *ws);
 void s2s_ws_free(s2s_ws *ws);
@@ -95,6 +96,9 @@ void s2s_ws_free(s2s_ws *ws);
 int s2s_ws_private_grads(const s2s_model *m, s2s_ws *ws, s2s_err *err);
 float *s2s_ws_grads(s2s_ws *ws);
 size_t s2s_ws_bytes(const s2s_ws *ws);
+/* The first layer's input projection through the batch's distinct tokens (on, the default) or
+ * per position (off, the reference); returns the previous setting (on < 0 only asks). */
+int s2s_token_tables(int on);
 
 /* Teacher-forced forward pass: fills per-sequence losses loss[B] and returns their sum.
  * train = 1 applies dropout with draws from rng. all_steps = 0 lets the decoder stop after

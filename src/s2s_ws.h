@@ -24,10 +24,20 @@ typedef struct s2s_wt {
     float *att_q;                                           /* [H,H] */
 } s2s_wt;
 
+/* A batch's distinct tokens and their first-layer projections (s2s_tokproj.c). */
+typedef struct s2s_tok_table {
+    int on;            /* the last forward pass went through this table */
+    int n;             /* distinct tokens */
+    int32_t *uniq;     /* [cap] their ids, in first-seen order */
+    int32_t *slot;     /* [T*B] each position's (t*B+b) index in uniq */
+    float *X, *dX;     /* [cap,E] their embeddings, gradient */
+    float *P, *dP;     /* [cap,3H] X W^T + b, gradient */
+} s2s_tok_table;
+
 struct s2s_ws {
     int max_B, T, B, Tdec;
     int adrop_on;                       /* the last forward used attention dropout */
-    int E, H, L, Vt;
+    int E, H, L, Vt, Vs;
     size_t bytes;
     float *block;
     s2s_params g;                       /* where backward adds gradients (the model's by default) */
@@ -62,6 +72,11 @@ struct s2s_ws {
     float *inf_ctx;                     /* [B,H] plain: the encoder's context */
     float *inf_perm;                    /* [B,T,H] reorder scratch */
     s2s_wt wt;
+    /* token tables: the encoder's layer 0, the decoder's embedding columns */
+    s2s_tok_table enc_tab, dec_tab;
+    int32_t *seen;                      /* [max(Vs,Vt)] token -> 1 + its slot; zeros between uses */
+    int dec_full;                       /* inference: 1 dec_tab holds the whole target vocabulary,
+                                         * -1 not used, 0 not decided since s2s_encode */
 };
 
 /* Pointers for one decoder step, per layer: where the previous state is read and the new one
@@ -78,5 +93,11 @@ typedef struct s2s_step_io {
 
 void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, int train, s2s_rng *rng);
 void s2s_attn_prepare(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src_len);
+void s2s_tab_build(s2s_ws *ws, s2s_tok_table *tb, const int32_t *ids, int B, int T, int steps, const int *rows);
+void s2s_tab_full(s2s_tok_table *tb, int V);
+void s2s_tab_project(s2s_tok_table *tb, const float *emb, int E, int N, const float *W, int ldw, const float *b);
+void s2s_tab_gather(const s2s_tok_table *tb, int N, float *gi, int B, int steps, const int *rows);
+void s2s_tab_backward(s2s_tok_table *tb, int E, int N, const float *dgi, int B, int steps, const int *rows,
+                      const float *W, int ldw, float *dW, float *db, float *demb);
 void s2s_dec_step(const s2s_model *m, s2s_ws *ws, int B, const s2s_step_io *io);
 #endif

@@ -162,6 +162,11 @@ int main(void) {
     RUN(test_model_attn_dropout_grad);
     RUN(test_model_plain_dropout_grad);
     RUN(test_model_attn_one_layer_grad);
+    s2s_token_tables(0);  /* the per-position input projections */
+    printf("  (per-position input projections)\n");
+    RUN(test_model_attn_grad);
+    RUN(test_model_plain_grad);
+    s2s_token_tables(1);
     /* the whole model again with the fast products (our kernel, else BLAS) in float */
     s2s_linalg_use_reference(0);
     printf("  (fast products)\n");

@@ -219,11 +219,12 @@ static int test_attn_model_parity(void) { return model_parity("attn_batch.safete
 static int test_plain_model_parity(void) { return model_parity("plain_batch.safetensors", S2S_PLAIN); }
 
 int main(void) {
-    static const char *names[] = {"our kernel's", "BLAS", "reference"};
-    for (int pass = 0; pass < 3; pass++) {  /* our kernel, BLAS, then the reference loop */
+    static const char *names[] = {"our kernel's", "BLAS", "reference", "reference, per-position input"};
+    for (int pass = 0; pass < 4; pass++) {  /* our kernel, BLAS, the reference loop; then without token tables */
         if (pass == 0 && s2s_gemm_backend(S2S_GEMM_OWN) < 0) continue;  /* not in this build */
         if (pass == 1) s2s_gemm_backend(S2S_GEMM_BLAS);
-        s2s_linalg_use_reference(pass == 2);
+        s2s_linalg_use_reference(pass >= 2);
+        s2s_token_tables(pass < 3);
         printf("  (%s products)\n", names[pass]);
         RUN(test_gru_parity);
         RUN(test_attention_parity);
