@@ -418,6 +418,20 @@ static void enc_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
     scatter_rows(ws->g.enc_emb, E, dy, bt->src, B, T, T);
 }
 
+/* dW += Σ_t D_t^T X_t (and db += Σ D rows) over the decoder rows still going at each step
+ * (the finished rows' D is zero): the leading steps where every row runs as one product, then
+ * one product per step over its prefix of rows. */
+static void dec_wgrad(const s2s_ws *ws, int rows, int cols, const float *D, int ldd, const float *X, int ldx,
+                      float *dW, int ldw, float *db) {
+    const int B = ws->B;
+    int t = 0;
+    while (t < ws->Tdec && ws->active[t] == B) t++;
+    s2s_linear_wgrad(t * B, rows, cols, D, ldd, X, ldx, dW, ldw, db);
+    for (; t < ws->Tdec; t++)
+        s2s_linear_wgrad(ws->active[t], rows, cols, D + (size_t)t * B * ldd, ldd, X + (size_t)t * B * ldx, ldx,
+                         dW, ldw, db);
+}
+
 void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
     const int B = ws->B, T = ws->T, E = ws->E, H = ws->H, L = ws->L, V = ws->Vt, In0 = E + H;
     const int Tdec = ws->Tdec, attn = m->cfg.kind == S2S_ATTN;
@@ -484,10 +498,10 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
     for (int l = 0; l < L; l++) {
         s2s_gru_cache *g = &ws->dec[l];
         s2s_gru_params *gw = &ws->g.dec[l];
-        s2s_linear_wgrad(Tdec * B, 3 * H, H, g->dgh, 3 * H, g->hs, H, gw->w_hh, H, gw->b_hh);
+        dec_wgrad(ws, 3 * H, H, g->dgh, 3 * H, g->hs, H, gw->w_hh, H, gw->b_hh);
         if (l > 0) {
             const float *x = g->xd ? g->xd : ws->dec[l - 1].hs + BH;
-            s2s_linear_wgrad(Tdec * B, 3 * H, H, g->dgi, 3 * H, x, H, gw->w_ih, H, gw->b_ih);
+            dec_wgrad(ws, 3 * H, H, g->dgi, 3 * H, x, H, gw->w_ih, H, gw->b_ih);
         }
     }
     const float *dgi0 = ws->dec[0].dgi;
@@ -495,11 +509,10 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
         s2s_tab_backward(&ws->dec_tab, E, 3 * H, dgi0, B, Tdec, ws->active, m->p.dec[0].w_ih + emb_col(m), In0,
                          ws->g.dec[0].w_ih + emb_col(m), ws->g.dec[0].b_ih, ws->g.dec_emb);
     else
-        s2s_linear_wgrad(Tdec * B, 3 * H, E, dgi0, 3 * H, ws->dec_x, E, ws->g.dec[0].w_ih + emb_col(m), In0,
-                         ws->g.dec[0].b_ih);
+        dec_wgrad(ws, 3 * H, E, dgi0, 3 * H, ws->dec_x, E, ws->g.dec[0].w_ih + emb_col(m), In0, ws->g.dec[0].b_ih);
     if (attn) {
-        s2s_linear_wgrad(Tdec * B, 3 * H, H, dgi0, 3 * H, ws->ctx, H, ws->g.dec[0].w_ih + ctx_col(m), In0, NULL);
-        s2s_linear_wgrad(Tdec * B, H, H, ws->dqp, H, ws->dec[L - 1].hs, H, ws->g.att_Wq, H, NULL);
+        dec_wgrad(ws, 3 * H, H, dgi0, 3 * H, ws->ctx, H, ws->g.dec[0].w_ih + ctx_col(m), In0, NULL);
+        dec_wgrad(ws, H, H, ws->dqp, H, ws->dec[L - 1].hs, H, ws->g.att_Wq, H, NULL);
         s2s_linear_wgrad(B * T, H, H, ws->dKP, H, ws->K, H, ws->g.att_Wk, H, NULL);
         s2s_gemm(0, 0, B * T, H, H, 1.0f, ws->dKP, H, m->p.att_Wk, H, 1.0f, ws->dK, H);
         for (int j = 0; j < T; j++)  /* back to time-major for the encoder */
