@@ -127,7 +127,7 @@ double s2s_ws_forward_flops(const s2s_model *m, const s2s_ws *ws) {
     const double E = c->embed, H = c->hidden, V = c->tgt_vocab, L = c->layers, B = ws->B, T = ws->T;
     /* the first layers' input projections: per distinct token with the token tables */
     const double enc_in = ws->enc_tab.on ? ws->enc_tab.n : T * B, dec_in = ws->dec_tab.on ? ws->dec_tab.n : ws->Tdec * B;
-    double f = 2.0 * T * B * 3 * H * H + (L - 1) * 2.0 * T * B * 3 * H * (2 * H);       /* encoder */
+    double f = L * 2.0 * (T - 1) * B * 3 * H * H + (L - 1) * 2.0 * T * B * 3 * H * H;   /* encoder (h0 = 0) */
     f += 2.0 * (enc_in + dec_in) * 3 * H * E;                                          /* embeddings' projection */
     double row = 2.0 * 3 * H * H + (L - 1) * 2.0 * 3 * H * (2 * H);                    /* per decoder row-step */
     if (c->kind == S2S_ATTN) {
@@ -217,7 +217,9 @@ void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, 
         memset(g->hs, 0, sizeof(float) * BH);
         for (int t = 0; t < T; t++) {
             size_t o = t * BH;
-            s2s_gru_cell_forward(B, H, g->gi + 3 * o, g->hs + o, w->w_hh, w->b_hh, ws->wt.on ? ws->wt.enc_hh[l] : NULL, ws->gh,
+            /* the initial state is zero: the first step has no W_hh product */
+            s2s_gru_cell_forward(B, H, g->gi + 3 * o, g->hs + o, t ? w->w_hh : NULL, w->b_hh,
+                                 t && ws->wt.on ? ws->wt.enc_hh[l] : NULL, ws->gh,
                                  g->hs + o + BH, g->r + o, g->z + o, g->n + o, g->ghn + o);
         }
     }
@@ -400,9 +402,11 @@ static void enc_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
             size_t o = t * BH;
             for (size_t i = 0; i < BH; i++) dh[i] += dy[o + i];
             s2s_gru_cell_backward(B, H, dh, g->hs + o, g->r + o, g->z + o, g->n + o, g->ghn + o,
-                                  w->w_hh, g->dgi + 3 * o, g->dgh + 3 * o, dh);
+                                  t ? w->w_hh : NULL, g->dgi + 3 * o, g->dgh + 3 * o, dh);
         }
-        s2s_linear_wgrad(T * B, 3 * H, H, g->dgh, 3 * H, g->hs, H, gw->w_hh, H, gw->b_hh);
+        /* the first step's h_prev is zero: it adds to b_hh only */
+        s2s_linear_wgrad(B, 3 * H, H, g->dgh, 3 * H, NULL, H, gw->w_hh, H, gw->b_hh);
+        s2s_linear_wgrad((T - 1) * B, 3 * H, H, g->dgh + 3 * BH, 3 * H, g->hs + BH, H, gw->w_hh, H, gw->b_hh);
         if (l == 0 && ws->enc_tab.on) {
             s2s_tab_backward(&ws->enc_tab, E, 3 * H, g->dgi, B, T, NULL, w->w_ih, E, gw->w_ih, gw->b_ih, ws->g.enc_emb);
             return;

@@ -57,7 +57,7 @@ static void col_sums(int M, int N, const float *restrict D, int ldd, float *rest
 void s2s_linear_wgrad(int M, int rows, int cols, const float *D, int ldd, const float *X, int ldx,
                       float *dW, int ldw, float *db) {
     if (M <= 0) return;
-    s2s_gemm(1, 0, rows, cols, M, 1.0f, D, ldd, X, ldx, 1.0f, dW, ldw);
+    if (X) s2s_gemm(1, 0, rows, cols, M, 1.0f, D, ldd, X, ldx, 1.0f, dW, ldw);
     if (db) col_sums(M, rows, D, ldd, db);
 }
 
@@ -111,7 +111,9 @@ static void gru_grads_row(int H, const float *restrict dh, const float *restrict
 void s2s_gru_cell_forward(int B, int H, const float *gi, const float *h_prev, const float *W_hh,
                           const float *b_hh, const float *W_hhT, float *gh, float *h, float *r, float *z,
                           float *n, float *ghn) {
-    if (W_hhT) s2s_linear_forward_t(B, 3 * H, H, h_prev, H, W_hhT, 3 * H, b_hh, 0.0f, gh, 3 * H);
+    if (!W_hh && !W_hhT)
+        for (int b = 0; b < B; b++) memcpy(gh + (long)b * 3 * H, b_hh, sizeof(float) * 3 * H);
+    else if (W_hhT) s2s_linear_forward_t(B, 3 * H, H, h_prev, H, W_hhT, 3 * H, b_hh, 0.0f, gh, 3 * H);
     else s2s_linear_forward(B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
     gru_gates(B, H, gi, gh, h_prev, h, r, z, n, ghn);
 }
@@ -123,6 +125,7 @@ void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev, c
         long o = (long)b * H, o3 = (long)b * 3 * H;
         gru_grads_row(H, dh + o, h_prev + o, r + o, z + o, n + o, ghn + o, dgi + o3, dgh + o3);
     }
+    if (!W_hh) return;
     for (long i = 0; i < (long)B * H; i++) dh_prev[i] = dh[i] * z[i];  /* may be in place */
     s2s_gemm(0, 0, B, H, 3 * H, 1.0f, dgh, 3 * H, W_hh, H, 1.0f, dh_prev, H);
 }

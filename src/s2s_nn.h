@@ -21,7 +21,8 @@ void s2s_gru_cell_forward(int B, int H,
                           const float *h_prev,  /* [B,H] */
                           const float *W_hh,    /* [3H,H] */
                           const float *b_hh,    /* [3H] */
-                          const float *W_hhT,   /* [H,3H] W_hh transposed, or NULL to use W_hh */
+                          const float *W_hhT,   /* [H,3H] W_hh transposed, or NULL to use W_hh;
+                                                 * both NULL: h_prev is zero (a first step), gh = b_hh */
                           float *gh,            /* [B,3H] scratch */
                           float *h,             /* [B,H] out */
                           float *r, float *z, float *n, float *ghn); /* [B,H] each, cache */
@@ -31,13 +32,13 @@ void s2s_gru_cell_forward(int B, int H,
  * gradients are left to s2s_linear_wgrad over all steps at once. */
 void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev,
                            const float *r, const float *z, const float *n, const float *ghn,
-                           const float *W_hh,   /* [3H,H] */
+                           const float *W_hh,   /* [3H,H]; NULL: dh_prev is not wanted */
                            float *dgi, float *dgh, /* [B,3H] out */
                            float *dh_prev);     /* [B,H] out */
 
 /* dW[rows, cols] += Dᵀ X and db[rows] += Σ D over M rows: D [M,rows] (ld ldd), X [M,cols]
  * (ld ldx), dW with leading dimension ldw (a column block of a wider matrix is allowed).
- * db may be NULL. */
+ * db may be NULL; X NULL adds only db (rows whose X is zero). */
 void s2s_linear_wgrad(int M, int rows, int cols, const float *D, int ldd, const float *X, int ldx,
                       float *dW, int ldw, float *db);
 
