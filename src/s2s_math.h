@@ -49,7 +49,33 @@ static inline float fast_tanhf(float x) {
     q = q * x2 + 4.89352518554385e-03f;
     return p / q;
 }
-/* Reductions in a fixed order of 16 lanes, so they vectorise without reassociation flags. */
+/* Reductions in a fixed order of 16 lanes, so they vectorise without reassociation flags.
+ * The maximum ignores NaNs (x > m ? x : m); with AVX-512 it is written with intrinsics, as
+ * GCC leaves the portable loop scalar where it is inlined into the decoder. */
+#ifdef __AVX512F__
+#include <immintrin.h>
+static inline float lanes_max(const float *x, int n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + i), m);  /* x > m ? x : m */
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        m = _mm512_mask_max_ps(m, k, _mm512_maskz_loadu_ps(k, x + i), m);
+    }
+    return _mm512_reduce_max_ps(m);
+}
+
+/* Index of the first maximum (as argmax). */
+static inline int lanes_argmax(const float *x, int n) {
+    const __m512 m = _mm512_set1_ps(lanes_max(x, n));
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __mmask16 eq = _mm512_mask_cmpeq_ps_mask(k, _mm512_maskz_loadu_ps(k, x + i), m);
+        if (eq) return i + __builtin_ctz(eq);
+    }
+    return 0;  /* only NaNs */
+}
+#else
 static inline float lanes_max(const float *x, int n) {
     float m[16];
     int i = 0;
@@ -69,6 +95,7 @@ static inline int lanes_argmax(const float *x, int n) {
         if (x[i] == m) return i;
     return 0;  /* only NaNs */
 }
+#endif
 
 /* Sum of a[i] * b[i] in 16 lanes, folded pairwise (8+8, 4+4, 2+2, 1+1), then the tail in
  * order: a fixed order that vectorises (a plain loop is a chain of dependent adds). */

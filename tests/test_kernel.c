@@ -4,6 +4,7 @@
 #include "harness.h"
 #include "s2s_kernel.h"
 #include "s2s_linalg.h"
+#include "s2s_math.h"
 #include "s2s_rng.h"
 
 #include <stdlib.h>
@@ -97,7 +98,29 @@ static int test_own_kernel_rows_independent(void) {
     return 0;
 }
 
+/* lanes_max / lanes_argmax (the greedy choice) against plain loops: every length up to 70
+ * (vector blocks and tails), the maximum repeated (the first one wins), NaNs ignored. */
+static int test_lanes_argmax(void) {
+    s2s_rng r;
+    s2s_rng_seed(&r, 9);
+    float x[70];
+    for (int n = 1; n <= 70; n++)
+        for (int rep = 0; rep < 20; rep++) {
+            for (int i = 0; i < n; i++) x[i] = (float)s2s_rng_below(&r, 7) - 3.0f;  /* many ties */
+            if (rep % 4 == 1) x[s2s_rng_below(&r, n)] = NAN;
+            if (rep % 4 == 2) for (int i = 0; i < n; i++) x[i] = -1e30f;
+            float m = -INFINITY;
+            int at = 0;
+            for (int i = 0; i < n; i++)
+                if (x[i] > m) { m = x[i]; at = i; }
+            CHECK_MSG(lanes_max(x, n) == m, "n %d: max %g, want %g", n, (double)lanes_max(x, n), (double)m);
+            CHECK_MSG(lanes_argmax(x, n) == at, "n %d: argmax %d, want %d", n, lanes_argmax(x, n), at);
+        }
+    return 0;
+}
+
 int main(void) {
+    RUN(test_lanes_argmax);
     RUN(test_own_kernel_matches_reference);
     RUN(test_blas_matches_reference);
     RUN(test_own_kernel_rows_independent);
