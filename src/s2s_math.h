@@ -31,9 +31,9 @@ static inline float fast_expf(float x) {
 
 static inline float fast_sigmoidf(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
 
-static inline float fast_tanhf(float x) {
+static inline float fast_tanhf(float x0) {
     const float lim = 7.90531110763549805f;  /* beyond it tanh rounds to ±1 */
-    x = x > lim ? lim : (x < -lim ? -lim : x);
+    float x = x0 > lim ? lim : (x0 < -lim ? -lim : x0);
     float x2 = x * x;
     float p = -2.76076847742355e-16f;
     p = p * x2 + 2.00018790482477e-13f;
@@ -47,7 +47,10 @@ static inline float fast_tanhf(float x) {
     q = q * x2 + 1.18534705686654e-04f;
     q = q * x2 + 2.26843463243900e-03f;
     q = q * x2 + 4.89352518554385e-03f;
-    return p / q;
+    /* ±1 beyond the clamp, said outright: left to the polynomial at ±lim it depended on the
+     * compiler (GCC folded it at compile time, without FMA, to ±1; clang's FMAs give
+     * ±(1 - 2^-22)). GCC's results are unchanged. */
+    return x0 > lim ? 1.0f : (x0 < -lim ? -1.0f : p / q);
 }
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -83,9 +86,9 @@ static inline __m512 v_sigmoidf(__m512 x) {
     return _mm512_div_ps(one, _mm512_add_ps(one, v_expf(neg)));
 }
 
-static inline __m512 v_tanhf(__m512 x) {
-    const float lim = 7.90531110763549805f;
-    x = _mm512_min_ps(_mm512_set1_ps(lim), _mm512_max_ps(_mm512_set1_ps(-lim), x));
+static inline __m512 v_tanhf(__m512 x0) {
+    const __m512 lim = _mm512_set1_ps(7.90531110763549805f), nlim = _mm512_set1_ps(-7.90531110763549805f);
+    __m512 x = _mm512_min_ps(lim, _mm512_max_ps(nlim, x0));
     __m512 x2 = _mm512_mul_ps(x, x);
     __m512 p = _mm512_set1_ps(-2.76076847742355e-16f);
     p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(2.00018790482477e-13f));
@@ -99,7 +102,9 @@ static inline __m512 v_tanhf(__m512 x) {
     q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(1.18534705686654e-04f));
     q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(2.26843463243900e-03f));
     q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(4.89352518554385e-03f));
-    return _mm512_div_ps(p, q);
+    __m512 t = _mm512_div_ps(p, q);
+    t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(x0, lim, _CMP_GT_OQ), _mm512_set1_ps(1.0f));
+    return _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(x0, nlim, _CMP_LT_OQ), _mm512_set1_ps(-1.0f));
 }
 
 /* Lanes [0, n) of a vector, for the last partial vector of a row (n < 16). */
