@@ -59,10 +59,11 @@ void s2s_dropout_fill(float *restrict mask, size_t n, float p, uint64_t key) {
     for (size_t i = 0; i < n; i++) mask[i] = mix32(mix32((uint32_t)i ^ k0) ^ k1) < cut ? 0.0f : keep;
 }
 
-/* The cell's element-wise part over all rows; restrict lets the compiler vectorise it. */
-static void gru_gates(int B, int H, const float *restrict gi, const float *restrict gh, const float *restrict hp,
-                      float *restrict h, float *restrict r, float *restrict z, float *restrict n,
-                      float *restrict ghn) {
+/* The cell's element-wise part over all rows; restrict lets the compiler vectorise it. The
+ * portable loop, and the reference for the AVX-512 version below. */
+void s2s_gru_gates_ref(int B, int H, const float *restrict gi, const float *restrict gh, const float *restrict hp,
+                       float *restrict h, float *restrict r, float *restrict z, float *restrict n,
+                       float *restrict ghn) {
     for (int b = 0; b < B; b++, gi += 3 * H, gh += 3 * H, hp += H, h += H, r += H, z += H, n += H, ghn += H)
         for (int j = 0; j < H; j++) {
             float rj = fast_sigmoidf(gi[j] + gh[j]);
@@ -73,6 +74,42 @@ static void gru_gates(int B, int H, const float *restrict gi, const float *restr
             h[j] = (1.0f - zj) * nj + zj * hp[j];
         }
 }
+
+#ifdef __AVX512F__
+/* Columns [j, j+16) of one row, lanes m only: a row's last H mod 16 columns are one masked
+ * vector (the compiler's loop did them one at a time, each as slow as a whole vector: 3.3x
+ * faster at H = 5, 1.1x at H = 32). The same operations as the loop above, its contracted
+ * multiply-adds written as FMAs: bitwise the same results (tests/test_math.c). True division:
+ * rcp14 and a Newton step was slower here (0.72 against 0.66 ns an element) and 5 ulp off. */
+static inline void gates16(int H, int j, __mmask16 m, const float *gi, const float *gh, const float *hp,
+                           float *h, float *r, float *z, float *n, float *ghn) {
+    __m512 rj = v_sigmoidf(_mm512_add_ps(_mm512_maskz_loadu_ps(m, gi + j), _mm512_maskz_loadu_ps(m, gh + j)));
+    __m512 zj = v_sigmoidf(_mm512_add_ps(_mm512_maskz_loadu_ps(m, gi + H + j), _mm512_maskz_loadu_ps(m, gh + H + j)));
+    __m512 gn = _mm512_maskz_loadu_ps(m, gh + 2 * H + j);
+    __m512 nj = v_tanhf(_mm512_fmadd_ps(rj, gn, _mm512_maskz_loadu_ps(m, gi + 2 * H + j)));
+    __m512 hj = _mm512_fmadd_ps(zj, _mm512_maskz_loadu_ps(m, hp + j),  /* the product GCC fuses */
+                                _mm512_mul_ps(_mm512_sub_ps(_mm512_set1_ps(1.0f), zj), nj));
+    _mm512_mask_storeu_ps(r + j, m, rj);
+    _mm512_mask_storeu_ps(z + j, m, zj);
+    _mm512_mask_storeu_ps(n + j, m, nj);
+    _mm512_mask_storeu_ps(ghn + j, m, gn);
+    _mm512_mask_storeu_ps(h + j, m, hj);
+}
+
+void s2s_gru_gates(int B, int H, const float *gi, const float *gh, const float *hp, float *h, float *r, float *z,
+                   float *n, float *ghn) {
+    for (int b = 0; b < B; b++, gi += 3 * H, gh += 3 * H, hp += H, h += H, r += H, z += H, n += H, ghn += H) {
+        int j = 0;
+        for (; j + 16 <= H; j += 16) gates16(H, j, 0xffff, gi, gh, hp, h, r, z, n, ghn);
+        if (j < H) gates16(H, j, v_tail(H - j), gi, gh, hp, h, r, z, n, ghn);
+    }
+}
+#else
+void s2s_gru_gates(int B, int H, const float *gi, const float *gh, const float *hp, float *h, float *r, float *z,
+                   float *n, float *ghn) {
+    s2s_gru_gates_ref(B, H, gi, gh, hp, h, r, z, n, ghn);
+}
+#endif
 
 static void gru_grads_row(int H, const float *restrict dh, const float *restrict hp, const float *restrict r,
                           const float *restrict z, const float *restrict n, const float *restrict ghn,
@@ -94,7 +131,7 @@ void s2s_gru_cell_forward(int B, int H, const float *gi, const float *h_prev, co
                           float *n, float *ghn) {
     if (W_hhT) s2s_linear_forward_t(B, 3 * H, H, h_prev, H, W_hhT, 3 * H, b_hh, 0.0f, gh, 3 * H);
     else s2s_linear_forward(B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
-    gru_gates(B, H, gi, gh, h_prev, h, r, z, n, ghn);
+    s2s_gru_gates(B, H, gi, gh, h_prev, h, r, z, n, ghn);
 }
 
 void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev, const float *r,

@@ -6,6 +6,8 @@
  * at compile time the portable code is all there is and the vector checks are skipped. */
 #include "harness.h"
 #include "s2s_math.h"
+#include "s2s_nn.h"
+#include "s2s_rng.h"
 
 #include <float.h>
 #include <stdint.h>
@@ -109,7 +111,46 @@ static int test_vector_math_matches_scalar(void) {
 static int test_vector_math_matches_scalar(void) { SKIP("built without AVX-512"); }
 #endif
 
+static float uni(s2s_rng *r, float a) { return (float)((s2s_rng_uniform(r) * 2.0 - 1.0) * a); }
+
+/* s2s_gru_gates (the AVX-512 one when built with it) against s2s_gru_gates_ref, bit for bit,
+ * for hidden sizes around the vector width; every output is written and nothing past it. */
+static int test_gru_gates_match_reference(void) {
+    static const int Hs[] = {1, 5, 15, 16, 17, 32, 33, 256};
+    static const int Bs[] = {1, 3, 64};
+    s2s_rng r;
+    s2s_rng_seed(&r, 5);
+    int bad = 0;
+    for (size_t hi = 0; hi < sizeof Hs / sizeof *Hs; hi++)
+        for (size_t bi = 0; bi < sizeof Bs / sizeof *Bs; bi++) {
+            const int H = Hs[hi], B = Bs[bi];
+            const long n3 = (long)B * 3 * H, n1 = (long)B * H, pad = 16;
+            float *gi = malloc(sizeof(float) * n3), *gh = malloc(sizeof(float) * n3);
+            float *hp = malloc(sizeof(float) * n1), *out[2];
+            for (int k = 0; k < 2; k++) {
+                out[k] = malloc(sizeof(float) * (5 * n1 + pad));
+                memset(out[k], 0x7f, sizeof(float) * (5 * n1 + pad));  /* padding a canary */
+            }
+            /* wide enough to reach both clamps of exp and tanh, and the saturated gates */
+            for (long i = 0; i < n3; i++) gi[i] = uni(&r, 12.0f), gh[i] = uni(&r, i % 7 ? 3.0f : 100.0f);
+            for (long i = 0; i < n1; i++) hp[i] = uni(&r, 1.0f);
+            for (int k = 0; k < 2; k++) {
+                float *o = out[k];
+                (k ? s2s_gru_gates_ref : s2s_gru_gates)(B, H, gi, gh, hp, o, o + n1, o + 2 * n1, o + 3 * n1, o + 4 * n1);
+            }
+            for (long i = 0; i < 5 * n1 + pad; i++)
+                if (!same(out[0][i], out[1][i]) && bad++ < 5)
+                    fprintf(stderr, "  B %d H %d: %s[%ld] = %.9g, reference %.9g\n", B, H,
+                            i < 5 * n1 ? (const char *[]){"h", "r", "z", "n", "ghn"}[i / n1] : "padding",
+                            i % n1, out[0][i], out[1][i]);
+            free(gi), free(gh), free(hp), free(out[0]), free(out[1]);
+        }
+    CHECK(bad == 0);
+    return 0;
+}
+
 int main(void) {
     RUN(test_vector_math_matches_scalar);
+    RUN(test_gru_gates_match_reference);
     TEST_END();
 }
