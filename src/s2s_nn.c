@@ -145,6 +145,40 @@ void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev, c
     s2s_gemm(0, 0, B, H, 3 * H, 1.0f, dgh, 3 * H, W_hh, H, 1.0f, dh_prev, H);
 }
 
+/* One key's features f = tanh(q + kp) (kept for the backward pass) and its score w · f, summed
+ * in lanes_dot's order. With AVX-512 a row's last H mod 16 features are one masked vector and
+ * the score is summed from the registers: reading f back was slower (1.3x at H = 32, more
+ * after a masked store). Bitwise the loop's results (tests/test_math.c). */
+static inline float attn_score(int H, const float *q, const float *kp, const float *w, float *f) {
+#ifdef __AVX512F__
+    __m512 acc = _mm512_setzero_ps();
+    int h = 0;
+    for (; h + 16 <= H; h += 16) {
+        __m512 fv = v_tanhf(_mm512_add_ps(_mm512_loadu_ps(q + h), _mm512_loadu_ps(kp + h)));
+        _mm512_storeu_ps(f + h, fv);
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(w + h), fv, acc);
+    }
+    /* lanes_dot's folds: lanes l += l+8, l += l+4, l += l+2, then 0 + 1 */
+    __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(acc),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    float r = _mm_cvtss_f32(s2) + _mm_cvtss_f32(_mm_shuffle_ps(s2, s2, 1));
+    if (h < H) {  /* the tail, added in order as lanes_dot does */
+        const __mmask16 m = v_tail(H - h);
+        __m512 fv = v_tanhf(_mm512_add_ps(_mm512_maskz_loadu_ps(m, q + h), _mm512_maskz_loadu_ps(m, kp + h)));
+        _mm512_mask_storeu_ps(f + h, m, fv);
+        float t[16];
+        _mm512_storeu_ps(t, fv);
+        for (int i = 0; h + i < H; i++) r += w[h + i] * t[i];
+    }
+    return r;
+#else
+    for (int h = 0; h < H; h++) f[h] = fast_tanhf(q[h] + kp[h]);
+    return lanes_dot(w, f, H);
+#endif
+}
+
 void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, const float *K,
                       const int32_t *valid, const float *w_v, const float *drop, float *F,
                       float *A, float *ctx) {
@@ -156,8 +190,7 @@ void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, co
             if (j < valid[b]) {
                 const float *kp = KP + ((long)b * Tk + j) * H;
                 float *f = F + ((long)b * Tk + j) * H;
-                for (int h = 0; h < H; h++) f[h] = fast_tanhf(q[h] + kp[h]);
-                s = lanes_dot(w_v, f, H);
+                s = attn_score(H, q, kp, w_v, f);
             }
             a[j] = s;
             if (s > mx) mx = s;

@@ -149,8 +149,60 @@ static int test_gru_gates_match_reference(void) {
     return 0;
 }
 
+/* Attention against the portable code: features F = tanh(qp + KP) for valid keys only (masked
+ * keys' rows are not written), scores summed as lanes_dot sums them, and from them the softmax
+ * and the context as s2s_attn_forward computes them; bitwise, for H around the vector width. */
+static int test_attn_features_match_scalar(void) {
+    static const int Hs[] = {1, 5, 16, 17, 32, 33, 48};
+    enum { B = 3, Tk = 4 };
+    const int32_t valid[B] = {4, 1, 2};
+    s2s_rng r;
+    s2s_rng_seed(&r, 9);
+    int bad = 0;
+    for (size_t hi = 0; hi < sizeof Hs / sizeof *Hs; hi++) {
+        const int H = Hs[hi];
+        const long nk = (long)B * Tk * H;
+        float *qp = malloc(sizeof(float) * B * H), *KP = malloc(sizeof(float) * nk), *K = malloc(sizeof(float) * nk);
+        float *wv = malloc(sizeof(float) * H), *F = malloc(sizeof(float) * nk), A[B * Tk];
+        float *ctx = malloc(sizeof(float) * B * H);
+        for (long i = 0; i < (long)B * H; i++) qp[i] = uni(&r, 3.0f);
+        for (long i = 0; i < nk; i++) KP[i] = uni(&r, i % 5 ? 3.0f : 20.0f), K[i] = uni(&r, 1.0f);
+        for (int h = 0; h < H; h++) wv[h] = uni(&r, 1.0f);
+        for (long i = 0; i < nk; i++) F[i] = 42.0f;
+        s2s_attn_forward(B, Tk, H, qp, KP, K, valid, wv, NULL, F, A, ctx);
+        for (int b = 0; b < B; b++) {
+            float a[Tk], mx = -INFINITY, sum = 0.0f, c[48] = {0}, f[48];
+            for (int j = 0; j < Tk; j++) {
+                const long o = ((long)b * Tk + j) * H;
+                for (int h = 0; h < H; h++) {
+                    float want = j < valid[b] ? fast_tanhf(qp[(long)b * H + h] + KP[o + h]) : 42.0f;
+                    if (!same(F[o + h], want) && bad++ < 5)
+                        fprintf(stderr, "  H %d: F[%d,%d,%d] = %.9g, want %.9g\n", H, b, j, h, F[o + h], want);
+                    f[h] = want;
+                }
+                a[j] = j < valid[b] ? lanes_dot(wv, f, H) : -1e6f;
+                mx = a[j] > mx ? a[j] : mx;
+            }
+            for (int j = 0; j < Tk; j++) { a[j] = fast_expf(a[j] - mx); sum += a[j]; }
+            for (int j = 0; j < Tk; j++) a[j] /= sum;
+            for (int j = 0; j < Tk; j++)
+                for (int h = 0; h < H; h++) c[h] += a[j] * K[((long)b * Tk + j) * H + h];
+            for (int j = 0; j < Tk; j++)
+                if (!same(A[b * Tk + j], a[j]) && bad++ < 5)
+                    fprintf(stderr, "  H %d: A[%d,%d] = %.9g, want %.9g\n", H, b, j, A[b * Tk + j], a[j]);
+            for (int h = 0; h < H; h++)
+                if (!same(ctx[(long)b * H + h], c[h]) && bad++ < 5)
+                    fprintf(stderr, "  H %d: ctx[%d,%d] = %.9g, want %.9g\n", H, b, h, ctx[(long)b * H + h], c[h]);
+        }
+        free(qp), free(KP), free(K), free(wv), free(F), free(ctx);
+    }
+    CHECK(bad == 0);
+    return 0;
+}
+
 int main(void) {
     RUN(test_vector_math_matches_scalar);
     RUN(test_gru_gates_match_reference);
+    RUN(test_attn_features_match_scalar);
     TEST_END();
 }
