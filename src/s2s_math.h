@@ -147,8 +147,9 @@ static inline float lanes_dot(const float *restrict a, const float *restrict b, 
     return r;
 }
 
-/* dst[i] = exp(x[i] - shift) (dst may be x, or NULL to only sum); returns the sum. */
-static inline double lanes_exp_sum(float *dst, const float *x, int n, float shift) {
+/* dst[i] = exp(x[i] - shift) (dst may be x, or NULL to only sum); returns the sum. The
+ * portable loop, and the reference for the AVX-512 version below. */
+static inline double lanes_exp_sum_ref(float *dst, const float *x, int n, float shift) {
     float s[16] = {0};
     int i = 0;
     for (; i + 16 <= n; i += 16)
@@ -165,5 +166,33 @@ static inline double lanes_exp_sum(float *dst, const float *x, int n, float shif
         r += e;
     }
     return r;
+}
+
+/* The same sums in the same order; the tail is one masked vector, its lanes added in order. */
+static inline double lanes_exp_sum(float *dst, const float *x, int n, float shift) {
+#ifdef __AVX512F__
+    const __m512 sh = _mm512_set1_ps(shift);
+    __m512 acc = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = v_expf(_mm512_sub_ps(_mm512_loadu_ps(x + i), sh));
+        if (dst) _mm512_storeu_ps(dst + i, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    float s[16];
+    _mm512_storeu_ps(s, acc);
+    double r = 0.0;
+    for (int l = 0; l < 16; l++) r += s[l];
+    if (i < n) {
+        const __mmask16 m = v_tail(n - i);
+        __m512 e = v_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), sh));
+        if (dst) _mm512_mask_storeu_ps(dst + i, m, e);
+        _mm512_storeu_ps(s, e);
+        for (int l = 0; i + l < n; l++) r += s[l];
+    }
+    return r;
+#else
+    return lanes_exp_sum_ref(dst, x, n, shift);
+#endif
 }
 #endif

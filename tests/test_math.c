@@ -111,6 +111,30 @@ static int test_vector_math_matches_scalar(void) {
 static int test_vector_math_matches_scalar(void) { SKIP("built without AVX-512"); }
 #endif
 
+/* lanes_exp_sum (the AVX-512 one when built with it) against lanes_exp_sum_ref, the portable
+ * loop: the same exponentials and the same sum, for lengths around the vector width; nothing
+ * written past n, and dst NULL sums the same. */
+static int test_exp_sum_matches_reference(void) {
+    s2s_rng r;
+    s2s_rng_seed(&r, 11);
+    float x[300], d1[300], d2[300];
+    for (int i = 0; i < 300; i++) x[i] = (float)(s2s_rng_uniform(&r) * 60.0 - 40.0);
+    x[7] = -INFINITY;  /* d2l's masked logits and exp's lower clamp */
+    x[40] = -1e6f;
+    int bad = 0;
+    for (int n = 0; n <= 300 && bad < 5; n += n < 40 ? 1 : 37) {
+        float mx = lanes_max(x, n);
+        memset(d1, 0xff, sizeof d1), memset(d2, 0xff, sizeof d2);
+        double s1 = lanes_exp_sum(d1, x, n, mx), s2 = lanes_exp_sum_ref(d2, x, n, mx);
+        double s3 = lanes_exp_sum(NULL, x, n, mx);
+        int ok = fabs(s1 - s2) <= MAX_ULP * 6e-8 * s2 && s3 == s1;
+        for (int i = 0; i < 300; i++) ok = ok && same(d1[i], d2[i]);
+        if (!ok && bad++ < 5) fprintf(stderr, "  n %d: sum %.17g / %.17g (no dst), reference %.17g\n", n, s1, s3, s2);
+    }
+    CHECK(bad == 0);
+    return 0;
+}
+
 static float uni(s2s_rng *r, float a) { return (float)((s2s_rng_uniform(r) * 2.0 - 1.0) * a); }
 
 /* s2s_gru_gates (the AVX-512 one when built with it) against s2s_gru_gates_ref, bit for bit,
@@ -202,6 +226,7 @@ static int test_attn_features_match_scalar(void) {
 
 int main(void) {
     RUN(test_vector_math_matches_scalar);
+    RUN(test_exp_sum_matches_reference);
     RUN(test_gru_gates_match_reference);
     RUN(test_attn_features_match_scalar);
     TEST_END();
