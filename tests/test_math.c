@@ -14,7 +14,6 @@
 #include <stdlib.h>
 
 static uint32_t bits(float x) { uint32_t u; memcpy(&u, &x, sizeof u); return u; }
-static float from_bits(uint32_t u) { float x; memcpy(&x, &u, sizeof x); return x; }
 /* Distance in units in the last place (consecutive floats differ by 1, across 0 too). */
 static long ulps(float a, float b) {
     int64_t ia = (int32_t)bits(a), ib = (int32_t)bits(b);
@@ -37,6 +36,7 @@ static int same(float a, float b) {
 }
 
 #ifdef __AVX512F__
+static float from_bits(uint32_t u) { float x; memcpy(&x, &u, sizeof x); return x; }
 typedef __m512 (*vec_fn)(__m512);
 typedef float (*scal_fn)(float);
 static __m512 call_exp(__m512 x) { return v_expf(x); }
