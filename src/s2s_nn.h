@@ -27,6 +27,14 @@ void s2s_gru_cell_forward(int B, int H,
                           float *h,             /* [B,H] out */
                           float *r, float *z, float *n, float *ghn); /* [B,H] each, cache */
 
+/* The cell's element-wise part (internal; the tests compare the two): from gi, gh [B,3H] and
+ * h_prev [B,H], writes h and the cache r, z, n, ghn (= gh_n) [B,H]. s2s_gru_gates is the one
+ * the cell uses (AVX-512 when built with it), s2s_gru_gates_ref the portable loop. */
+void s2s_gru_gates(int B, int H, const float *gi, const float *gh, const float *h_prev, float *h, float *r,
+                   float *z, float *n, float *ghn);
+void s2s_gru_gates_ref(int B, int H, const float *gi, const float *gh, const float *h_prev, float *h, float *r,
+                       float *z, float *n, float *ghn);
+
 /* Given dh = dL/dh [B,H], writes dgi (= dL/d gi) and dgh (= dL/d gh) [B,3H] and
  * dh_prev = dh ⊙ z + dgh W_hh [B,H]. dh_prev may be the same buffer as dh. The weight
  * gradients are left to s2s_linear_wgrad over all steps at once. */
