@@ -249,7 +249,7 @@ static void step_linear(const s2s_ws *ws, int M, int N, int K, const float *x, c
 void s2s_dec_step(const s2s_model *m, s2s_ws *ws, int B, const s2s_step_io *io) {
     const int E = ws->E, H = ws->H, L = ws->L, In0 = E + H;
     const size_t B3H = (size_t)B * 3 * H;
-    memcpy(io->gi[0], io->gi0e, sizeof(float) * B3H);
+    if (io->gi[0] != io->gi0e) memcpy(io->gi[0], io->gi0e, sizeof(float) * B3H);
     if (m->cfg.kind == S2S_ATTN) {  /* query = previous top hidden state; context first */
         step_linear(ws, B, H, H, io->h_prev[L - 1], m->p.att_Wq, H, ws->wt.att_q, NULL, 0.0f, ws->tmp);
         s2s_attn_forward(B, ws->T, H, ws->tmp, ws->KP, ws->K, ws->valid, m->p.att_wv, io->adrop,

@@ -65,9 +65,11 @@ static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int3
             s2s_tab_project(&ws->dec_tab, m->p.dec_emb, E, 3 * H, m->p.dec[0].w_ih + ecol, E + H, m->p.dec[0].b_ih);
         }
     }
-    if (ws->dec_full > 0) {
+    float *gi0e = ws->gi0e;
+    if (ws->dec_full > 0) {  /* straight into layer 0's projection, which the step adds to */
+        gi0e = ws->dec[0].gi;
         for (int b = 0; b < B; b++)
-            memcpy(ws->gi0e + (size_t)b * 3 * H, ws->dec_tab.P + (size_t)tokens[b] * 3 * H, sizeof(float) * 3 * H);
+            memcpy(gi0e + (size_t)b * 3 * H, ws->dec_tab.P + (size_t)tokens[b] * 3 * H, sizeof(float) * 3 * H);
     } else {
         for (int b = 0; b < B; b++)
             memcpy(ws->dec_x + (size_t)b * E, m->p.dec_emb + (size_t)tokens[b] * E, sizeof(float) * E);
@@ -81,7 +83,7 @@ static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int3
         io.h_prev[l] = ws->inf_h[l]; io.h[l] = ws->inf_h2[l];
         io.r[l] = g->r; io.z[l] = g->z; io.n[l] = g->n; io.ghn[l] = g->ghn; io.gi[l] = g->gi;
     }
-    io.gi0e = ws->gi0e;
+    io.gi0e = gi0e;
     io.F = ws->F; io.A = ws->A; io.ctx = ws->ctx;
     s2s_dec_step(m, ws, B, &io);
     for (int l = 0; l < L; l++) { float *t = ws->inf_h[l]; ws->inf_h[l] = ws->inf_h2[l]; ws->inf_h2[l] = t; }

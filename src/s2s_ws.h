@@ -86,7 +86,7 @@ typedef struct s2s_step_io {
     float *h[S2S_MAX_LAYERS], *r[S2S_MAX_LAYERS], *z[S2S_MAX_LAYERS], *n[S2S_MAX_LAYERS];
     float *ghn[S2S_MAX_LAYERS], *gi[S2S_MAX_LAYERS], *xd[S2S_MAX_LAYERS];
     const float *mask[S2S_MAX_LAYERS]; /* NULL: no dropout */
-    const float *gi0e;  /* [B,3H] embedding part + b_ih of layer 0 */
+    const float *gi0e;  /* [B,3H] embedding part + b_ih of layer 0 (may be gi[0] itself) */
     float *F, *A, *ctx; /* attention caches and context [B,H] */
     const float *adrop;
 } s2s_step_io;
