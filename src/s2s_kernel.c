@@ -44,44 +44,37 @@ static inline __attribute__((always_inline)) void put(float *c, __mmask16 m, __m
     _mm512_mask_storeu_ps(c, m, v);
 }
 
-/* R rows by 32 columns, or by 16 (W = 1: a last tile of at most 16 columns, which would
- * otherwise multiply a vector of zeros). */
-static inline __attribute__((always_inline)) void tile(const int R, const int W, const tile_args *t) {
+static inline __attribute__((always_inline)) void tile(const int R, const tile_args *t) {
     __m512 c0[MR], c1[MR];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     const float *a = t->a, *b = t->b;
     const long ars = t->ars, aks = t->aks, ldb = t->ldb;
     const __mmask16 m0 = t->m0, m1 = t->m1;
     for (int k = t->kc; k > 0; k--, a += aks, b += ldb) {
-        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
-        const __m512 b1 = W == 2 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
             const __m512 ar = _mm512_set1_ps(a[r * ars]);
             c0[r] = _mm512_fmadd_ps(ar, b0, c0[r]);
-            if (W == 2) c1[r] = _mm512_fmadd_ps(ar, b1, c1[r]);
+            c1[r] = _mm512_fmadd_ps(ar, b1, c1[r]);
         }
     }
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
         put(t->c + r * t->ldc, m0, c0[r], t);
-        if (W == 2) put(t->c + r * t->ldc + 16, m1, c1[r], t);
+        put(t->c + r * t->ldc + 16, m1, c1[r], t);
     }
 }
 
-#define TILE_CASES(W)                        \
-    switch (R) {                             \
-    case 8: tile(8, W, t); break;            \
-    case 7: tile(7, W, t); break;            \
-    case 6: tile(6, W, t); break;            \
-    case 5: tile(5, W, t); break;            \
-    case 4: tile(4, W, t); break;            \
-    case 3: tile(3, W, t); break;            \
-    case 2: tile(2, W, t); break;            \
-    default: tile(1, W, t); break;           \
-    }
-
 static void tile_rows(int R, const tile_args *t) {
-    if (t->m1) { TILE_CASES(2) }
-    else { TILE_CASES(1) }
+    switch (R) {
+    case 8: tile(8, t); break;
+    case 7: tile(7, t); break;
+    case 6: tile(6, t); break;
+    case 5: tile(5, t); break;
+    case 4: tile(4, t); break;
+    case 3: tile(3, t); break;
+    case 2: tile(2, t); break;
+    default: tile(1, t); break;
+    }
 }
 
 static __mmask16 cols_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
