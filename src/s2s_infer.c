@@ -13,6 +13,7 @@ void s2s_encode(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const
     const size_t BH = (size_t)B * H;
     s2s_enc_forward(m, ws, B, src, 0, NULL);
     ws->dec_full = 0;
+    for (int b = 0; b < B; b++) ws->kv_row[b] = b;
     s2s_attn_prepare(m, ws, B, src_len);
     for (int l = 0; l < L; l++) memcpy(ws->inf_h[l], ws->enc[l].hs + (size_t)T * BH, sizeof(float) * BH);
     if (m->cfg.kind == S2S_PLAIN) {  /* the encoder's context at every step, also here */
@@ -35,14 +36,13 @@ static void permute_rows(float *a, float *scratch, int B, size_t row, const int 
 }
 
 void s2s_decoder_reorder(const s2s_model *m, s2s_ws *ws, int B, const int *from) {
-    const int T = ws->T, H = ws->H;
+    const int H = ws->H;
     for (int l = 0; l < ws->L; l++) permute_rows(ws->inf_h[l], ws->inf_perm, B, H, from);
-    if (m->cfg.kind == S2S_ATTN) {
-        permute_rows(ws->K, ws->inf_perm, B, (size_t)T * H, from);
-        permute_rows(ws->KP, ws->inf_perm, B, (size_t)T * H, from);
-        int32_t v[B];
-        for (int i = 0; i < B; i++) v[i] = ws->valid[from[i]];
+    if (m->cfg.kind == S2S_ATTN) {  /* the keys stay where they are: rows point at them */
+        int32_t v[B], k[B];
+        for (int i = 0; i < B; i++) { v[i] = ws->valid[from[i]]; k[i] = ws->kv_row[from[i]]; }
         memcpy(ws->valid, v, sizeof v);
+        memcpy(ws->kv_row, k, sizeof k);
     } else {
         permute_rows(ws->ctxp, ws->inf_perm, B, 3 * (size_t)H, from);
     }
@@ -84,7 +84,7 @@ static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int3
         io.r[l] = g->r; io.z[l] = g->z; io.n[l] = g->n; io.ghn[l] = g->ghn; io.gi[l] = g->gi;
     }
     io.gi0e = gi0e;
-    io.F = ws->F; io.A = ws->A; io.ctx = ws->ctx;
+    io.F = ws->F; io.A = ws->A; io.ctx = ws->ctx; io.kv_row = ws->kv_row;
     s2s_dec_step(m, ws, B, &io);
     for (int l = 0; l < L; l++) { float *t = ws->inf_h[l]; ws->inf_h[l] = ws->inf_h2[l]; ws->inf_h2[l] = t; }
     s2s_linear_forward(B, V, H, ws->inf_h[L - 1], H, m->p.dense_w, H, m->p.dense_b, 0.0f, logprobs, V);

@@ -204,13 +204,20 @@ static inline float attn_score(int H, const float *q, const float *kp, const flo
 void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, const float *K,
                       const int32_t *valid, const float *w_v, const float *drop, float *F,
                       float *A, float *ctx) {
+    s2s_attn_forward_rows(B, Tk, H, qp, KP, K, NULL, valid, w_v, drop, F, A, ctx);
+}
+
+void s2s_attn_forward_rows(int B, int Tk, int H, const float *qp, const float *KP, const float *K,
+                           const int32_t *kv_row, const int32_t *valid, const float *w_v, const float *drop,
+                           float *F, float *A, float *ctx) {
     for (int b = 0; b < B; b++) {
         const float *q = qp + (long)b * H;
+        const long kb = kv_row ? kv_row[b] : b;  /* the row's keys and values */
         float *a = A + (long)b * Tk, mx = -INFINITY;
         for (int j = 0; j < Tk; j++) {
             float s = -1e6f;  /* d2l's sequence_mask value; a masked key's features are never read */
             if (j < valid[b]) {
-                const float *kp = KP + ((long)b * Tk + j) * H;
+                const float *kp = KP + (kb * Tk + j) * H;
                 float *f = F + ((long)b * Tk + j) * H;
                 s = attn_score(H, q, kp, w_v, f);
             }
@@ -225,7 +232,7 @@ void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, co
         for (int j = 0; j < Tk; j++) {
             if (a[j] == 0.0f) continue;  /* masked keys (exp underflows to exactly 0) add nothing */
             float w = drop ? a[j] * drop[(long)b * Tk + j] : a[j];
-            const float *k = K + ((long)b * Tk + j) * H;
+            const float *k = K + (kb * Tk + j) * H;
             for (int h = 0; h < H; h++) c[h] += w * k[h];
         }
     }

@@ -50,6 +50,7 @@ struct s2s_ws {
     /* attention */
     float *K, *KP, *dK, *dKP;           /* [B,T,H] batch-major encoder outputs, W_k K */
     int32_t *valid;                     /* [B] */
+    int32_t *kv_row;                    /* [B] inference: the row of K/KP each decoder row reads */
     float *F;                           /* [T,B,T,H] */
     float *A, *adrop;                   /* [T,B,T] weights, dropout keep-scale */
     float *ctx, *dqp;                   /* [T,B,H] */
@@ -89,6 +90,7 @@ typedef struct s2s_step_io {
     const float *gi0e;  /* [B,3H] embedding part + b_ih of layer 0 (may be gi[0] itself) */
     float *F, *A, *ctx; /* attention caches and context [B,H] */
     const float *adrop;
+    const int32_t *kv_row;  /* NULL: row b reads keys row b */
 } s2s_step_io;
 
 void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, int train, s2s_rng *rng);
