@@ -53,7 +53,7 @@ static void ws_layout(s2s_ws *w, carve *c, s2s_kind kind, float dropout) {
     w->loss = take(c, B);
     w->hc = take(c, T * B * (H > 1 ? H : 1)); w->crow = (int32_t *)take(c, T * B);
     w->clab = (int32_t *)take(c, T * B); w->closs = take(c, T * B);
-    w->inf_ctx = take(c, B * H); w->inf_perm = take(c, B * (T > 3 ? T : 3) * H); /* rows of T*H or 3H */
+    w->inf_ctx = take(c, B * H); w->inf_perm = take(c, B * 3 * H); /* rows of H or 3H */
     for (size_t l = 0; l < L; l++) {
         w->wt.enc_hh[l] = take(c, 3 * H * H); w->wt.dec_hh[l] = take(c, 3 * H * H);
         w->wt.dec_ih[l] = take(c, 3 * H * H);

@@ -71,7 +71,7 @@ struct s2s_ws {
     /* inference */
     float *inf_h[S2S_MAX_LAYERS], *inf_h2[S2S_MAX_LAYERS]; /* [B,H] */
     float *inf_ctx;                     /* [B,H] plain: the encoder's context */
-    float *inf_perm;                    /* [B,T,H] reorder scratch */
+    float *inf_perm;                    /* [B,3H] reorder scratch */
     s2s_wt wt;
     /* token tables: the encoder's layer 0, the decoder's embedding columns */
     s2s_tok_table enc_tab, dec_tab;
