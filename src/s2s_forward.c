@@ -252,7 +252,7 @@ void s2s_dec_step(const s2s_model *m, s2s_ws *ws, int B, const s2s_step_io *io) 
     if (io->gi[0] != io->gi0e) memcpy(io->gi[0], io->gi0e, sizeof(float) * B3H);
     if (m->cfg.kind == S2S_ATTN) {  /* query = previous top hidden state; context first */
         step_linear(ws, B, H, H, io->h_prev[L - 1], m->p.att_Wq, H, ws->wt.att_q, NULL, 0.0f, ws->tmp);
-        s2s_attn_forward_rows(B, ws->T, H, ws->tmp, ws->KP, ws->K, io->kv_row, ws->valid, m->p.att_wv, io->adrop,
+        s2s_attn_forward(B, ws->T, H, ws->tmp, ws->KP, ws->K, io->kv_row, ws->valid, m->p.att_wv, io->adrop,
                          io->F, io->A, io->ctx);
         step_linear(ws, B, 3 * H, H, io->ctx, m->p.dec[0].w_ih, In0, ws->wt.dec_ih[0], NULL, 1.0f, io->gi[0]);
     } else {

@@ -120,7 +120,7 @@ static inline float lanes_max(const float *x, int n) {
     int i = 0;
     for (; i + 16 <= n; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + i), m);  /* x > m ? x : m */
     if (i < n) {
-        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        const __mmask16 k = v_tail(n - i);
         m = _mm512_mask_max_ps(m, k, _mm512_maskz_loadu_ps(k, x + i), m);
     }
     return _mm512_reduce_max_ps(m);
@@ -130,7 +130,7 @@ static inline float lanes_max(const float *x, int n) {
 static inline int lanes_argmax(const float *x, int n) {
     const __m512 m = _mm512_set1_ps(lanes_max(x, n));
     for (int i = 0; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : v_tail(n - i);
         const __mmask16 eq = _mm512_mask_cmpeq_ps_mask(k, _mm512_maskz_loadu_ps(k, x + i), m);
         if (eq) return i + __builtin_ctz(eq);
     }

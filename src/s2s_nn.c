@@ -202,14 +202,8 @@ static inline float attn_score(int H, const float *q, const float *kp, const flo
 }
 
 void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, const float *K,
-                      const int32_t *valid, const float *w_v, const float *drop, float *F,
-                      float *A, float *ctx) {
-    s2s_attn_forward_rows(B, Tk, H, qp, KP, K, NULL, valid, w_v, drop, F, A, ctx);
-}
-
-void s2s_attn_forward_rows(int B, int Tk, int H, const float *qp, const float *KP, const float *K,
-                           const int32_t *kv_row, const int32_t *valid, const float *w_v, const float *drop,
-                           float *F, float *A, float *ctx) {
+                      const int32_t *kv_row, const int32_t *valid, const float *w_v, const float *drop,
+                      float *F, float *A, float *ctx) {
     for (int b = 0; b < B; b++) {
         const float *q = qp + (long)b * H;
         const long kb = kv_row ? kv_row[b] : b;  /* the row's keys and values */

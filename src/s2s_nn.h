@@ -60,17 +60,15 @@ void s2s_linear_forward_t(int M, int N, int K, const float *x, int ldx, const fl
 /* ---- additive attention, one query per row ---------------------------------------------
  * f_j = tanh(qp + KP_j), s_j = w_v · f_j (s_j = -1e6 for j >= valid), a = softmax(s),
  * a' = a ⊙ drop (drop = keep mask / (1-p), or NULL), ctx = Σ_j a'_j K_j.
- * qp = W_q q [B,H] and KP = W_k K [B,Tk,H] are computed by the caller (KP once per batch). */
+ * qp = W_q q [B,H] and KP = W_k K [B,Tk,H] are computed by the caller (KP once per batch).
+ * Inference drops finished rows and repeats beam rows through kv_row instead of moving the
+ * rows' T x H keys. */
 void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, const float *K,
+                      const int32_t *kv_row, /* [B]: row b reads row kv_row[b] of K, KP (NULL: b) */
                       const int32_t *valid, const float *w_v, const float *drop,
                       float *F,     /* [B,Tk,H] cache */
                       float *A,     /* [B,Tk] weights before dropout (the heatmap) */
-                      float *ctx);
-/* The same, row b reading keys and values of row kv_row[b] of K and KP (NULL: b); inference
- * drops finished rows and repeats beam rows through kv_row instead of moving T x H blocks. */
-void s2s_attn_forward_rows(int B, int Tk, int H, const float *qp, const float *KP, const float *K,
-                           const int32_t *kv_row, const int32_t *valid, const float *w_v, const float *drop,
-                           float *F, float *A, float *ctx);  /* [B,H] */
+                      float *ctx);  /* [B,H] */
 /* Given dctx [B,H]: dK += a' dctx (the values' share), dKP += du, dqp = Σ_j du_j (written),
  * dw_v += Σ_j ds_j f_j. The keys' share dK += du W_k and dW_k, dW_q are the caller's. */
 void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,

@@ -60,7 +60,7 @@ enum { AB = 3, AT = 5, AH = 4 };
 typedef struct { float qp[AB * AH], KP[AB * AT * AH], K[AB * AT * AH], wv[AH], drop[AB * AT], up[AB * AH]; int32_t valid[AB]; int use_drop; } att_ctx;
 static double att_loss(void *p) {
     att_ctx *c = p; float F[AB * AT * AH], A[AB * AT], ctx[AB * AH];
-    s2s_attn_forward(AB, AT, AH, c->qp, c->KP, c->K, c->valid, c->wv, c->use_drop ? c->drop : NULL, F, A, ctx);
+    s2s_attn_forward(AB, AT, AH, c->qp, c->KP, c->K, NULL, c->valid, c->wv, c->use_drop ? c->drop : NULL, F, A, ctx);
     return dot(ctx, c->up, AB * AH);
 }
 static int attn_case(int use_drop) {
@@ -71,7 +71,7 @@ static int attn_case(int use_drop) {
     for (int i = 0; i < AB * AT; i++) c.drop[i] = s2s_rng_uniform(&r) < 0.3f ? 0.0f : 1.0f / 0.7f;
     c.valid[0] = 5; c.valid[1] = 2; c.valid[2] = 3; c.use_drop = use_drop;
     float F[AB * AT * AH], A[AB * AT], ctx[AB * AH], dK[AB * AT * AH] = {0}, dKP[AB * AT * AH] = {0}, dqp[AB * AH], dwv[AH] = {0};
-    s2s_attn_forward(AB, AT, AH, c.qp, c.KP, c.K, c.valid, c.wv, use_drop ? c.drop : NULL, F, A, ctx);
+    s2s_attn_forward(AB, AT, AH, c.qp, c.KP, c.K, NULL, c.valid, c.wv, use_drop ? c.drop : NULL, F, A, ctx);
     for (int b = 0; b < AB; b++) {  /* weights sum to one, masked keys get none */
         double s = 0;
         for (int j = 0; j < AT; j++) { s += A[b * AT + j]; if (j >= c.valid[b]) CHECK(A[b * AT + j] == 0.0f); }

@@ -193,7 +193,7 @@ static int test_attn_features_match_scalar(void) {
         for (long i = 0; i < nk; i++) KP[i] = uni(&r, i % 5 ? 3.0f : 20.0f), K[i] = uni(&r, 1.0f);
         for (int h = 0; h < H; h++) wv[h] = uni(&r, 1.0f);
         for (long i = 0; i < nk; i++) F[i] = 42.0f;
-        s2s_attn_forward(B, Tk, H, qp, KP, K, valid, wv, NULL, F, A, ctx);
+        s2s_attn_forward(B, Tk, H, qp, KP, K, NULL, valid, wv, NULL, F, A, ctx);
         for (int b = 0; b < B; b++) {
             float a[Tk], mx = -INFINITY, sum = 0.0f, c[48] = {0}, f[48];
             for (int j = 0; j < Tk; j++) {

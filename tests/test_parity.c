@@ -113,7 +113,7 @@ static int test_attention_parity(void) {
     float *dwv = calloc(H, 4), *dWk = calloc(H * H, 4), *dWq = calloc(H * H, 4), *dq = calloc(B * H, 4);
     s2s_linear_forward(B, H, H, q, H, Wq, H, NULL, 0.0f, qp, H);
     s2s_linear_forward(B * Tk, H, H, K, H, Wk, H, NULL, 0.0f, KP, H);
-    s2s_attn_forward(B, Tk, H, qp, KP, K, valid, wv, NULL, F, A, ctx);
+    s2s_attn_forward(B, Tk, H, qp, KP, K, NULL, valid, wv, NULL, F, A, ctx);
     CHECK_ARRAY(ctx, F32(f, "context"), B * H, RTOL, ATOL, "context");
     CHECK_ARRAY(A, F32(f, "attention_weights"), B * Tk, RTOL, ATOL, "attention_weights");
     s2s_attn_backward(B, Tk, H, F32(f, "dctx"), K, valid, wv, NULL, F, A, dK, dKP, dqp, dwv);
