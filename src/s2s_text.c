@@ -117,15 +117,11 @@ static int final_sigma(const unsigned char *s, size_t len, size_t i) {
 
 static int32_t lower_ascii(int32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
-int s2s_preprocess(const char *in, size_t len, const char *where, char **out, size_t *out_len, s2s_err *err) {
+/* preprocess_nmt of in[0..len) into o, which holds at least 2 len + 1 bytes (the worst case:
+ * an ASCII , . ! ? gains a space; a 2-byte letter lowercases to at most 3 bytes (U+0130 ->
+ * "i" U+0307), a 3-byte one to at most 4); *out_len = the text's length, NUL not counted. */
+static int preprocess_into(const char *in, size_t len, const char *where, char *o, size_t *out_len, s2s_err *err) {
     const unsigned char *s = (const unsigned char *)in;
-    *out = NULL;
-    if (out_len) *out_len = 0;
-    /* Worst case growth is 2x: an ASCII , . ! ? gains a space; a 2-byte letter lowercases to at
-     * most 3 bytes (U+0130 -> "i" U+0307), a 3-byte one to at most 4. */
-    if (len > (SIZE_MAX - 1) / 2) return s2s_errf(err, "%s: input too large", where ? where : "text");
-    char *o = s2s_malloc(2 * len + 1, err, "preprocessed text");
-    if (!o) return S2S_ERR;
     size_t w = 0;
     long line = 1;
     size_t line_start = 0;
@@ -135,7 +131,6 @@ int s2s_preprocess(const char *in, size_t len, const char *where, char **out, si
         int32_t c;
         int n = s[i] < 0x80 ? (c = s[i], 1) : utf8_decode(s, len, i, &c);
         if (n == 0 || c == 0) {
-            free(o);
             if (n == 0)
                 return s2s_errf(err, "%s%sline %ld: invalid UTF-8 (byte 0x%02x at byte %zu of the line); "
                                 "convert the file to UTF-8", where ? where : "", where ? ": " : "",
@@ -161,6 +156,18 @@ int s2s_preprocess(const char *in, size_t len, const char *where, char **out, si
         i += (size_t)n;
     }
     o[w] = 0;
+    *out_len = w;
+    return S2S_OK;
+}
+
+int s2s_preprocess(const char *in, size_t len, const char *where, char **out, size_t *out_len, s2s_err *err) {
+    *out = NULL;
+    if (out_len) *out_len = 0;
+    if (len > (SIZE_MAX - 1) / 2) return s2s_errf(err, "%s: input too large", where ? where : "text");
+    char *o = s2s_malloc(2 * len + 1, err, "preprocessed text");
+    size_t w;
+    if (!o) return S2S_ERR;
+    if (preprocess_into(in, len, where, o, &w, err)) { free(o); return S2S_ERR; }
     char *shrunk = realloc(o, w + 1);
     *out = shrunk ? shrunk : o;
     if (out_len) *out_len = w;
@@ -467,9 +474,15 @@ int s2s_encode_sentence(const s2s_vocab *v, const char *sentence, int T, int32_t
     size_t len = strlen(sentence);
     if (len > 0 && sentence[len - 1] == '\n') len--;
     if (len > 0 && sentence[len - 1] == '\r') len--;
-    char *text;
+    /* a sentence's text fits on the stack (batched translation encodes ~300k a second: a
+     * malloc each was 3% of it) */
+    char stack[512], *text = stack;
     size_t tl;
-    if (s2s_preprocess(sentence, len, "sentence", &text, &tl, err)) return S2S_ERR;
+    if (2 * len + 1 > sizeof stack) {
+        if (s2s_preprocess(sentence, len, "sentence", &text, &tl, err)) return S2S_ERR;
+    } else if (preprocess_into(sentence, len, "sentence", text, &tl, err)) {
+        return S2S_ERR;
+    }
     int n = 0;   /* tokens before <eos> */
     for (char *b = text;;) {
         char *sp = memchr(b, ' ', (size_t)(text + tl - b));
@@ -479,7 +492,7 @@ int s2s_encode_sentence(const s2s_vocab *v, const char *sentence, int T, int32_t
         if (!sp) break;
         b = sp + 1;
     }
-    free(text);
+    if (text != stack) free(text);
     for (int t = n; t < T; t++) ids[t] = t == n ? S2S_EOS : S2S_PAD;
     /* d2l passes len(src_tokens) (with <eos>, before truncation) as the valid length; past T it
      * masks nothing, which is the same as T. */

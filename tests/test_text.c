@@ -509,6 +509,21 @@ static int test_encode_sentence(void) {
     CHECK(s2s_encode_sentence(sv, "zzz", 4, ids, &err) == 2 && ids[0] == S2S_UNK && ids[1] == S2S_EOS);
     CHECK(s2s_encode_sentence(sv, "", 4, ids, &err) == 2 && ids[1] == S2S_EOS);   /* [''] as in d2l */
     CHECK(s2s_encode_sentence(sv, "bad \xff", 4, ids, &err) == S2S_ERR && strstr(err.msg, "UTF-8"));
+    /* short sentences are preprocessed on the stack, long ones on the heap: the same tokens on
+     * both sides of the boundary (2 len + 1 <= 512), and the same errors */
+    for (size_t len = 240; len <= 280; len++) {
+        char s[300];
+        memset(s, 'X', len);  /* "I'm HOME. XXX...": the last token fills it up */
+        memcpy(s, "I'm HOME. ", 10);
+        s[len] = 0;
+        int32_t got[6];
+        int n = s2s_encode_sentence(sv, s, 6, got, &err);
+        int32_t want[6] = {im, home, dot, S2S_UNK, S2S_EOS, S2S_PAD};
+        CHECK_MSG(n == 5, "length %zu: valid %d", len, n);
+        for (int t = 0; t < 6; t++) CHECK_MSG(got[t] == want[t], "length %zu [%d] = %d, want %d", len, t, got[t], want[t]);
+        s[len - 1] = (char)0xff;
+        CHECK_MSG(s2s_encode_sentence(sv, s, 6, got, &err) == S2S_ERR && strstr(err.msg, "UTF-8"), "length %zu", len);
+    }
     s2s_vocab_free(sv);
     s2s_vocab_free(tv);
     s2s_pairs_free(&p);
