@@ -27,6 +27,8 @@ int cmd_bleu(args *a);
 char **read_lines(FILE *f, const char *name, int *n_out);
 char *chomp(char *s);
 FILE *open_in(const char *path);
+/* The same file: the same path, or both exist and are one inode (a link, "./x", "d/../x"). */
+int same_file(const char *a, const char *b);
 
 struct s2s_vocab;
 /* The tokens ids[0..n) joined by spaces (malloc'd). */

@@ -194,6 +194,26 @@ static void check_writable(const char *path) {
     if (access(dir, W_OK) != 0) die("--out %s: cannot write in %s: %s", path, dir, strerror(errno));
 }
 
+/* Fails before any training when a file train writes is one it reads, or two it writes are
+ * one: training would overwrite the user's corpus (or its own model with a picture). */
+static void check_no_clobber(const train_cfg *c, const char *latest, const char *state) {
+    const char *in[4] = {c->data, c->src, c->tgt, c->valid};
+    const char *in_opt[4] = {"--data", "--src", "--tgt", "--valid"};
+    const char *out[4] = {c->out, latest, state, c->plot};
+    const char *out_what[4] = {"--out", "the latest weights' file", "the state file", "--plot"};
+    for (int i = 0; i < 4; i++) {
+        if (!out[i]) continue;
+        for (int j = 0; j < 4; j++)
+            if (in[j] && same_file(out[i], in[j]))
+                die("train: %s %s is the same file as %s %s: training would overwrite it", out_what[i], out[i],
+                    in_opt[j], in[j]);
+        for (int j = 0; j < i; j++)
+            if (out[j] && strcmp(out[i], out[j]) && same_file(out[i], out[j]))
+                die("train: %s %s is the same file as %s %s", out_what[i], out[i], out_what[j], out[j]);
+    }
+    if (c->plot && same_file(c->plot, c->out)) die("train: --plot %s is the same file as --out", c->plot);
+}
+
 static void draw_curves(const char *path, const curves *cv) {
     s2s_err err;
     s2s_series s[3] = {{"train loss", cv->ep, cv->loss, cv->n, 0},
@@ -399,6 +419,7 @@ int cmd_train(args *a) {
     char latest[4096], state[4096];
     latest_path(&c, latest, sizeof latest);
     snprintf(state, sizeof state, "%s.state", c.out);
+    check_no_clobber(&c, latest, state);
     s2s_model *m;
     s2s_rng rng;
     s2s_rng_seed(&rng, c.seed);

@@ -202,6 +202,7 @@ int cmd_attention(args *a) {
         else sentence = o;
     }
     if (!model || !png || !sentence) die("attention: usage: seq2seq attention --model MODEL \"SENTENCE\" -o FILE.png|.svg");
+    if (same_file(png, model)) die("attention: -o %s is the model file: it would be overwritten", png);
     translator t;
     translator_open(&t, model, 1, 1);
     if (t.m->cfg.kind != S2S_ATTN) die("attention: %s is a plain model: it has no attention weights", model);

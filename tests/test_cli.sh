@@ -101,6 +101,21 @@ expect_error too_big_for_memory "needs [0-9.]+ GiB of memory" $S2S train --data 
 expect_error unknown_command "unknown command 'trian'" $S2S trian
 expect_error bad_gemm_env "S2S_GEMM must be 'own' or 'blas' \(got 'fast'\)" env S2S_GEMM=fast $S2S train --data $TINY --out "$TMP/x.st"
 
+# --- a file it writes is never one the user gave it to read --------------------------------
+cp $TINY "$TMP/corpus.tsv"; cp $TINY "$TMP/valid.tsv"; cp $TINY "$TMP/corpus.tsv.state"; ln -sf corpus.tsv "$TMP/link.tsv"
+mkdir -p "$TMP/sub"
+expect_error out_is_data "--out .*corpus.tsv is the same file as --data" $S2S train --data "$TMP/corpus.tsv" --out "$TMP/corpus.tsv" --epochs 1
+expect_error out_is_data_other_path "same file as --data" $S2S train --data "$TMP/corpus.tsv" --out "$TMP/sub/../corpus.tsv" --epochs 1
+expect_error plot_is_data_link "--plot .* is the same file as --data .*link.tsv" $S2S train --data "$TMP/link.tsv" --out "$TMP/x.st" --plot "$TMP/corpus.tsv" --epochs 1
+expect_error out_is_valid "same file as --valid" $S2S train --data "$TMP/corpus.tsv" --valid "$TMP/valid.tsv" --out "$TMP/valid.tsv" --epochs 1
+expect_error state_is_data "the state file .* is the same file as --data" $S2S train --data "$TMP/corpus.tsv.state" --out "$TMP/corpus.tsv" --epochs 1
+expect_error plot_is_out "--plot .*x.png is the same file as --out" $S2S train --data "$TMP/corpus.tsv" --out "$TMP/x.png" --plot "$TMP/x.png" --epochs 1
+cp "$TMP/a.st" "$TMP/model.png"
+expect_error attention_over_model "-o .*model.png is the model file" $S2S attention --model "$TMP/model.png" "go ." -o "$TMP/model.png"
+if cmp -s $TINY "$TMP/corpus.tsv" && cmp -s $TINY "$TMP/valid.tsv" && cmp -s $TINY "$TMP/corpus.tsv.state" &&
+   cmp -s "$TMP/a.st" "$TMP/model.png"; then ok clobber_refused_files_kept
+else bad clobber_refused_files_kept "a corpus was changed"; fi
+
 # --- version: the build and its products; S2S_GEMM=blas switches them -------------------
 if $S2S version | grep -q '^seq2seq [0-9]' && S2S_GEMM=blas $S2S version | grep -q '^products: OpenBLAS'; then ok version
 else bad version "$($S2S version 2>&1)"; fi
