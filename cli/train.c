@@ -207,11 +207,10 @@ static void check_no_clobber(const train_cfg *c, const char *latest, const char 
             if (in[j] && same_file(out[i], in[j]))
                 die("train: %s %s is the same file as %s %s: training would overwrite it", out_what[i], out[i],
                     in_opt[j], in[j]);
-        for (int j = 0; j < i; j++)
-            if (out[j] && strcmp(out[i], out[j]) && same_file(out[i], out[j]))
+        for (int j = 0; j < i; j++)  /* the latest weights go to --out itself unless --early-stop */
+            if (out[j] && !(i == 1 && j == 0) && same_file(out[i], out[j]))
                 die("train: %s %s is the same file as %s %s", out_what[i], out[i], out_what[j], out[j]);
     }
-    if (c->plot && same_file(c->plot, c->out)) die("train: --plot %s is the same file as --out", c->plot);
 }
 
 static void draw_curves(const char *path, const curves *cv) {
