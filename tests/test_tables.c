@@ -27,15 +27,24 @@ static void make_toy(toy *d, s2s_rng *r) {
     }
 }
 
+/* A small model of the kind, initialised from seed, its workspace for the toy batch, and the
+ * batch (drawn after the weights); 0 when creating them failed (reported). */
+static int setup(s2s_kind kind, float dropout, uint64_t seed, s2s_model **m, s2s_ws **ws, toy *d) {
+    s2s_config cfg = {kind, VS, VT, 5, 7, 2, dropout, T};
+    s2s_err err;
+    if (s2s_model_create(&cfg, m, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    if (s2s_ws_create(*m, B, T, ws, &err)) { CHECK_MSG(0, "%s", err.msg); s2s_model_free(*m); return 0; }
+    s2s_rng r; s2s_rng_seed(&r, seed);
+    s2s_model_init(*m, &r);
+    make_toy(d, &r);
+    return 1;
+}
+
 /* Loss and every gradient of one training pass, with tables on and off. */
 static int pass_case(s2s_kind kind, float dropout) {
-    s2s_config cfg = {kind, VS, VT, 5, 7, 2, dropout, T};
-    s2s_model *m; s2s_ws *ws; s2s_err err;
-    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create(m, B, T, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
-    s2s_rng r; s2s_rng_seed(&r, 11);
-    s2s_model_init(m, &r);
+    s2s_model *m; s2s_ws *ws;
     toy d;
-    make_toy(&d, &r);
+    if (!setup(kind, dropout, 11, &m, &ws, &d)) return 0;
     s2s_batch bt = {B, T, d.src, d.srcl, d.dec, d.tgt, d.tgtl};
     float *g[2];
     double loss[2];
@@ -66,13 +75,9 @@ static int test_tables_attn_dropout(void) { return pass_case(S2S_ATTN, 0.3f); }
  * vocabulary table) and of a single sentence: the same tokens with tables on and off. */
 static int test_tables_greedy(void) {
     for (int kind = 0; kind < 2; kind++) {
-        s2s_config cfg = {kind ? S2S_PLAIN : S2S_ATTN, VS, VT, 5, 7, 2, 0.0f, T};
         s2s_model *m; s2s_ws *ws; s2s_err err;
-        if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create(m, B, T, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
-        s2s_rng r; s2s_rng_seed(&r, 3);
-        s2s_model_init(m, &r);
         toy d;
-        make_toy(&d, &r);
+        if (!setup(kind ? S2S_PLAIN : S2S_ATTN, 0.0f, 3, &m, &ws, &d)) return 0;
         for (int rows = 1; rows <= B; rows += B - 1) {
             int32_t out[2][B * T];
             int len[2][B];
