@@ -86,14 +86,23 @@ def load_pairs(path, batch_size, num_steps, last_line=600):
 # Attribute names, shapes and creation order follow d2l, so that a given torch.manual_seed
 # gives d2l's initial weights and state_dict() has d2l's keys.
 
-class GRUEncoder(nn.Module):
-    """Reproduces d2l's classic Seq2SeqEncoder (d2l.ai): embedding, then a multi-layer GRU
-    started from zeros. Returns (outputs [T, B, H], final state [L, B, H])."""
+def top_hidden(state):
+    """The last layer's hidden state h [B, H] of an RNN state: h [L, B, H] (GRU) or (h, c)
+    (LSTM; the cell state c is not a hidden state)."""
+    return (state[0] if isinstance(state, tuple) else state)[-1]
 
-    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0.0):
+
+class RNNEncoder(nn.Module):
+    """Reproduces d2l's classic Seq2SeqEncoder (d2l.ai): embedding, then a multi-layer GRU
+    started from zeros, run over all T steps (padding included). Returns (outputs [T, B, H],
+    final state: h [L, B, H] after step T). cell=nn.LSTM (tools/families_ref.py) gives the
+    same encoder with LSTM cells, whose final state is (h, c)."""
+
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0.0,
+                 cell=nn.GRU):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_size)
-        self.rnn = nn.GRU(embed_size, num_hiddens, num_layers, dropout=dropout)
+        self.rnn = cell(embed_size, num_hiddens, num_layers, dropout=dropout)
 
     def forward(self, tokens, *unused):
         time_major = self.embedding(tokens).permute(1, 0, 2)   # [B, T] -> [T, B, E]
@@ -105,25 +114,26 @@ class PlainDecoder(nn.Module):
     [embedding, context] with context = a last-layer hidden state; logits by a dense layer.
 
     fixed_context=True (our model): the context is the encoder's last-layer final state for
-    every step. fixed_context=False: d2l's behaviour, the last layer of the state passed in."""
+    every step. fixed_context=False: d2l's behaviour, the last layer of the state passed in.
+    cell=nn.LSTM: LSTM cells, the context is the last layer's final h."""
 
     def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0.0,
-                 fixed_context=True):
+                 fixed_context=True, cell=nn.GRU):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_size)
-        self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, dropout=dropout)
+        self.rnn = cell(embed_size + num_hiddens, num_hiddens, num_layers, dropout=dropout)
         self.dense = nn.Linear(num_hiddens, vocab_size)
         self.fixed_context = fixed_context
 
     def start_state(self, encoded, *unused):
-        """State = (hidden [L, B, H], pinned context [B, H] or None)."""
+        """State = (hidden [L, B, H] or LSTM (h, c), pinned context [B, H] or None)."""
         enc_state = encoded[1]
-        return (enc_state, enc_state[-1] if self.fixed_context else None)
+        return (enc_state, top_hidden(enc_state) if self.fixed_context else None)
 
     def forward(self, tokens, state):
         hidden, pinned = state
         steps = self.embedding(tokens).permute(1, 0, 2)          # [T, B, E]
-        context = hidden[-1] if pinned is None else pinned        # [B, H]
+        context = top_hidden(hidden) if pinned is None else pinned   # [B, H]
         rnn_in = torch.cat((steps, context.repeat(steps.shape[0], 1, 1)), 2)
         rnn_out, hidden = self.rnn(rnn_in, hidden)
         return self.dense(rnn_out).permute(1, 0, 2), (hidden, pinned)   # [B, T, V]
@@ -166,18 +176,21 @@ class AttentionDecoder(nn.Module):
     """Reproduces d2l's classic Seq2SeqAttentionDecoder (d2l.ai). Step by step: the query is
     the previous last-layer hidden state, the keys and values are the encoder outputs; the GRU
     input is [context, embedding]; one dense layer over all steps' outputs at the end.
-    step_weights holds each step's attention weights [B, 1, K]."""
+    step_weights holds each step's attention weights [B, 1, K]. cell=nn.LSTM: LSTM cells, the
+    query is the last layer's h."""
 
-    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0.0):
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0.0,
+                 cell=nn.GRU):
         super().__init__()
         self.attention = BahdanauAttention(num_hiddens, num_hiddens, num_hiddens, dropout)
         self.embedding = nn.Embedding(vocab_size, embed_size)
-        self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, dropout=dropout)
+        self.rnn = cell(embed_size + num_hiddens, num_hiddens, num_layers, dropout=dropout)
         self.dense = nn.Linear(num_hiddens, vocab_size)
         self.step_weights = []
 
     def start_state(self, encoded, enc_valid_lens, *unused):
-        """State = (encoder outputs batch-major [B, T, H], hidden [L, B, H], valid lengths)."""
+        """State = (encoder outputs batch-major [B, T, H], hidden [L, B, H] or LSTM (h, c),
+        valid lengths)."""
         enc_outputs, enc_state = encoded
         return (enc_outputs.permute(1, 0, 2), enc_state, enc_valid_lens)
 
@@ -186,7 +199,7 @@ class AttentionDecoder(nn.Module):
         steps = self.embedding(tokens).permute(1, 0, 2)      # [T, B, E]
         outs, self.step_weights = [], []
         for emb in steps.unbind(0):                          # emb [B, E]
-            query = hidden[-1].unsqueeze(1)                   # [B, 1, H]
+            query = top_hidden(hidden).unsqueeze(1)           # [B, 1, H]
             context = self.attention(query, memory, memory, valid_lens)
             rnn_in = torch.cat((context, emb.unsqueeze(1)), dim=-1)     # [B, 1, H + E]
             out, hidden = self.rnn(rnn_in.permute(1, 0, 2), hidden)
@@ -211,7 +224,7 @@ class Translator(nn.Module):
 
 
 def build_net(model, src_vocab_size, tgt_vocab_size, embed, hidden, layers, dropout):
-    encoder = GRUEncoder(src_vocab_size, embed, hidden, layers, dropout)
+    encoder = RNNEncoder(src_vocab_size, embed, hidden, layers, dropout)
     if model == 'attn':
         decoder = AttentionDecoder(tgt_vocab_size, embed, hidden, layers, dropout)
     elif model == 'plain':
@@ -236,11 +249,12 @@ class MaskedCrossEntropy(nn.Module):
 
 def xavier_init(net):
     """d2l's initialisation before training: xavier_uniform_ on every nn.Linear weight and on
-    every GRU weight matrix (biases keep PyTorch's defaults), in module order."""
+    every GRU weight matrix (biases keep PyTorch's defaults), in module order. LSTM weight
+    matrices (tools/families_ref.py) are treated as the GRU's."""
     for m in net.modules():
         if type(m) is nn.Linear:
             nn.init.xavier_uniform_(m.weight)
-        elif type(m) is nn.GRU:
+        elif type(m) in (nn.GRU, nn.LSTM):
             for name, p in m.named_parameters(recurse=False):
                 if 'weight' in name:
                     nn.init.xavier_uniform_(p)
@@ -368,7 +382,10 @@ def st_read(path):
 
 
 def save_model(path, net, model, src_vocab, tgt_vocab, embed, hidden, layers, dropout,
-               num_steps):
+               num_steps, extra=()):
+    """Write net.state_dict() and the model's metadata. extra: (key, value) pairs added to the
+    metadata after d2l's keys (tools/families_ref.py's format 2 keys); a key already there
+    (format_version) keeps its place and takes the new value."""
     meta = collections.OrderedDict([
         ('format', 'seq2seq'), ('format_version', '1'), ('model', model),
         ('embed', str(embed)), ('hidden', str(hidden)), ('layers', str(layers)),
@@ -376,17 +393,27 @@ def save_model(path, net, model, src_vocab, tgt_vocab, embed, hidden, layers, dr
         ('src_vocab', json.dumps(src_vocab.tokens, ensure_ascii=False)),
         ('tgt_vocab', json.dumps(tgt_vocab.tokens, ensure_ascii=False)),
         ('preprocess', 'd2l-nmt')])
+    meta.update((k, str(v)) for k, v in extra)
     return st_write(path, net.state_dict(), meta)
 
 
-def load_model(path):
+def net_from_meta(meta, src_vocab_size, tgt_vocab_size):
+    """The untrained model a format_version 1 file's metadata describes."""
+    return build_net(meta['model'], src_vocab_size, tgt_vocab_size, int(meta['embed']),
+                     int(meta['hidden']), int(meta['layers']), float(meta['dropout']))
+
+
+def load_model(path, versions=('1',), make_net=net_from_meta):
+    """Read a model file whose format_version is one of versions, build its model with
+    make_net(meta, Vs, Vt) and load the file's tensors with load_state_dict(strict=True).
+    Returns (net in eval mode, src vocab, tgt vocab, num_steps, metadata)."""
     tensors, meta = st_read(path)
-    if meta.get('format') != 'seq2seq' or meta.get('format_version') != '1':
-        raise ValueError(f'{path}: not a seq2seq format_version 1 model file')
+    if meta.get('format') != 'seq2seq' or meta.get('format_version') not in versions:
+        raise ValueError(f'{path}: not a seq2seq model file of format_version '
+                         + ' or '.join(versions))
     src_vocab = Vocab.from_tokens(json.loads(meta['src_vocab']))
     tgt_vocab = Vocab.from_tokens(json.loads(meta['tgt_vocab']))
-    net = build_net(meta['model'], len(src_vocab), len(tgt_vocab), int(meta['embed']),
-                    int(meta['hidden']), int(meta['layers']), float(meta['dropout']))
+    net = make_net(meta, len(src_vocab), len(tgt_vocab))
     net.load_state_dict(tensors, strict=True)
     net.eval()
     return net, src_vocab, tgt_vocab, int(meta['num_steps']), meta
@@ -400,6 +427,16 @@ def translate(net, sentence, src_vocab, tgt_vocab, num_steps):
 
 
 # ------------------------------ command line ------------------------------
+# The sub-commands read their model-specific steps from the parsed arguments (parser defaults
+# set in make_parser): a.make_net(a, Vs, Vt) builds the model to train, a.extra_meta(a) gives
+# the metadata keys saved beside d2l's, a.load(path) reads a model file. tools/families_ref.py
+# sets its own and reuses the rest.
+
+def net_from_args(a, src_vocab_size, tgt_vocab_size):
+    return build_net(a.model, src_vocab_size, tgt_vocab_size, a.embed, a.hidden, a.layers,
+                     a.dropout)
+
+
 def cmd_train(a):
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -408,13 +445,12 @@ def cmd_train(a):
                                                   last_line=a.pairs - 1)
     print(f'pairs {len(train_iter.dataset)}, src vocab {len(src_vocab)}, '
           f'tgt vocab {len(tgt_vocab)}, threads {torch.get_num_threads()}', flush=True)
-    net = build_net(a.model, len(src_vocab), len(tgt_vocab), a.embed, a.hidden, a.layers,
-                    a.dropout)
+    net = a.make_net(a, len(src_vocab), len(tgt_vocab))
     t1 = time.time()
     train(net, train_iter, a.lr, a.epochs, tgt_vocab, torch.device('cpu'))
     t2 = time.time()
     size = save_model(a.out, net, a.model, src_vocab, tgt_vocab, a.embed, a.hidden, a.layers,
-                      a.dropout, a.steps)
+                      a.dropout, a.steps, a.extra_meta(a))
     print(f'wall time {t2 - t1:.2f} s training ({a.epochs} epochs), '
           f'{time.time() - t0:.2f} s total')
     print(f'wrote {a.out} ({size} bytes)')
@@ -422,14 +458,14 @@ def cmd_train(a):
 
 def cmd_translate(a):
     torch.set_num_threads(a.threads)
-    net, sv, tv, num_steps, _ = load_model(a.model)
+    net, sv, tv, num_steps, _ = a.load(a.model)
     for s in a.sentence:
         print(f'{s} => {translate(net, s, sv, tv, num_steps)}')
 
 
 def cmd_bench(a):
     torch.set_num_threads(a.threads)
-    net, sv, tv, num_steps, _ = load_model(a.model)
+    net, sv, tv, num_steps, _ = a.load(a.model)
     source, _ = split_pairs(normalize(read_text(a.data)))
     if not source:
         sys.exit(f'{a.data}: no sentence pairs')
@@ -443,8 +479,10 @@ def cmd_bench(a):
           f'(threads {torch.get_num_threads()})')
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+def make_parser(description):
+    """The command line parser; returns (parser, its sub-parsers action: .choices maps each
+    sub-command to its parser, .add_parser adds one)."""
+    p = argparse.ArgumentParser(description=description)
     sub = p.add_subparsers(dest='cmd', required=True)
     t = sub.add_parser('train')
     t.add_argument('--data', required=True)
@@ -462,22 +500,33 @@ def main(argv=None):
     t.add_argument('--seed', type=int, default=0)
     t.add_argument('--threads', type=int, default=1)
     t.add_argument('--out', required=True)
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, make_net=net_from_args, extra_meta=lambda a: ())
     r = sub.add_parser('translate')
     r.add_argument('--model', required=True)
     r.add_argument('--threads', type=int, default=1)
     r.add_argument('sentence', nargs='+')
-    r.set_defaults(func=cmd_translate)
+    r.set_defaults(func=cmd_translate, load=load_model)
     b = sub.add_parser('bench-translate')
     b.add_argument('--model', required=True)
     b.add_argument('--data', required=True)
     b.add_argument('--from', dest='start', type=int, default=0)
     b.add_argument('--count', type=int, default=100)
     b.add_argument('--threads', type=int, default=1)
-    b.set_defaults(func=cmd_bench)
+    b.set_defaults(func=cmd_bench, load=load_model)
+    return p, sub
+
+
+def parse_args(p, argv):
+    """Parse and check the arguments common to every model."""
     a = p.parse_args(argv)
     if getattr(a, 'pairs', 2) < 2:
         p.error('--pairs must be >= 2 (d2l treats num_examples=0 as "all lines")')
+    return a
+
+
+def main(argv=None):
+    p, _ = make_parser(__doc__.split('\n')[0])
+    a = parse_args(p, argv)
     a.func(a)
 
 

@@ -108,9 +108,27 @@ def fixture_batch(kind, seed):
     Y_valid_len = torch.tensor([4, 7, 2, 6])
     X = make_ids(X_valid_len.tolist(), T, Vs, gen)
     Y = make_ids(Y_valid_len.tolist(), T, Vt, gen)
-    bos = torch.tensor([2] * B).reshape(-1, 1)
-    dec_input = torch.cat([bos, Y[:, :-1]], 1)
+    dec_input = torch.cat([torch.tensor([2] * B).reshape(-1, 1), Y[:, :-1]], 1)
+    if kind == 'plain':
+        # Our fixed-context decoder must be d2l's drifting-context one under teacher forcing.
+        drift = ref.PlainDecoder(Vt, E, H, L, 0, fixed_context=False)
+        drift.load_state_dict(net.decoder.state_dict(), strict=True)
+        with torch.no_grad():
+            a, _ = drift(dec_input, drift.start_state(net.encoder(X, X_valid_len)))
+            b, _ = net(X, dec_input, X_valid_len)
+        assert torch.equal(a, b), 'fixed-context decoder differs from d2l under teacher forcing'
+    t = batch_tensors(net, X, X_valid_len, dec_input, Y, Y_valid_len)
+    meta = OD(kind=kind, Vs=Vs, Vt=Vt, E=E, H=H, L=L, B=B, T=T, bos=2, pad=1, eos=3,
+              adam_lr='0.005', adam_steps=5, clip_theta=1)
+    return write(f'{kind}_batch.safetensors', t, meta)
 
+
+def batch_tensors(net, X, X_valid_len, dec_input, Y, Y_valid_len, extra_outputs=None):
+    """The tensors of a whole-model batch fixture (tools/README.md) for net (dropout 0, its
+    weights as they are): state_dict, in.*, out.* (out.enc_state_c for an LSTM encoder,
+    out.attention_weights when the decoder has step_weights), then extra_outputs(net)'s
+    (name, tensor) pairs, grad.<name> for every state_dict name (tied names share one
+    gradient), then 5 steps of d2l's train_seq2seq (adam.*, after.*)."""
     t = OD((n, v.clone()) for n, v in net.state_dict().items())
     t['in.X'], t['in.X_valid_len'] = i32(X), i32(X_valid_len)
     t['in.dec_input'], t['in.Y'], t['in.Y_valid_len'] = i32(dec_input), i32(Y), i32(Y_valid_len)
@@ -119,17 +137,9 @@ def fixture_batch(kind, seed):
     with torch.no_grad():
         enc_outputs, enc_state = net.encoder(X, X_valid_len)
 
-    if kind == 'plain':
-        # Our fixed-context decoder must be d2l's drifting-context one under teacher forcing.
-        drift = ref.PlainDecoder(Vt, E, H, L, 0, fixed_context=False)
-        drift.load_state_dict(net.decoder.state_dict(), strict=True)
-        with torch.no_grad():
-            a, _ = drift(dec_input, drift.start_state((enc_outputs, enc_state)))
-            b, _ = net(X, dec_input, X_valid_len)
-        assert torch.equal(a, b), 'fixed-context decoder differs from d2l under teacher forcing'
-
     loss_fn = ref.MaskedCrossEntropy()
     optimizer = torch.optim.Adam(net.parameters(), lr=0.005)
+    params = net.state_dict(keep_vars=True)
     loss_sums, norms = [], []
     for step in range(5):
         optimizer.zero_grad()
@@ -140,11 +150,15 @@ def fixture_batch(kind, seed):
             t['out.logits'] = Y_hat.detach().clone()
             t['out.loss'] = l.detach().clone()
             t['out.enc_outputs'] = enc_outputs
-            t['out.enc_state'] = enc_state
-            if kind == 'attn':
+            if isinstance(enc_state, tuple):
+                t['out.enc_state'], t['out.enc_state_c'] = enc_state
+            else:
+                t['out.enc_state'] = enc_state
+            if getattr(net.decoder, 'step_weights', None):
                 w = torch.stack(net.decoder.step_weights)   # [T, B, 1, Tk]
                 t['out.attention_weights'] = w.squeeze(2).detach().clone()
-            for n, p in net.named_parameters():
+            t.update(extra_outputs(net) if extra_outputs else ())
+            for n, p in params.items():
                 t['grad.' + n] = p.grad.detach().clone()
         loss_sums.append(float(l.sum()))
         norms.append(float(grad_norm(net)))
@@ -154,9 +168,7 @@ def fixture_batch(kind, seed):
     t['adam.grad_norm'] = torch.tensor(norms, dtype=torch.float32)
     for n, v in net.state_dict().items():
         t['after.' + n] = v.clone()
-    meta = OD(kind=kind, Vs=Vs, Vt=Vt, E=E, H=H, L=L, B=B, T=T, bos=2, pad=1, eos=3,
-              adam_lr='0.005', adam_steps=5, clip_theta=1)
-    return write(f'{kind}_batch.safetensors', t, meta)
+    return t
 
 
 def fixture_tiny_model():
