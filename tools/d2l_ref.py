@@ -397,20 +397,31 @@ def save_model(path, net, model, src_vocab, tgt_vocab, embed, hidden, layers, dr
     return st_write(path, net.state_dict(), meta)
 
 
+# A format_version 2 file (model families, tools/families_ref.py) holds d2l's model when its
+# family keys have these values (model attn or plain).
+D2L_FAMILY = {'cell': 'gru', 'encoder': 'uni', 'input_feed': '0', 'tie_embeddings': '0'}
+
+
 def net_from_meta(meta, src_vocab_size, tgt_vocab_size):
-    """The untrained model a format_version 1 file's metadata describes."""
+    """The untrained model a file's metadata describes: format 1, or format 2 with d2l's
+    family (anything else is refused: tools/families_ref.py reads every family)."""
+    if meta['format_version'] != '1' and (
+            any(meta.get(k) != v for k, v in D2L_FAMILY.items())
+            or meta.get('attention') not in ('bahdanau', 'none')):
+        raise ValueError('not one of d2l\'s two models (' + ', '.join(
+            f'{k}={meta.get(k)}' for k in list(D2L_FAMILY) + ['attention'])
+            + '): use tools/families_ref.py')
     return build_net(meta['model'], src_vocab_size, tgt_vocab_size, int(meta['embed']),
                      int(meta['hidden']), int(meta['layers']), float(meta['dropout']))
 
 
-def load_model(path, versions=('1',), make_net=net_from_meta):
-    """Read a model file whose format_version is one of versions, build its model with
-    make_net(meta, Vs, Vt) and load the file's tensors with load_state_dict(strict=True).
+def load_model(path, make_net=net_from_meta):
+    """Read a model file (format_version 1 or 2), build its model with make_net(meta, Vs, Vt)
+    and load the file's tensors with load_state_dict(strict=True).
     Returns (net in eval mode, src vocab, tgt vocab, num_steps, metadata)."""
     tensors, meta = st_read(path)
-    if meta.get('format') != 'seq2seq' or meta.get('format_version') not in versions:
-        raise ValueError(f'{path}: not a seq2seq model file of format_version '
-                         + ' or '.join(versions))
+    if meta.get('format') != 'seq2seq' or meta.get('format_version') not in ('1', '2'):
+        raise ValueError(f'{path}: not a seq2seq model file of format_version 1 or 2')
     src_vocab = Vocab.from_tokens(json.loads(meta['src_vocab']))
     tgt_vocab = Vocab.from_tokens(json.loads(meta['tgt_vocab']))
     net = make_net(meta, len(src_vocab), len(tgt_vocab))

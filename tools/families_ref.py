@@ -207,10 +207,10 @@ def family_of(meta):
 
 
 def family_meta(cell, encoder, attention, input_feed, tie):
-    """The metadata keys a format 2 file adds to format 1's (model stays attn|plain: attn for
-    any attention)."""
+    """The metadata keys a format 2 file adds to format 1's (model stays: attn for bahdanau,
+    plain for none, luong for Luong)."""
     return [('format_version', FORMAT_VERSION),
-            ('model', 'plain' if attention == 'none' else 'attn'),
+            ('model', {'bahdanau': 'attn', 'none': 'plain'}.get(attention, 'luong')),
             ('cell', cell), ('encoder', encoder), ('attention', attention),
             ('input_feed', int(input_feed)), ('tie_embeddings', int(tie))]
 
@@ -223,7 +223,7 @@ def net_from_meta(meta, src_vocab_size, tgt_vocab_size):
 def load_model(path):
     """A format 1 or 2 model file, loaded with load_state_dict(strict=True); returns
     d2l_ref.load_model's tuple."""
-    return ref.load_model(path, versions=('1', FORMAT_VERSION), make_net=net_from_meta)
+    return ref.load_model(path, make_net=net_from_meta)
 
 
 def save_model(path, net, family, src_vocab, tgt_vocab, embed, hidden, layers, dropout,
@@ -315,6 +315,8 @@ def check_d2l_training():
             if meta_b['format_version'] != FORMAT_VERSION or family_of(meta_b)[:3] != (
                     'gru', 'uni', D2L_MODELS[model]) or meta_b['model'] != model:
                 return f'{model}: metadata {meta_b}'
+            if list(ref.load_model(files[1])[0].state_dict()) != list(a):
+                return f'{model}: d2l_ref.py does not load the format 2 file'
     return None
 
 
@@ -407,6 +409,14 @@ def check_files():
             with torch.no_grad():
                 if not torch.equal(net(X, dec_in, X_len)[0], back(X, dec_in, X_len)[0]):
                     return f'{family}: logits after loading'
+            is_d2l = family in [('gru', 'uni', a, False, False) for a in D2L_MODELS.values()]
+            try:
+                ref.load_model(path)
+                d2l_loads = True
+            except ValueError:
+                d2l_loads = False
+            if d2l_loads != is_d2l:
+                return f'{family}: d2l_ref.py {"loads" if d2l_loads else "refuses"} it'
             dec = back.decoder
             if family[4] != (dec.dense.weight is dec.embedding.weight) or \
                     'decoder.dense.weight' not in back.state_dict():
