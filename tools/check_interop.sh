@@ -77,11 +77,14 @@ for family in "${families[@]}"; do
   if ! ./seq2seq train --data "$data" $opts --epochs $epochs --out "$model" --quiet >"$tmp/log" 2>&1; then
     echo "$family: seq2seq train $opts failed: $(tail -1 "$tmp/log")"; status=1; continue
   fi
-  ours=$(./seq2seq translate --model "$model" "${sentences[@]}") || { echo "$family: seq2seq translate failed"; status=1; continue; }
+  if ! ours=$(./seq2seq translate --model "$model" "${sentences[@]}" 2>"$tmp/log"); then
+    echo "$family: seq2seq translate failed: $(tail -1 "$tmp/log")"; status=1; continue
+  fi
   refs=(families_ref)
   case $family in attn|plain) refs=(d2l_ref families_ref) ;; esac
   for ref in "${refs[@]}"; do
-    if ! theirs=$(/usr/bin/python3 "tools/$ref.py" translate --model "$model" "${sentences[@]}" 2>"$tmp/log"); then
+    if ! theirs=$(/usr/bin/python3 "tools/$ref.py" translate --model "$model" "${sentences[@]}" \
+                  2>"$tmp/log"); then
       echo "$family: tools/$ref.py cannot load or translate it: $(tail -1 "$tmp/log")"; status=1; continue
     fi
     # shellcheck disable=SC2001 # a line-wise edit of the whole list

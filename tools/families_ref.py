@@ -22,7 +22,6 @@ configurations built here are exactly d2l_ref's).
 (tensor names, state layout, what each option computes) are in tools/README.md.
 """
 
-import json
 import os
 import sys
 
@@ -309,7 +308,7 @@ def check_d2l_training():
             finally:
                 sys.stdout = saved
                 quiet.close()
-            (a, meta_a), (b, meta_b) = ref.st_read(files[0]), ref.st_read(files[1])
+            (a, _), (b, meta_b) = ref.st_read(files[0]), ref.st_read(files[1])
             if list(a) != list(b) or not all(torch.equal(a[k], b[k]) for k in a):
                 return f'{model}: trained weights differ'
             if meta_b['format_version'] != FORMAT_VERSION or family_of(meta_b)[:3] != (
@@ -429,7 +428,8 @@ def check_files():
             if ref.translate(net, src, sv, tv, num_steps) != want:
                 return f'format 1 model translates {src!r} otherwise'
     for bad in (('gru', 'uni', 'bahdanau', True, False, 6, 6),
-                ('gru', 'uni', 'none', False, True, 5, 6), ('gru', 'bi', 'none', False, False, 6, 5)):
+                ('gru', 'uni', 'none', False, True, 5, 6),
+                ('gru', 'bi', 'none', False, False, 6, 5)):
         try:
             check_family(*bad)
             return f'{bad} accepted'
