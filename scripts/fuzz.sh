@@ -46,7 +46,7 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$out/corpus/$t" "$out/artifacts/$t"
   pk=${PKGS[$t]:-}
   # shellcheck disable=SC2046,SC2086
-  clang -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Isrc \
+  clang -g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude -Isrc \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
     ${EXTRA[$t]:-} $( [ -n "$pk" ] && pkg-config --cflags $pk ) \
     "fuzz/fuzz_$t.c" ${SOURCES[$t]} \

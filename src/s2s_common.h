@@ -6,11 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { S2S_OK = 0, S2S_ERR = -1 };
-
-typedef struct s2s_err {
-    char msg[1024];
-} s2s_err;
+#include "seq2seq.h"  /* s2s_err and the status codes are public */
 
 /* Sets err->msg (if err is not NULL) from a printf format; returns S2S_ERR so a caller can
  * write `return s2s_errf(err, "...")`. */

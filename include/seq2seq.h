@@ -1,0 +1,134 @@
+/* seq2seq.h: the public C API of libs2s, d2l's encoder-decoder translator.
+ *
+ * One header, C11 and C++ includable. Every type a caller holds is opaque except the error
+ * buffer and the option structs; every symbol starts with s2s_ (macros with S2S_). The other
+ * headers of the source tree (src/s2s_*.h) are private: they change without notice.
+ *
+ * Errors. Every call that can fail returns S2S_OK (0) or a negative status and, when `err` is
+ * not NULL, leaves a one-line message in it (the caller owns the buffer; a thread uses its
+ * own). S2S_ERR_INPUT means the caller's input is at fault (an option out of range, a sentence
+ * that is not UTF-8, a request the model cannot answer), S2S_ERR anything else (a file that
+ * cannot be read, out of memory). The library never prints and never exits.
+ *
+ * Options. Option structs start with `size`; fill them with their *_init function, then change
+ * the fields you want. A library newer than the program reads only the first `size` bytes
+ * (newer fields keep their defaults), so programs built against an older header keep working.
+ *
+ * Threads. A translator handle is read-only once open: any number of threads may call
+ * s2s_translate on one handle at once, and get what one thread would (the same text and the
+ * same scores, bit for bit). Each running call takes a workspace (the activations of one batch)
+ * from the handle's pool, or makes one. Opening a translator or a training run sets OpenBLAS to
+ * one thread for the process (the library runs its own threads around the products). */
+#ifndef SEQ2SEQ_H
+#define SEQ2SEQ_H
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define S2S_VERSION_MAJOR 1
+#define S2S_VERSION_MINOR 0
+#define S2S_VERSION_PATCH 0
+#define S2S_VERSION_STRING "1.0.0"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define S2S_API __attribute__((visibility("default")))
+#else
+#define S2S_API
+#endif
+
+/* The library's version, "MAJOR.MINOR.PATCH" (the one it was built as, which may differ from
+ * the header a program was compiled with: compare S2S_VERSION_MAJOR). */
+S2S_API const char *s2s_version(void);
+
+/* ---- errors ------------------------------------------------------------------------------ */
+enum { S2S_OK = 0, S2S_ERR = -1, S2S_ERR_INPUT = -2 };
+
+typedef struct s2s_err {
+    char msg[1024];  /* one line, NUL-terminated; set only when a call fails */
+} s2s_err;
+
+/* ---- translation ------------------------------------------------------------------------- */
+typedef struct s2s_translator s2s_translator;
+
+typedef struct s2s_translator_options {
+    int size;            /* sizeof(s2s_translator_options) */
+    int threads;         /* threads one call uses by default (whole batches side by side): 1 */
+    int max_workspaces;  /* bound on the workspaces kept and made (memory): 0 = no bound; a
+                          * call that finds none free waits for one */
+} s2s_translator_options;
+S2S_API void s2s_translator_options_init(s2s_translator_options *o);
+
+/* Opens a model file (.safetensors written by seq2seq or by d2l's PyTorch code in its layout).
+ * o may be NULL (defaults). On success *out is a handle the caller closes. */
+S2S_API int s2s_translator_open(const char *path, const s2s_translator_options *o, s2s_translator **out,
+                                s2s_err *err);
+/* Frees the handle (NULL is fine). No call may be running on it; results stay valid. */
+S2S_API void s2s_translator_close(s2s_translator *t);
+/* The model file's metadata value for `key` ("model", "embed", "hidden", "layers", "num_steps",
+ * "src_vocab" ...; see README), or NULL. Owned by the handle. */
+S2S_API const char *s2s_translator_meta(const s2s_translator *t, const char *key);
+
+typedef struct s2s_translate_options {
+    int size;             /* sizeof(s2s_translate_options) */
+    int beam;             /* beam size K: 1 (greedy, as d2l's predict_seq2seq) */
+    int nbest;            /* hypotheses returned per sentence, 1 .. beam: 1 */
+    int scores;           /* 1: scores also for beam 1 (it then runs as a beam search of one, the
+                           * same tokens as greedy); beam > 1 always has them: 0 */
+    float alpha;          /* length normalisation: score = log p / length^alpha: 1.0 */
+    int max_len;          /* most output tokens: 0 = the model's num_steps (or, with a ratio,
+                           * ceil(ratio * num_steps)) */
+    float max_len_ratio;  /* > 0: at most ceil(ratio * source length) tokens: 0 */
+    int batch;            /* sentences per batch (sorted by length into batches): 64 */
+    int threads;          /* this call's threads: 0 = the handle's */
+    int attention;        /* 1: keep each sentence's attention weights and tokens (attention
+                           * models only): 0 */
+    /* Called after each batch with the sentences done so far (from the call's threads, one at
+     * a time); NULL: not called. */
+    void (*progress)(void *ctx, int done, int total);
+    void *progress_ctx;
+} s2s_translate_options;
+S2S_API void s2s_translate_options_init(s2s_translate_options *o);
+
+typedef struct s2s_translation s2s_translation;
+
+/* Translates sentences[0..n) (raw UTF-8 text, preprocessed as in training: "I'm home." is
+ * "i'm home ."). o may be NULL (greedy). On success *out holds the results, in input order,
+ * until s2s_translation_free. */
+S2S_API int s2s_translate(s2s_translator *t, const char *const *sentences, int n, const s2s_translate_options *o,
+                          s2s_translation **out, s2s_err *err);
+
+/* Makes now the workspaces a call of n sentences with options o (NULL: greedy) would take, one
+ * per thread, and keeps them in the handle's pool: later calls find them ready (before timing,
+ * or before serving). Optional. */
+S2S_API int s2s_translator_prepare(s2s_translator *t, int n, const s2s_translate_options *o, s2s_err *err);
+
+/* Reading a result (r must not be NULL; i, k out of range give 0 / NULL / NaN). */
+S2S_API int s2s_translation_count(const s2s_translation *r);               /* sentences */
+S2S_API int s2s_translation_hyps(const s2s_translation *r, int i);         /* hypotheses of sentence i */
+/* Hypothesis k of sentence i (0 = best): its text (tokens joined by spaces) and score (the
+ * normalised log-probability; NaN when greedy decoding did not compute it). */
+S2S_API const char *s2s_translation_text(const s2s_translation *r, int i, int k);
+S2S_API double s2s_translation_score(const s2s_translation *r, int i, int k);
+/* Attention of sentence i's best hypothesis (options.attention): weights [rows, cols] row-major,
+ * one row per output step (its tokens, then "<eos>" when it ended with one), one column per
+ * source position the model read (its preprocessed tokens, then "<eos>"; cut at num_steps).
+ * Returns NULL (rows = cols = 0) without attention. The labels: */
+S2S_API const float *s2s_translation_attention(const s2s_translation *r, int i, int *rows, int *cols);
+S2S_API const char *s2s_translation_source_token(const s2s_translation *r, int i, int col);
+S2S_API const char *s2s_translation_target_token(const s2s_translation *r, int i, int row);
+S2S_API void s2s_translation_free(s2s_translation *r);
+
+/* ---- scoring ----------------------------------------------------------------------------- */
+/* d2l's bleu(pred, label, k) on space-separated tokens; NaN if either is NULL. */
+S2S_API double s2s_bleu_sentence(const char *pred, const char *label, int k);
+/* Corpus BLEU-4 as sacreBLEU 2.3.1 computes it (13a tokenizer, mixed case, exp smoothing; one
+ * reference each), 0..100, into *score. */
+S2S_API int s2s_bleu_corpus_score(const char *const *hyps, const char *const *refs, int n, double *score,
+                                  s2s_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

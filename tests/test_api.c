@@ -1,0 +1,432 @@
+/* The public API (include/seq2seq.h): the translator handle against the library's own
+ * decoders, several threads at once on one handle (the same results as one thread, bit for
+ * bit; `make tsan` runs this file under ThreadSanitizer), errors as statuses with messages,
+ * and the options' size rule. The models are trained here on tests/data/tiny.tsv. */
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "seq2seq.h"
+#include "s2s_beam.h"
+#include "s2s_checkpoint.h"
+#include "s2s_model.h"
+#include "s2s_rng.h"
+#include "s2s_text.h"
+#include "s2s_train.h"
+
+static char g_dir[64], g_attn[128], g_plain[128];
+enum { MAX_SENT = 160 };
+static char *g_sent[MAX_SENT];
+static int g_n;
+
+/* A model of `kind` trained on the tiny corpus until its decisions are peaked, saved to path. */
+static int train_model(s2s_kind kind, const char *path) {
+    enum { T = 8, EPOCHS = 60 };
+    s2s_err err;
+    s2s_pairs pairs;
+    s2s_vocab *sv = NULL, *tv = NULL;
+    s2s_dataset data = {0};
+    s2s_model *m = NULL;
+    s2s_trainer *tr = NULL;
+    int ok = 0;
+    if (s2s_pairs_read("tests/data/tiny.tsv", 0, &pairs, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    if (s2s_vocab_build(pairs.src_tok, pairs.src_start[pairs.n], 1, &sv, &err) ||
+        s2s_vocab_build(pairs.tgt_tok, pairs.tgt_start[pairs.n], 1, &tv, &err) ||
+        s2s_dataset_build(&pairs, sv, tv, T, &data, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
+    s2s_config cfg = {kind, s2s_vocab_size(sv), s2s_vocab_size(tv), 16, 24, 2, 0.0f, T};
+    s2s_rng r;
+    s2s_rng_seed(&r, 5);
+    if (s2s_model_create(&cfg, &m, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
+    s2s_model_init(m, &r);
+    s2s_train_opts to = {8, 0.01f, 1.0f, 1};
+    if (s2s_trainer_create(m, &data, &to, &r, &tr, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
+    s2s_epoch_stats es = {0};
+    for (int e = 0; e < EPOCHS; e++)
+        if (s2s_trainer_epoch(tr, &es, NULL, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
+    if (s2s_model_save(path, m, sv, tv, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
+    ok = 1;
+out:
+    s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
+    s2s_vocab_free(sv); s2s_vocab_free(tv); s2s_pairs_free(&pairs);
+    return ok;
+}
+
+/* The corpus' raw English sentences, then recombinations of its words: unknown words, empty
+ * input, sentences longer than num_steps (cut), no space before the punctuation. */
+static void make_sentences(void) {
+    FILE *f = fopen("tests/data/tiny.tsv", "r");
+    char line[256];
+    const char *words[] = {"go", "hi", "run", "who", "wow", "i", "lost", "he's", "calm", "home", "zebra",
+                           "i'm", "we", "it", "!", ".", "?", "you"};
+    while (f && g_n < 40 && fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t');
+        if (tab) *tab = 0;
+        g_sent[g_n++] = strdup(line);
+    }
+    if (f) fclose(f);
+    s2s_rng r;
+    s2s_rng_seed(&r, 11);
+    g_sent[g_n++] = strdup("");
+    g_sent[g_n++] = strdup("Go!Run.Hi?");
+    while (g_n < MAX_SENT) {
+        int len = (int)s2s_rng_below(&r, 14);
+        char *s = calloc(256, 1);
+        for (int k = 0; k < len; k++) {
+            if (k) strcat(s, " ");
+            strcat(s, words[s2s_rng_below(&r, sizeof words / sizeof *words)]);
+        }
+        g_sent[g_n++] = s;
+    }
+}
+
+static s2s_translate_options opts(int beam, int nbest, int scores, int batch, int attention) {
+    s2s_translate_options o;
+    s2s_translate_options_init(&o);
+    o.beam = beam; o.nbest = nbest; o.scores = scores; o.batch = batch; o.attention = attention;
+    return o;
+}
+
+/* Number of differences between two results (text, scores and attention bit for bit). */
+static int differences(const s2s_translation *a, const s2s_translation *b) {
+    int d = s2s_translation_count(a) != s2s_translation_count(b);
+    for (int i = 0; !d && i < s2s_translation_count(a); i++) {
+        d += s2s_translation_hyps(a, i) != s2s_translation_hyps(b, i);
+        for (int k = 0; !d && k < s2s_translation_hyps(a, i); k++) {
+            double x = s2s_translation_score(a, i, k), y = s2s_translation_score(b, i, k);
+            d += strcmp(s2s_translation_text(a, i, k), s2s_translation_text(b, i, k)) != 0;
+            d += memcmp(&x, &y, sizeof x) != 0;
+        }
+        int ra, ca, rb, cb;
+        const float *wa = s2s_translation_attention(a, i, &ra, &ca), *wb = s2s_translation_attention(b, i, &rb, &cb);
+        d += (wa == NULL) != (wb == NULL) || ra != rb || ca != cb;
+        if (!d && wa) {
+            d += memcmp(wa, wb, sizeof(float) * (size_t)ra * ca) != 0;
+            for (int c = 0; c < ca; c++) d += strcmp(s2s_translation_source_token(a, i, c), s2s_translation_source_token(b, i, c)) != 0;
+            for (int q = 0; q < ra; q++) d += strcmp(s2s_translation_target_token(a, i, q), s2s_translation_target_token(b, i, q)) != 0;
+        }
+    }
+    return d;
+}
+
+static int test_version(void) {
+    CHECK(!strcmp(s2s_version(), S2S_VERSION_STRING));
+    CHECK(atoi(s2s_version()) == S2S_VERSION_MAJOR);
+    return 0;
+}
+
+static int test_open_errors(void) {
+    s2s_err err = {{0}};
+    s2s_translator *t = (s2s_translator *)&err;
+    CHECK(s2s_translator_open("tests/no/such.safetensors", NULL, &t, &err) == S2S_ERR);
+    CHECK(t == NULL);
+    CHECK_MSG(strstr(err.msg, "tests/no/such.safetensors") != NULL, "message: %s", err.msg);
+    CHECK(s2s_translator_open("tests/data/tiny.tsv", NULL, &t, &err) == S2S_ERR && t == NULL);
+    CHECK_MSG(strstr(err.msg, "tiny.tsv") != NULL, "message: %s", err.msg);
+    CHECK(s2s_translator_open(NULL, NULL, &t, &err) == S2S_ERR_INPUT);
+    CHECK(s2s_translator_open(g_attn, NULL, NULL, &err) == S2S_ERR_INPUT);
+    s2s_translator_options o = {0};  /* not initialised: refused, not misread */
+    CHECK(s2s_translator_open(g_attn, &o, &t, &err) == S2S_ERR_INPUT && t == NULL);
+    CHECK_MSG(strstr(err.msg, "_init") != NULL, "message: %s", err.msg);
+    s2s_translator_options_init(&o);
+    o.threads = 0;
+    CHECK(s2s_translator_open(g_attn, &o, &t, &err) == S2S_ERR_INPUT && t == NULL);
+    CHECK(s2s_translator_open(g_attn, NULL, &t, NULL) == S2S_OK);  /* err may be NULL */
+    s2s_translator_close(t);
+    s2s_translator_close(NULL);
+    return 0;
+}
+
+/* The handle's results against the library's decoders on the same ids, one sentence at a
+ * time (batch 1, so both see the same one-row batches): greedy tokens, beam hypotheses and
+ * scores, and the attention rows. */
+static int test_matches_decoders(void) {
+    s2s_err err;
+    s2s_translator *t;
+    s2s_model *m;
+    s2s_vocab *sv, *tv;
+    if (s2s_translator_open(g_attn, NULL, &t, &err) || s2s_model_load(g_attn, &m, &sv, &tv, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return 0;
+    }
+    const int T = m->cfg.num_steps;
+    s2s_ws *ws;
+    if (s2s_ws_create(m, 4, T, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    s2s_translate_options g = opts(1, 1, 0, 1, 1), b = opts(4, 3, 1, 1, 1);
+    s2s_translation *rg, *rb;
+    if (s2s_translate(t, (const char *const *)g_sent, g_n, &g, &rg, &err) ||
+        s2s_translate(t, (const char *const *)g_sent, g_n, &b, &rb, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    CHECK(s2s_translation_count(rg) == g_n && s2s_translation_count(rb) == g_n);
+    int bad = 0, nonempty = 0;
+    for (int i = 0; i < g_n; i++) {
+        int32_t ids[T], out[T], len;
+        int olen;
+        float attn[T * T];
+        len = s2s_encode_sentence(sv, g_sent[i], T, ids, &err);
+        if (len < 0 || s2s_greedy(m, ws, 1, ids, &len, T, out, &olen, attn, &err)) { CHECK_MSG(0, "%s", err.msg); break; }
+        char text[512] = "";
+        for (int k = 0; k < olen; k++) { if (k) strcat(text, " "); strcat(text, s2s_vocab_token(tv, out[k])); }
+        nonempty += olen > 0;
+        bad += s2s_translation_hyps(rg, i) != 1 || strcmp(s2s_translation_text(rg, i, 0), text) != 0 ||
+               !isnan(s2s_translation_score(rg, i, 0));
+        int rows, cols;
+        const float *w = s2s_translation_attention(rg, i, &rows, &cols);
+        bad += !w || cols != len || rows != olen + (olen < T);
+        for (int r = 0; w && r < rows; r++) bad += memcmp(w + (size_t)r * cols, attn + (size_t)r * T, sizeof(float) * cols) != 0;
+        bad += !s2s_translation_target_token(rg, i, rows - 1) ||
+               strcmp(s2s_translation_target_token(rg, i, rows - 1), olen < T ? "<eos>" : s2s_vocab_token(tv, out[olen - 1]));
+        s2s_beam_opts bo;
+        s2s_beam_opts_default(&bo);
+        bo.beam = 4; bo.nbest = 3; bo.max_len = T; bo.want_attn = 1;
+        s2s_beam_result br;
+        s2s_ws *bws;
+        if (s2s_ws_create(m, 4, T, &bws, &err) || s2s_beam_search(m, bws, 1, ids, &len, &bo, &br, &err)) {
+            CHECK_MSG(0, "%s", err.msg);
+            break;
+        }
+        bad += s2s_translation_hyps(rb, i) != br.n_hyps;
+        for (int h = 0; h < br.n_hyps && h < s2s_translation_hyps(rb, i); h++) {
+            char bt[512] = "";
+            for (int k = 0; k < br.hyps[h].len; k++) { if (k) strcat(bt, " "); strcat(bt, s2s_vocab_token(tv, br.hyps[h].tokens[k])); }
+            bad += strcmp(s2s_translation_text(rb, i, h), bt) != 0 || s2s_translation_score(rb, i, h) != br.hyps[h].score;
+        }
+        w = s2s_translation_attention(rb, i, &rows, &cols);
+        bad += !w || rows != br.attn_steps || cols != len;
+        for (int r = 0; w && r < rows; r++) bad += memcmp(w + (size_t)r * cols, br.attn + (size_t)r * T, sizeof(float) * cols) != 0;
+        s2s_beam_result_free(&br);
+        s2s_ws_free(bws);
+    }
+    CHECK_MSG(bad == 0, "%d differences between the handle and the decoders", bad);
+    CHECK_MSG(nonempty > g_n / 2, "only %d of %d translations are not empty: the model is not trained", nonempty, g_n);
+    /* the labels of a known sentence: preprocessed source tokens, then <eos> */
+    CHECK(!strcmp(s2s_translation_source_token(rg, 0, 0), "go") && !strcmp(s2s_translation_source_token(rg, 0, 1), ".") &&
+          !strcmp(s2s_translation_source_token(rg, 0, 2), "<eos>") && !s2s_translation_source_token(rg, 0, 3));
+    s2s_translation_free(rg); s2s_translation_free(rb);
+    s2s_ws_free(ws); s2s_model_free(m); s2s_vocab_free(sv); s2s_vocab_free(tv);
+    s2s_translator_close(t);
+    return 0;
+}
+
+/* Greedy and a beam of one give the same text; beam 1 with scores has finite scores. */
+static int test_beam_one_is_greedy(void) {
+    s2s_err err;
+    s2s_translator *t;
+    if (s2s_translator_open(g_attn, NULL, &t, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    s2s_translate_options g = opts(1, 1, 0, 64, 0), s = opts(1, 1, 1, 64, 0);
+    s2s_translation *a, *b;
+    if (s2s_translate(t, (const char *const *)g_sent, g_n, &g, &a, &err) ||
+        s2s_translate(t, (const char *const *)g_sent, g_n, &s, &b, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    int bad = 0;
+    for (int i = 0; i < g_n; i++)
+        bad += strcmp(s2s_translation_text(a, i, 0), s2s_translation_text(b, i, 0)) != 0 ||
+               !(s2s_translation_score(b, i, 0) <= 0.0);
+    CHECK_MSG(bad == 0, "%d sentences differ between greedy and a beam of one", bad);
+    s2s_translation_free(a); s2s_translation_free(b);
+    s2s_translator_close(t);
+    return 0;
+}
+
+/* ---- several threads on one handle ------------------------------------------------------ */
+
+enum { N_OPTS = 5, N_THREADS = 4, ROUNDS = 3 };
+typedef struct shared {
+    s2s_translator *t;
+    s2s_translate_options o[N_OPTS];
+    s2s_translation *ref[N_OPTS];  /* one thread's results */
+    int id, bad, errors;
+    pthread_mutex_t mu;
+} shared;
+
+static void *hammer(void *p) {
+    shared *sh = p;
+    pthread_mutex_lock(&sh->mu);
+    const int id = sh->id++;
+    pthread_mutex_unlock(&sh->mu);
+    int bad = 0, errors = 0;
+    for (int r = 0; r < ROUNDS * N_OPTS; r++) {
+        const int k = (r + id) % N_OPTS;
+        s2s_translate_options o = sh->o[k];
+        o.threads = (r + id) % 3 == 0 ? 3 : 1;  /* some calls run their batches on helpers too */
+        s2s_err err;
+        s2s_translation *res;
+        if (s2s_translate(sh->t, (const char *const *)g_sent, g_n, &o, &res, &err)) { errors++; continue; }
+        bad += differences(res, sh->ref[k]);
+        s2s_translation_free(res);
+    }
+    pthread_mutex_lock(&sh->mu);
+    sh->bad += bad; sh->errors += errors;
+    pthread_mutex_unlock(&sh->mu);
+    return NULL;
+}
+
+static void run_threads(const char *model, int max_ws) {
+    shared sh = {0};
+    pthread_mutex_init(&sh.mu, NULL);
+    s2s_err err;
+    s2s_translator_options to;
+    s2s_translator_options_init(&to);
+    to.max_workspaces = max_ws;
+    if (s2s_translator_open(model, &to, &sh.t, &err)) { CHECK_MSG(0, "%s", err.msg); return; }
+    sh.o[0] = opts(1, 1, 0, 16, 1);
+    sh.o[1] = opts(3, 2, 1, 8, 1);
+    sh.o[2] = opts(1, 1, 0, 5, 0);
+    sh.o[3] = opts(2, 2, 1, 64, 0);
+    sh.o[4] = opts(1, 1, 1, 3, 1);
+    sh.o[4].max_len_ratio = 0.9f;
+    for (int k = 0; k < N_OPTS; k++)
+        if (s2s_translate(sh.t, (const char *const *)g_sent, g_n, &sh.o[k], &sh.ref[k], &err)) {
+            CHECK_MSG(0, "%s", err.msg);
+            return;
+        }
+    pthread_t th[N_THREADS];
+    int started = 0;
+    for (int i = 0; i < N_THREADS; i++) started += !pthread_create(&th[i], NULL, hammer, &sh);
+    CHECK(started == N_THREADS);
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    CHECK_MSG(sh.errors == 0, "%d calls failed", sh.errors);
+    CHECK_MSG(sh.bad == 0, "%d differences from one thread's results", sh.bad);
+    for (int k = 0; k < N_OPTS; k++) s2s_translation_free(sh.ref[k]);
+    s2s_translator_close(sh.t);
+    pthread_mutex_destroy(&sh.mu);
+}
+
+static int test_threads(void) {
+    run_threads(g_attn, 0);
+    return 0;
+}
+
+/* One workspace for four threads: calls wait for it, none fails. */
+static int test_threads_one_workspace(void) {
+    run_threads(g_attn, 1);
+    return 0;
+}
+
+/* ---- errors and options -------------------------------------------------------------------- */
+
+static int test_input_errors(void) {
+    s2s_err err;
+    s2s_translator *t, *p;
+    if (s2s_translator_open(g_attn, NULL, &t, &err) || s2s_translator_open(g_plain, NULL, &p, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return 0;
+    }
+    s2s_translation *r = (s2s_translation *)&err;
+    const char *ok[2] = {"go .", "run !"}, *bad_utf8[3] = {"go .", "va\xff !", "hi ."}, *null_one[2] = {"go .", NULL};
+    struct { s2s_translate_options o; const char *want; } cases[] = {
+        {opts(0, 1, 0, 8, 0), "beam 0"},
+        {opts(2, 3, 0, 8, 0), "nbest 3"},
+        {opts(1, 1, 0, 0, 0), "batch 0"},
+        {opts(1000, 1, 0, 100000, 0), "too many"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        CHECK(s2s_translate(t, ok, 2, &cases[c].o, &r, &err) == S2S_ERR_INPUT && r == NULL);
+        CHECK_MSG(strstr(err.msg, cases[c].want) != NULL, "message '%s' lacks '%s'", err.msg, cases[c].want);
+    }
+    CHECK(s2s_translate(t, bad_utf8, 3, NULL, &r, &err) == S2S_ERR_INPUT && r == NULL);
+    CHECK_MSG(strstr(err.msg, "sentence 2") && strstr(err.msg, "UTF-8"), "message: %s", err.msg);
+    CHECK(s2s_translate(t, null_one, 2, NULL, &r, &err) == S2S_ERR_INPUT);
+    CHECK(s2s_translate(t, NULL, 2, NULL, &r, &err) == S2S_ERR_INPUT);
+    CHECK(s2s_translate(t, ok, -1, NULL, &r, &err) == S2S_ERR_INPUT);
+    CHECK(s2s_translate(NULL, ok, 2, NULL, &r, &err) == S2S_ERR_INPUT);
+    s2s_translate_options a = opts(1, 1, 0, 8, 1);
+    CHECK(s2s_translate(p, ok, 2, &a, &r, &err) == S2S_ERR_INPUT && r == NULL);
+    CHECK_MSG(strstr(err.msg, "plain") != NULL, "message: %s", err.msg);
+    a.attention = 0;
+    CHECK(s2s_translate(p, ok, 2, &a, &r, &err) == S2S_OK && s2s_translation_count(r) == 2);
+    CHECK(s2s_translation_attention(r, 0, NULL, NULL) == NULL);
+    s2s_translation_free(r);
+    /* nothing to do is not an error */
+    CHECK(s2s_translate(t, NULL, 0, NULL, &r, &err) == S2S_OK && s2s_translation_count(r) == 0);
+    s2s_translation_free(r);
+    s2s_translator_close(t); s2s_translator_close(p);
+    return 0;
+}
+
+/* A program built against a header with fewer fields passes a smaller size: the fields past
+ * it keep their defaults whatever the bytes there hold. */
+static int test_options_size(void) {
+    s2s_err err;
+    s2s_translator *t;
+    if (s2s_translator_open(g_attn, NULL, &t, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    s2s_translate_options o = opts(2, 2, 1, 8, 1);
+    o.size = (int)offsetof(s2s_translate_options, attention);
+    o.progress = (void (*)(void *, int, int))(uintptr_t)1;  /* past size: must not be called */
+    s2s_translation *r;
+    const char *s[1] = {"go ."};
+    CHECK(s2s_translate(t, s, 1, &o, &r, &err) == S2S_OK);
+    CHECK(s2s_translation_hyps(r, 0) == 2);                      /* before size: read */
+    CHECK(s2s_translation_attention(r, 0, NULL, NULL) == NULL);  /* past it: the default */
+    s2s_translation_free(r);
+    s2s_translator_close(t);
+    return 0;
+}
+
+typedef struct progress_log { int calls, last, total, bad; } progress_log;
+static void on_progress(void *ctx, int done, int total) {
+    progress_log *p = ctx;
+    p->bad += done <= p->last || done > total;
+    p->calls++; p->last = done; p->total = total;
+}
+
+static int test_progress_and_accessors(void) {
+    s2s_err err;
+    s2s_translator *t;
+    if (s2s_translator_open(g_attn, NULL, &t, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    progress_log pl = {0};
+    s2s_translate_options o = opts(1, 1, 0, 10, 0);
+    o.threads = 2;
+    o.progress = on_progress; o.progress_ctx = &pl;
+    s2s_translation *r;
+    if (s2s_translate(t, (const char *const *)g_sent, g_n, &o, &r, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    CHECK(pl.calls == (g_n + 9) / 10 && pl.last == g_n && pl.total == g_n && pl.bad == 0);
+    CHECK(s2s_translation_text(r, -1, 0) == NULL && s2s_translation_text(r, g_n, 0) == NULL);
+    CHECK(s2s_translation_text(r, 0, 1) == NULL && s2s_translation_hyps(r, g_n) == 0);
+    CHECK(isnan(s2s_translation_score(r, 0, 5)));
+    CHECK(s2s_translation_source_token(r, 0, 0) == NULL);  /* no attention asked */
+    CHECK(!strcmp(s2s_translator_meta(t, "model"), "attn") && s2s_translator_meta(t, "no such key") == NULL);
+    CHECK(!strcmp(s2s_translator_meta(t, "num_steps"), "8"));
+    s2s_translation_free(r);
+    s2s_translation_free(NULL);
+    CHECK(s2s_translator_prepare(t, 100, &o, &err) == S2S_OK);
+    s2s_translator_close(t);
+    return 0;
+}
+
+static int test_bleu(void) {
+    CHECK(s2s_bleu_sentence("je suis chez moi .", "je suis chez moi .", 2) == 1.0);
+    CHECK(isnan(s2s_bleu_sentence(NULL, "a", 2)));
+    const char *h[2] = {"the cat sat on the mat", "a b c d e"}, *r[2] = {"the cat sat on the mat", "a b c d e"};
+    double score = 0;
+    s2s_err err;
+    CHECK(s2s_bleu_corpus_score(h, r, 2, &score, &err) == S2S_OK && fabs(score - 100.0) < 1e-9);
+    CHECK(s2s_bleu_corpus_score(h, r, 0, &score, &err) != S2S_OK);
+    return 0;
+}
+
+int main(void) {
+    snprintf(g_dir, sizeof g_dir, "/tmp/s2s-api.XXXXXX");
+    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
+    snprintf(g_attn, sizeof g_attn, "%s/attn.safetensors", g_dir);
+    snprintf(g_plain, sizeof g_plain, "%s/plain.safetensors", g_dir);
+    make_sentences();
+    th_cur_name = "train_models";
+    if (!train_model(S2S_ATTN, g_attn) || !train_model(S2S_PLAIN, g_plain)) {
+        printf("FAIL train_models\ncounts: 0 1 0\n");
+        return 1;
+    }
+    RUN(test_version);
+    RUN(test_open_errors);
+    RUN(test_matches_decoders);
+    RUN(test_beam_one_is_greedy);
+    RUN(test_threads);
+    RUN(test_threads_one_workspace);
+    RUN(test_input_errors);
+    RUN(test_options_size);
+    RUN(test_progress_and_accessors);
+    RUN(test_bleu);
+    unlink(g_attn); unlink(g_plain); rmdir(g_dir);
+    for (int i = 0; i < g_n; i++) free(g_sent[i]);
+    TEST_END();
+}
