@@ -17,8 +17,8 @@ cd "$(dirname "$0")/.."
 
 TARGETS=(safetensors model corpus options)
 declare -A SOURCES=(
-  [safetensors]="src/s2s_safetensors.c src/s2s_common.c"
-  [model]="src/s2s_checkpoint.c src/s2s_safetensors.c src/s2s_model.c src/s2s_text.c src/s2s_vocab.c src/s2s_common.c src/s2s_rng.c"
+  [safetensors]="src/s2s_safetensors.c src/s2s_output.c src/s2s_common.c"
+  [model]="src/s2s_checkpoint.c src/s2s_safetensors.c src/s2s_output.c src/s2s_model.c src/s2s_text.c src/s2s_vocab.c src/s2s_common.c src/s2s_rng.c"
   [corpus]="src/s2s_text.c src/s2s_vocab.c src/s2s_common.c"
   [options]="$(echo cli/*.c src/*.c)"
 )

@@ -24,6 +24,13 @@ static char *vocab_json(const s2s_vocab *v) {
 
 int s2s_model_save(const char *path, const s2s_model *m, const s2s_vocab *src, const s2s_vocab *tgt,
                    s2s_err *err) {
+    s2s_out o;
+    return s2s_model_stage(&o, path, m, src, tgt, err) || s2s_out_commit(&o, err) ? S2S_ERR : S2S_OK;
+}
+
+int s2s_model_stage(s2s_out *o, const char *path, const s2s_model *m, const s2s_vocab *src,
+                    const s2s_vocab *tgt, s2s_err *err) {
+    memset(o, 0, sizeof *o);
     if (s2s_vocab_size(src) != m->cfg.src_vocab || s2s_vocab_size(tgt) != m->cfg.tgt_vocab)
         return s2s_errf(err, "%s: vocabulary sizes %d/%d do not match the model's %d/%d", path,
                         s2s_vocab_size(src), s2s_vocab_size(tgt), m->cfg.src_vocab, m->cfg.tgt_vocab);
@@ -47,7 +54,7 @@ int s2s_model_save(const char *path, const s2s_model *m, const s2s_vocab *src, c
                           "num_steps", "src_vocab", "tgt_vocab", "preprocess"};
     const char *vals[] = {S2S_FORMAT_NAME, ver, s2s_kind_name(m->cfg.kind), num[0], num[1], num[2], num[3],
                           num[4], sv, tv, "d2l-nmt"};
-    rc = s2s_st_write(path, ts, m->n_tensors, keys, vals, 11, err);
+    rc = s2s_st_stage(o, path, ts, m->n_tensors, keys, vals, 11, err);
 done:
     free(sv); free(tv); free(ts);
     return rc;
@@ -166,6 +173,15 @@ static uint64_t params_fingerprint(const s2s_model *m) {
 int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *opt_keys,
                    const char *const *opt_values, int n_opts, const s2s_tensor *extra, int n_extra,
                    s2s_err *err) {
+    s2s_out o;
+    return s2s_state_stage(&o, path, t, opt_keys, opt_values, n_opts, extra, n_extra, err) ||
+           s2s_out_commit(&o, err) ? S2S_ERR : S2S_OK;
+}
+
+int s2s_state_stage(s2s_out *o, const char *path, const s2s_trainer *t, const char *const *opt_keys,
+                    const char *const *opt_values, int n_opts, const s2s_tensor *extra, int n_extra,
+                    s2s_err *err) {
+    memset(o, 0, sizeof *o);
     const size_t n = t->m->n_params;
     enum { OWN = 4, MAX_EXTRA = 8 };
     if (n_extra < 0 || n_extra > MAX_EXTRA) return s2s_errf(err, "%s: %d extra state tensors (at most %d)", path, n_extra, MAX_EXTRA);
@@ -190,7 +206,7 @@ int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *op
                              "state_version", "weights_fnv1a"};
     for (int i = 0; i < FIXED; i++) { keys[i] = fk[i]; vals[i] = buf[i]; }
     for (int i = 0; i < n_opts; i++) { keys[FIXED + i] = opt_keys[i]; vals[FIXED + i] = opt_values[i]; }
-    int rc = s2s_st_write(path, ts, OWN + n_extra, keys, vals, n_opts + FIXED, err);
+    int rc = s2s_st_stage(o, path, ts, OWN + n_extra, keys, vals, n_opts + FIXED, err);
     free(keys); free(vals);
     return rc;
 }

@@ -4,15 +4,20 @@
 #ifndef S2S_CHECKPOINT_H
 #define S2S_CHECKPOINT_H
 #include "s2s_model.h"
+#include "s2s_output.h"
 #include "s2s_text.h"
 #include "s2s_train.h"
 
 #define S2S_FORMAT_NAME "seq2seq"
 #define S2S_FORMAT_VERSION 1
 
-/* Writes the model and its vocabularies atomically (temporary file, fsync, rename). */
+/* Writes the model and its vocabularies atomically (temporary file, fsync, rename: s2s_output.h). */
 int s2s_model_save(const char *path, const s2s_model *m, const s2s_vocab *src, const s2s_vocab *tgt,
                    s2s_err *err);
+/* The same up to the rename (s2s_st_stage): the caller commits or discards *o, e.g. to replace
+ * a model and its training state together. */
+int s2s_model_stage(s2s_out *o, const char *path, const s2s_model *m, const s2s_vocab *src,
+                    const s2s_vocab *tgt, s2s_err *err);
 /* Reads and checks a model file: metadata, every tensor's presence, dtype and shape, vocabulary
  * sizes against the embeddings, no unknown tensors. The caller frees all three. */
 int s2s_model_load(const char *path, s2s_model **m, s2s_vocab **src, s2s_vocab **tgt, s2s_err *err);
@@ -29,6 +34,10 @@ struct s2s_tensor;
 int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *opt_keys,
                    const char *const *opt_values, int n_opts, const struct s2s_tensor *extra, int n_extra,
                    s2s_err *err);
+/* The same up to the rename (s2s_st_stage). */
+int s2s_state_stage(s2s_out *o, const char *path, const s2s_trainer *t, const char *const *opt_keys,
+                    const char *const *opt_values, int n_opts, const struct s2s_tensor *extra, int n_extra,
+                    s2s_err *err);
 /* Restores into a trainer created for the same model and data; `check_opt(key, value)` is
  * asked about every stored option and returns non-zero (with err set) to refuse. */
 int s2s_state_load(const char *path, s2s_trainer *t,

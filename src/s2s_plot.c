@@ -21,13 +21,18 @@ enum { KIND_PNG, KIND_SVG };
 
 /* The kind from the path's extension. */
 static int plot_kind(const char *path, int *kind, s2s_err *err) {
-    if (!path || !*path) return s2s_errf(err, "plot: no output path");
+    if (!path || !*path) return s2s_errf(err, "empty file name");
     const char *slash = strrchr(path, '/');
     const char *dot = strrchr(slash ? slash + 1 : path, '.');
     if (dot && strcasecmp(dot, ".png") == 0) { *kind = KIND_PNG; return S2S_OK; }
     if (dot && strcasecmp(dot, ".svg") == 0) { *kind = KIND_SVG; return S2S_OK; }
-    if (dot) return s2s_errf(err, "plot: %s: unsupported extension '%s' (use .png or .svg)", path, dot);
-    return s2s_errf(err, "plot: %s: no file extension (use .png or .svg)", path);
+    if (dot) return s2s_errf(err, "%s: unsupported extension '%s' (use .png or .svg)", path, dot);
+    return s2s_errf(err, "%s: no file extension (use .png or .svg)", path);
+}
+
+int s2s_plot_check_path(const char *path, s2s_err *err) {
+    int kind;
+    return plot_kind(path, &kind, err) || s2s_out_check(path, err) ? S2S_ERR : S2S_OK;
 }
 
 /* Growable memory the SVG surface writes into, so a <title> can be put in before saving. */
@@ -55,6 +60,7 @@ static cairo_status_t file_write(void *closure, const unsigned char *data, unsig
 typedef struct canvas {
     const char *path;
     int kind, w, h;
+    s2s_out out;   /* the picture's temporary file, renamed over the path when complete */
     FILE *f;
     membuf svg;
     cairo_surface_t *s;
@@ -66,8 +72,8 @@ typedef struct canvas {
 static int canvas_open(canvas *c, const char *path, int kind, int w, int h, s2s_err *err) {
     memset(c, 0, sizeof *c);
     c->path = path; c->kind = kind; c->w = w; c->h = h;
-    c->f = fopen(path, "wb");
-    if (!c->f) return s2s_errf(err, "plot: cannot write %s: %s", path, strerror(errno));
+    if (s2s_out_open(&c->out, path, err)) return S2S_ERR;
+    c->f = c->out.f;
     if (kind == KIND_PNG) {
         c->s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
     } else {
@@ -83,8 +89,7 @@ static int canvas_open(canvas *c, const char *path, int kind, int w, int h, s2s_
     if (st != CAIRO_STATUS_SUCCESS) {
         if (c->cr) cairo_destroy(c->cr);
         cairo_surface_destroy(c->s);
-        fclose(c->f);
-        remove(path);
+        s2s_out_discard(&c->out);
         free(c->svg.p);
         return s2s_errf(err, "plot: %s: cannot create a %dx%d %s surface: %s", path, w, h,
                         kind == KIND_PNG ? "PNG" : "SVG", cairo_status_to_string(st));
@@ -110,7 +115,8 @@ static void xml_escape_put(membuf *m, const char *s) {
 }
 
 /* Writes the picture and closes everything. For SVG, `title` and `desc` (may be NULL) go in as
- * <title> and <desc> right after the <svg> tag. On any failure the file is removed. */
+ * <title> and <desc> right after the <svg> tag. On any failure the temporary file is removed
+ * and the path is left as it was. */
 static int canvas_close(canvas *c, const char *title, const char *desc, s2s_err *err) {
     cairo_status_t st = cairo_status(c->cr);
     const char *what = "drawing";
@@ -150,13 +156,12 @@ static int canvas_close(canvas *c, const char *title, const char *desc, s2s_err 
     }
     free(c->svg.p);
     if (st == CAIRO_STATUS_WRITE_ERROR) werr = errno ? errno : EIO;
-    if (fclose(c->f) != 0 && !werr && st == CAIRO_STATUS_SUCCESS) werr = errno ? errno : EIO;
     if (st != CAIRO_STATUS_SUCCESS || werr) {
-        remove(c->path);
+        s2s_out_discard(&c->out);
         if (werr) return s2s_errf(err, "plot: %s: %s failed: %s", c->path, what, strerror(werr));
         return s2s_errf(err, "plot: %s: %s failed: %s", c->path, what, cairo_status_to_string(st));
     }
-    return S2S_OK;
+    return s2s_out_commit(&c->out, err);
 }
 
 /* ------------------------------------------------------------------ text and ticks */

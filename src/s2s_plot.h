@@ -4,6 +4,12 @@
 #ifndef S2S_PLOT_H
 #define S2S_PLOT_H
 #include "s2s_common.h"
+#include "s2s_output.h"
+
+/* Pictures are written as every s2s_out file (s2s_output.h): whole or not at all, through a
+ * symbolic link, never over a directory or device. This checks now what a later write needs:
+ * a .png or .svg name, and s2s_out_check. */
+int s2s_plot_check_path(const char *path, s2s_err *err);
 
 /* Heatmap like d2l's show_heatmaps: weights[rows*cols] row-major, rows = output tokens
  * (queries), cols = source tokens (keys); labels are UTF-8; a colour bar on the right.

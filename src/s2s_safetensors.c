@@ -459,72 +459,43 @@ fail:
     return NULL;
 }
 
-int s2s_st_write(const char *path, const s2s_tensor *tensors, int n,
-                 const char *const *meta_keys, const char *const *meta_values, int n_meta,
-                 s2s_err *err) {
+/* Writes the file's bytes into o->f (the header and tensors are already checked). */
+static int write_body(s2s_out *o, const char *json, size_t hlen, const s2s_tensor *tensors, int n, s2s_err *err) {
+    size_t jlen = strlen(json);
+    unsigned char lb[8];
+    for (int i = 0; i < 8; i++) lb[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+    FILE *fp = o->f;
+    int ok = fwrite(lb, 1, 8, fp) == 8 && fwrite(json, 1, jlen, fp) == jlen;
+    for (size_t i = jlen; ok && i < hlen; i++) ok = fputc(' ', fp) != EOF;
+    for (int i = 0; ok && i < n; i++)
+        ok = !tensors[i].nbytes || fwrite(tensors[i].data, 1, tensors[i].nbytes, fp) == tensors[i].nbytes;
+    if (!ok) return s2s_errf(err, "%s: cannot write the temporary file: %s", o->path, strerror(errno ? errno : EIO));
+    return S2S_OK;
+}
+
+int s2s_st_stage(s2s_out *o, const char *path, const s2s_tensor *tensors, int n,
+                 const char *const *meta_keys, const char *const *meta_values, int n_meta, s2s_err *err) {
+    memset(o, 0, sizeof *o);
     if (n < 0 || n_meta < 0 || (n && !tensors) || (n_meta && (!meta_keys || !meta_values)))
         return s2s_errf(err, "%s: bad tensor or metadata arguments", path);
     char *json = build_header(path, tensors, n, meta_keys, meta_values, n_meta, err);
     if (!json) return S2S_ERR;
-    size_t jlen = strlen(json), hlen = (jlen + 7) / 8 * 8;
-    if (hlen > ST_MAX_HEADER) { cJSON_free(json); return s2s_errf(err, "%s: header of %zu bytes exceeds the limit", path, hlen); }
-    unsigned char lb[8];
-    for (int i = 0; i < 8; i++) lb[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-
-    size_t plen = strlen(path);
-    char *tmp = s2s_malloc(plen + 16, err, "temporary file name");
-    if (!tmp) { cJSON_free(json); return S2S_ERR; }
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp), rc = S2S_ERR;
-    FILE *fp = NULL;
-    const char *step = "create a temporary file";
-    if (fd < 0) goto fail;
-    /* mkstemp makes 0600; give the file the mode open(O_CREAT, 0666) would. umask can only be
-     * read by setting it, which races with other threads creating files at the same moment. */
-    mode_t um = umask(0);
-    umask(um);
-    step = "set permissions on the temporary file";
-    if (fchmod(fd, 0666 & ~um)) goto fail;
-    step = "open the temporary file";
-    if (!(fp = fdopen(fd, "wb"))) goto fail;
-    fd = -1;
-    step = "write the temporary file";
-    if (fwrite(lb, 1, 8, fp) != 8 || fwrite(json, 1, jlen, fp) != jlen) goto fail;
-    for (size_t i = jlen; i < hlen; i++)
-        if (fputc(' ', fp) == EOF) goto fail;
-    for (int i = 0; i < n; i++)
-        if (tensors[i].nbytes && fwrite(tensors[i].data, 1, tensors[i].nbytes, fp) != tensors[i].nbytes) goto fail;
-    step = "flush the temporary file";
-    if (fflush(fp)) goto fail;
-    step = "fsync the temporary file";
-    if (fsync(fileno(fp))) goto fail;
-    step = "close the temporary file";
-    int cr = fclose(fp);
-    fp = NULL;
-    if (cr) goto fail;
-    step = "rename the temporary file into place";
-    if (rename(tmp, path)) goto fail;
-    rc = S2S_OK;
-    {   /* make the rename itself durable: fsync the directory (best effort; some file systems refuse) */
-        char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-        if (dir) {
-            if (!slash) strcpy(dir, ".");
-            else if (slash == dir) dir[1] = 0;
-            else *slash = 0;
-            int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-            if (dfd >= 0) { fsync(dfd); close(dfd); }
-            free(dir);
-        }
+    size_t hlen = (strlen(json) + 7) / 8 * 8;
+    int rc = S2S_ERR;
+    if (hlen > ST_MAX_HEADER) s2s_errf(err, "%s: header of %zu bytes exceeds the limit", path, hlen);
+    else if (!s2s_out_open(o, path, err)) {
+        errno = 0;
+        if (write_body(o, json, hlen, tensors, n, err) || s2s_out_close(o, err)) s2s_out_discard(o);
+        else rc = S2S_OK;
     }
-fail:
-    if (rc) {
-        int e = errno;
-        if (fp) fclose(fp);
-        if (fd >= 0) close(fd);
-        if (strcmp(step, "create a temporary file")) unlink(tmp);
-        s2s_errf(err, "%s: cannot %s: %s", path, step, strerror(e));
-    }
-    free(tmp);
     cJSON_free(json);
     return rc;
+}
+
+int s2s_st_write(const char *path, const s2s_tensor *tensors, int n,
+                 const char *const *meta_keys, const char *const *meta_values, int n_meta,
+                 s2s_err *err) {
+    s2s_out o;
+    if (s2s_st_stage(&o, path, tensors, n, meta_keys, meta_values, n_meta, err)) return S2S_ERR;
+    return s2s_out_commit(&o, err);
 }

@@ -4,6 +4,7 @@
 #ifndef S2S_SAFETENSORS_H
 #define S2S_SAFETENSORS_H
 #include "s2s_common.h"
+#include "s2s_output.h"
 
 typedef enum s2s_dtype {
     S2S_F32 = 0, S2S_F64, S2S_F16, S2S_BF16, S2S_I64, S2S_I32, S2S_I16, S2S_I8, S2S_U8, S2S_BOOL,
@@ -47,12 +48,17 @@ int s2s_st_meta_count(const s2s_st_file *f);
 void s2s_st_meta_at(const s2s_st_file *f, int i, const char **key, const char **value);
 
 /* Writes tensors (in the given order, data contiguous in that order, no alignment padding) and
- * string metadata ("__metadata__" first; omitted when n_meta is 0) atomically: to a temporary file in
- * the same directory, fflush + fsync, then rename over `path`. On any failure the temporary
- * file is removed and an existing `path` is left untouched. The new file gets mode 0666 minus
- * the umask, like fopen would give it. */
+ * string metadata ("__metadata__" first; omitted when n_meta is 0) atomically, as every
+ * s2s_out file (s2s_output.h: temporary file beside the target, fsync, rename; symbolic links
+ * written through; a directory, device or FIFO refused). On any failure the temporary file is
+ * removed and an existing `path` is left untouched. */
 int s2s_st_write(const char *path, const s2s_tensor *tensors, int n,
                  const char *const *meta_keys, const char *const *meta_values, int n_meta,
                  s2s_err *err);
+/* The same up to the rename: on success the file is written in full and synced under a
+ * temporary name, and the caller finishes with s2s_out_commit(o) (or s2s_out_discard(o)), so
+ * that several files can change together. On failure nothing is left and *o is zeroed. */
+int s2s_st_stage(s2s_out *o, const char *path, const s2s_tensor *tensors, int n,
+                 const char *const *meta_keys, const char *const *meta_values, int n_meta, s2s_err *err);
 
 #endif
