@@ -43,7 +43,7 @@ void s2s_set_blas_threads(int n) {
 
 void s2s_set_threads(int n) {
     if (n <= 0) return;
-    s2s_set_blas_threads(n);
+    s2s_set_blas_threads(1);
     omp_set_num_threads(n);
 }
 

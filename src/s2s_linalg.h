@@ -16,7 +16,9 @@ enum { S2S_GEMM_OWN = 0, S2S_GEMM_BLAS = 1 };
 int s2s_gemm_backend(int which);
 /* 1 routes every product through the reference loop (tests); returns the previous setting. */
 int s2s_linalg_use_reference(int on);
-/* Threads for BLAS (and OpenMP parts); <= 0 leaves the library default. */
+/* Threads for our parallel parts (OpenMP: shards, batches side by side); <= 0 leaves the
+ * default. BLAS is set to one thread: each of our threads runs its own products, and a BLAS
+ * pool would only compete with them (and, under an address-space limit, hang at exit). */
 void s2s_set_threads(int n);
 /* Threads for BLAS alone (1 when the caller runs its own threads around the products). */
 void s2s_set_blas_threads(int n);
