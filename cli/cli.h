@@ -4,14 +4,38 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Exit statuses, the same for every command: 0 done, 1 error (bad input, a failed write...),
+ * 2 usage (an unknown option, a bad option value, a missing argument), 130 interrupted. */
+enum { EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
+/* One line "seq2seq: ..." on stderr, then exit 1 (die) or 2 (die_usage). */
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* exit(status), or in the option fuzzer's build a jump back to it. */
+void cli_exit(int status) __attribute__((noreturn));
 long parse_int(const char *opt, const char *s, long lo, long hi);
 double parse_num(const char *opt, const char *s, double lo, double hi, int hi_open);
+/* --threads for commands whose results do not depend on it (translate, eval): 1..1024, used up
+ * to the CPUs this process may run on (a note on stderr says so when fewer). */
+int parse_threads(const char *opt, const char *s);
+enum { CLI_MAX_THREADS = 64 };
+int online_cpus(void);
 
-/* Walks argv: options "--name value" or flags; positional arguments are collected. */
-typedef struct args { int argc, i; char **argv; const char *cmd; } args;
+/* Walks argv: options "--name value" or flags; positional arguments are collected. "--" ends
+ * the options (it is not returned); "--help" and "-h" print the command's usage and exit 0. */
+typedef struct args {
+    int argc, i;
+    char **argv;
+    const char *cmd;
+    int no_more_opts;  /* "--" was seen */
+    int positional;    /* the argument next_opt returned is positional (after "--", "-", or no '-') */
+} args;
 int next_opt(args *a, const char **name);
 const char *val(args *a, const char *name);
+/* "seq2seq: CMD: message (see 'seq2seq CMD --help')", exit 2. */
+void usage_error(const args *a, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+void unknown_option(const args *a, const char *o) __attribute__((noreturn));
+/* Prints a command's usage (every command's for NULL or an unknown name). */
+void command_usage(const char *cmd, FILE *f);
 double now_s(void);
 
 int cmd_data(args *a);
@@ -22,13 +46,44 @@ int cmd_eval(args *a);
 int cmd_info(args *a);
 int cmd_bleu(args *a);
 
-/* Reading input: every line of a stream (NUL bytes refused, line ends removed), a file opened
- * or a one-line death. */
+/* Reading input: every line of a stream (NUL bytes and invalid UTF-8 refused, naming the
+ * 1-based line; line ends removed), a file opened or a one-line death. */
 char **read_lines(FILE *f, const char *name, int *n_out);
 char *chomp(char *s);
+char *str_cat(const char *a, const char *b);  /* a + b, malloc'd */
+/* s for a message: control characters and non-ASCII bytes as \xNN, cut to fit buf. */
+const char *shown(const char *s, char *buf, size_t cap);
+/* Dies unless a command-line argument (a sentence) is valid UTF-8, naming it as an argument. */
+void check_utf8_arg(const args *a, const char *s);
 FILE *open_in(const char *path);
 /* The same file: the same path, or both exist and are one inode (a link, "./x", "d/../x"). */
 int same_file(const char *a, const char *b);
+
+/* Files a command reads and writes, checked before any work (check_files). kind, for outputs:
+ * OUT_FILE (written whole through s2s_out: a regular file or a new one, a symbolic link to
+ * one), OUT_PICTURE (the same, named .png or .svg), OUT_TEXT (the same, or a stream: "-" for
+ * standard output, a character device such as /dev/stdout, a FIFO). */
+enum { OUT_FILE, OUT_PICTURE, OUT_TEXT };
+typedef struct io_file { const char *what, *path; int kind; } io_file;  /* what: "--out", ... */
+/* Dies (one line naming the option) when an output cannot be written as its kind (empty name,
+ * missing directory, a device or directory, a name too long, an unsupported picture
+ * extension...), is the same file as an input (by path or inode), or two outputs are one
+ * file. Entries with a NULL path are skipped. Touches no file. */
+void check_files(const char *cmd, const io_file *out, int n_out, const io_file *in, int n_in);
+
+/* A text output of translate or eval: standard output (path NULL or "-"), a stream, or a file
+ * written whole (removed if the program dies or is interrupted before output_close). */
+#include "s2s_output.h"
+typedef struct cli_out { FILE *f; s2s_out staged; const char *what, *path; } cli_out;
+void output_open(cli_out *c, const char *what, const char *path);
+/* Commits the file (or closes the stream); dies on a write error. Standard output is left to
+ * close_stdout. */
+void output_close(cli_out *c);
+/* Removes the temporary files of outputs not yet closed; async-signal-safe (for Ctrl-C). */
+void unlink_staged(void);
+/* At the end of main: returns rc, or 1 with a message when what was printed on standard
+ * output did not all reach it (coreutils' close_stdout). */
+int close_stdout(int rc);
 
 struct s2s_vocab;
 /* The tokens ids[0..n) joined by spaces (malloc'd). */

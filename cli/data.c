@@ -71,22 +71,23 @@ int cmd_data(args *a) {
     unsigned flags = 0;
     int quiet = 0;
     while (next_opt(a, &o)) {
-        if (!strcmp(o, "--data-url")) url = val(a, o);
+        if (a->positional) {
+            if (!verb) verb = o;
+            else if (!name) name = o;
+            else usage_error(a, "unexpected argument '%s'", o);
+        } else if (!strcmp(o, "--data-url")) url = val(a, o);
         else if (!strcmp(o, "--sha1")) sha1 = val(a, o);
         else if (!strcmp(o, "--dir")) dir = val(a, o);
         else if (!strcmp(o, "--force")) flags |= S2S_FETCH_REFRESH;
         else if (!strcmp(o, "--quiet")) quiet = 1;
-        else if (!strncmp(o, "--", 2)) die("data: unknown option '%s'", o);
-        else if (!verb) verb = o;
-        else if (!name) name = o;
-        else die("data: unexpected argument '%s'", o);
+        else unknown_option(a, o);
     }
-    if (!verb || !name || (strcmp(verb, "fetch") && strcmp(verb, "path")))
-        die("data: usage: seq2seq data fetch|path fra-eng [--dir DIR] [--data-url URL --sha1 HEX] [--force] [--quiet]");
+    if (!verb || (strcmp(verb, "fetch") && strcmp(verb, "path"))) usage_error(a, "give 'fetch' or 'path' and a corpus name");
+    if (!name) usage_error(a, "give a corpus name (fra-eng)");
     char path[4096];
     if (!strcmp(verb, "path")) {
         s2s_err err;
-        if (url || sha1 || flags) die("data path: --data-url, --sha1 and --force belong to 'data fetch'");
+        if (url || sha1 || flags) usage_error(a, "--data-url, --sha1 and --force belong to 'data fetch'");
         if (s2s_corpus_path(name, dir, path, sizeof path, &err)) die("%s", err.msg);
     } else {
         fetch(name, url, sha1, dir, flags, quiet, path, sizeof path);

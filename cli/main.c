@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "s2s_linalg.h"
@@ -11,8 +12,30 @@
 
 #define S2S_VERSION "0.2.0"
 
+/* OpenBLAS starts its pool of worker threads when it is loaded, before main, with as many
+ * threads as CPUs. We run our own threads (data-parallel shards, batches side by side) and call
+ * BLAS from each of them on one thread (s2s_set_threads), so the pool is never used; and under
+ * an address-space limit (ulimit -v) its workers retry a failed 128 MiB buffer allocation
+ * forever while exit waits for them: every command hung. So OpenBLAS must start no pool. Its
+ * initialiser skips choosing the thread count (from OPENBLAS_NUM_THREADS etc.) when
+ * blas_cpu_number is already set, and starts blas_num_threads - 1 workers; functions in
+ * .preinit_array run before any shared library's initialiser, so this one sets both to 1
+ * first. (A setenv here would not do: libc's own initialiser, which runs later, resets the
+ * environment to the one the program started with.) The two are OpenBLAS's exported globals;
+ * weak, so a BLAS without them is left alone. */
+extern int blas_cpu_number __attribute__((weak));
+extern int blas_num_threads __attribute__((weak));
+static void blas_single_threaded(int argc, char **argv, char **envp) {
+    (void)argc; (void)argv; (void)envp;
+    if (&blas_cpu_number && &blas_num_threads) blas_cpu_number = blas_num_threads = 1;
+}
+__attribute__((section(".preinit_array"), used)) static void (*const s2s_preinit)(int, char **, char **) =
+    blas_single_threaded;
+
 /* What a bug report or a benchmark needs to know about this build. */
-static int cmd_version(void) {
+static int cmd_version(args *a) {
+    const char *o;
+    while (next_opt(a, &o)) unknown_option(a, o);
     int own = s2s_gemm_backend(-1) == S2S_GEMM_OWN;
     printf("seq2seq %s\nproducts: %s\nOpenBLAS: %s (core %s)\n", S2S_VERSION,
            own ? "own AVX-512 kernel (S2S_GEMM=blas for OpenBLAS)" : "OpenBLAS", openblas_get_config(),
@@ -20,56 +43,126 @@ static int cmd_version(void) {
     return 0;
 }
 
-static void usage(FILE *f) {
-    fputs("usage: seq2seq COMMAND [options]\n"
-          "  train      [--data PAIRS.tsv | --src F --tgt F] --out MODEL [--model attn|plain] [--pairs N]\n"
-          "             [--embed 32] [--hidden 32] [--layers 2] [--dropout 0.1] [--batch 64] [--steps 10]\n"
-          "             [--lr 0.005] [--epochs 250] [--seed S] [--threads N] [--save-every N] [--resume]\n"
-          "             [--plot loss.png] [--log-every 10] [--quiet]\n"
-          "             [--valid-pairs N | --valid PAIRS.tsv [--valid-count N]] [--valid-every 10] [--early-stop P]\n"
-          "  translate  --model MODEL [--with-ref] [--max-len N] [--batch N] [SENTENCE ...]  (stdin if none)\n"
-          "             [--beam K] [--alpha 1.0] [--max-len-ratio R] [--nbest N]  (beam 1 = greedy; --nbest\n"
-          "             prints N lines score<TAB>translation per input; --batch counts sentences)\n"
-          "  attention  --model MODEL \"SENTENCE\" -o FILE.png|.svg\n"
-          "  eval       --model MODEL --data PAIRS.tsv [--from I] [--count N] [--beam K] [--alpha A] [--batch N] [--threads N]\n"
-          "  bleu       --ref REF.txt [HYP.txt] [--tokenize 13a|none] [--d2l K]\n"
-          "  info       MODEL\n"
-          "  data       fetch|path fra-eng [--dir DIR] [--data-url URL --sha1 HEX] [--force] [--quiet]\n"
-          "  version    the build: version and what runs the matrix products\n"
-          "train without --data/--src uses d2l's fra-eng from the cache ($XDG_CACHE_HOME or ~/.cache/seq2seq),\n"
-          "downloading it first (override with --data-url/--sha1 or S2S_DATA_URL/S2S_DATA_SHA1).\n"
-          "--pairs N reads the first N lines of the pairs file (d2l's num_examples = N-1; 0 = all).\n"
-          "--valid-pairs N holds out pairs floor((2k+1)n/2N), k < N, of the n read (spread over the file, the same\n"
-          "for every seed); vocabularies come from the training pairs only. Every --valid-every epochs: validation\n"
-          "loss and corpus BLEU (greedy, sacreBLEU 13a). --early-stop P stops after P checks without a higher BLEU;\n"
-          "--out is then the best model and OUT.last.safetensors (OUT minus .safetensors) the latest, which --resume continues.\n", f);
+static int cmd_help(args *a);
+
+typedef struct command {
+    const char *name;
+    int (*run)(args *a);
+    const char *usage;  /* lines after "seq2seq NAME" */
+} command;
+
+static const command k_commands[] = {
+    {"train", cmd_train,
+     "[--data PAIRS.tsv | --src F --tgt F] --out MODEL [--model attn|plain] [--pairs N]\n"
+     "      [--embed 32] [--hidden 32] [--layers 2] [--dropout 0.1] [--batch 64] [--steps 10]\n"
+     "      [--lr 0.005] [--epochs 250] [--seed S] [--threads N] [--save-every N] [--resume]\n"
+     "      [--plot loss.png|.svg] [--log-every 10] [--quiet]\n"
+     "      [--valid-pairs N | --valid PAIRS.tsv [--valid-count N]] [--valid-every 10] [--early-stop P]\n"
+     "  Without --data/--src: d2l's fra-eng from the cache ($XDG_CACHE_HOME or ~/.cache/seq2seq),\n"
+     "  downloaded first (override with --data-url/--sha1 or S2S_DATA_URL/S2S_DATA_SHA1).\n"
+     "  --pairs N reads the first N lines of the pairs file (d2l's num_examples = N-1; 0 = all).\n"
+     "  --threads N (1..64) cuts each batch into N slices trained side by side; the same seed and N give\n"
+     "  the same numbers on any machine. Ctrl-C, SIGTERM and SIGHUP save and exit 130; --resume goes on.\n"
+     "  --valid-pairs N holds out pairs floor((2k+1)n/2N), k < N, of the n read (the same for every\n"
+     "  seed); vocabularies come from the training pairs only. Every --valid-every epochs: validation\n"
+     "  loss and corpus BLEU (greedy, sacreBLEU 13a). --early-stop P stops after P checks without a\n"
+     "  higher BLEU; --out is then the best model and OUT.last.safetensors (OUT minus .safetensors)\n"
+     "  the latest, which --resume continues.\n"},
+    {"translate", cmd_translate,
+     "--model MODEL [SENTENCE ... | --input FILE] [--output FILE] [--with-ref]\n"
+     "      [--beam K] [--alpha 1.0] [--max-len N] [--max-len-ratio R] [--nbest N] [--batch 64] [--threads N]\n"
+     "  Sentences from the arguments, --input FILE or standard input (one per line); translations to\n"
+     "  --output FILE (written whole when complete; '-', /dev/stdout or a FIFO stream) or standard output.\n"
+     "  --beam 1 is greedy; --nbest N prints N lines score<TAB>translation per input; --batch counts\n"
+     "  sentences. --with-ref: input lines SOURCE<TAB>REFERENCE[<TAB>...], scored by d2l's bleu (k=2).\n"},
+    {"attention", cmd_attention,
+     "--model MODEL \"SENTENCE\" -o FILE.png|.svg\n"
+     "  The attention weights of the greedy translation of one sentence, as a heatmap.\n"},
+    {"eval", cmd_eval,
+     "--model MODEL --data PAIRS.tsv [--from I] [--count N] [--beam K] [--alpha A] [--batch N] [--threads N]\n"
+     "      [--output FILE] [--hyps FILE]\n"
+     "  Corpus BLEU (sacreBLEU 13a) and d2l's mean sentence BLEU of pairs I .. I+N-1 (0-based; --input\n"
+     "  is --data). --output: the report to a file instead of standard output; --hyps: the\n"
+     "  translations, one per line (as 'translate' prints them), for 'seq2seq bleu'.\n"},
+    {"bleu", cmd_bleu,
+     "--ref REF.txt [HYP.txt] [--tokenize 13a|none] [--d2l K]\n"
+     "  Corpus BLEU as sacreBLEU 2.3.1 computes it (hypotheses from standard input without HYP.txt);\n"
+     "  --d2l K: the mean of d2l's sentence bleu instead.\n"},
+    {"info", cmd_info, "MODEL\n  The model's configuration and sizes.\n"},
+    {"data", cmd_data,
+     "fetch|path fra-eng [--dir DIR] [--data-url URL --sha1 HEX] [--force] [--quiet]\n"
+     "  fetch: download d2l's corpus into the cache (or DIR) once; path: where it is (exit 1 when it\n"
+     "  is not there yet).\n"},
+    {"version", cmd_version, "\n  The build: version and what runs the matrix products (also 'seq2seq --version').\n"},
+    {"help", cmd_help, "[COMMAND]\n  Every command's usage, or one's (also 'seq2seq COMMAND --help').\n"},
+};
+enum { N_COMMANDS = sizeof k_commands / sizeof k_commands[0] };
+
+static const command *find_command(const char *name) {
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(name, k_commands[i].name)) return &k_commands[i];
+    return NULL;
+}
+
+void command_usage(const char *cmd, FILE *f) {
+    const command *c = cmd ? find_command(cmd) : NULL;
+    if (c) { fprintf(f, "usage: seq2seq %s %s", c->name, c->usage); return; }
+    fputs("usage: seq2seq COMMAND [options]   (options end at '--'; 'seq2seq COMMAND --help' for one)\n", f);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "\nseq2seq %s %s", k_commands[i].name, k_commands[i].usage);
+    fputs("\nExit status: 0 done, 1 error (bad input, a failed write), 2 usage (unknown option, bad value),\n"
+          "130 interrupted (train saves first). Every output is checked before any work and written whole;\n"
+          "none may be a file the same run reads.\n", f);
+}
+
+static int cmd_help(args *a) {
+    const char *o, *which = NULL;
+    while (next_opt(a, &o)) {
+        if (!a->positional) unknown_option(a, o);
+        if (which) usage_error(a, "give one command");
+        if (!find_command(o)) usage_error(a, "unknown command '%s'", o);
+        which = o;
+    }
+    command_usage(which, stdout);
+    return 0;
+}
+
+/* Interrupted outside training and downloads (which save or clean up first): exit 130. */
+static void on_interrupt(int sig) {
+    (void)sig;
+    unlink_staged();
+    static const char msg[] = "seq2seq: interrupted\n";
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) _exit(EXIT_INTERRUPTED);
+    _exit(EXIT_INTERRUPTED);
 }
 
 int main(int argc, char **argv) {
     /* a file-size limit (or a full quota) should fail the write with EFBIG and a message, and
      * leave the previous model in place, not kill us */
     signal(SIGXFSZ, SIG_IGN);
-    if (argc < 2) { usage(stderr); return 2; }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    if (argc < 2) { command_usage(NULL, stderr); return EXIT_USAGE; }
     const char *gemm = getenv("S2S_GEMM");
     if (gemm && strcmp(gemm, "blas") && strcmp(gemm, "own")) {
         fprintf(stderr, "seq2seq: S2S_GEMM must be 'own' or 'blas' (got '%s')\n", gemm);
-        return 2;
+        return EXIT_USAGE;
     }
     if (gemm && !strcmp(gemm, "own") && s2s_gemm_backend(S2S_GEMM_OWN) < 0) {
         fprintf(stderr, "seq2seq: S2S_GEMM=own, but this build has no AVX-512 kernel (built without AVX-512)\n");
-        return 2;
+        return EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    args a = {argc, 2, argv, cmd};
-    if (!strcmp(cmd, "train")) return cmd_train(&a);
-    if (!strcmp(cmd, "translate")) return cmd_translate(&a);
-    if (!strcmp(cmd, "attention")) return cmd_attention(&a);
-    if (!strcmp(cmd, "info")) return cmd_info(&a);
-    if (!strcmp(cmd, "bleu")) return cmd_bleu(&a);
-    if (!strcmp(cmd, "eval")) return cmd_eval(&a);
-    if (!strcmp(cmd, "data")) return cmd_data(&a);
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version();
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }
-    fprintf(stderr, "seq2seq: unknown command '%s' (see 'seq2seq help')\n", cmd);
-    return 2;
+    const char *name = argv[1];
+    if (!strcmp(name, "--version")) name = "version";
+    if (!strcmp(name, "--help") || !strcmp(name, "-h")) name = "help";
+    const command *c = find_command(name);
+    if (!c) {
+        fprintf(stderr, "seq2seq: unknown command '%s' (see 'seq2seq help')\n", name);
+        return EXIT_USAGE;
+    }
+    args a = {argc, 2, argv, c->name, 0, 0};
+    return close_stdout(c->run(&a));
 }

@@ -1,4 +1,5 @@
 /* The program's shared helpers: one-line fatal errors, option values, reading lines. */
+#define _GNU_SOURCE  /* sched_getaffinity */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+#include <sched.h>
 
 #include "cli.h"
 #include "s2s_text.h"
@@ -18,29 +21,60 @@
 jmp_buf s2s_fuzz_jmp;  /* the option-parser fuzz target returns here instead of exiting */
 #endif
 
-void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
+void cli_exit(int status) {
+#ifdef S2S_FUZZ
+    (void)status;
+    longjmp(s2s_fuzz_jmp, 1);
+#else
+    exit(status);
+#endif
+}
+
+static __attribute__((noreturn)) void vdie(int status, const char *fmt, va_list ap) {
 #ifdef S2S_FUZZ
     char sink[256];
     vsnprintf(sink, sizeof sink, fmt, ap);
-    va_end(ap);
-    longjmp(s2s_fuzz_jmp, 1);
 #else
     fputs("seq2seq: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
 #endif
+    cli_exit(status);
+}
+
+void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vdie(1, fmt, ap);
+    va_end(ap);
+}
+
+void die_usage(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vdie(2, fmt, ap);
+    va_end(ap);
+}
+
+void usage_error(const args *a, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    die_usage("%s: %s (see 'seq2seq %s --help')", a->cmd, msg, a->cmd);
+}
+
+void unknown_option(const args *a, const char *o) {
+    usage_error(a, "unknown option '%s'", o);
 }
 
 long parse_int(const char *opt, const char *s, long lo, long hi) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end) die("%s: '%s' is not a whole number", opt, s);
-    if (v < lo || v > hi) die("%s: %ld is out of range (%ld .. %ld)", opt, v, lo, hi);
+    if (errno || end == s || *end) die_usage("%s: '%s' is not a whole number", opt, s);
+    if (v < lo || v > hi) die_usage("%s: %ld is out of range (%ld .. %ld)", opt, v, lo, hi);
     return v;
 }
 
@@ -48,18 +82,46 @@ double parse_num(const char *opt, const char *s, double lo, double hi, int hi_op
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v)) die("%s: '%s' is not a finite number", opt, s);
-    if (v < lo || v > hi || (hi_open && v == hi)) die("%s: %g is out of range (%g .. %g%s)", opt, v, lo, hi, hi_open ? ", exclusive" : "");
+    if (errno || end == s || *end || !isfinite(v)) die_usage("%s: '%s' is not a finite number", opt, s);
+    if (v < lo || v > hi || (hi_open && v == hi))
+        die_usage("%s: %g is out of range (%g .. %g%s)", opt, v, lo, hi, hi_open ? ", exclusive" : "");
     return v;
 }
 
-int next_opt(args *a, const char **name) {
-    if (a->i >= a->argc) return 0;
-    *name = a->argv[a->i++];
-    return 1;
+int online_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }
+
+int parse_threads(const char *opt, const char *s) {
+    int n = (int)parse_int(opt, s, 1, 1024), cpus = online_cpus(), most = cpus < CLI_MAX_THREADS ? cpus : CLI_MAX_THREADS;
+    if (n > most) {
+        fprintf(stderr, "seq2seq: %s %d: using %d, %s\n", opt, n, most,
+                most == cpus ? "the CPUs this process may run on (more would not be faster)" : "the most this program runs");
+        n = most;
+    }
+    return n;
+}
+
+int next_opt(args *a, const char **name) {
+    for (;;) {
+        if (a->i >= a->argc) return 0;
+        const char *o = a->argv[a->i++];
+        if (!a->no_more_opts && !strcmp(o, "--")) { a->no_more_opts = 1; continue; }
+        a->positional = a->no_more_opts || o[0] != '-' || !o[1];  /* "-" alone: standard input */
+        if (!a->positional && (!strcmp(o, "--help") || !strcmp(o, "-h"))) {
+            command_usage(a->cmd, stdout);
+            cli_exit(close_stdout(0));
+        }
+        *name = o;
+        return 1;
+    }
+}
+
 const char *val(args *a, const char *name) {
-    if (a->i >= a->argc) die("%s %s: missing value", a->cmd, name);
+    if (a->i >= a->argc) die_usage("%s %s: missing value", a->cmd, name);
     return a->argv[a->i++];
 }
 
@@ -79,10 +141,37 @@ char *join_tokens(const s2s_vocab *tv, const int32_t *ids, int n) {
     return o;
 }
 
+char *str_cat(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 1);
+    if (!s) die("out of memory");
+    memcpy(s, a, na);
+    memcpy(s + na, b, nb + 1);
+    return s;
+}
+
 char *chomp(char *s) {
     size_t n = strlen(s);
     while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
     return s;
+}
+
+const char *shown(const char *s, char *buf, size_t cap) {
+    size_t w = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && w + 8 < cap; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p >= 0x80) w += (size_t)snprintf(buf + w, cap - w, "\\x%02x", *p);
+        else buf[w++] = (char)*p;
+    }
+    buf[w] = 0;
+    return buf;
+}
+
+void check_utf8_arg(const args *a, const char *s) {
+    size_t bad;
+    char b[200];
+    if (!s2s_utf8_valid(s, strlen(s), &bad))
+        die("%s: argument '%s' is not valid UTF-8 (byte 0x%02x at byte %zu)", a->cmd, shown(s, b, sizeof b),
+            (unsigned char)s[bad], bad + 1);
 }
 
 /* Reads all lines of a stream (or a file) into an array. */
@@ -94,6 +183,10 @@ char **read_lines(FILE *f, const char *name, int *n_out) {
     if (!lines) die("out of memory");
     while ((got = getline(&line, &lcap, f)) >= 0) {
         if (memchr(line, 0, (size_t)got)) die("%s: line %d contains a NUL byte", name, n + 1);
+        size_t bad;
+        if (!s2s_utf8_valid(line, (size_t)got, &bad))
+            die("%s: line %d: invalid UTF-8 (byte 0x%02x at byte %zu of the line)", name, n + 1,
+                (unsigned char)line[bad], bad + 1);
         if (n == cap) { cap *= 2; if (!(lines = realloc(lines, sizeof(char *) * cap))) die("out of memory"); }
         if (!(lines[n++] = strdup(chomp(line)))) die("out of memory");
     }

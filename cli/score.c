@@ -25,10 +25,11 @@
 int cmd_info(args *a) {
     const char *path = NULL, *o;
     while (next_opt(a, &o)) {
-        if (!strncmp(o, "--", 2)) die("info: unknown option '%s'", o);
+        if (!a->positional) unknown_option(a, o);
+        if (path) usage_error(a, "give one model file (got '%s' and '%s')", path, o);
         path = o;
     }
-    if (!path) die("info: usage: seq2seq info MODEL");
+    if (!path) usage_error(a, "give a model file");
     s2s_model *m; s2s_vocab *sv, *tv; s2s_err err;
     if (s2s_model_load(path, &m, &sv, &tv, &err)) die("%s", err.msg);
     struct stat sb;
@@ -47,17 +48,20 @@ int cmd_bleu(args *a) {
     int d2l_k = 0;
     s2s_bleu_tok tok = S2S_TOK_13A;
     while (next_opt(a, &o)) {
-        if (!strcmp(o, "--ref")) ref = val(a, o);
+        if (a->positional) {
+            if (hyp) usage_error(a, "give one hypothesis file (got '%s' and '%s')", hyp, o);
+            hyp = o;
+        } else if (!strcmp(o, "--ref")) ref = val(a, o);
         else if (!strcmp(o, "--tokenize")) {
             const char *v = val(a, o);
             if (!strcmp(v, "13a")) tok = S2S_TOK_13A;
             else if (!strcmp(v, "none")) tok = S2S_TOK_NONE;
-            else die("--tokenize: '%s' is not 13a or none", v);
+            else die_usage("--tokenize: '%s' is not 13a or none", v);
         } else if (!strcmp(o, "--d2l")) d2l_k = (int)parse_int(o, val(a, o), 1, 100);
-        else if (!strncmp(o, "--", 2)) die("bleu: unknown option '%s'", o);
-        else hyp = o;
+        else unknown_option(a, o);
     }
-    if (!ref) die("bleu: usage: seq2seq bleu --ref REF.txt [HYP.txt] (hypotheses from standard input without HYP)");
+    if (!ref) usage_error(a, "--ref REF.txt is required");
+    if (hyp && !strcmp(hyp, "-")) hyp = NULL;
     int nr, nh;
     FILE *rf = open_in(ref);
     char **refs = read_lines(rf, ref, &nr);

@@ -74,13 +74,19 @@ static const char *run_keys[] = {"valid.best_bleu", "valid.best_loss", "valid.be
 enum { N_RUN = 4 };
 
 /* Where the latest weights go: --out itself, or with --early-stop (where --out keeps the best
- * model) OUT without ".safetensors" + ".last.safetensors", else OUT + ".last". */
-static void latest_path(const train_cfg *c, char *buf, size_t cap) {
+ * model) OUT without ".safetensors" + ".last.safetensors", else OUT + ".last". Malloc'd. */
+static char *latest_path(const train_cfg *c) {
     const char *ext = ".safetensors";
     size_t n = strlen(c->out), ne = strlen(ext);
-    if (!c->early_stop) snprintf(buf, cap, "%s", c->out);
-    else if (n > ne && !strcmp(c->out + n - ne, ext)) snprintf(buf, cap, "%.*s.last%s", (int)(n - ne), c->out, ext);
-    else snprintf(buf, cap, "%s.last", c->out);
+    if (!c->early_stop) return str_cat(c->out, "");
+    if (n > ne && !strcmp(c->out + n - ne, ext)) {
+        char *stem = str_cat(c->out, "");
+        stem[n - ne] = 0;
+        char *p = str_cat(stem, ".last.safetensors");
+        free(stem);
+        return p;
+    }
+    return str_cat(c->out, ".last");
 }
 
 /* Training loss per epoch; with validation also its loss (left axis) and BLEU (right axis). */
@@ -102,23 +108,33 @@ static int curves_tensors(const curves *cv, s2s_tensor *ts) {
     return k;
 }
 
-/* Saves the latest weights and, beside --out, the state for --resume (which describes them). */
-static void save_all(const train_cfg *c, const s2s_model *m, const s2s_vocab *sv, const s2s_vocab *tv,
-                     const s2s_trainer *tr, const valid_run *vr, const curves *cv) {
+/* Saves the latest weights and, beside --out, the state for --resume (which describes them);
+ * with `best` (--early-stop's improvement) also --out, the best model. Every file is first
+ * written in full under a temporary name and synced, so a failure (a full disk, a file-size
+ * limit) leaves all of them as they were; then they are renamed into place, the state first.
+ * Only a crash between two renames can leave a state and a latest-weights file from different
+ * saves, and the state's fingerprint of the weights then makes --resume refuse them. */
+static void save_all(const train_cfg *c, const char *latest, const char *state, const s2s_model *m,
+                     const s2s_vocab *sv, const s2s_vocab *tv, const s2s_trainer *tr, const valid_run *vr,
+                     const curves *cv, int best) {
     s2s_err err;
-    char state[4096], latest[4096], rbuf[N_RUN][40];
-    snprintf(state, sizeof state, "%s.state", c->out);
-    latest_path(c, latest, sizeof latest);
+    char rbuf[N_RUN][40];
     const char *k[N_OPTS + N_RUN], *v[N_OPTS + N_RUN];
     opt_values(c, v);
     for (int i = 0; i < N_OPTS; i++) k[i] = opt_keys[i];
     snprintf(rbuf[0], 40, "%.17g", vr->best_bleu); snprintf(rbuf[1], 40, "%.17g", vr->best_loss);
     snprintf(rbuf[2], 40, "%d", vr->best_epoch); snprintf(rbuf[3], 40, "%d", vr->bad_checks);
     for (int i = 0; i < N_RUN; i++) { k[N_OPTS + i] = run_keys[i]; v[N_OPTS + i] = rbuf[i]; }
-    if (s2s_model_save(latest, m, sv, tv, &err)) die("%s", err.msg);
     s2s_tensor hist[5];
     int nh = curves_tensors(cv, hist);
-    if (s2s_state_save(state, tr, k, v, N_OPTS + N_RUN, hist, nh, &err)) die("%s", err.msg);
+    s2s_out o[3] = {{0}};
+    int rc = s2s_state_stage(&o[0], state, tr, k, v, N_OPTS + N_RUN, hist, nh, &err) ||
+             s2s_model_stage(&o[1], latest, m, sv, tv, &err) ||
+             (best && s2s_model_stage(&o[2], c->out, m, sv, tv, &err));
+    for (int i = 0; i < 3 && !rc; i++)
+        if (o[i].tmp) rc = s2s_out_commit(&o[i], &err);
+    for (int i = 0; i < 3; i++) s2s_out_discard(&o[i]);
+    if (rc) die("%s", err.msg);
 }
 
 /* --resume: the stored options are checked first, so that a changed option is named as such
@@ -181,45 +197,30 @@ static void load_history(const char *state, curves *cv, size_t cap, size_t vcap)
     s2s_st_free(f);
 }
 
-/* Fails before any training when the model could not be saved where asked. */
-static void check_writable(const char *path) {
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) die("--out %s: is a directory; give a file name", path);
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
-    if (access(dir, W_OK) != 0) die("--out %s: cannot write in %s: %s", path, dir, strerror(errno));
+/* Fails before any training (or download) when a file train writes could not be written, is
+ * one it reads, or two it writes are one: training would overwrite the user's corpus (or its
+ * own model with a picture). */
+static void check_train_files(const train_cfg *c, const char *latest, const char *state) {
+    const io_file out[] = {{"--out", c->out, OUT_FILE},
+                           {"the latest weights' file", c->early_stop ? latest : NULL, OUT_FILE},
+                           {"the state file", state, OUT_FILE},
+                           {"--plot", c->plot, OUT_PICTURE}};
+    const io_file in[] = {{"--data", c->data, 0}, {"--src", c->src, 0}, {"--tgt", c->tgt, 0}, {"--valid", c->valid, 0}};
+    check_files("train", out, 4, in, 4);
 }
 
-/* Fails before any training when a file train writes is one it reads, or two it writes are
- * one: training would overwrite the user's corpus (or its own model with a picture). */
-static void check_no_clobber(const train_cfg *c, const char *latest, const char *state) {
-    const char *in[4] = {c->data, c->src, c->tgt, c->valid};
-    const char *in_opt[4] = {"--data", "--src", "--tgt", "--valid"};
-    const char *out[4] = {c->out, latest, state, c->plot};
-    const char *out_what[4] = {"--out", "the latest weights' file", "the state file", "--plot"};
-    for (int i = 0; i < 4; i++) {
-        if (!out[i]) continue;
-        for (int j = 0; j < 4; j++)
-            if (in[j] && same_file(out[i], in[j]))
-                die("train: %s %s is the same file as %s %s: training would overwrite it", out_what[i], out[i],
-                    in_opt[j], in[j]);
-        for (int j = 0; j < i; j++)  /* the latest weights go to --out itself unless --early-stop */
-            if (out[j] && !(i == 1 && j == 0) && same_file(out[i], out[j]))
-                die("train: %s %s is the same file as %s %s", out_what[i], out[i], out_what[j], out[j]);
-    }
-}
-
-static void draw_curves(const char *path, const curves *cv) {
+/* Redraws --plot. A failure is a warning (training goes on and the model is saved): once, and
+ * again at the end if the picture on disk is then not the last one drawn (*failed). */
+static void draw_curves(const char *path, const curves *cv, int *failed, int last) {
     s2s_err err;
     s2s_series s[3] = {{"train loss", cv->ep, cv->loss, cv->n, 0},
                        {"valid loss", cv->vep, cv->vloss, cv->nv, 0},
                        {"valid BLEU", cv->vep, cv->vbleu, cv->nv, 1}};
     int ns = cv->nv > 0 ? 3 : 1;
-    if (s2s_plot_lines(path, s, ns, "epoch", "loss", ns > 1 ? "BLEU" : NULL, &err)) die("%s", err.msg);
+    int rc = s2s_plot_lines(path, s, ns, "epoch", "loss", ns > 1 ? "BLEU" : NULL, &err);
+    if (rc && (!*failed || last))
+        fprintf(stderr, "seq2seq: warning: %s (training goes on; the model is saved as usual)\n", err.msg);
+    *failed = rc != 0;
 }
 
 /* Parses and checks train's options (no file is touched here). */
@@ -229,7 +230,8 @@ void train_parse(args *a, train_cfg *out) {
     c.pairs = 601; c.batch = 64; c.epochs = 250; c.threads = 1; c.lr = 0.005; c.seed = 1; c.log_every = 10;
     const char *o;
     while (next_opt(a, &o)) {
-        if (!strcmp(o, "--data")) c.data = val(a, o);
+        if (a->positional) usage_error(a, "unexpected argument '%s'", o);
+        else if (!strcmp(o, "--data")) c.data = val(a, o);
         else if (!strcmp(o, "--src")) c.src = val(a, o);
         else if (!strcmp(o, "--tgt")) c.tgt = val(a, o);
         else if (!strcmp(o, "--out")) c.out = val(a, o);
@@ -238,7 +240,7 @@ void train_parse(args *a, train_cfg *out) {
             const char *k = val(a, o);
             if (!strcmp(k, "attn")) c.mc.kind = S2S_ATTN;
             else if (!strcmp(k, "plain")) c.mc.kind = S2S_PLAIN;
-            else die("--model: '%s' is not attn or plain", k);
+            else die_usage("--model: '%s' is not attn or plain", k);
         }
         else if (!strcmp(o, "--pairs")) c.pairs = (int)parse_int(o, val(a, o), 0, 1000000000);
         else if (!strcmp(o, "--embed")) c.mc.embed = (int)parse_int(o, val(a, o), 1, 65536);
@@ -250,7 +252,7 @@ void train_parse(args *a, train_cfg *out) {
         else if (!strcmp(o, "--lr")) c.lr = parse_num(o, val(a, o), 0, 1e3, 0);
         else if (!strcmp(o, "--epochs")) c.epochs = (int)parse_int(o, val(a, o), 0, 100000000);
         else if (!strcmp(o, "--seed")) c.seed = (unsigned long long)parse_int(o, val(a, o), 0, 0x7fffffffffffffffL);
-        else if (!strcmp(o, "--threads")) c.threads = (int)parse_int(o, val(a, o), 1, 1024);
+        else if (!strcmp(o, "--threads")) c.threads = (int)parse_int(o, val(a, o), 1, S2S_MAX_SHARDS);
         else if (!strcmp(o, "--save-every")) c.save_every = (int)parse_int(o, val(a, o), 0, 100000000);
         else if (!strcmp(o, "--log-every")) c.log_every = (int)parse_int(o, val(a, o), 1, 100000000);
         else if (!strcmp(o, "--resume")) c.resume = 1;
@@ -260,16 +262,16 @@ void train_parse(args *a, train_cfg *out) {
         else if (!strcmp(o, "--valid-count")) c.valid_count = (int)parse_int(o, val(a, o), 1, 1000000000);
         else if (!strcmp(o, "--valid-every")) c.valid_every = (int)parse_int(o, val(a, o), 1, 100000000);
         else if (!strcmp(o, "--early-stop")) c.early_stop = (int)parse_int(o, val(a, o), 1, 100000000);
-        else die("train: unknown option '%s' (see 'seq2seq help')", o);
+        else unknown_option(a, o);
     }
-    if (c.valid && c.valid_pairs) die("train: give either --valid-pairs N or --valid FILE, not both");
-    if (c.valid_count && !c.valid) die("train: --valid-count goes with --valid FILE");
+    if (c.valid && c.valid_pairs) usage_error(a, "give either --valid-pairs N or --valid FILE, not both");
+    if (c.valid_count && !c.valid) usage_error(a, "--valid-count goes with --valid FILE");
     if (!c.valid && !c.valid_pairs && (c.valid_every || c.early_stop))
-        die("train: --%s needs a validation set (--valid-pairs N or --valid FILE)", c.valid_every ? "valid-every" : "early-stop");
+        usage_error(a, "--%s needs a validation set (--valid-pairs N or --valid FILE)", c.valid_every ? "valid-every" : "early-stop");
     if ((c.valid || c.valid_pairs) && !c.valid_every) c.valid_every = 10;
-    if (!c.out) die("train: --out MODEL is required");
-    if (c.data && (c.src || c.tgt)) die("train: give either --data or --src/--tgt, not both");
-    if ((c.src != NULL) != (c.tgt != NULL)) die("train: --src and --tgt go together");
+    if (!c.out) usage_error(a, "--out MODEL is required");
+    if (c.data && (c.src || c.tgt)) usage_error(a, "give either --data or --src/--tgt, not both");
+    if ((c.src != NULL) != (c.tgt != NULL)) usage_error(a, "--src and --tgt go together");
     *out = c;
 }
 
@@ -363,7 +365,8 @@ static void validate(validator *v, s2s_model *m, s2s_ws *ws, int B, const s2s_vo
 int cmd_train(args *a) {
     train_cfg c;
     train_parse(a, &c);
-    check_writable(c.out);
+    char *latest = latest_path(&c), *state = str_cat(c.out, ".state");
+    check_train_files(&c, latest, state);
     if (!c.data && !c.src) c.data = data_default_corpus(c.quiet);  /* d2l's fra-eng, fetched into the cache once */
     s2s_set_threads(c.threads);
 
@@ -414,11 +417,14 @@ int cmd_train(args *a) {
     c.mc.tgt_vocab = s2s_vocab_size(tv);
     const int batch = c.batch < data.n ? c.batch : data.n;
     check_memory(&c.mc, batch, c.threads);
+    /* --threads sets the mathematics (slices of each batch), so it is not capped to the machine */
+    if (!c.quiet && c.threads > batch)
+        fprintf(stderr, "seq2seq: --threads %d: batches of %d rows are cut into %d slices (one row each)\n",
+                c.threads, batch, batch);
+    else if (!c.quiet && c.threads > online_cpus())
+        fprintf(stderr, "seq2seq: --threads %d on %d CPUs: the slices share them (the numbers of %d threads, "
+                "not their speed)\n", c.threads, online_cpus(), c.threads);
 
-    char latest[4096], state[4096];
-    latest_path(&c, latest, sizeof latest);
-    snprintf(state, sizeof state, "%s.state", c.out);
-    check_no_clobber(&c, latest, state);
     s2s_model *m;
     s2s_rng rng;
     s2s_rng_seed(&rng, c.seed);
@@ -442,7 +448,6 @@ int cmd_train(args *a) {
         s2s_model_init(m, &rng);
     }
     s2s_train_opts to = {c.batch, (float)c.lr, 1.0f, c.threads};
-    if (c.threads > 1) s2s_set_blas_threads(1);  /* each shard's thread runs its own products */
     s2s_trainer *tr;
     if (s2s_trainer_create(m, &data, &to, &rng, &tr, &err)) die("%s", err.msg);
     valid_run vr = {-1.0, 0.0, 0, 0};
@@ -473,6 +478,7 @@ int cmd_train(args *a) {
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);  /* a closed terminal: save and stop, as for Ctrl-C */
 
     int tty = isatty(2) && !c.quiet;
     const int n_checks = c.valid_every ? c.epochs / c.valid_every + 1 : 1;
@@ -482,6 +488,7 @@ int cmd_train(args *a) {
     if (!cv.ep || !cv.loss || !cv.vep || !cv.vloss || !cv.vbleu) die("out of memory");
     if (c.resume) load_history(state, &cv, cap, vcap);
     s2s_epoch_stats st = {0};
+    int plot_failed = 0;
     double t0 = now_s();
     int start_epoch = tr->epoch, stopped = c.early_stop && vr.bad_checks >= c.early_stop;
     double all_tokens = 0, all_seconds = 0, all_flops = 0;
@@ -515,17 +522,16 @@ int cmd_train(args *a) {
         } else if (!c.quiet && (check || e % c.log_every == 0 || e == c.epochs)) {
             fprintf(stderr, "epoch %d/%d loss %.3f, %.1f tokens/sec%s\n", e, c.epochs, st.loss, tps, vtxt);
         }
-        if (c.plot && (check || e % c.log_every == 0 || e == c.epochs)) draw_curves(c.plot, &cv);
-        if (improved && c.early_stop) {
-            /* the best model, then the latest weights and a state that knows of it */
-            if (s2s_model_save(c.out, m, sv, tv, &err)) die("%s", err.msg);
-            save_all(&c, m, sv, tv, tr, &vr, &cv);
-        }
-        if (c.save_every && e % c.save_every == 0 && e < c.epochs) save_all(&c, m, sv, tv, tr, &vr, &cv);
+        if (c.plot && (check || e % c.log_every == 0 || e == c.epochs)) draw_curves(c.plot, &cv, &plot_failed, 0);
+        if (improved && c.early_stop)  /* the best model, the latest weights and a state that knows of it */
+            save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, 1);
+        else if (c.save_every && e % c.save_every == 0 && e < c.epochs)
+            save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, 0);
         if (c.early_stop && vr.bad_checks >= c.early_stop) stopped = 1;
     }
     if (tty) fputc('\n', stderr);
-    save_all(&c, m, sv, tv, tr, &vr, &cv);
+    save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, 0);
+    if (c.plot && plot_failed) draw_curves(c.plot, &cv, &plot_failed, 1);
     int status = 0;
     if (g_stop) {
         fprintf(stderr, "seq2seq: interrupted: saved %s at epoch %d (+%d pairs); continue with --resume\n", latest, tr->epoch, tr->pos);
@@ -554,6 +560,7 @@ int cmd_train(args *a) {
     if (validating) validator_close(&vd);
     s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
     s2s_vocab_free(sv); s2s_vocab_free(tv); s2s_pairs_free(&pairs); s2s_pairs_free(&vpairs);
+    free(latest); free(state);
     return status;
 }
 

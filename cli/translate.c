@@ -41,8 +41,30 @@ static s2s_translation *translate_all(s2s_translator *t, char **src, int n, s2s_
     return r;
 }
 
+/* Where input sentence i came from, for messages: "FILE: line N", or "argument N". */
+static const char *input_name(const char *input, int from_lines, int i) {
+    static char buf[4200];
+    if (!from_lines) snprintf(buf, sizeof buf, "argument %d", i + 1);
+    else snprintf(buf, sizeof buf, "%s: line %d", input ? input : "standard input", i + 1);
+    return buf;
+}
+
+/* --with-ref: cuts `line` at its first TAB and returns the reference after it (a third column,
+ * Tatoeba's attribution, is ignored), preprocessed as eval's references are (malloc'd). */
+static char *split_reference(char *line, const char *where) {
+    char *tab = strchr(line, '\t');
+    if (!tab) die("translate --with-ref: %s has no TAB between source and reference", where);
+    *tab = 0;
+    char *ref = tab + 1, *tab2 = strchr(ref, '\t'), *pre;
+    if (tab2) *tab2 = 0;
+    size_t n;
+    s2s_err err;
+    if (s2s_preprocess(ref, strlen(ref), where, &pre, &n, &err)) die("translate --with-ref: %s", err.msg);
+    return pre;
+}
+
 int cmd_translate(args *a) {
-    const char *model = NULL;
+    const char *model = NULL, *input = NULL, *output = NULL;
     int with_ref = 0, threads = 1, nbest = 0;
     s2s_translate_options to;
     s2s_translate_options_init(&to);
@@ -50,50 +72,62 @@ int cmd_translate(args *a) {
     int n = 0;
     const char *o;
     while (next_opt(a, &o)) {
-        if (!strcmp(o, "--model")) model = val(a, o);
+        if (a->positional) sent[n++] = (char *)o;
+        else if (!strcmp(o, "--model")) model = val(a, o);
+        else if (!strcmp(o, "--input")) input = val(a, o);
+        else if (!strcmp(o, "--output")) output = val(a, o);
         else if (!strcmp(o, "--with-ref")) with_ref = 1;
         else if (!strcmp(o, "--max-len")) to.max_len = (int)parse_int(o, val(a, o), 1, 100000);
-        else if (!strcmp(o, "--threads")) threads = (int)parse_int(o, val(a, o), 1, 1024);
+        else if (!strcmp(o, "--threads")) threads = parse_threads(o, val(a, o));
         else if (!strcmp(o, "--batch")) to.batch = (int)parse_int(o, val(a, o), 1, 100000);
         else if (!strcmp(o, "--beam")) to.beam = (int)parse_int(o, val(a, o), 1, 1000);
         else if (!strcmp(o, "--alpha")) to.alpha = (float)parse_num(o, val(a, o), -10, 10, 0);
         else if (!strcmp(o, "--max-len-ratio")) to.max_len_ratio = (float)parse_num(o, val(a, o), 1e-3, 1000, 0);
         else if (!strcmp(o, "--nbest")) nbest = (int)parse_int(o, val(a, o), 1, 1000);
-        else if (!strncmp(o, "--", 2) && o[2]) die("translate: unknown option '%s'", o);
-        else sent[n++] = (char *)o;
+        else unknown_option(a, o);
     }
-    if (!model) die("translate: --model MODEL is required");
-    if (nbest > to.beam) die("translate: --nbest %d is more than the beam (--beam %d) can return", nbest, to.beam);
-    if (nbest && with_ref) die("translate: --nbest and --with-ref do not go together");
-    if ((size_t)to.batch * to.beam > 1000000) die("translate: --batch %d x --beam %d rows is too many", to.batch, to.beam);
-    int owned = n == 0;  /* lines read from stdin are ours to free */
-    if (owned) { free(sent); sent = read_lines(stdin, "standard input", &n); }
+    if (!model) usage_error(a, "--model MODEL is required");
+    if (nbest > to.beam) usage_error(a, "--nbest %d is more than the beam (--beam %d) can return", nbest, to.beam);
+    if (nbest && with_ref) usage_error(a, "--nbest and --with-ref do not go together");
+    if ((size_t)to.batch * to.beam > 1000000) usage_error(a, "--batch %d x --beam %d rows is too many", to.batch, to.beam);
+    if (input && n) usage_error(a, "give sentences as arguments or --input FILE, not both");
+    const io_file outs[] = {{"--output", output, OUT_TEXT}};
+    const io_file ins[] = {{"--model", model, 0}, {"--input", input, 0}};
+    check_files("translate", outs, 1, ins, 2);
+    for (int i = 0; i < n; i++) check_utf8_arg(a, sent[i]);
+    int owned = n == 0;  /* lines read from stdin or --input are ours to free */
+    if (owned) {
+        free(sent);
+        FILE *in = input ? open_in(input) : stdin;
+        sent = read_lines(in, input ? input : "standard input", &n);
+        if (input) fclose(in);
+    }
     char **refs = NULL;
     if (with_ref) {
         refs = calloc((size_t)n + 1, sizeof(char *));
-        for (int i = 0; i < n; i++) {
-            char *tab = strchr(sent[i], '\t');
-            if (!tab) die("translate --with-ref: input line %d has no TAB between source and reference", i + 1);
-            *tab = 0;
-            refs[i] = tab + 1;
-        }
+        if (!refs) die("out of memory");
+        for (int i = 0; i < n; i++) refs[i] = split_reference(sent[i], input_name(input, owned, i));
     }
     s2s_translator *t = open_translator(model, threads);
     to.nbest = nbest ? nbest : 1;
     to.scores = nbest > 0;  /* --nbest prints scores: beam 1 then runs as a beam search of one */
     s2s_translation *r = translate_all(t, sent, n, &to);
+    cli_out co;
+    output_open(&co, "--output", output);
     for (int i = 0; i < n; i++) {
         if (nbest) {
             for (int k = 0; k < s2s_translation_hyps(r, i); k++)
-                printf("%.4f\t%s\n", s2s_translation_score(r, i, k), s2s_translation_text(r, i, k));
+                fprintf(co.f, "%.4f\t%s\n", s2s_translation_score(r, i, k), s2s_translation_text(r, i, k));
         } else if (with_ref) {
             const char *h = s2s_translation_text(r, i, 0);
-            printf("%s => %s, bleu %.3f\n", sent[i], h, s2s_bleu_sentence(h, refs[i], 2));
+            fprintf(co.f, "%s => %s, bleu %.3f\n", sent[i], h, s2s_bleu_sentence(h, refs[i], 2));
         } else {
-            printf("%s\n", s2s_translation_text(r, i, 0));
+            fprintf(co.f, "%s\n", s2s_translation_text(r, i, 0));
         }
     }
+    output_close(&co);
     s2s_translation_free(r);
+    if (with_ref) for (int i = 0; i < n; i++) free(refs[i]);
     if (owned) for (int i = 0; i < n; i++) free(sent[i]);
     free(sent); free(refs);
     s2s_translator_close(t);
@@ -104,14 +138,18 @@ int cmd_attention(args *a) {
     const char *model = NULL, *png = NULL, *sentence = NULL;
     const char *o;
     while (next_opt(a, &o)) {
-        if (!strcmp(o, "--model")) model = val(a, o);
+        if (a->positional) {
+            if (sentence) usage_error(a, "give one sentence (quote it)");
+            sentence = o;
+        } else if (!strcmp(o, "--model")) model = val(a, o);
         else if (!strcmp(o, "-o") || !strcmp(o, "--out")) png = val(a, o);
-        else if (!strncmp(o, "--", 2)) die("attention: unknown option '%s'", o);
-        else if (sentence) die("attention: give one sentence (quote it)");
-        else sentence = o;
+        else unknown_option(a, o);
     }
-    if (!model || !png || !sentence) die("attention: usage: seq2seq attention --model MODEL \"SENTENCE\" -o FILE.png|.svg");
-    if (same_file(png, model)) die("attention: -o %s is the model file: it would be overwritten", png);
+    if (!model || !png || !sentence) usage_error(a, "--model MODEL, a sentence and -o FILE.png|.svg are required");
+    const io_file outs[] = {{"-o", png, OUT_PICTURE}};
+    const io_file ins[] = {{"--model", model, 0}};
+    check_files("attention", outs, 1, ins, 1);
+    check_utf8_arg(a, sentence);
     s2s_translator *t = open_translator(model, 1);
     const char *kind = s2s_translator_meta(t, "model");
     if (kind && !strcmp(kind, "plain")) die("attention: %s is a plain model: it has no attention weights", model);
@@ -136,22 +174,29 @@ int cmd_attention(args *a) {
 }
 
 int cmd_eval(args *a) {
-    const char *model = NULL, *data = NULL, *o;
+    const char *model = NULL, *data = NULL, *output = NULL, *hyps_path = NULL, *o;
     int from = 0, count = 1000, threads = 1;
     s2s_translate_options to;
     s2s_translate_options_init(&to);
     while (next_opt(a, &o)) {
-        if (!strcmp(o, "--model")) model = val(a, o);
+        if (a->positional) usage_error(a, "unexpected argument '%s'", o);
+        else if (!strcmp(o, "--model")) model = val(a, o);
         else if (!strcmp(o, "--beam")) to.beam = (int)parse_int(o, val(a, o), 1, 1000);
         else if (!strcmp(o, "--alpha")) to.alpha = (float)parse_num(o, val(a, o), -10, 10, 0);
-        else if (!strcmp(o, "--data")) data = val(a, o);
+        else if (!strcmp(o, "--data") || !strcmp(o, "--input")) data = val(a, o);
+        else if (!strcmp(o, "--output")) output = val(a, o);
+        else if (!strcmp(o, "--hyps")) hyps_path = val(a, o);
         else if (!strcmp(o, "--from")) from = (int)parse_int(o, val(a, o), 0, 1000000000);
         else if (!strcmp(o, "--count")) count = (int)parse_int(o, val(a, o), 1, 1000000000);
         else if (!strcmp(o, "--batch")) to.batch = (int)parse_int(o, val(a, o), 1, 100000);
-        else if (!strcmp(o, "--threads")) threads = (int)parse_int(o, val(a, o), 1, 1024);
-        else die("eval: unknown option '%s'", o);
+        else if (!strcmp(o, "--threads")) threads = parse_threads(o, val(a, o));
+        else unknown_option(a, o);
     }
-    if (!model || !data) die("eval: usage: seq2seq eval --model MODEL --data PAIRS.tsv [--from I] [--count N]");
+    if (!model || !data) usage_error(a, "--model MODEL and --data PAIRS.tsv are required");
+    if ((size_t)to.batch * to.beam > 1000000) usage_error(a, "--batch %d x --beam %d rows is too many", to.batch, to.beam);
+    const io_file outs[] = {{"--output", output, OUT_TEXT}, {"--hyps", hyps_path, OUT_TEXT}};
+    const io_file ins[] = {{"--model", model, 0}, {"--data", data, 0}};
+    check_files("eval", outs, 2, ins, 2);
     s2s_err err;
     s2s_pairs p;
     if (s2s_pairs_read(data, from + count, &p, &err)) die("%s", err.msg);
@@ -172,7 +217,6 @@ int cmd_eval(args *a) {
             if (side) ref[i] = s; else src[i] = s;
         }
     }
-    if ((size_t)to.batch * to.beam > 1000000) die("eval: --batch %d x --beam %d rows is too many", to.batch, to.beam);
     s2s_translator *t = open_translator(model, threads);
     if (s2s_translator_prepare(t, n, &to, &err)) die("%s", err.msg);  /* workspaces before the clock */
     double t0 = now_s();
@@ -185,13 +229,20 @@ int cmd_eval(args *a) {
     s2s_corpus_bleu b;
     char sig[256];
     if (s2s_bleu_corpus(hyp, (const char *const *)ref, n, S2S_TOK_13A, &b, sig, sizeof sig, &err)) die("%s", err.msg);
-    printf("pairs %d..%d of %s (%d sentences)\n", from, from + n - 1, data, n);
+    cli_out co, ch;
+    if (hyps_path) {
+        output_open(&ch, "--hyps", hyps_path);
+        for (int i = 0; i < n; i++) fprintf(ch.f, "%s\n", hyp[i]);
+        output_close(&ch);
+    }
+    output_open(&co, "--output", output);
+    fprintf(co.f, "pairs %d..%d of %s (%d sentences)\n", from, from + n - 1, data, n);
     char how[64];
     if (to.beam == 1) snprintf(how, sizeof how, "greedy");
     else snprintf(how, sizeof how, "beam %d, alpha %g", to.beam, (double)to.alpha);
-    const int used = threads < 64 ? threads : 64;
-    printf("corpus BLEU %.2f (%s)\nmean sentence BLEU (d2l, k=2) %.4f\n%.1f sentences/sec (%s, batch %d, %d thread%s)\n",
-           b.score, sig, sb / n, n / secs, how, to.batch, used, used == 1 ? "" : "s");
+    fprintf(co.f, "corpus BLEU %.2f (%s)\nmean sentence BLEU (d2l, k=2) %.4f\n%.1f sentences/sec (%s, batch %d, %d thread%s)\n",
+            b.score, sig, sb / n, n / secs, how, to.batch, threads, threads == 1 ? "" : "s");
+    output_close(&co);
     for (int i = 0; i < n; i++) { free(src[i]); free(ref[i]); }
     free(src); free(ref); free(hyp);
     s2s_translation_free(r);

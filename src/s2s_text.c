@@ -52,6 +52,17 @@ static int utf8_decode(const unsigned char *s, size_t len, size_t i, int32_t *cp
     return n;
 }
 
+int s2s_utf8_valid(const char *s, size_t len, size_t *bad) {
+    const unsigned char *u = (const unsigned char *)s;
+    int32_t cp;
+    for (size_t i = 0; i < len;) {
+        int n = u[i] < 0x80 ? 1 : utf8_decode(u, len, i, &cp);
+        if (!n) { if (bad) *bad = i; return 0; }
+        i += (size_t)n;
+    }
+    return 1;
+}
+
 static size_t utf8_encode(int32_t cp, char *out) {
     return (size_t)utf8proc_encode_char(cp, (utf8proc_uint8_t *)out);
 }

@@ -26,6 +26,10 @@ typedef struct s2s_pairs {
  * names the line (1-based); `where` (a file name, or NULL) prefixes the message. */
 int s2s_preprocess(const char *in, size_t len, const char *where, char **out, size_t *out_len, s2s_err *err);
 
+/* Whether s[0..len) is valid UTF-8 (strictly: no overlongs, surrogates or code points past
+ * U+10FFFF). Returns 1, or 0 with *bad (if not NULL) = the offset of the first invalid byte. */
+int s2s_utf8_valid(const char *s, size_t len, size_t *bad);
+
 /* Reads a pairs file `English<TAB>Other[<TAB>attribution]` (CRLF and a leading BOM tolerated),
  * preprocesses it, and tokenizes as d2l's tokenize_nmt with num_examples = max_lines - 1,
  * i.e. lines 0 .. max_lines-1 are looked at (max_lines <= 0: all). Lines without a tab are

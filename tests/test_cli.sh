@@ -111,7 +111,7 @@ expect_error out_is_valid "same file as --valid" $S2S train --data "$TMP/corpus.
 expect_error state_is_data "the state file .* is the same file as --data" $S2S train --data "$TMP/corpus.tsv.state" --out "$TMP/corpus.tsv" --epochs 1
 expect_error plot_is_out "--plot .*x.png is the same file as --out" $S2S train --data "$TMP/corpus.tsv" --out "$TMP/x.png" --plot "$TMP/x.png" --epochs 1
 cp "$TMP/a.st" "$TMP/model.png"
-expect_error attention_over_model "-o .*model.png is the model file" $S2S attention --model "$TMP/model.png" "go ." -o "$TMP/model.png"
+expect_error attention_over_model "-o .*model.png is the same file as --model" $S2S attention --model "$TMP/model.png" "go ." -o "$TMP/model.png"
 if cmp -s $TINY "$TMP/corpus.tsv" && cmp -s $TINY "$TMP/valid.tsv" && cmp -s $TINY "$TMP/corpus.tsv.state" &&
    cmp -s "$TMP/a.st" "$TMP/model.png"; then ok clobber_refused_files_kept
 else bad clobber_refused_files_kept "a corpus was changed"; fi
@@ -150,7 +150,7 @@ if $S2S train --data "$TMP/long.tsv" --embed 4 --hidden 4 --epochs 1 --pairs 0 -
 # a failed save never destroys the model already there
 cp "$TMP/a.st" "$TMP/keep.st"; mkdir -p "$TMP/ro"; cp "$TMP/a.st" "$TMP/ro/m.st"
 expect_error out_is_directory "$TMP/ro: is a directory" $S2S train --data $TINY $SMALL --epochs 1 --out "$TMP/ro"
-expect_error out_dir_missing "cannot write in $TMP/nodir" $S2S train --data $TINY $SMALL --epochs 1 --out "$TMP/nodir/m.st"
+expect_error out_dir_missing "directory $TMP/nodir does not exist" $S2S train --data $TINY $SMALL --epochs 1 --out "$TMP/nodir/m.st"
 # a disk that fills while saving (here a 20 KiB file-size limit, under the model's size): one
 # line, and the old model intact
 cp "$TMP/a.st" "$TMP/full.st"

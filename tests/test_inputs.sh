@@ -1,0 +1,40 @@
+# What the program reads, besides corpora (tests/test_cli.sh) and model files (test_checkpoint.c):
+# references and hypotheses, sentences on the command line and on standard input; each bad
+# input named by where it is (the file and 1-based line, or the argument).
+. tests/lib.sh
+TINY=tests/data/tiny.tsv
+SMALL="--embed 16 --hidden 16 --batch 8 --lr 0.01"
+$S2S train --data $TINY $SMALL --epochs 60 --seed 3 --out "$TMP/m.st" --quiet >/dev/null
+
+# --- translate --with-ref scores as eval does: the reference preprocessed, a third column ignored
+awk -F'\t' '{print $1 "\t" $2 "\tCC-BY 2.0 (France) Attribution: tatoeba.org #" NR}' $TINY >"$TMP/three.tsv"
+$S2S translate --model "$TMP/m.st" --with-ref <"$TMP/three.tsv" >"$TMP/wr.out"
+mean=$(awk '{s += $NF} END {printf "%.4f", s / NR}' "$TMP/wr.out")
+want=$($S2S eval --model "$TMP/m.st" --data "$TMP/three.tsv" --count 40 | awk '/^mean sentence BLEU/ {print $NF}')
+# (each line shows 3 decimals: the mean of those is within 0.0005 of eval's)
+if [ "$(wc -l <"$TMP/wr.out")" -eq 40 ] && [ -n "$want" ] && awk -v a="$mean" -v b="$want" 'BEGIN { exit !(a - b <= 0.0005 && b - a <= 0.0005) }'
+then ok with_ref_scores_as_eval
+else bad with_ref_scores_as_eval "translate --with-ref mean $mean, eval $want" "$(head -3 "$TMP/wr.out")"; fi
+out=$(printf 'Go.\tVa !\tCC-BY 2.0\n' | $S2S translate --model "$TMP/m.st" --with-ref)
+if [ "$out" = "Go. => va !, bleu 1.000" ]; then ok with_ref_reference_preprocessed; else bad with_ref_reference_preprocessed "$out"; fi
+expect_error with_ref_no_tab "standard input: line 2 has no TAB" \
+  bash -c "printf 'go .\tva !\nhello\n' | $S2S translate --model $TMP/m.st --with-ref"
+
+# --- invalid UTF-8: named where it is ------------------------------------------------------------
+expect_error utf8_argument "translate: argument 'a\\\\xff' is not valid UTF-8 \(byte 0xff at byte 2\)" \
+  $S2S translate --model "$TMP/m.st" "go ." $'a\xff'
+expect_error utf8_stdin "standard input: line 2: invalid UTF-8 \(byte 0xff at byte 1" \
+  bash -c "printf 'go .\n\xff\n' | $S2S translate --model $TMP/m.st"
+printf 'go .\n\xffx\n' >"$TMP/bad.txt"
+expect_error utf8_input_file "bad.txt: line 2: invalid UTF-8" $S2S translate --model "$TMP/m.st" --input "$TMP/bad.txt"
+expect_error utf8_attention_argument "attention: argument 'x\\\\xc3' is not valid UTF-8" \
+  $S2S attention --model "$TMP/m.st" $'x\xc3' -o "$TMP/a.png"
+printf 'va !\nbonjour\n' >"$TMP/ref.txt"
+printf 'va !\n\xc3\x28\n' >"$TMP/hyp.txt"
+expect_error utf8_bleu_hypotheses "hyp.txt: line 2: invalid UTF-8 \(byte 0xc3 at byte 1" $S2S bleu --ref "$TMP/ref.txt" "$TMP/hyp.txt"
+expect_error utf8_bleu_reference "hyp.txt: line 2: invalid UTF-8" $S2S bleu --ref "$TMP/hyp.txt" "$TMP/ref.txt"
+
+# --- one positional file where one is meant -------------------------------------------------------
+expect_error bleu_two_hypothesis_files "give one hypothesis file" $S2S bleu --ref "$TMP/ref.txt" "$TMP/ref.txt" "$TMP/hyp.txt"
+expect_error info_two_models "give one model file" $S2S info "$TMP/m.st" "$TMP/m.st"
+finish
