@@ -49,6 +49,7 @@ int cmd_bleu(args *a);
 /* Reading input: every line of a stream (NUL bytes and invalid UTF-8 refused, naming the
  * 1-based line; line ends removed), a file opened or a one-line death. */
 char **read_lines(FILE *f, const char *name, int *n_out);
+void free_lines(char **lines, int n);
 char *chomp(char *s);
 char *str_cat(const char *a, const char *b);  /* a + b, malloc'd */
 /* s for a message: control characters and non-ASCII bytes as \xNN, cut to fit buf. */

@@ -196,6 +196,11 @@ char **read_lines(FILE *f, const char *name, int *n_out) {
     return lines;
 }
 
+void free_lines(char **lines, int n) {
+    for (int i = 0; i < n; i++) free(lines[i]);
+    free(lines);
+}
+
 FILE *open_in(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) die("%s: cannot open: %s", path, strerror(errno));

@@ -74,15 +74,19 @@ int cmd_bleu(args *a) {
         double s = 0;
         for (int i = 0; i < nh; i++) s += s2s_bleu_d2l(hyps[i], refs[i], d2l_k);
         printf("d2l bleu (k=%d, mean over %d sentences) = %.4f\n", d2l_k, nh, nh ? s / nh : 0.0);
-        return 0;
+    } else {
+        for (int i = 0; i < nr; i++)  /* named here: the library knows no file */
+            if (!refs[i][0]) die("bleu: %s: line %d is empty: sacreBLEU refuses empty references (drop that line)", ref, i + 1);
+        s2s_corpus_bleu b;
+        char sig[256];
+        s2s_err err;
+        if (s2s_bleu_corpus((const char *const *)hyps, (const char *const *)refs, nh, tok, &b, sig, sizeof sig, &err))
+            die("%s", err.msg);
+        printf("BLEU|%s = %.2f %.1f/%.1f/%.1f/%.1f (BP = %.3f ratio = %.3f hyp_len = %ld ref_len = %ld)\n", sig, b.score,
+               b.precisions[0], b.precisions[1], b.precisions[2], b.precisions[3], b.bp,
+               b.ref_len ? (double)b.sys_len / b.ref_len : 0.0, b.sys_len, b.ref_len);
     }
-    s2s_corpus_bleu b;
-    char sig[256];
-    s2s_err err;
-    if (s2s_bleu_corpus((const char *const *)hyps, (const char *const *)refs, nh, tok, &b, sig, sizeof sig, &err)) die("%s", err.msg);
-    printf("BLEU|%s = %.2f %.1f/%.1f/%.1f/%.1f (BP = %.3f ratio = %.3f hyp_len = %ld ref_len = %ld)\n", sig, b.score,
-           b.precisions[0], b.precisions[1], b.precisions[2], b.precisions[3], b.bp,
-           b.ref_len ? (double)b.sys_len / b.ref_len : 0.0, b.sys_len, b.ref_len);
+    free_lines(refs, nr);
+    free_lines(hyps, nh);
     return 0;
 }
-

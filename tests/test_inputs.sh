@@ -34,6 +34,10 @@ printf 'va !\n\xc3\x28\n' >"$TMP/hyp.txt"
 expect_error utf8_bleu_hypotheses "hyp.txt: line 2: invalid UTF-8 \(byte 0xc3 at byte 1" $S2S bleu --ref "$TMP/ref.txt" "$TMP/hyp.txt"
 expect_error utf8_bleu_reference "hyp.txt: line 2: invalid UTF-8" $S2S bleu --ref "$TMP/hyp.txt" "$TMP/ref.txt"
 
+printf 'va !\n\nbonjour\n' >"$TMP/ref_empty.txt"
+expect_error bleu_empty_reference_named "ref_empty.txt: line 2 is empty" \
+  bash -c "printf 'a\nb\nc\n' | $S2S bleu --ref $TMP/ref_empty.txt"
+
 # --- one positional file where one is meant -------------------------------------------------------
 expect_error bleu_two_hypothesis_files "give one hypothesis file" $S2S bleu --ref "$TMP/ref.txt" "$TMP/ref.txt" "$TMP/hyp.txt"
 expect_error info_two_models "give one model file" $S2S info "$TMP/m.st" "$TMP/m.st"
