@@ -1,6 +1,8 @@
 # seq2seq: d2l's encoder-decoder translator in C.
-# `make` builds libs2s.a and the seq2seq CLI; `make test` builds and runs the test suite;
-# `make demo` installs missing packages, builds, trains on the corpus and translates.
+# `make` builds libs2s.a, libs2s.so and the seq2seq CLI; `make test` builds and runs the test
+# suite; `make demo` installs missing packages, builds, trains on the corpus and translates;
+# `make install PREFIX=...` installs the libraries, include/seq2seq.h, a pkg-config file and the
+# program.
 
 CC      ?= cc
 # CFLAGS is the user's (optimisation, sanitizers); the project's own flags are always added.
@@ -11,7 +13,11 @@ CC      ?= cc
 # element-wise gates are chains of them (8% on training and translation). Results then differ
 # from a build without FMA in the last bits, as BLAS's do. No -ffast-math: no reassociation.
 CFLAGS  ?= -O3 -march=native -g
-S2S_CFLAGS = -std=c11 -ffp-contract=fast -fno-trapping-math -fno-math-errno -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -fopenmp -pthread -Iinclude -Isrc
+# The library's objects are position-independent, so one set serves libs2s.a and libs2s.so (no
+# measurable cost on this machine: d2l's training and translation take the same CPU time), and
+# hidden but for what include/seq2seq.h marks S2S_API: the shared library exports the public API
+# only, while the program and the tests link the static library and reach everything.
+S2S_CFLAGS = -std=c11 -ffp-contract=fast -fno-trapping-math -fno-math-errno -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -fopenmp -pthread -fPIC -fvisibility=hidden -Iinclude -Isrc
 PKGS     = cairo libcurl libzip libcrypto libcjson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -25,13 +31,17 @@ LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test demo clean bench fuzz sanitize tsan
+.PHONY: all deps test demo clean bench fuzz sanitize tsan install
 
 BIN     ?= seq2seq
+# The library's version is the public header's; the shared library's SONAME carries its major.
+VERSION := $(shell sed -n 's/^\#define S2S_VERSION_STRING "\(.*\)"/\1/p' include/seq2seq.h)
+MAJOR   := $(firstword $(subst ., ,$(VERSION)))
+SO       = $(BUILD)/libs2s.so
 
-all: $(BUILD)/libs2s.a $(BIN)
+all: $(BUILD)/libs2s.a $(SO) $(BIN)
 
-$(BUILD)/%.o: src/%.c $(wildcard src/*.h include/*.h) | $(BUILD)
+$(BUILD)/%.o: src/%.c $(wildcard src/*.h include/*.h) Makefile | $(BUILD)
 	@echo "  CC      $<"
 	@$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -40,6 +50,13 @@ $(BUILD):
 
 $(BUILD)/libs2s.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
+
+# libs2s.so.VERSION with SONAME libs2s.so.MAJOR, and the two links a build and a link step use.
+$(SO): $(LIB_OBJ)
+	@echo "  LD      $@.$(VERSION)"
+	@$(CC) -shared -Wl,-soname,libs2s.so.$(MAJOR) -Wl,--no-undefined $(CFLAGS) -fopenmp -pthread $^ \
+	    $(LDLIBS) -o $@.$(VERSION)
+	@ln -sf libs2s.so.$(VERSION) $@.$(MAJOR) && ln -sf libs2s.so.$(VERSION) $@
 
 $(BIN): $(CLI_SRC) $(wildcard cli/*.h) $(BUILD)/libs2s.a
 	@echo "  LD      $@"
@@ -63,6 +80,23 @@ demo: deps
 
 clean:
 	rm -rf build build-* seq2seq
+
+# make install PREFIX=/usr/local [DESTDIR=...]: the program, both libraries, the public header and
+# pkg-config files: `pkg-config --cflags --libs seq2seq` (libs2s.so) or seq2seq-static (libs2s.a;
+# Debian ships its dependencies' shared libraries only, so not `--static`).
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/seq2seq
+	install -m 644 include/seq2seq.h $(DESTDIR)$(PREFIX)/include/seq2seq.h
+	install -m 644 $(BUILD)/libs2s.a $(DESTDIR)$(LIBDIR)/libs2s.a
+	install -m 755 $(SO).$(VERSION) $(DESTDIR)$(LIBDIR)/libs2s.so.$(VERSION)
+	ln -sf libs2s.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libs2s.so.$(MAJOR)
+	ln -sf libs2s.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libs2s.so
+	for pc in seq2seq seq2seq-static; do \
+	    sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|; s|@PKGS@|$(PKGS)|' \
+	        scripts/$$pc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/$$pc.pc || exit 1; done
 
 bench: all
 	S2S_EXTRA_PKGS="python3-torch time" bash scripts/deps.sh

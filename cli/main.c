@@ -6,11 +6,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "seq2seq.h"
 #include "s2s_linalg.h"
 
 #include <cblas.h>
-
-#define S2S_VERSION "0.2.0"
 
 /* OpenBLAS starts its pool of worker threads when it is loaded, before main, with as many
  * threads as CPUs. We run our own threads (data-parallel shards, batches side by side) and call
@@ -37,7 +36,7 @@ static int cmd_version(args *a) {
     const char *o;
     while (next_opt(a, &o)) unknown_option(a, o);
     int own = s2s_gemm_backend(-1) == S2S_GEMM_OWN;
-    printf("seq2seq %s\nproducts: %s\nOpenBLAS: %s (core %s)\n", S2S_VERSION,
+    printf("seq2seq %s\nproducts: %s\nOpenBLAS: %s (core %s)\n", s2s_version(),
            own ? "own AVX-512 kernel (S2S_GEMM=blas for OpenBLAS)" : "OpenBLAS", openblas_get_config(),
            openblas_get_corename());
     return 0;
