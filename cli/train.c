@@ -278,12 +278,8 @@ void train_parse(args *a, train_cfg *out) {
 /* Refuses sizes whose parameters, gradients, Adam moments and activations cannot fit in this
  * machine's memory, before anything is allocated (Linux would rather kill us later). */
 static void check_memory(const s2s_config *mc, int batch, int threads) {
-    double state, act;
-    s2s_trainer_memory(mc, batch, threads, &state, &act);
-    double need = state + act;
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    double have = pages > 0 && psize > 0 ? (double)pages * psize : 0;
-    if (have > 0 && need > have)
+    double need, have;
+    if (!s2s_trainer_fits(mc, batch, threads, &need, &have))
         die("train: this configuration needs %.1f GiB of memory (parameters, gradients, Adam moments and one batch's activations) but the machine has %.1f GiB; lower --batch, --hidden, --embed, --steps or --pairs",
             need / 1073741824.0, have / 1073741824.0);
 }

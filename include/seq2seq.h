@@ -17,8 +17,9 @@
  * Threads. A translator handle is read-only once open: any number of threads may call
  * s2s_translate on one handle at once, and get what one thread would (the same text and the
  * same scores, bit for bit). Each running call takes a workspace (the activations of one batch)
- * from the handle's pool, or makes one. Opening a translator or a training run sets OpenBLAS to
- * one thread for the process (the library runs its own threads around the products). */
+ * from the handle's pool, or makes one. A training run is used by one thread at a time.
+ * Opening a translator or a training run sets OpenBLAS to one thread for the process (the
+ * library runs its own threads around the products). */
 #ifndef SEQ2SEQ_H
 #define SEQ2SEQ_H
 #include <stddef.h>
@@ -119,6 +120,56 @@ S2S_API const float *s2s_translation_attention(const s2s_translation *r, int i, 
 S2S_API const char *s2s_translation_source_token(const s2s_translation *r, int i, int col);
 S2S_API const char *s2s_translation_target_token(const s2s_translation *r, int i, int row);
 S2S_API void s2s_translation_free(s2s_translation *r);
+
+/* ---- training ----------------------------------------------------------------------------
+ * d2l's train_seq2seq on a corpus, as `seq2seq train` runs it (the same numbers for the same
+ * options, seed and threads): read the pairs, build the vocabularies (tokens seen at least
+ * twice), initialise, then Adam with clipping on shuffled batches. Validation, early stopping
+ * and resuming a run from a state file are the program's, not here. */
+typedef struct s2s_training s2s_training;
+
+typedef struct s2s_train_options {
+    int size;                  /* sizeof(s2s_train_options) */
+    const char *data;          /* pairs file "English<TAB>Other" (UTF-8), or NULL with src/tgt */
+    const char *src, *tgt;     /* two line-aligned files, one sentence a line */
+    int pairs;                 /* read the first N lines (d2l's num_examples = N-1); 0 = all: 601 */
+    const char *model;         /* "attn" (Bahdanau attention) or "plain": "attn" */
+    int embed, hidden, layers; /* 32, 32, 2 */
+    float dropout;             /* 0.1 */
+    int num_steps;             /* tokens per sentence (truncate_pad): 10 */
+    int batch;                 /* 64 */
+    float lr;                  /* Adam's learning rate: 0.005 */
+    unsigned long long seed;   /* initialisation, shuffling and dropout: 1 */
+    int threads;               /* each batch cut into this many slices trained side by side: 1 */
+} s2s_train_options;
+S2S_API void s2s_train_options_init(s2s_train_options *o);
+
+/* Reads the corpus and builds the model; nothing is trained yet. */
+S2S_API int s2s_training_open(const s2s_train_options *o, s2s_training **out, s2s_err *err);
+S2S_API void s2s_training_close(s2s_training *t);
+
+typedef struct s2s_train_progress {
+    int epoch;          /* the epoch this is about, 1-based */
+    int done, total;    /* pairs of the epoch trained so far, pairs in an epoch */
+    double loss;        /* mean loss per target token so far (the epoch's: d2l's printed figure) */
+    double tokens;      /* target tokens so far */
+    double seconds;     /* training time so far (callbacks not counted) */
+} s2s_train_progress;
+/* Returns 0 to go on, non-zero to stop the epoch after this batch. */
+typedef int (*s2s_train_callback)(void *ctx, const s2s_train_progress *p);
+
+/* Trains one epoch (or the rest of one a callback stopped), calling on_batch (may be NULL)
+ * after each batch; *out (may be NULL) receives the epoch's figures (done < total when
+ * stopped). */
+S2S_API int s2s_training_epoch(s2s_training *t, s2s_train_callback on_batch, void *ctx, s2s_train_progress *out,
+                               s2s_err *err);
+/* Writes the model file (atomically), which s2s_translator_open and `seq2seq` read. */
+S2S_API int s2s_training_save(const s2s_training *t, const char *path, s2s_err *err);
+/* Epochs completed; training pairs; vocabulary sizes (side 0 source, 1 target); parameters. */
+S2S_API int s2s_training_epochs(const s2s_training *t);
+S2S_API int s2s_training_pairs(const s2s_training *t);
+S2S_API int s2s_training_vocab_size(const s2s_training *t, int side);
+S2S_API long long s2s_training_parameters(const s2s_training *t);
 
 /* ---- scoring ----------------------------------------------------------------------------- */
 /* d2l's bleu(pred, label, k) on space-separated tokens; NaN if either is NULL. */

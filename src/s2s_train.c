@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -23,6 +24,15 @@ void s2s_trainer_memory(const s2s_config *c, int batch, int threads, double *sta
     const double n = (double)s2s_param_count(c);
     *state = (4.0 + (S > 1 ? S : 0)) * sizeof(float) * n;  /* params, grads, Adam m and v, shard grads */
     *act = (double)S * (double)s2s_ws_estimate(c, rows, c->num_steps);
+}
+
+int s2s_trainer_fits(const s2s_config *c, int batch, int threads, double *need, double *have) {
+    double state, act;
+    s2s_trainer_memory(c, batch, threads, &state, &act);
+    *need = state + act;
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    *have = pages > 0 && psize > 0 ? (double)pages * psize : 0;
+    return !(*have > 0 && *need > *have);
 }
 
 int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts *o, const s2s_rng *rng,
@@ -178,7 +188,8 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
         t->ep_loss = t->ep_tokens = t->ep_seconds = t->ep_flops = 0.0;
     }
     double start = now_seconds();
-    while (t->pos < n && !(stop && *stop)) {
+    int halt = 0;  /* on_batch asked to stop */
+    while (t->pos < n && !(stop && *stop) && !halt) {
         int B = n - t->pos < t->opt.batch ? n - t->pos : t->opt.batch;
         s2s_batch bt;
         gather_batch(t, t->perm + t->pos, B, &bt);
@@ -188,6 +199,11 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
         t->ep_loss += l;
         for (int b = 0; b < B; b++) t->ep_tokens += bt.tgt_len[b];
         t->pos += B;
+        if (t->on_batch) {
+            t->ep_seconds += now_seconds() - start;  /* the epoch so far, for the callback */
+            start = now_seconds();
+            halt = t->on_batch(t->on_batch_ctx, t);
+        }
     }
     t->ep_seconds += now_seconds() - start;
     st->loss = t->ep_tokens > 0 ? t->ep_loss / t->ep_tokens : 0.0;

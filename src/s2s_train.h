@@ -36,6 +36,10 @@ typedef struct s2s_trainer {
     float *loss;            /* [batch] */
     struct s2s_row_len { int32_t len, pos, row; } *order; /* [batch] the batch sorted by target length */
     double last_grad_norm;
+    /* Called after each batch when set (ctx: on_batch_ctx); returning non-zero stops the epoch
+     * there, as *stop does (s2s_trainer_epoch can then continue it). */
+    int (*on_batch)(void *ctx, const struct s2s_trainer *t);
+    void *on_batch_ctx;
 } s2s_trainer;
 
 typedef struct s2s_epoch_stats {
@@ -54,6 +58,9 @@ void s2s_trainer_free(s2s_trainer *t);
  * parameters, gradients (plus each thread's own when threads > 1) and Adam's two moments in
  * *state, the workspaces of one batch's activations in *act. */
 void s2s_trainer_memory(const s2s_config *c, int batch, int threads, double *state, double *act);
+/* 1 when a trainer for this configuration fits in the machine's physical memory (or the machine
+ * does not say how much it has); *need and *have in bytes. */
+int s2s_trainer_fits(const s2s_config *c, int batch, int threads, double *need, double *have);
 /* With threads > 1 every batch is cut into that many contiguous slices, each run forward and
  * backward by its own thread into its own gradients with its own dropout stream (seeded from
  * the trainer's generator), and the gradients are summed: the same mathematics, and the same

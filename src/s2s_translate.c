@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "seq2seq.h"
+#include "s2s_api.h"
 #include "s2s_beam.h"
 #include "s2s_bleu.h"
 #include "s2s_checkpoint.h"
@@ -158,8 +159,6 @@ static char **text_target_labels(const s2s_translator *t, const int32_t *ids, in
 
 /* ---- options ----------------------------------------------------------------------------- */
 
-const char *s2s_version(void) { return S2S_VERSION_STRING; }
-
 void s2s_translator_options_init(s2s_translator_options *o) {
     memset(o, 0, sizeof *o);
     o->size = sizeof *o;
@@ -175,20 +174,7 @@ void s2s_translate_options_init(s2s_translate_options *o) {
     o->batch = 64;
 }
 
-/* The caller's options over the defaults: the first o->size bytes are the fields its header
- * knew (the struct only grows at the end). */
-static int take_options(void *dst, size_t dst_size, const void *src, const char *what, s2s_err *err) {
-    if (!src) return S2S_OK;
-    int size;
-    memcpy(&size, src, sizeof size);
-    if (size < (int)sizeof(int) || size > 65536)
-        return s2s_errf(err, "%s: size is %d; fill the options with %s_init first", what, size, what), S2S_ERR_INPUT;
-    memcpy(dst, src, (size_t)size < dst_size ? (size_t)size : dst_size);
-    memcpy(dst, &(int){(int)dst_size}, sizeof(int));
-    return S2S_OK;
-}
-
-#define BAD(...) (s2s_errf(err, __VA_ARGS__), S2S_ERR_INPUT)
+#define BAD(...) S2S_BAD(err, __VA_ARGS__)
 
 static int check_translate_options(const s2s_translator *t, const s2s_translate_options *o, s2s_err *err) {
     if (o->beam < 1 || o->beam > 1000) return BAD("translate: beam %d is out of range (1..1000)", o->beam);
@@ -210,20 +196,17 @@ static int check_translate_options(const s2s_translator *t, const s2s_translate_
 
 /* ---- the handle and its pool --------------------------------------------------------------- */
 
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-static void blas_one_thread(void) { s2s_set_blas_threads(1); }
-
 int s2s_translator_open(const char *path, const s2s_translator_options *opts, s2s_translator **out,
                         s2s_err *err) {
     if (out) *out = NULL;
     if (!path || !out) return BAD("translator_open: %s is NULL", path ? "out" : "path");
     s2s_translator_options o;
     s2s_translator_options_init(&o);
-    int rc = take_options(&o, sizeof o, opts, "s2s_translator_options", err);
+    int rc = s2s_api_options(&o, sizeof o, opts, "s2s_translator_options", err);
     if (rc) return rc;
     if (o.threads < 1 || o.threads > 1024) return BAD("translator_open: threads %d is out of range (1..1024)", o.threads);
     if (o.max_workspaces < 0) return BAD("translator_open: max_workspaces %d is negative", o.max_workspaces);
-    pthread_once(&blas_once, blas_one_thread);
+    s2s_api_blas_once();
     s2s_translator *t = s2s_calloc(1, sizeof *t, err, "the translator");
     if (!t) return S2S_ERR;
     t->threads = o.threads;
@@ -578,7 +561,7 @@ int s2s_translator_prepare(s2s_translator *t, int n, const s2s_translate_options
     if (n < 1) return BAD("translator_prepare: %d sentences, want at least 1", n);
     s2s_translate_options o;
     s2s_translate_options_init(&o);
-    int rc = take_options(&o, sizeof o, opts, "s2s_translate_options", err);
+    int rc = s2s_api_options(&o, sizeof o, opts, "s2s_translate_options", err);
     if (rc || (rc = check_translate_options(t, &o, err))) return rc;
     int rows, want, got = 0;
     call_shape(t, &o, n, &rows, &want);
@@ -603,7 +586,7 @@ int s2s_translate(s2s_translator *t, const char *const *sentences, int n, const 
     job *j = s2s_calloc(1, sizeof *j, err, "a translation call");
     if (!j) return S2S_ERR;
     s2s_translate_options_init(&j->o);
-    int rc = take_options(&j->o, sizeof j->o, opts, "s2s_translate_options", err);
+    int rc = s2s_api_options(&j->o, sizeof j->o, opts, "s2s_translate_options", err);
     if (rc || (rc = check_translate_options(t, &j->o, err))) { free(j); return rc; }
     const s2s_translate_options *o = &j->o;
     const int T = t->m->cfg.num_steps;

@@ -15,42 +15,37 @@
 #include "s2s_model.h"
 #include "s2s_rng.h"
 #include "s2s_text.h"
-#include "s2s_train.h"
 
 static char g_dir[64], g_attn[128], g_plain[128];
 enum { MAX_SENT = 160 };
 static char *g_sent[MAX_SENT];
 static int g_n;
 
-/* A model of `kind` trained on the tiny corpus until its decisions are peaked, saved to path. */
-static int train_model(s2s_kind kind, const char *path) {
-    enum { T = 8, EPOCHS = 60 };
+static s2s_train_options tiny_options(const char *kind) {
+    s2s_train_options o;
+    s2s_train_options_init(&o);
+    o.data = "tests/data/tiny.tsv";
+    o.pairs = 0;
+    o.model = kind;
+    o.embed = 16; o.hidden = 24; o.dropout = 0.0f; o.num_steps = 8; o.batch = 8; o.lr = 0.01f; o.seed = 5;
+    return o;
+}
+
+/* A model of `kind` trained (through the training handle) on the tiny corpus until its
+ * decisions are peaked, saved to path. */
+static int train_model(const char *kind, const char *path) {
     s2s_err err;
-    s2s_pairs pairs;
-    s2s_vocab *sv = NULL, *tv = NULL;
-    s2s_dataset data = {0};
-    s2s_model *m = NULL;
-    s2s_trainer *tr = NULL;
-    int ok = 0;
-    if (s2s_pairs_read("tests/data/tiny.tsv", 0, &pairs, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
-    if (s2s_vocab_build(pairs.src_tok, pairs.src_start[pairs.n], 1, &sv, &err) ||
-        s2s_vocab_build(pairs.tgt_tok, pairs.tgt_start[pairs.n], 1, &tv, &err) ||
-        s2s_dataset_build(&pairs, sv, tv, T, &data, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
-    s2s_config cfg = {kind, s2s_vocab_size(sv), s2s_vocab_size(tv), 16, 24, 2, 0.0f, T};
-    s2s_rng r;
-    s2s_rng_seed(&r, 5);
-    if (s2s_model_create(&cfg, &m, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
-    s2s_model_init(m, &r);
-    s2s_train_opts to = {8, 0.01f, 1.0f, 1};
-    if (s2s_trainer_create(m, &data, &to, &r, &tr, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
-    s2s_epoch_stats es = {0};
-    for (int e = 0; e < EPOCHS; e++)
-        if (s2s_trainer_epoch(tr, &es, NULL, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
-    if (s2s_model_save(path, m, sv, tv, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
-    ok = 1;
-out:
-    s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
-    s2s_vocab_free(sv); s2s_vocab_free(tv); s2s_pairs_free(&pairs);
+    s2s_train_options o = tiny_options(kind);
+    s2s_training *t;
+    if (s2s_training_open(&o, &t, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    s2s_train_progress p = {0};
+    for (int e = 0; e < 60; e++)
+        if (s2s_training_epoch(t, NULL, NULL, &p, &err)) { CHECK_MSG(0, "%s", err.msg); break; }
+    CHECK_MSG(p.epoch == 60 && p.done == p.total && p.total == 40 && p.loss < 0.5, "epoch %d, %d/%d pairs, loss %g",
+              p.epoch, p.done, p.total, p.loss);
+    int ok = s2s_training_save(t, path, &err) == S2S_OK;
+    CHECK_MSG(ok, "%s", err.msg);
+    s2s_training_close(t);
     return ok;
 }
 
@@ -405,6 +400,83 @@ static int test_bleu(void) {
     return 0;
 }
 
+/* ---- training -------------------------------------------------------------------------------- */
+
+static int same_file_bytes(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb, ca, cb;
+    while (same && ((ca = fgetc(fa)) != EOF) | ((cb = fgetc(fb)) != EOF)) same = ca == cb;
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+typedef struct stopper { int calls, stop_at, bad, last_done, epoch; } stopper;
+static int stop_cb(void *ctx, const s2s_train_progress *p) {
+    stopper *s = ctx;
+    s->calls++;
+    s->bad += p->done <= s->last_done || p->total != 40 || p->epoch != s->epoch || !(p->loss > 0);
+    s->last_done = p->done;
+    return s->calls == s->stop_at;
+}
+
+/* An epoch stopped by the callback and continued gives the weights of one never stopped. */
+static int test_training_stop_continue(void) {
+    char a[160], b[160];
+    snprintf(a, sizeof a, "%s/a.safetensors", g_dir);
+    snprintf(b, sizeof b, "%s/b.safetensors", g_dir);
+    s2s_err err;
+    s2s_train_options o = tiny_options("attn");
+    o.dropout = 0.2f;  /* the dropout stream must continue too */
+    s2s_training *ta, *tb;
+    if (s2s_training_open(&o, &ta, &err) || s2s_training_open(&o, &tb, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    CHECK(s2s_training_pairs(ta) == 40 && s2s_training_vocab_size(ta, 0) > 4 && s2s_training_vocab_size(ta, 1) > 4);
+    CHECK(s2s_training_vocab_size(ta, 2) == 0 && s2s_training_parameters(ta) > 1000);
+    s2s_train_progress p;
+    for (int e = 0; e < 3; e++) CHECK(s2s_training_epoch(ta, NULL, NULL, &p, &err) == S2S_OK);
+    CHECK(s2s_training_epochs(ta) == 3 && p.epoch == 3);
+    stopper st = {0, 2, 0, 0, 1};
+    CHECK(s2s_training_epoch(tb, stop_cb, &st, &p, &err) == S2S_OK);  /* epoch 1: stopped after 2 batches */
+    CHECK(p.epoch == 1 && p.done == 16 && p.total == 40 && s2s_training_epochs(tb) == 0);
+    st.stop_at = 0;
+    CHECK(s2s_training_epoch(tb, stop_cb, &st, &p, &err) == S2S_OK);  /* the rest of epoch 1 */
+    CHECK(p.epoch == 1 && p.done == 40 && s2s_training_epochs(tb) == 1 && st.calls == 5);
+    st.last_done = 0; st.epoch = 2;
+    CHECK(s2s_training_epoch(tb, stop_cb, &st, &p, &err) == S2S_OK);
+    CHECK(s2s_training_epoch(tb, NULL, NULL, &p, &err) == S2S_OK);
+    CHECK(st.bad == 0 && st.calls == 10 && p.epoch == 3);
+    CHECK(s2s_training_save(ta, a, &err) == S2S_OK && s2s_training_save(tb, b, &err) == S2S_OK);
+    CHECK_MSG(same_file_bytes(a, b), "a stopped and continued epoch changed the weights");
+    char nodir[200];
+    snprintf(nodir, sizeof nodir, "%s/no/such/dir/m.safetensors", g_dir);
+    CHECK(s2s_training_save(ta, nodir, &err) == S2S_ERR && strstr(err.msg, "no/such/dir"));
+    s2s_training_close(ta); s2s_training_close(tb);
+    unlink(a); unlink(b);
+    return 0;
+}
+
+static int test_training_errors(void) {
+    s2s_err err;
+    s2s_training *t = (s2s_training *)&err;
+    struct { s2s_train_options o; int status; const char *want; } c[8];
+    for (int i = 0; i < 8; i++) { c[i].o = tiny_options("attn"); c[i].status = S2S_ERR_INPUT; }
+    c[0].o.data = NULL; c[0].want = "either data";
+    c[1].o.src = "tests/data/tiny.tsv"; c[1].want = "either data";
+    c[2].o.model = "lstm"; c[2].want = "'lstm' is not attn or plain";
+    c[3].o.data = "tests/no/such.tsv"; c[3].want = "tests/no/such.tsv";
+    c[4].o.embed = 0; c[4].want = "embed 0";
+    c[5].o.dropout = 1.0f; c[5].want = "dropout 1";
+    c[6].o.hidden = 65536; c[6].o.embed = 65536; c[6].o.batch = 100000; c[6].o.num_steps = 4096; c[6].want = "GiB";
+    c[7].o.size = 0; c[7].want = "_init";
+    for (int i = 0; i < 8; i++) {
+        CHECK_MSG(s2s_training_open(&c[i].o, &t, &err) == c[i].status && t == NULL, "case %d", i);
+        CHECK_MSG(strstr(err.msg, c[i].want) != NULL, "case %d: message '%s' lacks '%s'", i, err.msg, c[i].want);
+    }
+    s2s_training_close(NULL);
+    CHECK(s2s_training_epoch(NULL, NULL, NULL, NULL, &err) == S2S_ERR_INPUT);
+    return 0;
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/s2s-api.XXXXXX");
     if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
@@ -412,7 +484,7 @@ int main(void) {
     snprintf(g_plain, sizeof g_plain, "%s/plain.safetensors", g_dir);
     make_sentences();
     th_cur_name = "train_models";
-    if (!train_model(S2S_ATTN, g_attn) || !train_model(S2S_PLAIN, g_plain)) {
+    if (!train_model("attn", g_attn) || !train_model("plain", g_plain)) {
         printf("FAIL train_models\ncounts: 0 1 0\n");
         return 1;
     }
@@ -426,6 +498,8 @@ int main(void) {
     RUN(test_options_size);
     RUN(test_progress_and_accessors);
     RUN(test_bleu);
+    RUN(test_training_stop_continue);
+    RUN(test_training_errors);
     unlink(g_attn); unlink(g_plain); rmdir(g_dir);
     for (int i = 0; i < g_n; i++) free(g_sent[i]);
     TEST_END();

@@ -1,0 +1,161 @@
+/* The training handle of the public API (seq2seq.h): `seq2seq train`'s pipeline without its
+ * validation, early stopping and resume (pairs -> vocabularies with d2l's min_freq 2 -> dataset
+ * -> initialisation from the seed -> the trainer), one epoch per call. The same options, seed
+ * and threads give the program's numbers to the last digit. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "seq2seq.h"
+#include "s2s_api.h"
+#include "s2s_checkpoint.h"
+#include "s2s_model.h"
+#include "s2s_text.h"
+#include "s2s_train.h"
+
+struct s2s_training {
+    s2s_pairs pairs;
+    s2s_vocab *sv, *tv;
+    s2s_dataset data;
+    s2s_model *m;
+    s2s_trainer *tr;
+    int threads;
+};
+
+void s2s_train_options_init(s2s_train_options *o) {
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->pairs = 601;
+    o->model = "attn";
+    o->embed = 32; o->hidden = 32; o->layers = 2;
+    o->dropout = 0.1f;
+    o->num_steps = 10;
+    o->batch = 64;
+    o->lr = 0.005f;
+    o->seed = 1;
+    o->threads = 1;
+}
+
+#define BAD(...) S2S_BAD(err, __VA_ARGS__)
+
+/* The program's ranges for the same options (cli/train.c). */
+static int check_train_options(const s2s_train_options *o, s2s_kind *kind, s2s_err *err) {
+    if (!o->data == !(o->src || o->tgt)) return BAD("training: give either data (a pairs file) or src and tgt");
+    if (!o->data && !(o->src && o->tgt)) return BAD("training: src and tgt go together");
+    if (!o->model || (strcmp(o->model, "attn") && strcmp(o->model, "plain")))
+        return BAD("training: model '%s' is not attn or plain", o->model ? o->model : "(null)");
+    *kind = strcmp(o->model, "attn") ? S2S_PLAIN : S2S_ATTN;
+    const struct { const char *name; long v, lo, hi; } r[] = {
+        {"pairs", o->pairs, 0, 1000000000}, {"embed", o->embed, 1, 65536}, {"hidden", o->hidden, 1, 65536},
+        {"layers", o->layers, 1, S2S_MAX_LAYERS}, {"num_steps", o->num_steps, 1, S2S_MAX_STEPS},
+        {"batch", o->batch, 1, 1000000}, {"threads", o->threads, 1, 1024},
+    };
+    for (size_t i = 0; i < sizeof r / sizeof *r; i++)
+        if (r[i].v < r[i].lo || r[i].v > r[i].hi)
+            return BAD("training: %s %ld is out of range (%ld..%ld)", r[i].name, r[i].v, r[i].lo, r[i].hi);
+    if (!(o->dropout >= 0.0f && o->dropout < 1.0f)) return BAD("training: dropout %g is not in [0, 1)", (double)o->dropout);
+    if (!(o->lr >= 0.0f && o->lr <= 1e3f)) return BAD("training: lr %g is out of range (0..1000)", (double)o->lr);
+    return S2S_OK;
+}
+
+int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err *err) {
+    if (!out) return BAD("training_open: out is NULL");
+    *out = NULL;
+    s2s_train_options o;
+    s2s_train_options_init(&o);
+    s2s_kind kind;
+    int rc = s2s_api_options(&o, sizeof o, opts, "s2s_train_options", err);
+    if (rc || (rc = check_train_options(&o, &kind, err))) return rc;
+    s2s_api_blas_once();
+    s2s_training *t = s2s_calloc(1, sizeof *t, err, "the training run");
+    if (!t) return S2S_ERR;
+    t->threads = o.threads;
+    rc = S2S_ERR;
+    if (o.data ? s2s_pairs_read(o.data, o.pairs, &t->pairs, err) : s2s_pairs_read2(o.src, o.tgt, o.pairs, &t->pairs, err)) {
+        rc = S2S_ERR_INPUT;  /* the corpus: missing, not UTF-8, no pairs */
+        goto fail;
+    }
+    if (s2s_vocab_build(t->pairs.src_tok, t->pairs.src_start[t->pairs.n], 2, &t->sv, err) ||
+        s2s_vocab_build(t->pairs.tgt_tok, t->pairs.tgt_start[t->pairs.n], 2, &t->tv, err) ||
+        s2s_dataset_build(&t->pairs, t->sv, t->tv, o.num_steps, &t->data, err))
+        goto fail;
+    s2s_config c = {kind, s2s_vocab_size(t->sv), s2s_vocab_size(t->tv), o.embed, o.hidden, o.layers, o.dropout,
+                    o.num_steps};
+    double need, have;
+    if (!s2s_trainer_fits(&c, o.batch < t->data.n ? o.batch : t->data.n, o.threads, &need, &have)) {
+        rc = BAD("training: this configuration needs %.1f GiB of memory (parameters, gradients, Adam moments and "
+                 "one batch's activations) but the machine has %.1f GiB; lower batch, hidden, embed, num_steps or "
+                 "pairs", need / 1073741824.0, have / 1073741824.0);
+        goto fail;
+    }
+    s2s_rng rng;
+    s2s_rng_seed(&rng, o.seed);
+    if (s2s_model_create(&c, &t->m, err)) goto fail;
+    s2s_model_init(t->m, &rng);
+    s2s_train_opts to = {o.batch, o.lr, 1.0f, o.threads};
+    if (s2s_trainer_create(t->m, &t->data, &to, &rng, &t->tr, err)) goto fail;
+    *out = t;
+    return S2S_OK;
+fail:
+    s2s_training_close(t);
+    return rc;
+}
+
+void s2s_training_close(s2s_training *t) {
+    if (!t) return;
+    s2s_trainer_free(t->tr);
+    s2s_model_free(t->m);
+    s2s_dataset_free(&t->data);
+    s2s_vocab_free(t->sv); s2s_vocab_free(t->tv);
+    s2s_pairs_free(&t->pairs);
+    free(t);
+}
+
+typedef struct hook {
+    s2s_train_callback cb;
+    void *ctx;
+} hook;
+
+static s2s_train_progress progress_of(const s2s_trainer *tr, int epoch) {
+    return (s2s_train_progress){epoch, tr->pos, tr->data->n, tr->ep_tokens > 0 ? tr->ep_loss / tr->ep_tokens : 0.0,
+                                tr->ep_tokens, tr->ep_seconds};
+}
+
+static int on_batch(void *ctx, const s2s_trainer *tr) {
+    const hook *h = ctx;
+    s2s_train_progress p = progress_of(tr, tr->epoch + 1);
+    return h->cb(h->ctx, &p);
+}
+
+int s2s_training_epoch(s2s_training *t, s2s_train_callback cb, void *ctx, s2s_train_progress *out, s2s_err *err) {
+    if (!t) return BAD("training_epoch: the training run is NULL");
+    hook h = {cb, ctx};
+    t->tr->on_batch = cb ? on_batch : NULL;
+    t->tr->on_batch_ctx = &h;
+    /* the optimiser's OpenMP loops on the run's threads, for this call only */
+    const int omp_before = omp_get_max_threads();
+    omp_set_num_threads(t->threads);
+    s2s_epoch_stats st;
+    int rc = s2s_trainer_epoch(t->tr, &st, NULL, err);
+    omp_set_num_threads(omp_before);
+    t->tr->on_batch = NULL;
+    if (rc) return S2S_ERR;
+    if (out) {  /* a complete epoch has moved the trainer to the next one, with pos back at 0 */
+        *out = progress_of(t->tr, st.complete ? t->tr->epoch : t->tr->epoch + 1);
+        if (st.complete) out->done = out->total;
+        out->loss = st.loss; out->tokens = st.tokens; out->seconds = st.seconds;
+    }
+    return S2S_OK;
+}
+
+int s2s_training_save(const s2s_training *t, const char *path, s2s_err *err) {
+    if (!t || !path) return BAD("training_save: %s is NULL", t ? "path" : "the training run");
+    return s2s_model_save(path, t->m, t->sv, t->tv, err);
+}
+
+int s2s_training_epochs(const s2s_training *t) { return t ? t->tr->epoch : 0; }
+int s2s_training_pairs(const s2s_training *t) { return t ? t->data.n : 0; }
+int s2s_training_vocab_size(const s2s_training *t, int side) {
+    return !t ? 0 : side == 0 ? s2s_vocab_size(t->sv) : side == 1 ? s2s_vocab_size(t->tv) : 0;
+}
+long long s2s_training_parameters(const s2s_training *t) { return t ? (long long)t->m->n_params : 0; }
