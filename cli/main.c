@@ -53,6 +53,8 @@ typedef struct command {
 static const command k_commands[] = {
     {"train", cmd_train,
      "[--data PAIRS.tsv | --src F --tgt F] --out MODEL [--model attn|plain] [--pairs N]\n"
+     "      [--cell gru|lstm] [--encoder uni|bi] [--attention bahdanau|luong-dot|luong-general|none]\n"
+     "      [--input-feed] [--tie-embeddings]\n"
      "      [--embed 32] [--hidden 32] [--layers 2] [--dropout 0.1] [--batch 64] [--steps 10]\n"
      "      [--lr 0.005] [--epochs 250] [--seed S] [--threads N] [--save-every N] [--resume]\n"
      "      [--plot loss.png|.svg] [--log-every 10] [--quiet]\n"
@@ -60,6 +62,11 @@ static const command k_commands[] = {
      "  Without --data/--src: d2l's fra-eng from the cache ($XDG_CACHE_HOME or ~/.cache/seq2seq),\n"
      "  downloaded first (override with --data-url/--sha1 or S2S_DATA_URL/S2S_DATA_SHA1).\n"
      "  --pairs N reads the first N lines of the pairs file (d2l's num_examples = N-1; 0 = all).\n"
+     "  The model family: d2l's is GRU, a one-direction encoder, Bahdanau attention (--model attn) or\n"
+     "  none (--model plain). --encoder bi runs hidden/2 units each way; Luong attention scores the new\n"
+     "  top state (dot, or through W_a: general) and feeds tanh(W_c [context; h]) to the output layer;\n"
+     "  --input-feed gives it to the next step's input too. --tie-embeddings: the output layer's weight\n"
+     "  is the decoder's embedding (needs --embed = --hidden).\n"
      "  --threads N (1..64) cuts each batch into N slices trained side by side; the same seed and N give\n"
      "  the same numbers on any machine. Ctrl-C, SIGTERM and SIGHUP save and exit 130; --resume goes on.\n"
      "  --valid-pairs N holds out pairs floor((2k+1)n/2N), k < N, of the n read (the same for every\n"

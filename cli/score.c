@@ -34,7 +34,13 @@ int cmd_info(args *a) {
     if (s2s_model_load(path, &m, &sv, &tv, &err)) die("%s", err.msg);
     struct stat sb;
     stat(path, &sb);
-    printf("model       %s (%s decoder)\n", s2s_kind_name(m->cfg.kind), m->cfg.kind == S2S_ATTN ? "Bahdanau attention" : "plain");
+    static const char *const decoder[] = {[S2S_BAHDANAU] = "Bahdanau attention", [S2S_NO_ATTENTION] = "plain",
+                                          [S2S_LUONG_DOT] = "Luong attention, dot score",
+                                          [S2S_LUONG_GENERAL] = "Luong attention, general score"};
+    const s2s_config *c = &m->cfg;
+    printf("model       %s (%s decoder)\n", s2s_model_kind_name(c->attention), decoder[c->attention]);
+    printf("cell        %s\nencoder     %s\nattention   %s\ninput_feed  %d\ntie_embeddings %d\n", s2s_cell_name(c->cell),
+           s2s_encoder_name(c->encoder), s2s_attention_name(c->attention), c->input_feed, c->tie_embeddings);
     printf("embed       %d\nhidden      %d\nlayers      %d\ndropout     %g\nnum_steps   %d\n", m->cfg.embed,
            m->cfg.hidden, m->cfg.layers, (double)m->cfg.dropout, m->cfg.num_steps);
     printf("src_vocab   %d\ntgt_vocab   %d\nparameters  %zu\nfile_size   %lld bytes\n", m->cfg.src_vocab,

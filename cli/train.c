@@ -29,22 +29,26 @@ static void on_sigint(int sig) { (void)sig; g_stop = 1; }
 /* Options stored in the state file as "opt.*": the first N_CHECKED must be the same on
  * --resume; the paths may move (their content is checked through the vocabulary and the
  * number of training pairs). */
-static char opt_buf[16][64];
+static char opt_buf[19][64];
 static const char *opt_keys[] = {"opt.model", "opt.pairs", "opt.embed", "opt.hidden", "opt.layers", "opt.dropout",
                                  "opt.batch", "opt.steps", "opt.lr", "opt.seed", "opt.valid-pairs", "opt.valid-count",
-                                 "opt.valid-every", "opt.early-stop", "opt.data", "opt.valid"};
-enum { N_CHECKED = 14, N_OPTS = 16 };
+                                 "opt.valid-every", "opt.early-stop", "opt.cell", "opt.encoder", "opt.attention",
+                                 "opt.input-feed", "opt.tie-embeddings", "opt.data", "opt.valid"};
+enum { N_CHECKED = 19, N_OPTS = 21 };
 static void opt_values(const train_cfg *c, const char **v) {
-    snprintf(opt_buf[0], 64, "%s", s2s_kind_name(c->mc.kind)); snprintf(opt_buf[1], 64, "%d", c->pairs);
+    snprintf(opt_buf[0], 64, "%s", s2s_model_kind_name(c->mc.attention)); snprintf(opt_buf[1], 64, "%d", c->pairs);
     snprintf(opt_buf[2], 64, "%d", c->mc.embed); snprintf(opt_buf[3], 64, "%d", c->mc.hidden);
     snprintf(opt_buf[4], 64, "%d", c->mc.layers); snprintf(opt_buf[5], 64, "%.9g", (double)c->mc.dropout);
     snprintf(opt_buf[6], 64, "%d", c->batch); snprintf(opt_buf[7], 64, "%d", c->mc.num_steps);
     snprintf(opt_buf[8], 64, "%.9g", c->lr); snprintf(opt_buf[9], 64, "%llu", c->seed);
     snprintf(opt_buf[10], 64, "%d", c->valid_pairs); snprintf(opt_buf[11], 64, "%d", c->valid_count);
     snprintf(opt_buf[12], 64, "%d", c->valid_every); snprintf(opt_buf[13], 64, "%d", c->early_stop);
+    snprintf(opt_buf[14], 64, "%s", s2s_cell_name(c->mc.cell)); snprintf(opt_buf[15], 64, "%s", s2s_encoder_name(c->mc.encoder));
+    snprintf(opt_buf[16], 64, "%s", s2s_attention_name(c->mc.attention));
+    snprintf(opt_buf[17], 64, "%d", c->mc.input_feed); snprintf(opt_buf[18], 64, "%d", c->mc.tie_embeddings);
     for (int i = 0; i < N_CHECKED; i++) v[i] = opt_buf[i];
-    v[14] = c->data ? c->data : c->src;
-    v[15] = c->valid ? c->valid : "";
+    v[N_CHECKED] = c->data ? c->data : c->src;
+    v[N_CHECKED + 1] = c->valid ? c->valid : "";
 }
 static int check_resume_opt(const char *key, const char *value, void *ctx, s2s_err *err) {
     const char *v[N_OPTS];
@@ -226,7 +230,8 @@ static void draw_curves(const char *path, const curves *cv, int *failed, int las
 /* Parses and checks train's options (no file is touched here). */
 void train_parse(args *a, train_cfg *out) {
     train_cfg c = {0};
-    c.mc = (s2s_config){S2S_ATTN, 0, 0, 32, 32, 2, 0.1f, 10};
+    c.mc = s2s_config_d2l(0, 0);
+    const char *model = NULL, *attention = NULL;
     c.pairs = 601; c.batch = 64; c.epochs = 250; c.threads = 1; c.lr = 0.005; c.seed = 1; c.log_every = 10;
     const char *o;
     while (next_opt(a, &o)) {
@@ -237,11 +242,26 @@ void train_parse(args *a, train_cfg *out) {
         else if (!strcmp(o, "--out")) c.out = val(a, o);
         else if (!strcmp(o, "--plot")) c.plot = val(a, o);
         else if (!strcmp(o, "--model")) {
-            const char *k = val(a, o);
-            if (!strcmp(k, "attn")) c.mc.kind = S2S_ATTN;
-            else if (!strcmp(k, "plain")) c.mc.kind = S2S_PLAIN;
-            else die_usage("--model: '%s' is not attn or plain", k);
+            model = val(a, o);
+            if (!strcmp(model, "attn")) c.mc.attention = S2S_BAHDANAU;
+            else if (!strcmp(model, "plain")) c.mc.attention = S2S_NO_ATTENTION;
+            else die_usage("--model: '%s' is not attn or plain (d2l's spelling of --attention bahdanau|none)", model);
         }
+        else if (!strcmp(o, "--attention")) {
+            attention = val(a, o);
+            if (s2s_attention_parse(attention, &c.mc.attention))
+                die("--attention: '%s' is not bahdanau, luong-dot, luong-general or none", attention);
+        }
+        else if (!strcmp(o, "--cell")) {
+            const char *k = val(a, o);
+            if (s2s_cell_parse(k, &c.mc.cell)) die("--cell: '%s' is not gru or lstm", k);
+        }
+        else if (!strcmp(o, "--encoder")) {
+            const char *k = val(a, o);
+            if (s2s_encoder_parse(k, &c.mc.encoder)) die("--encoder: '%s' is not uni or bi", k);
+        }
+        else if (!strcmp(o, "--input-feed")) c.mc.input_feed = 1;
+        else if (!strcmp(o, "--tie-embeddings")) c.mc.tie_embeddings = 1;
         else if (!strcmp(o, "--pairs")) c.pairs = (int)parse_int(o, val(a, o), 0, 1000000000);
         else if (!strcmp(o, "--embed")) c.mc.embed = (int)parse_int(o, val(a, o), 1, 65536);
         else if (!strcmp(o, "--hidden")) c.mc.hidden = (int)parse_int(o, val(a, o), 1, 65536);
@@ -264,6 +284,19 @@ void train_parse(args *a, train_cfg *out) {
         else if (!strcmp(o, "--early-stop")) c.early_stop = (int)parse_int(o, val(a, o), 1, 100000000);
         else unknown_option(a, o);
     }
+    if (model && attention) {
+        s2s_attention a2;
+        s2s_attention_parse(attention, &a2);
+        if ((!strcmp(model, "attn") ? S2S_BAHDANAU : S2S_NO_ATTENTION) != a2)
+            usage_error(a, "--model %s and --attention %s disagree (--model attn|plain is d2l's spelling of --attention bahdanau|none)", model, attention);
+    }
+    if (c.mc.input_feed && c.mc.attention != S2S_LUONG_DOT && c.mc.attention != S2S_LUONG_GENERAL)
+        usage_error(a, "--input-feed needs Luong attention (--attention luong-dot or luong-general)");
+    if (c.mc.tie_embeddings && c.mc.embed != c.mc.hidden)
+        usage_error(a, "--tie-embeddings needs --embed equal to --hidden (the output layer's weight is [vocabulary, hidden]); got %d and %d",
+            c.mc.embed, c.mc.hidden);
+    if (c.mc.encoder == S2S_BI && c.mc.hidden % 2)
+        usage_error(a, "--encoder bi needs an even --hidden (half the units run each direction); got %d", c.mc.hidden);
     if (c.valid && c.valid_pairs) usage_error(a, "give either --valid-pairs N or --valid FILE, not both");
     if (c.valid_count && !c.valid) usage_error(a, "--valid-count goes with --valid FILE");
     if (!c.valid && !c.valid_pairs && (c.valid_every || c.early_stop))
@@ -432,8 +465,16 @@ int cmd_train(args *a) {
         const char *names[] = {"embed", "hidden", "layers", "steps"};
         int have[] = {m->cfg.embed, m->cfg.hidden, m->cfg.layers, m->cfg.num_steps};
         int want[] = {c.mc.embed, c.mc.hidden, c.mc.layers, c.mc.num_steps};
-        if (m->cfg.kind != c.mc.kind)
-            die("--resume: the run was started with --model %s, now %s (use the same options)", s2s_kind_name(m->cfg.kind), s2s_kind_name(c.mc.kind));
+        const s2s_config *mc = &m->cfg;
+        if (mc->attention != c.mc.attention)
+            die("--resume: the run was started with --attention %s, now %s (use the same options)", s2s_attention_name(mc->attention), s2s_attention_name(c.mc.attention));
+        if (mc->cell != c.mc.cell)
+            die("--resume: the run was started with --cell %s, now %s (use the same options)", s2s_cell_name(mc->cell), s2s_cell_name(c.mc.cell));
+        if (mc->encoder != c.mc.encoder)
+            die("--resume: the run was started with --encoder %s, now %s (use the same options)", s2s_encoder_name(mc->encoder), s2s_encoder_name(c.mc.encoder));
+        if (mc->input_feed != c.mc.input_feed || mc->tie_embeddings != c.mc.tie_embeddings)
+            die("--resume: the run was started %s --%s (use the same options)", (mc->input_feed != c.mc.input_feed ? mc->input_feed : mc->tie_embeddings) ? "with" : "without",
+                mc->input_feed != c.mc.input_feed ? "input-feed" : "tie-embeddings");
         for (int i = 0; i < 4; i++)
             if (have[i] != want[i])
                 die("--resume: the run was started with --%s %d, now %d (use the same options)", names[i], have[i], want[i]);
@@ -455,8 +496,10 @@ int cmd_train(args *a) {
     validator vd;
     if (validating) validator_open(&vd, &vpairs, sv, tv, c.mc.num_steps, tr->opt.batch, c.valid ? c.valid : where);
     if (!c.quiet) {
-        fprintf(stderr, "seq2seq: %d pairs, vocab %d/%d, %s model, %zu parameters\n", data.n, c.mc.src_vocab,
-                c.mc.tgt_vocab, s2s_kind_name(c.mc.kind), m->n_params);
+        fprintf(stderr, "seq2seq: %d pairs, vocab %d/%d, %s model (%s, %s encoder, %s attention%s%s), %zu parameters\n",
+                data.n, c.mc.src_vocab, c.mc.tgt_vocab, s2s_model_kind_name(c.mc.attention), s2s_cell_name(c.mc.cell),
+                s2s_encoder_name(c.mc.encoder), s2s_attention_name(c.mc.attention), c.mc.input_feed ? ", input feeding" : "",
+                c.mc.tie_embeddings ? ", tied embeddings" : "", m->n_params);
         if (validating)
             fprintf(stderr, "seq2seq: validation on %d pairs (%s) every %d epochs%s\n", vpairs.n,
                     c.valid ? c.valid : "held out of the training pairs", c.valid_every,

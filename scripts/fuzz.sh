@@ -18,20 +18,22 @@ cd "$(dirname "$0")/.."
 TARGETS=(safetensors model corpus options)
 declare -A SOURCES=(
   [safetensors]="src/s2s_safetensors.c src/s2s_output.c src/s2s_common.c"
-  [model]="src/s2s_checkpoint.c src/s2s_safetensors.c src/s2s_output.c src/s2s_model.c src/s2s_text.c src/s2s_vocab.c src/s2s_common.c src/s2s_rng.c"
+  [model]="$(echo src/*.c)"
   [corpus]="src/s2s_text.c src/s2s_vocab.c src/s2s_common.c"
   [options]="$(echo cli/*.c src/*.c)"
 )
 # extra compiler flags and libraries per target (options: the CLI built with die() returning)
 declare -A EXTRA=(
   [options]="-Icli -DS2S_FUZZ -Dmain=seq2seq_main -fopenmp"
+  [model]="-fopenmp"
 )
 declare -A LIBS=(
   [options]="-lopenblas -lm"
+  [model]="-lopenblas -lm"
 )
 declare -A PKGS=(
   [safetensors]="libcjson"
-  [model]="libcjson libutf8proc"
+  [model]="cairo libcurl libzip libcrypto libcjson libutf8proc"
   [corpus]="libutf8proc"
   [options]="cairo libcurl libzip libcrypto libcjson libutf8proc"
 )

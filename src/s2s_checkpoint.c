@@ -42,19 +42,23 @@ int s2s_model_stage(s2s_out *o, const char *path, const s2s_model *m, const s2s_
         ts[i].shape[0] = t->shape[0]; ts[i].shape[1] = t->shape[1];
         ts[i].data = m->params + t->offset; ts[i].nbytes = t->size * sizeof(float);
     }
-    char num[5][32];
-    snprintf(num[0], 32, "%d", m->cfg.embed); snprintf(num[1], 32, "%d", m->cfg.hidden);
-    snprintf(num[2], 32, "%d", m->cfg.layers); snprintf(num[3], 32, "%g", (double)m->cfg.dropout);
-    snprintf(num[4], 32, "%d", m->cfg.num_steps);
+    const s2s_config *c = &m->cfg;
+    char num[7][32];
+    snprintf(num[0], 32, "%d", c->embed); snprintf(num[1], 32, "%d", c->hidden);
+    snprintf(num[2], 32, "%d", c->layers); snprintf(num[3], 32, "%g", (double)c->dropout);
+    snprintf(num[4], 32, "%d", c->num_steps); snprintf(num[5], 32, "%d", c->input_feed);
+    snprintf(num[6], 32, "%d", c->tie_embeddings);
     char *sv = vocab_json(src), *tv = vocab_json(tgt), ver[16];
     snprintf(ver, sizeof ver, "%d", S2S_FORMAT_VERSION);
     int rc = S2S_ERR;
     if (!sv || !tv) { s2s_errf(err, "%s: out of memory encoding the vocabularies", path); goto done; }
     const char *keys[] = {"format", "format_version", "model", "embed", "hidden", "layers", "dropout",
-                          "num_steps", "src_vocab", "tgt_vocab", "preprocess"};
-    const char *vals[] = {S2S_FORMAT_NAME, ver, s2s_kind_name(m->cfg.kind), num[0], num[1], num[2], num[3],
-                          num[4], sv, tv, "d2l-nmt"};
-    rc = s2s_st_stage(o, path, ts, m->n_tensors, keys, vals, 11, err);
+                          "num_steps", "src_vocab", "tgt_vocab", "preprocess", "cell", "encoder", "attention",
+                          "input_feed", "tie_embeddings"};
+    const char *vals[] = {S2S_FORMAT_NAME, ver, s2s_model_kind_name(c->attention), num[0], num[1], num[2], num[3],
+                          num[4], sv, tv, "d2l-nmt", s2s_cell_name(c->cell), s2s_encoder_name(c->encoder),
+                          s2s_attention_name(c->attention), num[5], num[6]};
+    rc = s2s_st_stage(o, path, ts, m->n_tensors, keys, vals, (int)(sizeof keys / sizeof *keys), err);
 done:
     free(sv); free(tv); free(ts);
     return rc;
@@ -104,18 +108,48 @@ int s2s_model_load(const char *path, s2s_model **mo, s2s_vocab **so, s2s_vocab *
     return rc;
 }
 
+/* The model family from the metadata: format_version 2 names it (cell, encoder, attention,
+ * input_feed, tie_embeddings); version 1 files are d2l's GRU with "model" attn or plain. */
+static int meta_family(const s2s_st_file *f, const char *path, int ver, s2s_config *c, s2s_err *err) {
+    if (ver < 2) {
+        const char *kind = s2s_st_meta(f, "model");
+        if (!kind || (strcmp(kind, "attn") && strcmp(kind, "plain")))
+            return s2s_errf(err, "%s: metadata \"model\" must be attn or plain", path);
+        c->attention = strcmp(kind, "plain") ? S2S_BAHDANAU : S2S_NO_ATTENTION;
+        c->cell = S2S_GRU; c->encoder = S2S_UNI;
+        return S2S_OK;
+    }
+    const char *a = s2s_st_meta(f, "attention"), *ce = s2s_st_meta(f, "cell"), *en = s2s_st_meta(f, "encoder");
+    if (!a || s2s_attention_parse(a, &c->attention))
+        return s2s_errf(err, "%s: metadata \"attention\" is %s%.40s%s; this program knows bahdanau, luong-dot, "
+                             "luong-general and none", path, a ? "\"" : "", a ? a : "missing", a ? "\"" : "");
+    if (!ce || s2s_cell_parse(ce, &c->cell))
+        return s2s_errf(err, "%s: metadata \"cell\" is %s%.40s%s; this program knows gru and lstm", path,
+                        ce ? "\"" : "", ce ? ce : "missing", ce ? "\"" : "");
+    if (!en || s2s_encoder_parse(en, &c->encoder))
+        return s2s_errf(err, "%s: metadata \"encoder\" is %s%.40s%s; this program knows uni and bi", path,
+                        en ? "\"" : "", en ? en : "missing", en ? "\"" : "");
+    if (meta_int(f, path, "input_feed", 0, 1, &c->input_feed, err) ||
+        meta_int(f, path, "tie_embeddings", 0, 1, &c->tie_embeddings, err))
+        return S2S_ERR;
+    const char *kind = s2s_st_meta(f, "model");  /* d2l's spelling, redundant here: must agree */
+    if (kind && strcmp(kind, s2s_model_kind_name(c->attention)))
+        return s2s_errf(err, "%s: metadata \"model\" must be attn or plain (d2l's decoders) or luong, and agree with "
+                             "\"attention\" = \"%s\" (it is \"%.40s\")", path, a, kind);
+    return S2S_OK;
+}
+
 int s2s_model_from_st(const s2s_st_file *f, const char *path, s2s_model **mo, s2s_vocab **so, s2s_vocab **to,
                       s2s_err *err) {
     s2s_model *m = NULL;
     s2s_vocab *sv = NULL, *tv = NULL;
-    const char *fmt = s2s_st_meta(f, "format"), *kind = s2s_st_meta(f, "model");
+    const char *fmt = s2s_st_meta(f, "format");
     s2s_config c = {0};
     int ver = 0;
     if (!fmt || strcmp(fmt, S2S_FORMAT_NAME)) { s2s_errf(err, "%s: not a seq2seq model (metadata \"format\" is %s%s%s)", path, fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : ""); goto fail; }
     if (meta_int(f, path, "format_version", 1, 1000000, &ver, err)) goto fail;
     if (ver > S2S_FORMAT_VERSION) { s2s_errf(err, "%s: format version %d is newer than this program reads (%d)", path, ver, S2S_FORMAT_VERSION); goto fail; }
-    if (!kind || (strcmp(kind, "attn") && strcmp(kind, "plain"))) { s2s_errf(err, "%s: metadata \"model\" must be attn or plain", path); goto fail; }
-    c.kind = strcmp(kind, "plain") ? S2S_ATTN : S2S_PLAIN;
+    if (meta_family(f, path, ver, &c, err)) goto fail;
     if (meta_int(f, path, "embed", 1, 65536, &c.embed, err) || meta_int(f, path, "hidden", 1, 65536, &c.hidden, err) ||
         meta_int(f, path, "layers", 1, S2S_MAX_LAYERS, &c.layers, err) ||
         meta_int(f, path, "num_steps", 1, 4096, &c.num_steps, err))
@@ -147,11 +181,23 @@ int s2s_model_from_st(const s2s_st_file *f, const char *path, s2s_model **mo, s2
                           strstr(ti->name, "embedding") || strstr(ti->name, "dense") ? " (vocabulary size x width)" : "");
             goto fail;
         }
+        if (ti->alias) {  /* tied: the same data under both names */
+            if (memcmp(m->params + ti->offset, t->data, ti->size * sizeof(float))) {
+                s2s_errf(err, "%s: tensor %s differs from decoder.embedding.weight, but the model ties them "
+                              "(tie_embeddings = 1)", path, ti->name);
+                goto fail;
+            }
+            continue;
+        }
         memcpy(m->params + ti->offset, t->data, ti->size * sizeof(float));
     }
     if (s2s_st_count(f) != m->n_tensors) {
         for (int i = 0; i < s2s_st_count(f); i++)
-            if (!s2s_model_find(m, s2s_st_get(f, i)->name)) { s2s_errf(err, "%s: unexpected tensor %s for a %s model", path, s2s_st_get(f, i)->name, kind); goto fail; }
+            if (!s2s_model_find(m, s2s_st_get(f, i)->name)) {
+                s2s_errf(err, "%s: unexpected tensor %s for a %s/%s/%s model", path, s2s_st_get(f, i)->name,
+                         s2s_cell_name(c.cell), s2s_encoder_name(c.encoder), s2s_attention_name(c.attention));
+                goto fail;
+            }
     }
     *mo = m; *so = sv; *to = tv;
     return S2S_OK;

@@ -9,7 +9,7 @@
 #include "s2s_train.h"
 
 #define S2S_FORMAT_NAME "seq2seq"
-#define S2S_FORMAT_VERSION 1
+#define S2S_FORMAT_VERSION 2  /* 2: the model family in the metadata (1 still loads) */
 
 /* Writes the model and its vocabularies atomically (temporary file, fsync, rename: s2s_output.h). */
 int s2s_model_save(const char *path, const s2s_model *m, const s2s_vocab *src, const s2s_vocab *tgt,

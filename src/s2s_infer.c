@@ -1,95 +1,68 @@
 /* Inference: encode once, then one decoder step per call for every row; greedy decoding on
- * top. The decoder state lives in ws->inf_h (one [B,H] per layer). */
+ * top. The decoder state lives in ws->inf_now (each layer's h, and c); the decoder family
+ * keeps its own per-row state (keys' rows, context, fed-back output) and reorders it. */
 #include <math.h>
 #include <string.h>
 
 #include "s2s_math.h"
 #include "s2s_nn.h"
 #include "s2s_text.h"
-#include "s2s_ws.h"
+#include "s2s_decoder.h"
 
 void s2s_encode(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const int32_t *src_len) {
-    const int T = ws->T, H = ws->H, L = ws->L;
-    const size_t BH = (size_t)B * H;
-    s2s_enc_forward(m, ws, B, src, 0, NULL);
+    const size_t BH = (size_t)B * ws->H;
+    s2s_enc_forward(m, ws, B, src, src_len, 0, NULL);
+    s2s_dec_transpose(m, ws);
     ws->dec_full = 0;
-    for (int b = 0; b < B; b++) ws->kv_row[b] = b;
-    s2s_attn_prepare(m, ws, B, src_len);
-    for (int l = 0; l < L; l++) memcpy(ws->inf_h[l], ws->enc[l].hs + (size_t)T * BH, sizeof(float) * BH);
-    if (m->cfg.kind == S2S_PLAIN) {  /* the encoder's context at every step, also here */
-        memcpy(ws->inf_ctx, ws->inf_h[L - 1], sizeof(float) * BH);
-        s2s_linear_forward(B, 3 * H, H, ws->inf_ctx, H, m->p.dec[0].w_ih + ws->E, ws->E + H, NULL, 0.0f,
-                           ws->ctxp, 3 * H);
-    }
-}
-
-static void permute_rows(float *a, float *scratch, int B, size_t row, const int *from) {
-    int rising = 1;  /* from[i] >= i and increasing (finished rows dropped): move up in place */
-    for (int i = 0; i < B && rising; i++) rising = from[i] >= i && (i == 0 || from[i] > from[i - 1]);
-    if (rising) {
-        for (int i = 0; i < B; i++)
-            if (from[i] != i) memcpy(a + i * row, a + (size_t)from[i] * row, sizeof(float) * row);
-        return;
-    }
-    for (int i = 0; i < B; i++) memcpy(scratch + i * row, a + (size_t)from[i] * row, sizeof(float) * row);
-    memcpy(a, scratch, sizeof(float) * B * row);
+    ws->Tdec = 1;
+    ws->dec_dropped = 0;
+    for (int l = 0; l < ws->L; l++)
+        for (int s = 0; s < ws->S; s++) memcpy(ws->inf_now[l][s], ws->enc_final[s][l], sizeof(float) * BH);
+    ws->dec_ops->prepare(m, ws, src_len, 0, NULL);
 }
 
 void s2s_decoder_reorder(const s2s_model *m, s2s_ws *ws, int B, const int *from) {
-    const int H = ws->H;
-    for (int l = 0; l < ws->L; l++) permute_rows(ws->inf_h[l], ws->inf_perm, B, H, from);
-    if (m->cfg.kind == S2S_ATTN) {  /* the keys stay where they are: rows point at them */
-        int32_t v[B], k[B];
-        for (int i = 0; i < B; i++) { v[i] = ws->valid[from[i]]; k[i] = ws->kv_row[from[i]]; }
-        memcpy(ws->valid, v, sizeof v);
-        memcpy(ws->kv_row, k, sizeof k);
-    } else {
-        permute_rows(ws->ctxp, ws->inf_perm, B, 3 * (size_t)H, from);
-    }
+    for (int l = 0; l < ws->L; l++)
+        for (int s = 0; s < ws->S; s++) s2s_rows_permute(ws->inf_now[l][s], ws->inf_perm, B, (size_t)ws->H, from);
+    ws->dec_ops->reorder(m, ws, B, from);
 }
 
 /* One decoder step for B rows: the raw output scores [B,Vt] (greedy needs no more: the argmax
  * of the scores is d2l's choice) and the attention weights. */
-static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int32_t *tokens, float *logprobs,
+static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int32_t *tokens, float *logits,
                                float *attn) {
-    const int E = ws->E, H = ws->H, L = ws->L, V = ws->Vt, T = ws->T;
-    const int ecol = m->cfg.kind == S2S_ATTN ? H : 0;
-    /* The embedding columns' projection: through a table of the whole target vocabulary when
-     * the batch has at least as many sentences as the vocabulary has words (the table then
-     * costs less than the first step), else per row. The step's scratch comes from the
-     * training caches' first step. */
+    const int E = ws->E, H = ws->H, L = ws->L, V = ws->Vt, T = ws->T, N = ws->G * H;
+    const int in0 = ws->dec_ops->in0(&m->cfg);
+    const float *W = s2s_dec_ih0(m, ws->dec_ops->emb_col(&m->cfg));
+    /* The embedding columns' projection, into layer 0's: through a table of the whole target
+     * vocabulary when the batch has at least as many sentences as the vocabulary has words (the
+     * table then costs less than the first step), else per row. */
     if (!ws->dec_full) {
-        ws->dec_full = s2s_token_tables(-1) && V <= ws->B ? 1 : -1;
+        ws->dec_full = ws->opt.token_tables && V <= ws->B ? 1 : -1;
         if (ws->dec_full > 0) {
             s2s_tab_full(&ws->dec_tab, V);
-            s2s_tab_project(&ws->dec_tab, m->p.dec_emb, E, 3 * H, m->p.dec[0].w_ih + ecol, E + H, m->p.dec[0].b_ih);
+            s2s_tab_project(&ws->dec_tab, m->p.dec_emb, E, N, W, in0, m->p.dec[0].b_ih);
         }
     }
-    float *gi0e = ws->gi0e;
-    if (ws->dec_full > 0) {  /* straight into layer 0's projection, which the step adds to */
-        gi0e = ws->dec[0].gi;
-        for (int b = 0; b < B; b++)
-            memcpy(gi0e + (size_t)b * 3 * H, ws->dec_tab.P + (size_t)tokens[b] * 3 * H, sizeof(float) * 3 * H);
+    float *gi0 = ws->dec[0].gi;
+    if (ws->dec_full > 0) {
+        s2s_rows_take(gi0, ws->dec_tab.P, N, tokens, B);
     } else {
-        for (int b = 0; b < B; b++)
-            memcpy(ws->dec_x + (size_t)b * E, m->p.dec_emb + (size_t)tokens[b] * E, sizeof(float) * E);
-        s2s_linear_forward(B, 3 * H, E, ws->dec_x, E, m->p.dec[0].w_ih + ecol, E + H, m->p.dec[0].b_ih, 0.0f,
-                           ws->gi0e, 3 * H);
+        s2s_rows_take(ws->dec_x, m->p.dec_emb, E, tokens, B);
+        s2s_linear_forward(B, N, E, ws->dec_x, E, W, in0, m->p.dec[0].b_ih, 0.0f, gi0, N);
     }
-    s2s_step_io io;
-    memset(&io, 0, sizeof io);
-    for (int l = 0; l < L; l++) {
-        s2s_gru_cache *g = &ws->dec[l];
-        io.h_prev[l] = ws->inf_h[l]; io.h[l] = ws->inf_h2[l];
-        io.r[l] = g->r; io.z[l] = g->z; io.n[l] = g->n; io.ghn[l] = g->ghn; io.gi[l] = g->gi;
-    }
-    io.gi0e = gi0e;
-    io.F = ws->F; io.A = ws->A; io.ctx = ws->ctx; io.kv_row = ws->kv_row;
-    s2s_dec_step(m, ws, B, &io);
-    for (int l = 0; l < L; l++) { float *t = ws->inf_h[l]; ws->inf_h[l] = ws->inf_h2[l]; ws->inf_h2[l] = t; }
-    s2s_linear_forward(B, V, H, ws->inf_h[L - 1], H, m->p.dense_w, H, m->p.dense_b, 0.0f, logprobs, V);
+    s2s_dec_step s;
+    memset(&s, 0, sizeof s);
+    s.B = B; s.infer = 1;
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < ws->S; k++) { s.prev[l][k] = ws->inf_now[l][k]; s.next[l][k] = ws->inf_next[l][k]; }
+    const float *out = ws->dec_ops->step(m, ws, &s);
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < ws->S; k++) { float *t = ws->inf_now[l][k]; ws->inf_now[l][k] = ws->inf_next[l][k]; ws->inf_next[l][k] = t; }
+    s2s_linear_forward(B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, logits, V);
     if (attn) {
-        if (m->cfg.kind == S2S_ATTN) memcpy(attn, ws->A, sizeof(float) * B * T);
+        const float *A = s2s_ws_attention(ws);
+        if (A) memcpy(attn, A, sizeof(float) * B * T);
         else memset(attn, 0, sizeof(float) * B * T);
     }
 }

@@ -6,10 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *s2s_kind_name(s2s_kind k) { return k == S2S_PLAIN ? "plain" : "attn"; }
+#include "s2s_decoder.h"
+
+s2s_config s2s_config_d2l(int src_vocab, int tgt_vocab) {
+    return (s2s_config){S2S_BAHDANAU, src_vocab, tgt_vocab, 32, 32, 2, 0.1f, 10, S2S_GRU, S2S_UNI, 0, 0};
+}
 
 int s2s_config_check(const s2s_config *c, s2s_err *err) {
-    if (c->kind != S2S_ATTN && c->kind != S2S_PLAIN) return s2s_errf(err, "model kind must be attn or plain");
+    if (!s2s_decoder_of(c->attention)) return s2s_errf(err, "attention must be one of bahdanau, luong-dot, luong-general, none");
+    if (!s2s_cell_of(c->cell)) return s2s_errf(err, "cell must be gru or lstm");
+    if (c->encoder != S2S_UNI && c->encoder != S2S_BI) return s2s_errf(err, "encoder must be uni or bi");
     if (c->src_vocab < 4 || c->src_vocab > 50000000) return s2s_errf(err, "source vocabulary size %d is out of range (4 .. 50000000)", c->src_vocab);
     if (c->tgt_vocab < 4 || c->tgt_vocab > 50000000) return s2s_errf(err, "target vocabulary size %d is out of range (4 .. 50000000)", c->tgt_vocab);
     if (c->embed < 1 || c->embed > 65536) return s2s_errf(err, "embed size %d is out of range (1 .. 65536)", c->embed);
@@ -17,40 +23,64 @@ int s2s_config_check(const s2s_config *c, s2s_err *err) {
     if (c->layers < 1 || c->layers > S2S_MAX_LAYERS) return s2s_errf(err, "layers %d is out of range (1 .. %d)", c->layers, S2S_MAX_LAYERS);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) return s2s_errf(err, "dropout %g is out of range [0, 1)", (double)c->dropout);
     if (c->num_steps < 1 || c->num_steps > S2S_MAX_STEPS) return s2s_errf(err, "num_steps %d is out of range (1 .. %d)", c->num_steps, S2S_MAX_STEPS);
+    if (c->encoder == S2S_BI) return s2s_errf(err, "the bidirectional encoder is not in this build yet");
+    if (c->encoder == S2S_BI && c->hidden % 2)
+        return s2s_errf(err, "a bidirectional encoder needs an even hidden size (H/2 units per direction; got %d)", c->hidden);
+    if (c->input_feed != 0 && c->input_feed != 1) return s2s_errf(err, "input_feed must be 0 or 1");
+    if (c->input_feed && c->attention != S2S_LUONG_DOT && c->attention != S2S_LUONG_GENERAL)
+        return s2s_errf(err, "input feeding needs Luong attention (--attention luong-dot or luong-general), not %s",
+                        s2s_attention_name(c->attention));
+    if (c->tie_embeddings != 0 && c->tie_embeddings != 1) return s2s_errf(err, "tie_embeddings must be 0 or 1");
+    if (c->tie_embeddings && c->embed != c->hidden)
+        return s2s_errf(err, "tied embeddings need embed = hidden (the output layer's weight is [Vt, hidden]); got embed %d, hidden %d",
+                        c->embed, c->hidden);
     return S2S_OK;
 }
 
-/* Walks the layout in state_dict() order; with t != NULL also fills the table. */
+/* Walks the layout in state_dict() order; with t != NULL also fills the table. The tied output
+ * weight is an alias: an entry over the embedding's storage. */
 static int layout(const s2s_config *c, s2s_tensor_info *t, size_t *total) {
     int n = 0;
     size_t off = 0;
-    const int E = c->embed, H = c->hidden;
-#define ADD(nm, r, co, nd) do { if (t) { snprintf(t[n].name, sizeof t[n].name, "%s", nm); \
-        t[n].ndim = nd; t[n].shape[0] = r; t[n].shape[1] = co; t[n].offset = off; \
-        t[n].size = (size_t)(r) * (size_t)(co); } off += (size_t)(r) * (size_t)(co); n++; } while (0)
+    const int E = c->embed, H = c->hidden, G = s2s_cell_of(c->cell)->gates;
+    const int dirs = c->encoder == S2S_BI ? 2 : 1, Hd = H / dirs;
+    const s2s_decoder_ops *dec = s2s_decoder_of(c->attention);
+    size_t dec_emb = 0;
+#define ADD_AT(nm, r, co, nd, at, al) do { if (t) { snprintf(t[n].name, sizeof t[n].name, "%s", nm); \
+        t[n].ndim = nd; t[n].shape[0] = r; t[n].shape[1] = co; t[n].offset = (at); \
+        t[n].size = (size_t)(r) * (size_t)(co); t[n].alias = al; } n++; } while (0)
+#define ADD(nm, r, co, nd) do { ADD_AT(nm, r, co, nd, off, 0); off += (size_t)(r) * (size_t)(co); } while (0)
     char nm[64];
     ADD("encoder.embedding.weight", c->src_vocab, E, 2);
-    for (int side = 0; side < 2; side++) {
-        const char *who = side ? "decoder" : "encoder";
-        if (side) {
-            if (c->kind == S2S_ATTN) {
-                ADD("decoder.attention.W_k.weight", H, H, 2);
-                ADD("decoder.attention.W_q.weight", H, H, 2);
-                ADD("decoder.attention.w_v.weight", 1, H, 2);
-            }
-            ADD("decoder.embedding.weight", c->tgt_vocab, E, 2);
+    for (int l = 0; l < c->layers; l++)
+        for (int d = 0; d < dirs; d++) {
+            const int in = l ? H : E;
+            const char *rev = d ? "_reverse" : "";
+            snprintf(nm, sizeof nm, "encoder.rnn.weight_ih_l%d%s", l, rev); ADD(nm, G * Hd, in, 2);
+            snprintf(nm, sizeof nm, "encoder.rnn.weight_hh_l%d%s", l, rev); ADD(nm, G * Hd, Hd, 2);
+            snprintf(nm, sizeof nm, "encoder.rnn.bias_ih_l%d%s", l, rev); ADD(nm, G * Hd, 1, 1);
+            snprintf(nm, sizeof nm, "encoder.rnn.bias_hh_l%d%s", l, rev); ADD(nm, G * Hd, 1, 1);
         }
-        for (int l = 0; l < c->layers; l++) {
-            int in = l ? H : (side ? E + H : E);
-            snprintf(nm, sizeof nm, "%s.rnn.weight_ih_l%d", who, l); ADD(nm, 3 * H, in, 2);
-            snprintf(nm, sizeof nm, "%s.rnn.weight_hh_l%d", who, l); ADD(nm, 3 * H, H, 2);
-            snprintf(nm, sizeof nm, "%s.rnn.bias_ih_l%d", who, l); ADD(nm, 3 * H, 1, 1);
-            snprintf(nm, sizeof nm, "%s.rnn.bias_hh_l%d", who, l); ADD(nm, 3 * H, 1, 1);
-        }
+    s2s_tensor_decl att[S2S_MAX_ATT];
+    const int n_att = dec->tensors(c, att);
+    for (int i = 0; i < n_att; i++) {
+        snprintf(nm, sizeof nm, "decoder.attention.%s", att[i].name);
+        ADD(nm, att[i].rows, att[i].cols, att[i].ndim);
     }
-    ADD("decoder.dense.weight", c->tgt_vocab, H, 2);
+    dec_emb = off;
+    ADD("decoder.embedding.weight", c->tgt_vocab, E, 2);
+    for (int l = 0; l < c->layers; l++) {
+        const int in = l ? H : dec->in0(c);
+        snprintf(nm, sizeof nm, "decoder.rnn.weight_ih_l%d", l); ADD(nm, G * H, in, 2);
+        snprintf(nm, sizeof nm, "decoder.rnn.weight_hh_l%d", l); ADD(nm, G * H, H, 2);
+        snprintf(nm, sizeof nm, "decoder.rnn.bias_ih_l%d", l); ADD(nm, G * H, 1, 1);
+        snprintf(nm, sizeof nm, "decoder.rnn.bias_hh_l%d", l); ADD(nm, G * H, 1, 1);
+    }
+    if (c->tie_embeddings) ADD_AT("decoder.dense.weight", c->tgt_vocab, H, 2, dec_emb, 1);
+    else ADD("decoder.dense.weight", c->tgt_vocab, H, 2);
     ADD("decoder.dense.bias", c->tgt_vocab, 1, 1);
 #undef ADD
+#undef ADD_AT
     *total = off;
     return n;
 }
@@ -69,27 +99,27 @@ const s2s_tensor_info *s2s_model_find(const s2s_model *m, const char *name) {
 
 void s2s_model_views(const s2s_model *m, float *base, s2s_params *v) {
     memset(v, 0, sizeof *v);
-    char nm[64];
-#define AT(name) (base + s2s_model_find(m, name)->offset)
-    v->enc_emb = AT("encoder.embedding.weight");
-    v->dec_emb = AT("decoder.embedding.weight");
-    v->dense_w = AT("decoder.dense.weight");
-    v->dense_b = AT("decoder.dense.bias");
-    if (m->cfg.kind == S2S_ATTN) {
-        v->att_Wk = AT("decoder.attention.W_k.weight");
-        v->att_Wq = AT("decoder.attention.W_q.weight");
-        v->att_wv = AT("decoder.attention.w_v.weight");
-    }
-    for (int side = 0; side < 2; side++)
-        for (int l = 0; l < m->cfg.layers; l++) {
-            s2s_gru_params *g = side ? &v->dec[l] : &v->enc[l];
-            const char *who = side ? "decoder" : "encoder";
-            snprintf(nm, sizeof nm, "%s.rnn.weight_ih_l%d", who, l); g->w_ih = AT(nm);
-            snprintf(nm, sizeof nm, "%s.rnn.weight_hh_l%d", who, l); g->w_hh = AT(nm);
-            snprintf(nm, sizeof nm, "%s.rnn.bias_ih_l%d", who, l); g->b_ih = AT(nm);
-            snprintf(nm, sizeof nm, "%s.rnn.bias_hh_l%d", who, l); g->b_hh = AT(nm);
+    const s2s_config *c = &m->cfg;
+    const int dirs = c->encoder == S2S_BI ? 2 : 1;
+    int i = 0;  /* walks the table in layout()'s order */
+#define NEXT() (base + m->tensors[i++].offset)
+    v->enc_emb = NEXT();
+    for (int l = 0; l < c->layers; l++)
+        for (int d = 0; d < dirs; d++) {
+            s2s_rnn_params *r = &v->enc[l][d];
+            r->w_ih = NEXT(); r->w_hh = NEXT(); r->b_ih = NEXT(); r->b_hh = NEXT();
         }
-#undef AT
+    s2s_tensor_decl att[S2S_MAX_ATT];
+    const int n_att = s2s_decoder_of(c->attention)->tensors(c, att);
+    for (int k = 0; k < n_att; k++) v->att[k] = NEXT();
+    v->dec_emb = NEXT();
+    for (int l = 0; l < c->layers; l++) {
+        s2s_rnn_params *r = &v->dec[l];
+        r->w_ih = NEXT(); r->w_hh = NEXT(); r->b_ih = NEXT(); r->b_hh = NEXT();
+    }
+    v->dense_w = NEXT();
+    v->dense_b = NEXT();
+#undef NEXT
 }
 
 int s2s_model_create(const s2s_config *cfg, s2s_model **out, s2s_err *err) {
@@ -124,13 +154,20 @@ static void fill_uniform(float *w, size_t n, float bound, s2s_rng *rng) {
 
 void s2s_model_init(s2s_model *m, s2s_rng *rng) {
     const float inv_sqrt_h = 1.0f / sqrtf((float)m->cfg.hidden);
+    /* PyTorch's RNN biases: U(±1/√hidden_size), H/2 per direction in a bidirectional encoder */
+    const float inv_sqrt_hd = m->cfg.encoder == S2S_BI ? 1.0f / sqrtf((float)(m->cfg.hidden / 2)) : inv_sqrt_h;
     for (int i = 0; i < m->n_tensors; i++) {
         const s2s_tensor_info *t = &m->tensors[i];
         float *w = m->params + t->offset;
-        if (strstr(t->name, ".embedding.")) {
+        if (t->alias) continue;  /* initialised under its first name */
+        /* a tied decoder embedding is also the dense layer's weight, which d2l's init makes
+         * Xavier uniform (as PyTorch's tied module ends up) */
+        const int tied = m->cfg.tie_embeddings && !strcmp(t->name, "decoder.embedding.weight");
+        if (strstr(t->name, ".embedding.") && !tied) {
             for (size_t k = 0; k < t->size; k++) w[k] = s2s_rng_normal(rng);
         } else if (strstr(t->name, "bias")) {
-            fill_uniform(w, t->size, inv_sqrt_h, rng);  /* GRU and dense: fan_in = H */
+            /* recurrent: fan_in = units; dense: fan_in = H */
+            fill_uniform(w, t->size, strstr(t->name, "encoder.rnn.") ? inv_sqrt_hd : inv_sqrt_h, rng);
         } else {  /* Xavier uniform: fan_out = rows, fan_in = columns */
             fill_uniform(w, t->size, sqrtf(6.0f / (float)(t->shape[0] + t->shape[1])), rng);
         }

@@ -11,33 +11,67 @@
 
 #define S2S_MAX_LAYERS 16
 #define S2S_MAX_STEPS 4096
+#define S2S_MAX_ATT 4       /* tensors a decoder may add under decoder.attention */
 
-typedef enum s2s_kind { S2S_ATTN = 0, S2S_PLAIN = 1 } s2s_kind;
-const char *s2s_kind_name(s2s_kind k); /* "attn" / "plain" */
+/* The model family is three independent choices, each a table entry (s2s_families.c). */
+typedef enum s2s_attention {   /* the decoder (--attention) */
+    S2S_BAHDANAU = 0,          /* d2l's Seq2SeqAttentionDecoder ("attn") */
+    S2S_NO_ATTENTION = 1,      /* d2l's Seq2SeqDecoder ("plain"): the encoder's state as context */
+    S2S_LUONG_DOT = 2,         /* Luong et al. 2015, score h_t . h_s, input feeding optional */
+    S2S_LUONG_GENERAL = 3,     /* score h_t . W_a h_s */
+    S2S_N_ATTENTION
+} s2s_attention;
+typedef enum s2s_cell_kind { S2S_GRU = 0, S2S_LSTM = 1, S2S_N_CELLS } s2s_cell_kind;  /* --cell */
+typedef enum s2s_enc_kind { S2S_UNI = 0, S2S_BI = 1 } s2s_enc_kind;                   /* --encoder */
 
 typedef struct s2s_config {
-    s2s_kind kind;
+    s2s_attention attention;
     int src_vocab, tgt_vocab;  /* Vs, Vt */
     int embed, hidden, layers; /* E, H, L */
     float dropout;
     int num_steps;             /* T used for truncate_pad in training and prediction */
+    s2s_cell_kind cell;
+    s2s_enc_kind encoder;      /* S2S_BI: H/2 units per direction */
+    int input_feed;            /* Luong: h~_{t-1} beside the embedding in layer 0's input */
+    int tie_embeddings;        /* the output layer's weight is the decoder's embedding (E = H) */
 } s2s_config;
 
-/* Checks sizes are positive and sane; the message names the bad field. */
+/* The d2l configuration's defaults (attention, embed 32, hidden 32, 2 layers, dropout 0.1,
+ * 10 steps, GRU, one direction) with the given vocabulary sizes. */
+s2s_config s2s_config_d2l(int src_vocab, int tgt_vocab);
+/* Names as the command line and the model file spell them; NULL for an unknown value. */
+const char *s2s_attention_name(s2s_attention a);  /* "bahdanau", "none", "luong-dot", "luong-general" */
+const char *s2s_cell_name(s2s_cell_kind c);       /* "gru", "lstm" */
+const char *s2s_encoder_name(s2s_enc_kind e);     /* "uni", "bi" */
+/* Reverse lookups: 0 and *out set when the name is known, -1 otherwise. */
+int s2s_attention_parse(const char *s, s2s_attention *out);
+int s2s_cell_parse(const char *s, s2s_cell_kind *out);
+int s2s_encoder_parse(const char *s, s2s_enc_kind *out);
+/* d2l's spelling of the decoder (--model, metadata "model"): "attn" (Bahdanau), "plain"
+ * (none), "luong" (either Luong scoring). */
+const char *s2s_model_kind_name(s2s_attention a);
+
+/* Checks sizes are positive and sane and the choices go together; the message names the bad
+ * field. */
 int s2s_config_check(const s2s_config *c, s2s_err *err);
 
-typedef struct s2s_gru_params {
-    float *w_ih, *w_hh, *b_ih, *b_hh; /* [3H,In], [3H,H], [3H], [3H] */
-} s2s_gru_params;
+/* One recurrent layer (one direction) in PyTorch's layout: G gate blocks of Hd rows (G = 3 for
+ * the GRU, 4 for the LSTM). */
+typedef struct s2s_rnn_params {
+    float *w_ih, *w_hh, *b_ih, *b_hh; /* [G*Hd,In], [G*Hd,Hd], [G*Hd], [G*Hd] */
+} s2s_rnn_params;
 
 /* Named views into one arena (parameters, gradients or Adam moments share this layout). */
 typedef struct s2s_params {
     float *enc_emb;                         /* [Vs,E] encoder.embedding.weight */
-    s2s_gru_params enc[S2S_MAX_LAYERS];     /* encoder.rnn.*_l{k}, In = E for k = 0 else H */
-    float *att_Wk, *att_Wq, *att_wv;        /* [H,H], [H,H], [1,H] decoder.attention.* (attn) */
+    s2s_rnn_params enc[S2S_MAX_LAYERS][2];  /* encoder.rnn.*_l{k}[_reverse]: [layer][direction],
+                                             * In = E for k = 0 else H */
+    float *att[S2S_MAX_ATT];                /* decoder.attention.*, in the decoder's order */
     float *dec_emb;                         /* [Vt,E] decoder.embedding.weight */
-    s2s_gru_params dec[S2S_MAX_LAYERS];     /* decoder.rnn.*, In = E+H for k = 0 else H */
-    float *dense_w, *dense_b;               /* [Vt,H], [Vt] decoder.dense.* */
+    s2s_rnn_params dec[S2S_MAX_LAYERS];     /* decoder.rnn.*, In = the decoder's layer-0 width
+                                             * for k = 0 else H */
+    float *dense_w, *dense_b;               /* [Vt,H], [Vt] decoder.dense.* (dense_w = dec_emb
+                                             * when the embeddings are tied) */
 } s2s_params;
 
 typedef struct s2s_tensor_info {
@@ -45,6 +79,8 @@ typedef struct s2s_tensor_info {
     int ndim;
     int shape[2];
     size_t offset, size; /* in floats, into the arena */
+    int alias;           /* 1: the storage of an earlier entry under a second name (tied weights):
+                          * saved under both names, not counted, initialised or updated twice */
 } s2s_tensor_info;
 
 typedef struct s2s_model {
@@ -61,8 +97,10 @@ int s2s_model_create(const s2s_config *cfg, s2s_model **out, s2s_err *err);
 void s2s_model_free(s2s_model *m);
 /* Builds the named views over any arena with the model's layout. */
 void s2s_model_views(const s2s_model *m, float *base, s2s_params *out);
-/* d2l's initialisation: Embedding N(0,1); GRU weights and all Linear weights Xavier-uniform;
- * GRU biases U(±1/√H); dense bias U(±1/√H) (PyTorch's defaults for what d2l leaves alone). */
+/* d2l's initialisation: Embedding N(0,1); recurrent weights and all Linear weights
+ * Xavier-uniform; recurrent biases U(±1/√units) (units = H/2 per direction in a bidirectional
+ * encoder); dense bias U(±1/√H) (PyTorch's defaults for what d2l leaves alone); a tied
+ * decoder embedding, being the dense weight, Xavier-uniform. */
 void s2s_model_init(s2s_model *m, s2s_rng *rng);
 void s2s_model_zero_grad(s2s_model *m);
 const s2s_tensor_info *s2s_model_find(const s2s_model *m, const char *name);
@@ -78,8 +116,16 @@ typedef struct s2s_batch {
 } s2s_batch;
 
 typedef struct s2s_ws s2s_ws;
-/* A workspace for batches of up to max_B rows and T steps; sized once, reused. */
+/* How a workspace computes (same mathematics either way). */
+typedef struct s2s_ws_opts {
+    int token_tables;  /* 1 (default): the first layers' input projections through the batch's
+                        * distinct tokens (s2s_tokproj.c); 0: per position, the reference */
+} s2s_ws_opts;
+/* A workspace for batches of up to max_B rows and T steps; sized once, reused. The first form
+ * takes the default options; opts NULL means the same. */
 int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *err);
+int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *opts, s2s_ws **out,
+                       s2s_err *err);
 /* Bytes a workspace for this configuration would take, and the parameter count, computed
  * without allocating (to refuse sizes that cannot fit). */
 size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T);
@@ -96,9 +142,6 @@ void s2s_ws_free(s2s_ws *ws);
 int s2s_ws_private_grads(const s2s_model *m, s2s_ws *ws, s2s_err *err);
 float *s2s_ws_grads(s2s_ws *ws);
 size_t s2s_ws_bytes(const s2s_ws *ws);
-/* The first layer's input projection through the batch's distinct tokens (on, the default) or
- * per position (off, the reference); returns the previous setting (on < 0 only asks). */
-int s2s_token_tables(int on);
 
 /* Teacher-forced forward pass: fills per-sequence losses loss[B] and returns their sum.
  * train = 1 applies dropout with draws from rng. all_steps = 0 lets the decoder stop after
@@ -113,14 +156,18 @@ void s2s_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt);
 /* Read-only views of the last forward pass (for tests and heatmaps). */
 const float *s2s_ws_logits(const s2s_ws *ws);      /* [T,B,Vt] time-major after all_steps = 1;
                                                      * otherwise the non-padding positions only */
-const float *s2s_ws_enc_outputs(const s2s_ws *ws); /* [T,B,H] */
-void s2s_ws_enc_state(const s2s_ws *ws, int layer, const float **h); /* [B,H] */
-const float *s2s_ws_attention(const s2s_ws *ws);   /* [Tdec,B,T] (attn model) */
+const float *s2s_ws_enc_outputs(const s2s_ws *ws); /* [T,B,H] (zero at padding: bidirectional) */
+/* A layer's final encoder state [B,H] as the decoder starts from it: h, and c for the LSTM
+ * (NULL for the GRU); a bidirectional encoder's [forward final; backward final]. */
+void s2s_ws_enc_state(const s2s_ws *ws, int layer, const float **h);
+void s2s_ws_enc_cell_state(const s2s_ws *ws, int layer, const float **c);
+const float *s2s_ws_attention(const s2s_ws *ws);   /* [Tdec,B,T] weights before dropout;
+                                                     * NULL without attention */
 
 /* ---- inference ------------------------------------------------------------------------ */
 /* Greedy decoding of B sentences at once (src [B,T], src_len [B]), at most max_len steps;
  * each row stops at <eos>. out [B,max_len] ids (without <eos>), out_len [B]. attn (optional)
- * [B,max_len,T] receives each step's attention weights (attn model; zeros for plain).
+ * [B,max_len,T] receives each step's attention weights (zeros without attention).
  * The plain model uses the encoder's context at every step. */
 int s2s_greedy(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const int32_t *src_len,
                int max_len, int32_t *out, int *out_len, float *attn, s2s_err *err);

@@ -1,6 +1,6 @@
-/* Layer kernels: GRU cell, additive attention, masked cross-entropy, linear helpers.
- * Products go through s2s_gemm (BLAS or the reference loop); the element-wise parts are
- * written once, plainly, in float with the math in the header's comments. */
+/* Layer kernels: additive attention, masked cross-entropy, linear helpers, and the raw memory
+ * work of the passes (gathers, scatters, copies, masked products). Products go through s2s_gemm;
+ * the math is in the header's comments. The cells are in s2s_cell_*.c. */
 #include "s2s_nn.h"
 
 #include <math.h>
@@ -76,95 +76,6 @@ void s2s_dropout_fill(float *restrict mask, size_t n, float p, uint64_t key) {
     key ^= key >> 31;
     const uint32_t cut = (uint32_t)((double)p * 4294967296.0), k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
     for (size_t i = 0; i < n; i++) mask[i] = mix32(mix32((uint32_t)i ^ k0) ^ k1) < cut ? 0.0f : keep;
-}
-
-/* The cell's element-wise part over all rows; restrict lets the compiler vectorise it. The
- * portable loop, and the reference for the AVX-512 version below. */
-void s2s_gru_gates_ref(int B, int H, const float *restrict gi, const float *restrict gh, const float *restrict hp,
-                       float *restrict h, float *restrict r, float *restrict z, float *restrict n,
-                       float *restrict ghn) {
-    for (int b = 0; b < B; b++, gi += 3 * H, gh += 3 * H, hp += H, h += H, r += H, z += H, n += H, ghn += H)
-        for (int j = 0; j < H; j++) {
-            float rj = fast_sigmoidf(gi[j] + gh[j]);
-            float zj = fast_sigmoidf(gi[H + j] + gh[H + j]);
-            float gn = gh[2 * H + j];
-            float nj = fast_tanhf(gi[2 * H + j] + rj * gn);
-            r[j] = rj; z[j] = zj; n[j] = nj; ghn[j] = gn;
-            h[j] = (1.0f - zj) * nj + zj * hp[j];
-        }
-}
-
-#ifdef __AVX512F__
-/* Columns [j, j+16) of one row, lanes m only: a row's last H mod 16 columns are one masked
- * vector (the compiler's loop did them one at a time, each as slow as a whole vector: 3.3x
- * faster at H = 5, 1.1x at H = 32). The same operations as the loop above, its contracted
- * multiply-adds written as FMAs: bitwise the same results (tests/test_math.c). True division:
- * rcp14 and a Newton step was slower here (0.72 against 0.66 ns an element) and 5 ulp off. */
-static inline void gates16(int H, int j, __mmask16 m, const float *gi, const float *gh, const float *hp,
-                           float *h, float *r, float *z, float *n, float *ghn) {
-    __m512 rj = v_sigmoidf(_mm512_add_ps(_mm512_maskz_loadu_ps(m, gi + j), _mm512_maskz_loadu_ps(m, gh + j)));
-    __m512 zj = v_sigmoidf(_mm512_add_ps(_mm512_maskz_loadu_ps(m, gi + H + j), _mm512_maskz_loadu_ps(m, gh + H + j)));
-    __m512 gn = _mm512_maskz_loadu_ps(m, gh + 2 * H + j);
-    __m512 nj = v_tanhf(_mm512_fmadd_ps(rj, gn, _mm512_maskz_loadu_ps(m, gi + 2 * H + j)));
-    __m512 hj = _mm512_fmadd_ps(zj, _mm512_maskz_loadu_ps(m, hp + j),  /* the product GCC fuses */
-                                _mm512_mul_ps(_mm512_sub_ps(_mm512_set1_ps(1.0f), zj), nj));
-    _mm512_mask_storeu_ps(r + j, m, rj);
-    _mm512_mask_storeu_ps(z + j, m, zj);
-    _mm512_mask_storeu_ps(n + j, m, nj);
-    _mm512_mask_storeu_ps(ghn + j, m, gn);
-    _mm512_mask_storeu_ps(h + j, m, hj);
-}
-
-void s2s_gru_gates(int B, int H, const float *gi, const float *gh, const float *hp, float *h, float *r, float *z,
-                   float *n, float *ghn) {
-    for (int b = 0; b < B; b++, gi += 3 * H, gh += 3 * H, hp += H, h += H, r += H, z += H, n += H, ghn += H) {
-        int j = 0;
-        for (; j + 16 <= H; j += 16) gates16(H, j, 0xffff, gi, gh, hp, h, r, z, n, ghn);
-        if (j < H) gates16(H, j, v_tail(H - j), gi, gh, hp, h, r, z, n, ghn);
-    }
-}
-#else
-void s2s_gru_gates(int B, int H, const float *gi, const float *gh, const float *hp, float *h, float *r, float *z,
-                   float *n, float *ghn) {
-    s2s_gru_gates_ref(B, H, gi, gh, hp, h, r, z, n, ghn);
-}
-#endif
-
-static void gru_grads_row(int H, const float *restrict dh, const float *restrict hp, const float *restrict r,
-                          const float *restrict z, const float *restrict n, const float *restrict ghn,
-                          float *restrict dgi, float *restrict dgh) {
-    for (int j = 0; j < H; j++) {
-        float d = dh[j], rj = r[j], zj = z[j], nj = n[j];
-        float dn = d * (1.0f - zj);
-        float dz = d * (hp[j] - nj);
-        float dan = dn * (1.0f - nj * nj);
-        float dar = dan * ghn[j] * rj * (1.0f - rj);
-        float daz = dz * zj * (1.0f - zj);
-        dgi[j] = dar; dgi[H + j] = daz; dgi[2 * H + j] = dan;
-        dgh[j] = dar; dgh[H + j] = daz; dgh[2 * H + j] = dan * rj;
-    }
-}
-
-void s2s_gru_cell_forward(int B, int H, const float *gi, const float *h_prev, const float *W_hh,
-                          const float *b_hh, const float *W_hhT, float *gh, float *h, float *r, float *z,
-                          float *n, float *ghn) {
-    if (!W_hh && !W_hhT)
-        for (int b = 0; b < B; b++) memcpy(gh + (long)b * 3 * H, b_hh, sizeof(float) * 3 * H);
-    else if (W_hhT) s2s_linear_forward_t(B, 3 * H, H, h_prev, H, W_hhT, 3 * H, b_hh, 0.0f, gh, 3 * H);
-    else s2s_linear_forward(B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
-    s2s_gru_gates(B, H, gi, gh, h_prev, h, r, z, n, ghn);
-}
-
-void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev, const float *r,
-                           const float *z, const float *n, const float *ghn, const float *W_hh,
-                           float *dgi, float *dgh, float *dh_prev) {
-    for (int b = 0; b < B; b++) {
-        long o = (long)b * H, o3 = (long)b * 3 * H;
-        gru_grads_row(H, dh + o, h_prev + o, r + o, z + o, n + o, ghn + o, dgi + o3, dgh + o3);
-    }
-    if (!W_hh) return;
-    for (long i = 0; i < (long)B * H; i++) dh_prev[i] = dh[i] * z[i];  /* may be in place */
-    s2s_gemm(0, 0, B, H, 3 * H, 1.0f, dgh, 3 * H, W_hh, H, 1.0f, dh_prev, H);
 }
 
 /* One key's features f = tanh(q + kp) (kept for the backward pass) and its score w · f, summed
@@ -290,4 +201,105 @@ double s2s_masked_ce(int Tdec, int Tfull, int B, int V, const float *logits, con
         }
     for (int b = 0; b < B; b++) total += loss[b];
     return total;
+}
+
+/* ---- raw memory work --------------------------------------------------------------------- */
+
+void s2s_rows_gather(float *dst, const float *table, int D, const int32_t *ids, int B, int ld, int steps) {
+    for (int t = 0; t < steps; t++)
+        for (int b = 0; b < B; b++)
+            memcpy(dst + ((size_t)t * B + b) * D, table + (size_t)ids[(size_t)b * ld + t] * D, sizeof(float) * D);
+}
+
+void s2s_rows_take(float *dst, const float *src, int D, const int32_t *idx, int n) {
+    for (int k = 0; k < n; k++) memcpy(dst + (size_t)k * D, src + (size_t)idx[k] * D, sizeof(float) * D);
+}
+
+void s2s_rows_put(float *dst, const float *src, int D, const int32_t *idx, int n) {
+    for (int k = 0; k < n; k++) memcpy(dst + (size_t)idx[k] * D, src + (size_t)k * D, sizeof(float) * D);
+}
+
+void s2s_rows_scatter_add(float *table, int D, const float *src, const int32_t *ids, int B, int ld, int steps) {
+    for (int t = 0; t < steps; t++)
+        for (int b = 0; b < B; b++) {
+            float *row = table + (size_t)ids[(size_t)b * ld + t] * D;
+            const float *s = src + ((size_t)t * B + b) * D;
+            for (int k = 0; k < D; k++) row[k] += s[k];
+        }
+}
+
+void s2s_transpose(float *restrict dst, const float *restrict W, int rows, int cols, int ldw) {
+    for (int j0 = 0; j0 < rows; j0 += 16)
+        for (int k0 = 0; k0 < cols; k0 += 16)
+            for (int j = j0; j < rows && j < j0 + 16; j++)
+                for (int k = k0; k < cols && k < k0 + 16; k++) dst[(long)k * rows + j] = W[(long)j * ldw + k];
+}
+
+void s2s_time_to_batch(float *dst, const float *src, int T, int B, int D) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            memcpy(dst + ((size_t)b * T + t) * D, src + ((size_t)t * B + b) * D, sizeof(float) * D);
+}
+
+void s2s_batch_to_time(float *dst, const float *src, int T, int B, int D) {
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++)
+            memcpy(dst + ((size_t)t * B + b) * D, src + ((size_t)b * T + t) * D, sizeof(float) * D);
+}
+
+void s2s_mul(size_t n, const float *restrict a, const float *restrict b, float *restrict y) {
+    for (size_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+}
+
+void s2s_scale(size_t n, const float *restrict b, float *restrict y) {
+    for (size_t i = 0; i < n; i++) y[i] *= b[i];
+}
+
+void s2s_add(size_t n, const float *restrict x, float *restrict y) {
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+void s2s_add_masked(size_t n, const float *restrict x, const float *restrict mask, float *restrict y) {
+    for (size_t i = 0; i < n; i++) y[i] += mask ? x[i] * mask[i] : x[i];
+}
+
+void s2s_fill(float *x, size_t n, float v) {
+    for (size_t i = 0; i < n; i++) x[i] = v;
+}
+
+void s2s_rows_permute(float *a, float *scratch, int B, size_t row, const int *from) {
+    int rising = 1;  /* from[i] >= i and increasing (finished rows dropped): move up in place */
+    for (int i = 0; i < B && rising; i++) rising = from[i] >= i && (i == 0 || from[i] > from[i - 1]);
+    if (rising) {
+        for (int i = 0; i < B; i++)
+            if (from[i] != i) memcpy(a + i * row, a + (size_t)from[i] * row, sizeof(float) * row);
+        return;
+    }
+    for (int i = 0; i < B; i++) memcpy(scratch + i * row, a + (size_t)from[i] * row, sizeof(float) * row);
+    memcpy(a, scratch, sizeof(float) * B * row);
+}
+
+void s2s_copy_block(int M, int n, const float *src, int lds, float *dst, int ldd) {
+    for (int i = 0; i < M; i++) memcpy(dst + (size_t)i * ldd, src + (size_t)i * lds, sizeof(float) * n);
+}
+
+void s2s_add_block(int M, int n, const float *restrict src, int lds, float *restrict dst, int ldd) {
+    for (int i = 0; i < M; i++) s2s_add((size_t)n, src + (size_t)i * lds, dst + (size_t)i * ldd);
+}
+
+void s2s_rows_hold(int B, int D, const int32_t *len, int p, const float *src, float *dst) {
+    for (int b = 0; b < B; b++)
+        if (p >= len[b]) memcpy(dst + (size_t)b * D, src + (size_t)b * D, sizeof(float) * D);
+}
+
+void s2s_rows_zero_past(int B, int D, const int32_t *len, int p, float *x) {
+    for (int b = 0; b < B; b++)
+        if (p >= len[b]) memset(x + (size_t)b * D, 0, sizeof(float) * D);
+}
+
+void s2s_time_reverse(float *x, int T, size_t block) {
+    for (int i = 0, j = T - 1; i < j; i++, j--) {
+        float *a = x + (size_t)i * block, *b = x + (size_t)j * block;
+        for (size_t k = 0; k < block; k++) { float t = a[k]; a[k] = b[k]; b[k] = t; }
+    }
 }

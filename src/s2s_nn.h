@@ -13,7 +13,7 @@
 #include <stddef.h>
 void s2s_dropout_fill(float *mask, size_t n, float p, uint64_t key);
 
-/* ---- GRU cell (rows of W are r, z, n) -------------------------------------------------
+/* ---- GRU cell (rows of W are r, z, n; s2s_cell_gru.c) ----------------------------------
  * r = σ(gi_r + gh_r), z = σ(gi_z + gh_z), n = tanh(gi_n + r ⊙ gh_n), h = (1-z) ⊙ n + z ⊙ h_prev
  * with gi = W_ih x + b_ih (given), gh = W_hh h_prev + b_hh (computed here into gh [B,3H]). */
 void s2s_gru_cell_forward(int B, int H,
@@ -83,5 +83,38 @@ void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
  * dlogits (may alias logits; NULL to skip) = d(Σ_b loss_b)/dlogits. */
 double s2s_masked_ce(int Tdec, int Tfull, int B, int V, const float *logits, const int32_t *y,
                      int ld_y, const int32_t *len, float *loss, float *dlogits);
+
+/* ---- raw memory work (the passes' gathers, scatters, copies, masked products) -------------
+ * Row-major throughout; "time-major" is [T,B,D] (step t's rows contiguous), "batch-major"
+ * [B,T,D]. Kept here so that another backend replaces kernels, not model code. */
+/* dst [steps,B,D] time-major: dst[t,b] = table[ids[b*ld + t]] (ids batch-major). */
+void s2s_rows_gather(float *dst, const float *table, int D, const int32_t *ids, int B, int ld, int steps);
+/* Rows of D by an index list: dst[k] = src[idx[k]] (take), dst[idx[k]] = src[k] (put), k < n. */
+void s2s_rows_take(float *dst, const float *src, int D, const int32_t *idx, int n);
+void s2s_rows_put(float *dst, const float *src, int D, const int32_t *idx, int n);
+/* The adjoint: table[ids[b*ld + t]] += src[t,b] over t < steps, b < B. */
+void s2s_rows_scatter_add(float *table, int D, const float *src, const int32_t *ids, int B, int ld, int steps);
+/* dst [cols,rows] = W^T for W [rows,cols] with row stride ldw. */
+void s2s_transpose(float *dst, const float *W, int rows, int cols, int ldw);
+/* [T,B,D] -> [B,T,D] and back. */
+void s2s_time_to_batch(float *dst, const float *src, int T, int B, int D);
+void s2s_batch_to_time(float *dst, const float *src, int T, int B, int D);
+/* y = a ⊙ b; y ⊙= b; y += x; y += x ⊙ mask (mask NULL: y += x); x[0..n) = v. */
+void s2s_mul(size_t n, const float *a, const float *b, float *y);
+void s2s_scale(size_t n, const float *b, float *y);
+void s2s_add(size_t n, const float *x, float *y);
+void s2s_add_masked(size_t n, const float *x, const float *mask, float *y);
+void s2s_fill(float *x, size_t n, float v);
+/* Rows of `row` floats: row i becomes old row from[i] (scratch [B,row] unless the move is a
+ * rising one, finished rows dropped, which goes in place). */
+void s2s_rows_permute(float *a, float *scratch, int B, size_t row, const int *from);
+/* An M x n block between row strides: dst = src, dst += src. */
+void s2s_copy_block(int M, int n, const float *src, int lds, float *dst, int ldd);
+void s2s_add_block(int M, int n, const float *src, int lds, float *dst, int ldd);
+/* Rows b with p >= len[b] (padding at position p): dst[b] = src[b]; x[b] = 0. Rows of D. */
+void s2s_rows_hold(int B, int D, const int32_t *len, int p, const float *src, float *dst);
+void s2s_rows_zero_past(int B, int D, const int32_t *len, int p, float *x);
+/* Reverses the order of T blocks of `block` floats in place (a time-major buffer's steps). */
+void s2s_time_reverse(float *x, int T, size_t block);
 
 #endif

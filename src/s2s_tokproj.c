@@ -6,21 +6,13 @@
  * <eos> repeat), so each distinct token is projected once, P = X_u W^T + b with X_u the
  * distinct tokens' embeddings, and the positions copy their row of P. The backward pass is
  * the same sums grouped by token: dP[u] = Σ dgi over u's positions, then dW += dP^T X_u,
- * db += Σ_u dP[u], demb[u] += dP[u] W. The per-position products (s2s_token_tables(0)) are
- * the reference the tests compare with. */
+ * db += Σ_u dP[u], demb[u] += dP[u] W. The per-position products (a workspace created with
+ * s2s_ws_opts.token_tables = 0) are the reference the tests compare with. */
 #include <string.h>
 
 #include "s2s_linalg.h"
 #include "s2s_nn.h"
 #include "s2s_ws.h"
-
-static int tables_on = 1;
-
-int s2s_token_tables(int on) {
-    int old = tables_on;
-    if (on >= 0) tables_on = on;
-    return old;
-}
 
 void s2s_tab_build(s2s_ws *ws, s2s_tok_table *tb, const int32_t *ids, int B, int T, int steps, const int *rows) {
     int n = 0;
@@ -42,7 +34,7 @@ void s2s_tab_full(s2s_tok_table *tb, int V) {
 }
 
 void s2s_tab_project(s2s_tok_table *tb, const float *emb, int E, int N, const float *W, int ldw, const float *b) {
-    for (int i = 0; i < tb->n; i++) memcpy(tb->X + (size_t)i * E, emb + (size_t)tb->uniq[i] * E, sizeof(float) * E);
+    s2s_rows_take(tb->X, emb, E, tb->uniq, tb->n);
     s2s_linear_forward(tb->n, N, E, tb->X, E, W, ldw, b, 0.0f, tb->P, N);
 }
 

@@ -39,12 +39,12 @@ void s2s_train_options_init(s2s_train_options *o) {
 #define BAD(...) S2S_BAD(err, __VA_ARGS__)
 
 /* The program's ranges for the same options (cli/train.c). */
-static int check_train_options(const s2s_train_options *o, s2s_kind *kind, s2s_err *err) {
+static int check_train_options(const s2s_train_options *o, s2s_attention *kind, s2s_err *err) {
     if (!o->data == !(o->src || o->tgt)) return BAD("training: give either data (a pairs file) or src and tgt");
     if (!o->data && !(o->src && o->tgt)) return BAD("training: src and tgt go together");
     if (!o->model || (strcmp(o->model, "attn") && strcmp(o->model, "plain")))
         return BAD("training: model '%s' is not attn or plain", o->model ? o->model : "(null)");
-    *kind = strcmp(o->model, "attn") ? S2S_PLAIN : S2S_ATTN;
+    *kind = strcmp(o->model, "attn") ? S2S_NO_ATTENTION : S2S_BAHDANAU;
     const struct { const char *name; long v, lo, hi; } r[] = {
         {"pairs", o->pairs, 0, 1000000000}, {"embed", o->embed, 1, 65536}, {"hidden", o->hidden, 1, 65536},
         {"layers", o->layers, 1, S2S_MAX_LAYERS}, {"num_steps", o->num_steps, 1, S2S_MAX_STEPS},
@@ -63,7 +63,7 @@ int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err
     *out = NULL;
     s2s_train_options o;
     s2s_train_options_init(&o);
-    s2s_kind kind;
+    s2s_attention kind;
     int rc = s2s_api_options(&o, sizeof o, opts, "s2s_train_options", err);
     if (rc || (rc = check_train_options(&o, &kind, err))) return rc;
     s2s_api_blas_once();
@@ -80,7 +80,7 @@ int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err
         s2s_dataset_build(&t->pairs, t->sv, t->tv, o.num_steps, &t->data, err))
         goto fail;
     s2s_config c = {kind, s2s_vocab_size(t->sv), s2s_vocab_size(t->tv), o.embed, o.hidden, o.layers, o.dropout,
-                    o.num_steps};
+                    o.num_steps, S2S_GRU, S2S_UNI, 0, 0};
     double need, have;
     if (!s2s_trainer_fits(&c, o.batch < t->data.n ? o.batch : t->data.n, o.threads, &need, &have)) {
         rc = BAD("training: this configuration needs %.1f GiB of memory (parameters, gradients, Adam moments and "

@@ -189,8 +189,8 @@ static int check_translate_options(const s2s_translator *t, const s2s_translate_
     if ((size_t)o->batch * (size_t)o->beam > 1000000)
         return BAD("translate: batch %d x beam %d rows is too many (at most 1000000)", o->batch, o->beam);
     if (o->threads < 0 || o->threads > 1024) return BAD("translate: threads %d is out of range (0..1024)", o->threads);
-    if (o->attention && t->m->cfg.kind != S2S_ATTN)
-        return BAD("translate: attention weights asked of a %s model, which has none", s2s_kind_name(t->m->cfg.kind));
+    if (o->attention && t->m->cfg.attention == S2S_NO_ATTENTION)
+        return BAD("translate: attention weights asked of a %s model, which has none", s2s_model_kind_name(t->m->cfg.attention));
     return S2S_OK;
 }
 

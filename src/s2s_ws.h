@@ -1,27 +1,43 @@
 /* Internal: the workspace of activations kept for the backward pass, shared by the training
- * pass (s2s_forward.c) and inference (s2s_infer.c). Every buffer is time-major with the
- * batch's actual B as the row stride; capacities are for max_B rows and T steps. */
+ * pass (s2s_forward.c, s2s_encoder.c, the decoders) and inference (s2s_infer.c). Every buffer
+ * is time-major with the batch's actual B as the row stride; capacities are for max_B rows and
+ * T steps. Each buffer has one name and one use. Units: H hidden, Hd = H / directions per
+ * encoder direction, G the cell's gate blocks, S its states, P its cache planes. */
 #ifndef S2S_WS_H
 #define S2S_WS_H
+#include "s2s_cell.h"
 #include "s2s_model.h"
 
-typedef struct s2s_gru_cache {
-    float *gi;          /* [T,B,3H] input projections (b_ih included) */
-    float *hs;          /* [(T+1),B,H]: hs[0] = initial state, hs[t+1] = output of step t */
-    float *r, *z, *n, *ghn; /* [T,B,H] gates */
-    float *mask, *xd;   /* [T,B,H] dropout keep-scale on the input and the dropped input (l >= 1) */
-    float *dgi, *dgh;   /* [T,B,3H] gradients of the projections */
-} s2s_gru_cache;
+/* Hands out 64-byte aligned slices of one block, twice over the same list of takes: the first
+ * pass (base NULL) only counts and returns NULL, the second hands out the slices. */
+typedef struct s2s_carve { char *base; size_t used; } s2s_carve;
+float *s2s_take(s2s_carve *c, size_t floats);
+void *s2s_take_bytes(s2s_carve *c, size_t bytes);
+
+/* One recurrent layer (one direction) over a pass's steps, in step order. */
+typedef struct s2s_rnn_cache {
+    float *gi;          /* [T,B,G*Hd] input projections (b_ih included) */
+    float *hs;          /* [(T+1),B,Hd]: hs[0] the initial state, hs[s+1] the state after step s */
+    float *cs;          /* [(T+1),B,Hd] cell states likewise (S = 2), else NULL */
+    float *cache;       /* P planes of [T,B,Hd] (the cell's plane stride is T*B*Hd) */
+    float *dgi, *dgh;   /* [T,B,G*Hd] gradients of the projections (dgh = dgi unless own_dgh) */
+} s2s_rnn_cache;
+
+/* Between layers (l >= 1): inverted dropout on the layer's input. */
+typedef struct s2s_layer_drop {
+    float *mask;        /* [T,B,H] keep-scale 0 or 1/(1-p) */
+    float *xd;          /* [T,B,H] the dropped input */
+} s2s_layer_drop;
 
 /* Transposed copies of the weights the per-step products use, made at the start of every
- * encoder pass of more than 4 rows (s2s_enc_forward): a step's x W^T then reads W^T in
- * place instead of re-packing W for every step. dec_ih[0] is the context's columns of
- * layer 0 (attention model). Few rows go through BLAS's gemv on W as it is. */
+ * encoder pass of more than 4 rows: a step's x W^T then reads W^T in place instead of
+ * re-packing W for every step. Few rows go through BLAS's gemv on W as it is. The decoders
+ * keep their own (attention's context columns, queries) in their buffers. */
 typedef struct s2s_wt {
     int on;
-    float *enc_hh[S2S_MAX_LAYERS], *dec_hh[S2S_MAX_LAYERS]; /* [H,3H] */
-    float *dec_ih[S2S_MAX_LAYERS];                          /* [H,3H] */
-    float *att_q;                                           /* [H,H] */
+    float *enc_hh[S2S_MAX_LAYERS][2];  /* [Hd,G*Hd] */
+    float *dec_hh[S2S_MAX_LAYERS];     /* [H,G*H] */
+    float *dec_ih[S2S_MAX_LAYERS];     /* [H,G*H] layers l >= 1 */
 } s2s_wt;
 
 /* A batch's distinct tokens and their first-layer projections (s2s_tokproj.c). */
@@ -31,75 +47,91 @@ typedef struct s2s_tok_table {
     int32_t *uniq;     /* [cap] their ids, in first-seen order */
     int32_t *slot;     /* [T*B] each position's (t*B+b) index in uniq */
     float *X, *dX;     /* [cap,E] their embeddings, gradient */
-    float *P, *dP;     /* [cap,3H] X W^T + b, gradient */
+    float *P, *dP;     /* [cap,N] X W^T + b (N = the projection's width), gradient */
 } s2s_tok_table;
+
+struct s2s_decoder_ops;
 
 struct s2s_ws {
     int max_B, T, B, Tdec;
-    int adrop_on;                       /* the last forward used attention dropout */
     int E, H, L, Vt, Vs;
+    int G, S, P;                        /* the cell's gates, states, cache planes */
+    int dirs, Hd;                       /* encoder directions, units per direction */
+    const s2s_cell_ops *cell;
+    const struct s2s_decoder_ops *dec_ops;
+    s2s_ws_opts opt;
     size_t bytes;
     float *block;
     s2s_params g;                       /* where backward adds gradients (the model's by default) */
     float *grads, *own_grads;
+    int enc_dropped, dec_dropped;       /* the last forward applied dropout between layers */
     /* encoder */
-    float *enc_x;                       /* [T,B,E] */
-    s2s_gru_cache enc[S2S_MAX_LAYERS];  /* dgi/dgh shared by all layers */
-    float *enc_dy, *enc_dx;             /* [T,B,max(E,H)] */
-    float *enc_dstate;                  /* [L,B,H] gradient of the final state */
-    /* attention */
-    float *K, *KP, *dK, *dKP;           /* [B,T,H] batch-major encoder outputs, W_k K */
-    int32_t *valid;                     /* [B] */
-    int32_t *kv_row;                    /* [B] inference: the row of K/KP each decoder row reads */
-    float *F;                           /* [T,B,T,H] */
-    float *A, *adrop;                   /* [T,B,T] weights, dropout keep-scale */
-    float *ctx, *dqp;                   /* [T,B,H] */
+    int32_t *src_len;                   /* [B] min(source length, T) (bidirectional) */
+    float *enc_x;                       /* [T,B,E] embeddings (per-position path) */
+    s2s_rnn_cache enc[S2S_MAX_LAYERS][2];  /* [layer][direction]; dgi/dgh shared by all layers */
+    s2s_layer_drop enc_drop[S2S_MAX_LAYERS];
+    float *enc_out[S2S_MAX_LAYERS];     /* [T,B,H] each layer's outputs: enc[l][0].hs + B*H (one
+                                         * direction) or enc_cat[l] */
+    float *enc_cat[S2S_MAX_LAYERS];     /* [T,B,H] bidirectional: both directions' outputs side by
+                                         * side (forward first), zero at padding */
+    const float *enc_final[2][S2S_MAX_LAYERS]; /* [B,H] each layer's final h (and c): in the caches
+                                         * (one direction) or in enc_fin */
+    float *enc_fin;                     /* [S,L,B,H] bidirectional: the two finals side by side */
+    float *enc_dy, *enc_dx;             /* [T,B,max(E,H)] gradients on a layer's output, input */
+    float *enc_dstate;                  /* [S,L,B,H] gradient of the final states (from the decoder) */
+    float *enc_dh, *enc_dc;             /* [B,Hd] gradients carried back through the steps */
+    float *enc_hold, *enc_hold_c;       /* [B,Hd] carried gradients of rows at padding */
     /* decoder */
-    float *dec_x;                       /* [T,B,E] */
-    float *gi0e;                        /* [T,B,3H] embedding part of layer 0's projection */
-    s2s_gru_cache dec[S2S_MAX_LAYERS];
-    float *dh[S2S_MAX_LAYERS];          /* [B,H] gradient carried to the previous step */
-    float *ctxp, *ctx_sum;              /* [B,3H] plain: context projection, Σ_t dgi0 */
+    float *dec_x;                       /* [T,B,E] embeddings (per-position path) */
+    s2s_rnn_cache dec[S2S_MAX_LAYERS];  /* dec[0].gi: the embedding's share + b_ih is written
+                                         * first, the decoder adds the rest of layer 0's input */
+    s2s_layer_drop dec_drop[S2S_MAX_LAYERS];
+    float *dh[S2S_MAX_LAYERS], *dc[S2S_MAX_LAYERS]; /* [B,H] gradients carried to the previous step */
+    float *dlow;                        /* [B,H] a step's gradient on the layer below's output */
+    float *dec_dx;                      /* [T,B,E] gradient of the embeddings (per-position path) */
+    float *d_out;                       /* [T,B,H] gradient of the decoder's outputs (dense input) */
     float *logits, *dlogits;            /* [T,B,Vt] */
-    float *dhtop;                       /* [T,B,H] */
-    float *gh, *tmp;                    /* [B,3H], [B,max(E,H)] scratch */
+    float *gh;                          /* [B,G*H] the cell's scratch */
     float *loss;                        /* [B] */
-    int active[S2S_MAX_STEPS];                   /* rows still going at each decoder step */
-    int compact, nc;                    /* dense + loss only on the nc non-padding positions */
+    int active[S2S_MAX_STEPS];          /* rows still going at each decoder step */
+    /* dense + loss only on the nc non-padding positions ("compact rows") */
+    int compact, nc;
     int32_t *crow, *clab;               /* [T*B] their t*B+b, labels */
-    float *hc, *closs;                  /* [T*B,H] their top states, [T*B] their losses */
-    /* inference */
-    float *inf_h[S2S_MAX_LAYERS], *inf_h2[S2S_MAX_LAYERS]; /* [B,H] */
-    float *inf_ctx;                     /* [B,H] plain: the encoder's context */
-    float *inf_perm;                    /* [B,3H] reorder scratch */
+    float *hc, *dhc, *closs;            /* [T*B,H] their outputs, gradients; [T*B] their losses */
+    /* inference: each layer's state [B,H] (h, c) now and after the step being computed */
+    float *inf_now[S2S_MAX_LAYERS][2], *inf_next[S2S_MAX_LAYERS][2];
+    float *inf_perm;                    /* [B, max(H, G*H)] reorder scratch */
     s2s_wt wt;
     /* token tables: the encoder's layer 0, the decoder's embedding columns */
     s2s_tok_table enc_tab, dec_tab;
     int32_t *seen;                      /* [max(Vs,Vt)] token -> 1 + its slot; zeros between uses */
     int dec_full;                       /* inference: 1 dec_tab holds the whole target vocabulary,
                                          * -1 not used, 0 not decided since s2s_encode */
+    void *dec_priv;                     /* the decoder family's own buffers (its carve) */
 };
 
-/* Pointers for one decoder step, per layer: where the previous state is read and the new one
- * written, the gate caches, the projections and the dropped inputs. */
-typedef struct s2s_step_io {
-    const float *h_prev[S2S_MAX_LAYERS];
-    float *h[S2S_MAX_LAYERS], *r[S2S_MAX_LAYERS], *z[S2S_MAX_LAYERS], *n[S2S_MAX_LAYERS];
-    float *ghn[S2S_MAX_LAYERS], *gi[S2S_MAX_LAYERS], *xd[S2S_MAX_LAYERS];
-    const float *mask[S2S_MAX_LAYERS]; /* NULL: no dropout */
-    const float *gi0e;  /* [B,3H] embedding part + b_ih of layer 0 (may be gi[0] itself) */
-    float *F, *A, *ctx; /* attention caches and context [B,H] */
-    const float *adrop;
-    const int32_t *kv_row;  /* NULL: row b reads keys row b */
-} s2s_step_io;
-
-void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, int train, s2s_rng *rng);
-void s2s_attn_prepare(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src_len);
+/* Token tables (s2s_tokproj.c). */
 void s2s_tab_build(s2s_ws *ws, s2s_tok_table *tb, const int32_t *ids, int B, int T, int steps, const int *rows);
 void s2s_tab_full(s2s_tok_table *tb, int V);
 void s2s_tab_project(s2s_tok_table *tb, const float *emb, int E, int N, const float *W, int ldw, const float *b);
 void s2s_tab_gather(const s2s_tok_table *tb, int N, float *gi, int B, int steps, const int *rows);
 void s2s_tab_backward(s2s_tok_table *tb, int E, int N, const float *dgi, int B, int steps, const int *rows,
                       const float *W, int ldw, float *dW, float *db, float *demb);
-void s2s_dec_step(const s2s_model *m, s2s_ws *ws, int B, const s2s_step_io *io);
+
+/* The encoder (s2s_encoder.c): embedding and every layer over all T steps (src_len is read by
+ * the bidirectional encoder only), and its backward pass from enc_dy (the top layer's outputs)
+ * and enc_dstate (the final states). */
+void s2s_enc_carve(s2s_ws *w, s2s_carve *c, float dropout);
+void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const int32_t *src_len,
+                     int train, s2s_rng *rng);
+void s2s_enc_backward(s2s_model *m, s2s_ws *ws, const int32_t *src);
+double s2s_enc_flops(const s2s_ws *ws);
+
+/* A step's y = x W^T + b (x [M,K], y [M,N]): through the pass's transposed copy WT when it has
+ * one. */
+void s2s_step_linear(const s2s_ws *ws, int M, int N, int K, const float *x, const float *W, int ldw,
+                     const float *WT, const float *b, float beta, float *y);
+/* dW += Σ_t D_t^T X_t (and db += Σ D rows) over the decoder rows still going at each step. */
+void s2s_dec_wgrad(const s2s_ws *ws, int rows, int cols, const float *D, int ldd, const float *X, int ldx,
+                   float *dW, int ldw, float *db);
 #endif

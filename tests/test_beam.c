@@ -396,9 +396,9 @@ static void random_sources(s2s_rng *rg, int n, int T, int Vs, int32_t *src, int3
 /* A random model of each kind; the tied variant gives two pairs of target tokens identical
  * output rows (4 copies <eos>, 7 copies 5), so every step has exact ties greedy breaks by the
  * lower id. */
-static int random_model_case(s2s_kind kind, int tied, stats *st) {
+static int random_model_case(s2s_attention kind, int tied, stats *st) {
     enum { T = 6, N = 40, ML = 8 };
-    s2s_config cfg = {kind, 9, 11, 4, 6, 2, 0.0f, T};
+    s2s_config cfg = {kind, 9, 11, 4, 6, 2, 0.0f, T, S2S_GRU, S2S_UNI, 0, 0};
     s2s_model *m;
     s2s_ws *ws;
     s2s_err err;
@@ -444,16 +444,16 @@ static int random_model_case(s2s_kind kind, int tied, stats *st) {
 }
 
 static stats g_random, g_trained;
-static int test_random_attn(void) { return random_model_case(S2S_ATTN, 0, &g_random); }
-static int test_random_plain(void) { return random_model_case(S2S_PLAIN, 0, &g_random); }
-static int test_random_attn_tied(void) { return random_model_case(S2S_ATTN, 1, &g_random); }
-static int test_random_plain_tied(void) { return random_model_case(S2S_PLAIN, 1, &g_random); }
+static int test_random_attn(void) { return random_model_case(S2S_BAHDANAU, 0, &g_random); }
+static int test_random_plain(void) { return random_model_case(S2S_NO_ATTENTION, 0, &g_random); }
+static int test_random_attn_tied(void) { return random_model_case(S2S_BAHDANAU, 1, &g_random); }
+static int test_random_plain_tied(void) { return random_model_case(S2S_NO_ATTENTION, 1, &g_random); }
 
 /* Chunking (workspace rows for one sentence at a time) gives the same answers as one batch;
  * the reference gemm makes every row's arithmetic independent of the batch size. */
 static int test_chunking(void) {
     enum { T = 6, N = 9, ML = 7, K = 3 };
-    s2s_config cfg = {S2S_ATTN, 9, 11, 4, 6, 2, 0.0f, T};
+    s2s_config cfg = {S2S_BAHDANAU, 9, 11, 4, 6, 2, 0.0f, T, S2S_GRU, S2S_UNI, 0, 0};
     s2s_model *m;
     s2s_ws *big, *small;
     s2s_err err;
@@ -508,7 +508,7 @@ static int test_trained(void) {
     if (s2s_vocab_build(pairs.src_tok, pairs.src_start[pairs.n], 1, &sv, &err) ||
         s2s_vocab_build(pairs.tgt_tok, pairs.tgt_start[pairs.n], 1, &tv, &err) ||
         s2s_dataset_build(&pairs, sv, tv, T, &data, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
-    s2s_config cfg = {S2S_ATTN, s2s_vocab_size(sv), s2s_vocab_size(tv), 16, 24, 2, 0.0f, T};
+    s2s_config cfg = {S2S_BAHDANAU, s2s_vocab_size(sv), s2s_vocab_size(tv), 16, 24, 2, 0.0f, T, S2S_GRU, S2S_UNI, 0, 0};
     s2s_model *m;
     s2s_ws *ws;
     if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create(m, 4 * data.n, T, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }

@@ -10,13 +10,13 @@
 static char dir[] = "/tmp/s2s-ckpt-XXXXXX";
 
 /* A small trained-looking model with real vocabularies from the tiny corpus. */
-static int make_model(s2s_kind kind, s2s_model **m, s2s_vocab **sv, s2s_vocab **tv) {
+static int make_model(s2s_attention kind, s2s_model **m, s2s_vocab **sv, s2s_vocab **tv) {
     s2s_err err;
     s2s_pairs p;
     if (s2s_pairs_read("tests/data/tiny.tsv", 0, &p, &err) ||
         s2s_vocab_build(p.src_tok, p.src_start[p.n], 2, sv, &err) ||
         s2s_vocab_build(p.tgt_tok, p.tgt_start[p.n], 2, tv, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-    s2s_config c = {kind, s2s_vocab_size(*sv), s2s_vocab_size(*tv), 5, 6, 2, 0.1f, 8};
+    s2s_config c = {kind, s2s_vocab_size(*sv), s2s_vocab_size(*tv), 5, 6, 2, 0.1f, 8, S2S_GRU, S2S_UNI, 0, 0};
     if (s2s_model_create(&c, m, &err)) return 1;
     s2s_rng r; s2s_rng_seed(&r, 11);
     s2s_model_init(*m, &r);
@@ -36,12 +36,12 @@ static void greedy(const s2s_model *m, const s2s_vocab *sv, const char *sentence
 static int test_round_trip(void) {
     for (int k = 0; k < 2; k++) {
         s2s_model *m, *m2; s2s_vocab *sv, *tv, *sv2, *tv2; s2s_err err;
-        if (make_model(k ? S2S_PLAIN : S2S_ATTN, &m, &sv, &tv)) { CHECK(0); return 0; }
+        if (make_model(k ? S2S_NO_ATTENTION : S2S_BAHDANAU, &m, &sv, &tv)) { CHECK(0); return 0; }
         char path[128];
         snprintf(path, sizeof path, "%s/m%d.safetensors", dir, k);
         CHECK_MSG(s2s_model_save(path, m, sv, tv, &err) == 0, "%s", err.msg);
         CHECK_MSG(s2s_model_load(path, &m2, &sv2, &tv2, &err) == 0, "%s", err.msg);
-        CHECK(m2->cfg.kind == m->cfg.kind && m2->cfg.embed == 5 && m2->cfg.hidden == 6 && m2->cfg.layers == 2);
+        CHECK(m2->cfg.attention == m->cfg.attention && m2->cfg.embed == 5 && m2->cfg.hidden == 6 && m2->cfg.layers == 2);
         CHECK(m2->cfg.num_steps == 8 && m2->cfg.dropout == 0.1f && m2->n_params == m->n_params);
         CHECK(memcmp(m->params, m2->params, m->n_params * sizeof(float)) == 0);
         CHECK(s2s_vocab_size(sv2) == s2s_vocab_size(sv) && s2s_vocab_size(tv2) == s2s_vocab_size(tv));
@@ -72,7 +72,7 @@ static int expect_load_error(const char *path, const char *want) {
 
 static int test_every_truncation(void) {
     s2s_model *m; s2s_vocab *sv, *tv; s2s_err err;
-    if (make_model(S2S_ATTN, &m, &sv, &tv)) { CHECK(0); return 0; }
+    if (make_model(S2S_BAHDANAU, &m, &sv, &tv)) { CHECK(0); return 0; }
     char path[128], cut[128];
     snprintf(path, sizeof path, "%s/full.safetensors", dir);
     snprintf(cut, sizeof cut, "%s/cut.safetensors", dir);
@@ -127,7 +127,7 @@ static void write_edited(const char *good, const char *out, edit e) {
 
 static int test_bad_files(void) {
     s2s_model *m; s2s_vocab *sv, *tv; s2s_err err;
-    if (make_model(S2S_ATTN, &m, &sv, &tv)) { CHECK(0); return 0; }
+    if (make_model(S2S_BAHDANAU, &m, &sv, &tv)) { CHECK(0); return 0; }
     char good[128], bad[128];
     snprintf(good, sizeof good, "%s/good.safetensors", dir);
     snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);

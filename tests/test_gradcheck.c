@@ -109,15 +109,16 @@ static int test_masked_ce_grad(void) {
 
 /* ---- whole model ---------------------------------------------------------------------------- */
 typedef struct { s2s_model *m; s2s_ws *ws; s2s_batch bt; int train; } model_ctx;
+static s2s_ws_opts g_opts = {1};  /* the workspaces' options: token tables on or off */
 static double model_loss(void *p) {
     model_ctx *c = p; s2s_rng r; s2s_rng_seed(&r, 99);  /* same dropout masks every time */
     return s2s_forward(c->m, c->ws, &c->bt, c->train, 0, &r, NULL);
 }
-static int model_case(s2s_kind kind, float dropout, int layers) {
+static int model_case(s2s_attention kind, float dropout, int layers) {
     enum { B = 6, T = 5 };  /* more than 4 rows: the steps' products use transposed weights */
-    s2s_config cfg = {kind, 9, 11, 3, 4, layers, dropout, T};
+    s2s_config cfg = {kind, 9, 11, 3, 4, layers, dropout, T, S2S_GRU, S2S_UNI, 0, 0};
     s2s_model *m; s2s_ws *ws; s2s_err err;
-    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create(m, B, T, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create_opts(m, B, T, &g_opts, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     s2s_rng r; s2s_rng_seed(&r, 7);
     s2s_model_init(m, &r);
     static const int32_t src[B * T] = {4, 5, 6, 7, 3,  8, 3, 1, 1, 1,  5, 5, 3, 1, 1,  3, 1, 1, 1, 1,
@@ -140,16 +141,16 @@ static int model_case(s2s_kind kind, float dropout, int layers) {
         int stride = n > 40 ? n / 40 : 1;
         for (int k = 0; k < n; k += stride)
             bad += fd_check(t->name, m->params + t->offset + k, m->grads + t->offset + k, 1, model_loss, &c, 1e-2);
-        CHECK_MSG(bad == 0, "%s: %d coordinates disagree (kind %s, dropout %g)", t->name, bad, s2s_kind_name(kind), dropout);
+        CHECK_MSG(bad == 0, "%s: %d coordinates disagree (kind %s, dropout %g)", t->name, bad, s2s_attention_name(kind), dropout);
     }
     s2s_ws_free(ws); s2s_model_free(m);
     return 0;
 }
-static int test_model_attn_grad(void) { return model_case(S2S_ATTN, 0.0f, 2); }
-static int test_model_plain_grad(void) { return model_case(S2S_PLAIN, 0.0f, 2); }
-static int test_model_attn_dropout_grad(void) { return model_case(S2S_ATTN, 0.3f, 2); }
-static int test_model_plain_dropout_grad(void) { return model_case(S2S_PLAIN, 0.3f, 3); }
-static int test_model_attn_one_layer_grad(void) { return model_case(S2S_ATTN, 0.0f, 1); }
+static int test_model_attn_grad(void) { return model_case(S2S_BAHDANAU, 0.0f, 2); }
+static int test_model_plain_grad(void) { return model_case(S2S_NO_ATTENTION, 0.0f, 2); }
+static int test_model_attn_dropout_grad(void) { return model_case(S2S_BAHDANAU, 0.3f, 2); }
+static int test_model_plain_dropout_grad(void) { return model_case(S2S_NO_ATTENTION, 0.3f, 3); }
+static int test_model_attn_one_layer_grad(void) { return model_case(S2S_BAHDANAU, 0.0f, 1); }
 
 int main(void) {
     s2s_linalg_use_reference(1);
@@ -162,11 +163,11 @@ int main(void) {
     RUN(test_model_attn_dropout_grad);
     RUN(test_model_plain_dropout_grad);
     RUN(test_model_attn_one_layer_grad);
-    s2s_token_tables(0);  /* the per-position input projections */
+    g_opts.token_tables = 0;  /* the per-position input projections */
     printf("  (per-position input projections)\n");
     RUN(test_model_attn_grad);
     RUN(test_model_plain_grad);
-    s2s_token_tables(1);
+    g_opts.token_tables = 1;
     /* the whole model again with the fast products (our kernel, else BLAS) in float */
     s2s_linalg_use_reference(0);
     printf("  (fast products)\n");

@@ -32,6 +32,7 @@ static const int32_t *I32(s2s_st_file *f, const char *name) {
     if (!t || t->dtype != S2S_I32) { fprintf(stderr, "  fixture lacks I32 tensor %s\n", name); exit(1); }
     return t->data;
 }
+static s2s_ws_opts g_opts = {1};  /* the workspaces' options: token tables on or off */
 static int META(s2s_st_file *f, const char *k) { const char *v = s2s_st_meta(f, k); return v ? atoi(v) : -1; }
 
 /* ---- a 2-layer GRU over time, from the cell kernels ----------------------------------------- */
@@ -151,13 +152,13 @@ static int test_loss_parity(void) {
 }
 
 /* ---- the whole encoder-decoder ------------------------------------------------------------ */
-static int model_parity(const char *fixture, s2s_kind kind) {
+static int model_parity(const char *fixture, s2s_attention kind) {
     s2s_st_file *f = open_fixture(fixture);
     if (!f) { CHECK(0); return 0; }
     const int B = META(f, "B"), T = META(f, "T"), H = META(f, "H"), L = META(f, "L"), Vt = META(f, "Vt");
-    s2s_config cfg = {kind, META(f, "Vs"), Vt, META(f, "E"), H, L, 0.0f, T};
+    s2s_config cfg = {kind, META(f, "Vs"), Vt, META(f, "E"), H, L, 0.0f, T, S2S_GRU, S2S_UNI, 0, 0};
     s2s_model *m; s2s_ws *ws; s2s_err err;
-    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create(m, B, T, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create_opts(m, B, T, &g_opts, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     for (int i = 0; i < m->n_tensors; i++) {
         const s2s_tensor *t = s2s_st_find(f, m->tensors[i].name);
         CHECK_MSG(t && t->nbytes == m->tensors[i].size * 4, "fixture tensor %s missing or misshapen", m->tensors[i].name);
@@ -179,7 +180,7 @@ static int model_parity(const char *fixture, s2s_kind kind) {
         s2s_ws_enc_state(ws, l, &h);
         CHECK_ARRAY(h, F32(f, "out.enc_state") + (size_t)l * B * H, B * H, RTOL, ATOL, "out.enc_state");
     }
-    if (kind == S2S_ATTN) CHECK_ARRAY(s2s_ws_attention(ws), F32(f, "out.attention_weights"), T * B * T, RTOL, ATOL, "attention");
+    if (kind == S2S_BAHDANAU) CHECK_ARRAY(s2s_ws_attention(ws), F32(f, "out.attention_weights"), T * B * T, RTOL, ATOL, "attention");
     s2s_backward(m, ws, &bt);
     char nm[96];
     for (int i = 0; i < m->n_tensors; i++) {
@@ -215,8 +216,8 @@ static int model_parity(const char *fixture, s2s_kind kind) {
     s2s_ws_free(ws); s2s_model_free(m); s2s_st_free(f);
     return 0;
 }
-static int test_attn_model_parity(void) { return model_parity("attn_batch.safetensors", S2S_ATTN); }
-static int test_plain_model_parity(void) { return model_parity("plain_batch.safetensors", S2S_PLAIN); }
+static int test_attn_model_parity(void) { return model_parity("attn_batch.safetensors", S2S_BAHDANAU); }
+static int test_plain_model_parity(void) { return model_parity("plain_batch.safetensors", S2S_NO_ATTENTION); }
 
 int main(void) {
     static const char *names[] = {"our kernel's", "BLAS", "reference", "reference, per-position input"};
@@ -224,7 +225,7 @@ int main(void) {
         if (pass == 0 && s2s_gemm_backend(S2S_GEMM_OWN) < 0) continue;  /* not in this build */
         if (pass == 1) s2s_gemm_backend(S2S_GEMM_BLAS);
         s2s_linalg_use_reference(pass >= 2);
-        s2s_token_tables(pass < 3);
+        g_opts.token_tables = pass < 3;
         printf("  (%s products)\n", names[pass]);
         RUN(test_gru_parity);
         RUN(test_attention_parity);

@@ -1,0 +1,44 @@
+/* The model families' tables: which file implements each cell and each decoder. Adding one is
+ * its file plus one line here (and its enum value in s2s_model.h). */
+#include <string.h>
+
+#include "s2s_decoder.h"
+
+extern const s2s_cell_ops s2s_cell_gru;
+static const s2s_cell_ops *const cells[S2S_N_CELLS] = {
+    [S2S_GRU] = &s2s_cell_gru,
+};
+
+extern const s2s_decoder_ops s2s_dec_bahdanau, s2s_dec_plain;
+static const s2s_decoder_ops *const decoders[S2S_N_ATTENTION] = {
+    [S2S_BAHDANAU] = &s2s_dec_bahdanau,
+    [S2S_NO_ATTENTION] = &s2s_dec_plain,
+};
+
+static const char *const encoders[] = {[S2S_UNI] = "uni", [S2S_BI] = "bi"};
+
+const s2s_cell_ops *s2s_cell_of(int kind) { return kind >= 0 && kind < S2S_N_CELLS ? cells[kind] : NULL; }
+const s2s_decoder_ops *s2s_decoder_of(int kind) {
+    return kind >= 0 && kind < S2S_N_ATTENTION ? decoders[kind] : NULL;
+}
+
+const char *s2s_cell_name(s2s_cell_kind c) { return s2s_cell_of(c) ? cells[c]->name : NULL; }
+const char *s2s_attention_name(s2s_attention a) { return s2s_decoder_of(a) ? decoders[a]->name : NULL; }
+const char *s2s_model_kind_name(s2s_attention a) { return s2s_decoder_of(a) ? decoders[a]->kind : NULL; }
+const char *s2s_encoder_name(s2s_enc_kind e) { return e == S2S_UNI || e == S2S_BI ? encoders[e] : NULL; }
+
+int s2s_cell_parse(const char *s, s2s_cell_kind *out) {
+    for (int i = 0; i < S2S_N_CELLS; i++)
+        if (cells[i] && !strcmp(s, cells[i]->name)) { *out = (s2s_cell_kind)i; return 0; }
+    return -1;
+}
+int s2s_attention_parse(const char *s, s2s_attention *out) {
+    for (int i = 0; i < S2S_N_ATTENTION; i++)
+        if (decoders[i] && !strcmp(s, decoders[i]->name)) { *out = (s2s_attention)i; return 0; }
+    return -1;
+}
+int s2s_encoder_parse(const char *s, s2s_enc_kind *out) {
+    for (int i = 0; i < 2; i++)
+        if (!strcmp(s, encoders[i])) { *out = (s2s_enc_kind)i; return 0; }
+    return -1;
+}

@@ -1,0 +1,440 @@
+/* The model families (issue 13) beside d2l's two: every combination of cell (GRU, LSTM),
+ * encoder (one direction, two), decoder (none, Bahdanau, Luong dot / general, with or without
+ * input feeding) and tied embeddings the fixtures cover, against PyTorch (tools/families_ref.py,
+ * fixtures by tools/make_family_fixtures.py: logits, loss, every gradient and five Adam steps
+ * to 1e-4 relative); central-difference gradient checks of the whole model for every family;
+ * the token tables against the per-position products; inference steps against the training
+ * pass. A fixture whose family this build does not have yet is skipped, saying so. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "s2s_checkpoint.h"
+#include "s2s_cell.h"
+#include "s2s_decoder.h"
+#include "s2s_linalg.h"
+#include "s2s_model.h"
+#include "s2s_optim.h"
+#include "s2s_rng.h"
+#include "s2s_safetensors.h"
+
+#define RTOL 1e-4
+#define ATOL 1e-6
+
+static s2s_ws_opts g_opts = {1};
+
+static s2s_st_file *open_fixture(const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/fixtures/%s", name);
+    s2s_st_file *f = NULL;
+    s2s_err err;
+    if (s2s_st_read(path, &f, &err)) { fprintf(stderr, "  %s\n", err.msg); return NULL; }
+    return f;
+}
+static const float *F32(s2s_st_file *f, const char *name) {
+    const s2s_tensor *t = s2s_st_find(f, name);
+    if (!t || t->dtype != S2S_F32) { fprintf(stderr, "  fixture lacks F32 tensor %s\n", name); exit(1); }
+    return t->data;
+}
+static const int32_t *I32(s2s_st_file *f, const char *name) {
+    const s2s_tensor *t = s2s_st_find(f, name);
+    if (!t || t->dtype != S2S_I32) { fprintf(stderr, "  fixture lacks I32 tensor %s\n", name); exit(1); }
+    return t->data;
+}
+static int META(s2s_st_file *f, const char *k) { const char *v = s2s_st_meta(f, k); return v ? atoi(v) : -1; }
+
+/* A family by its parts; the config of that family with the given sizes. */
+typedef struct family { s2s_cell_kind cell; s2s_enc_kind enc; s2s_attention att; int feed, tie; } family;
+static s2s_config family_config(family fa, int Vs, int Vt, int E, int H, int L, float dropout, int T) {
+    return (s2s_config){fa.att, Vs, Vt, E, H, L, dropout, T, fa.cell, fa.enc, fa.feed, fa.tie};
+}
+static const char *family_name(family fa, char *buf, size_t n) {
+    snprintf(buf, n, "%s-%s-%s%s%s", s2s_cell_name(fa.cell) ? s2s_cell_name(fa.cell) : "?",
+             s2s_encoder_name(fa.enc), s2s_attention_name(fa.att) ? s2s_attention_name(fa.att) : "?",
+             fa.feed ? "-feed" : "", fa.tie ? "-tied" : "");
+    return buf;
+}
+/* 1 when this build has the family (else says why, for a skip). */
+static int available(const s2s_config *c) {
+    s2s_err err;
+    if (s2s_config_check(c, &err) == 0) return 1;
+    printf("  not in this build: %s\n", err.msg);
+    return 0;
+}
+
+/* ---- whole models against PyTorch ----------------------------------------------------------- */
+
+/* The fixture's batch-major [B,T,D] as time-major [T,B,D] (or back). */
+static void swap_bt(float *dst, const float *src, int B, int T, int D, int to_time) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const size_t bm = ((size_t)b * T + t) * D, tm = ((size_t)t * B + b) * D;
+            memcpy(dst + (to_time ? tm : bm), src + (to_time ? bm : tm), sizeof(float) * D);
+        }
+}
+
+static int model_fixture(const char *name) {
+    s2s_st_file *f = open_fixture(name);
+    if (!f) { CHECK(0); return 0; }
+    const int B = META(f, "B"), T = META(f, "T"), H = META(f, "H"), L = META(f, "L"), Vt = META(f, "Vt");
+    /* by name here, not through the tables: a family this build lacks is then skipped */
+    family fa = {0};
+    static const char *const att_names[] = {[S2S_BAHDANAU] = "bahdanau", [S2S_NO_ATTENTION] = "none",
+                                            [S2S_LUONG_DOT] = "luong-dot", [S2S_LUONG_GENERAL] = "luong-general"};
+    fa.cell = !strcmp(s2s_st_meta(f, "cell"), "lstm") ? S2S_LSTM : S2S_GRU;
+    fa.enc = !strcmp(s2s_st_meta(f, "encoder"), "bi") ? S2S_BI : S2S_UNI;
+    for (int i = 0; i < 4; i++) if (!strcmp(s2s_st_meta(f, "attention"), att_names[i])) fa.att = (s2s_attention)i;
+    fa.feed = META(f, "input_feed"); fa.tie = META(f, "tie_embeddings");
+    s2s_config cfg = family_config(fa, META(f, "Vs"), Vt, META(f, "E"), H, L, 0.0f, T);
+    if (!available(&cfg)) { s2s_st_free(f); return 1; }
+    s2s_model *m; s2s_ws *ws; s2s_err err;
+    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create_opts(m, B, T, &g_opts, &ws, &err)) {
+        CHECK_MSG(0, "%s", err.msg); s2s_st_free(f); return 0;
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        const s2s_tensor *t = s2s_st_find(f, m->tensors[i].name);
+        CHECK_MSG(t && t->nbytes == m->tensors[i].size * 4, "fixture tensor %s missing or misshapen", m->tensors[i].name);
+        if (t && !m->tensors[i].alias) memcpy(m->params + m->tensors[i].offset, t->data, t->nbytes);
+        if (t && m->tensors[i].alias)
+            CHECK_MSG(!memcmp(m->params + m->tensors[i].offset, t->data, t->nbytes), "%s differs from its tied twin",
+                      m->tensors[i].name);
+    }
+    s2s_batch bt = {B, T, I32(f, "in.X"), I32(f, "in.X_valid_len"), I32(f, "in.dec_input"), I32(f, "in.Y"), I32(f, "in.Y_valid_len")};
+    float loss[64];
+    s2s_model_zero_grad(m);
+    double total = s2s_forward(m, ws, &bt, 0, 1, NULL, loss);
+    CHECK_ARRAY(loss, F32(f, "out.loss"), B, RTOL, ATOL, "out.loss");
+    float *bm = calloc((size_t)B * T * (Vt > H ? Vt : H), 4);
+    swap_bt(bm, s2s_ws_logits(ws), B, T, Vt, 0);
+    CHECK_ARRAY(bm, F32(f, "out.logits"), B * T * Vt, RTOL, ATOL, "out.logits");
+    CHECK_ARRAY(s2s_ws_enc_outputs(ws), F32(f, "out.enc_outputs"), T * B * H, RTOL, ATOL, "out.enc_outputs");
+    for (int l = 0; l < L; l++) {
+        const float *h, *c;
+        s2s_ws_enc_state(ws, l, &h);
+        s2s_ws_enc_cell_state(ws, l, &c);
+        CHECK_ARRAY(h, F32(f, "out.enc_state") + (size_t)l * B * H, B * H, RTOL, ATOL, "out.enc_state");
+        if (fa.cell == S2S_LSTM) CHECK_ARRAY(c, F32(f, "out.enc_state_c") + (size_t)l * B * H, B * H, RTOL, ATOL, "out.enc_state_c");
+    }
+    if (fa.att != S2S_NO_ATTENTION)
+        CHECK_ARRAY(s2s_ws_attention(ws), F32(f, "out.attention_weights"), T * B * T, RTOL, ATOL, "attention");
+    if (s2s_st_find(f, "out.attentional"))
+        CHECK_ARRAY(ws->dec_ops->outputs(ws), F32(f, "out.attentional"), T * B * H, RTOL, ATOL, "out.attentional");
+    s2s_backward(m, ws, &bt);
+    char nm[96];
+    for (int i = 0; i < m->n_tensors; i++) {
+        snprintf(nm, sizeof nm, "grad.%s", m->tensors[i].name);
+        CHECK_ARRAY(m->grads + m->tensors[i].offset, F32(f, nm), (long)m->tensors[i].size, RTOL, ATOL, nm);
+    }
+    /* the decoder may stop after the longest target: same loss and gradients */
+    float *g_full = malloc(m->n_params * 4);
+    memcpy(g_full, m->grads, m->n_params * 4);
+    s2s_model_zero_grad(m);
+    double total_short = s2s_forward(m, ws, &bt, 0, 0, NULL, NULL);
+    s2s_backward(m, ws, &bt);
+    CHECK_NEAR(total_short, total, 1e-6, 0);
+    CHECK_ARRAY(m->grads, g_full, (long)m->n_params, 1e-5, 1e-7, "gradients with the early stop");
+    /* five steps of d2l's training loop on this batch */
+    const int steps = META(f, "adam_steps");
+    s2s_adam adam = {0.005f, 0.9f, 0.999f, 1e-8f, 0, calloc(m->n_params, 4), calloc(m->n_params, 4), m->n_params};
+    const float *ref_loss = F32(f, "adam.loss_sum"), *ref_norm = F32(f, "adam.grad_norm");
+    for (int s = 0; s < steps; s++) {
+        s2s_model_zero_grad(m);
+        double l = s2s_forward(m, ws, &bt, 1, 0, NULL, NULL);  /* train mode, dropout 0 */
+        s2s_backward(m, ws, &bt);
+        double norm = s2s_clip_grad_norm(m->grads, m->n_params, 1.0);
+        s2s_adam_step(&adam, m->params, m->grads);
+        CHECK_NEAR(l, ref_loss[s], RTOL, ATOL);
+        CHECK_NEAR(norm, ref_norm[s], RTOL, ATOL);
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        snprintf(nm, sizeof nm, "after.%s", m->tensors[i].name);
+        CHECK_ARRAY(m->params + m->tensors[i].offset, F32(f, nm), (long)m->tensors[i].size, RTOL, 1e-5, nm);
+    }
+    free(adam.m); free(adam.v); free(bm); free(g_full);
+    s2s_ws_free(ws); s2s_model_free(m); s2s_st_free(f);
+    return 0;
+}
+static int test_lstm_uni_bahdanau(void) { return model_fixture("fam_lstm_uni_bahdanau.safetensors"); }
+static int test_lstm_uni_none(void) { return model_fixture("fam_lstm_uni_none.safetensors"); }
+static int test_gru_bi_bahdanau(void) { return model_fixture("fam_gru_bi_bahdanau.safetensors"); }
+static int test_lstm_bi_none(void) { return model_fixture("fam_lstm_bi_none.safetensors"); }
+static int test_gru_uni_luong_dot(void) { return model_fixture("fam_gru_uni_luong_dot.safetensors"); }
+static int test_gru_uni_luong_general_feed(void) { return model_fixture("fam_gru_uni_luong_general_feed.safetensors"); }
+static int test_lstm_bi_luong_general_feed(void) { return model_fixture("fam_lstm_bi_luong_general_feed.safetensors"); }
+static int test_gru_uni_bahdanau_tied(void) { return model_fixture("fam_gru_uni_bahdanau_tied.safetensors"); }
+static int test_lstm_bi_luong_dot_feed_tied(void) { return model_fixture("fam_lstm_bi_luong_dot_feed_tied.safetensors"); }
+
+/* ---- the families checked here without PyTorch ------------------------------------------------ */
+
+static const family families[] = {
+    {S2S_GRU, S2S_UNI, S2S_BAHDANAU, 0, 1},
+    {S2S_LSTM, S2S_UNI, S2S_BAHDANAU, 0, 0},
+    {S2S_LSTM, S2S_UNI, S2S_NO_ATTENTION, 0, 0},
+    {S2S_GRU, S2S_BI, S2S_BAHDANAU, 0, 0},
+    {S2S_GRU, S2S_BI, S2S_NO_ATTENTION, 0, 0},
+    {S2S_LSTM, S2S_BI, S2S_NO_ATTENTION, 0, 1},
+    {S2S_GRU, S2S_UNI, S2S_LUONG_DOT, 0, 0},
+    {S2S_GRU, S2S_UNI, S2S_LUONG_GENERAL, 1, 0},
+    {S2S_LSTM, S2S_BI, S2S_LUONG_GENERAL, 1, 0},
+    {S2S_LSTM, S2S_BI, S2S_LUONG_DOT, 1, 1},
+    {S2S_GRU, S2S_BI, S2S_LUONG_DOT, 0, 1},
+};
+enum { N_FAMILIES = sizeof families / sizeof families[0] };
+
+/* A toy batch over vocabularies Vs = 9, Vt = 11 (ids 4.. words; 1 pad, 2 <bos>, 3 <eos>), rows
+ * sorted by target length as the trainer sorts them; source lengths mixed, some padded. */
+enum { TB = 6, TT = 5 };
+typedef struct { int32_t src[TB * TT], srcl[TB], dec[TB * TT], tgt[TB * TT], tgtl[TB]; } toy;
+static void make_toy(toy *d) {
+    static const int32_t src[TB * TT] = {4, 5, 6, 7, 3,  8, 3, 1, 1, 1,  5, 5, 3, 1, 1,  3, 1, 1, 1, 1,
+                                         6, 3, 1, 1, 1,  7, 8, 4, 3, 1};
+    static const int32_t srcl[TB] = {5, 2, 3, 1, 2, 4};
+    static const int32_t tgt[TB * TT] = {6, 7, 8, 9, 10,  4, 5, 3, 1, 1,  10, 3, 1, 1, 1,  4, 3, 1, 1, 1,
+                                         5, 3, 1, 1, 1,  3, 1, 1, 1, 1};
+    static const int32_t tgtl[TB] = {5, 3, 2, 2, 2, 1};
+    memcpy(d->src, src, sizeof src); memcpy(d->srcl, srcl, sizeof srcl);
+    memcpy(d->tgt, tgt, sizeof tgt); memcpy(d->tgtl, tgtl, sizeof tgtl);
+    for (int b = 0; b < TB; b++) { d->dec[b * TT] = 2; for (int t = 1; t < TT; t++) d->dec[b * TT + t] = tgt[b * TT + t - 1]; }
+}
+
+/* A model of the family (tied: E = H) with d2l's initialisation from seed, and a workspace. */
+static int make_model(family fa, int H, int layers, float dropout, int rows, uint64_t seed, s2s_model **m, s2s_ws **ws) {
+    s2s_config cfg = family_config(fa, 9, 11, fa.tie ? H : 3, H, layers, dropout, TT);
+    s2s_err err;
+    if (s2s_model_create(&cfg, m, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    if (s2s_ws_create_opts(*m, rows, TT, &g_opts, ws, &err)) { CHECK_MSG(0, "%s", err.msg); s2s_model_free(*m); return 0; }
+    s2s_rng r; s2s_rng_seed(&r, seed);
+    s2s_model_init(*m, &r);
+    return 1;
+}
+
+/* Central differences of the summed loss at a spread of every tensor's coordinates. */
+typedef struct { s2s_model *m; s2s_ws *ws; s2s_batch bt; int train; } model_ctx;
+static double model_loss(model_ctx *c) {
+    s2s_rng r; s2s_rng_seed(&r, 99);  /* the same dropout masks every time */
+    return s2s_forward(c->m, c->ws, &c->bt, c->train, 0, &r, NULL);
+}
+static int grad_case(family fa, float dropout) {
+    char nm[64];
+    s2s_config probe = family_config(fa, 9, 11, 4, 4, 2, dropout, TT);
+    if (!available(&probe)) return -1;
+    s2s_model *m; s2s_ws *ws;
+    if (!make_model(fa, 4, 2, dropout, TB, 7, &m, &ws)) return 0;
+    toy d;
+    make_toy(&d);
+    model_ctx c = {m, ws, {TB, TT, d.src, d.srcl, d.dec, d.tgt, d.tgtl}, dropout > 0};
+    s2s_model_zero_grad(m);
+    model_loss(&c);
+    s2s_backward(m, ws, &c.bt);
+    const double eps = 1e-2, atol = 2e-4;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const s2s_tensor_info *t = &m->tensors[i];
+        if (t->alias) continue;  /* the same coordinates as its first name */
+        int n = (int)t->size, bad = 0, stride = n > 40 ? n / 40 : 1;
+        for (int k = 0; k < n; k += stride) {
+            float *x = m->params + t->offset + k, keep = *x;
+            *x = keep + (float)eps; double fp = model_loss(&c);
+            *x = keep - (float)eps; double fm = model_loss(&c);
+            *x = keep;
+            double num = (fp - fm) / (2 * eps), ana = m->grads[t->offset + k];
+            if (!(fabs(num - ana) <= atol + 1e-2 * fabs(num)) && bad++ < 3)
+                fprintf(stderr, "  %s[%d]: analytic %.6g vs numeric %.6g\n", t->name, k, ana, num);
+        }
+        CHECK_MSG(bad == 0, "%s: %d coordinates disagree (%s, dropout %g)", t->name, bad,
+                  family_name(fa, nm, sizeof nm), dropout);
+    }
+    s2s_ws_free(ws); s2s_model_free(m);
+    return 1;
+}
+static int test_family_gradients(void) {
+    int ran = 0;
+    for (int i = 0; i < N_FAMILIES; i++)
+        for (int drop = 0; drop < 2; drop++) ran += grad_case(families[i], drop ? 0.3f : 0.0f) > 0;
+    if (!ran) SKIP("no family beside d2l's in this build");
+    printf("  %d family/dropout cases\n", ran);
+    return 0;
+}
+
+/* One training pass of each family with token tables against per-position products (the
+ * reference), and greedy translation likewise. */
+static int test_family_tables(void) {
+    int ran = 0;
+    toy d;
+    make_toy(&d);
+    s2s_batch bt = {TB, TT, d.src, d.srcl, d.dec, d.tgt, d.tgtl};
+    for (int i = 0; i < N_FAMILIES; i++) {
+        s2s_config probe = family_config(families[i], 9, 11, 6, 6, 2, 0.0f, TT);
+        if (!available(&probe)) continue;
+        s2s_model *m; s2s_ws *ws[2];
+        float *g[2], att[2][TB * TT * TT];
+        double loss[2];
+        int32_t out[2][TB * TT];
+        int len[2][TB];
+        s2s_err err;
+        g_opts.token_tables = 0;
+        const int made = make_model(families[i], 6, 2, 0.2f, TB, 11, &m, &ws[0]);
+        g_opts.token_tables = 1;
+        if (!made) return 0;
+        if (s2s_ws_create_opts(m, TB, TT, &g_opts, &ws[1], &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+        for (int on = 0; on < 2; on++) {
+            s2s_rng dr; s2s_rng_seed(&dr, 5);
+            s2s_model_zero_grad(m);
+            loss[on] = s2s_forward(m, ws[on], &bt, 1, 0, &dr, NULL);
+            s2s_backward(m, ws[on], &bt);
+            g[on] = malloc(sizeof(float) * m->n_params);
+            memcpy(g[on], m->grads, sizeof(float) * m->n_params);
+            CHECK(s2s_greedy(m, ws[on], TB, d.src, d.srcl, TT, out[on], len[on], att[on], &err) == 0);
+        }
+        CHECK_NEAR(loss[1], loss[0], 1e-6, 0);
+        for (int k = 0; k < m->n_tensors; k++)
+            CHECK_ARRAY(g[1] + m->tensors[k].offset, g[0] + m->tensors[k].offset, (long)m->tensors[k].size, 1e-5, 1e-7,
+                        m->tensors[k].name);
+        for (int b = 0; b < TB; b++) {
+            CHECK(len[0][b] == len[1][b]);
+            for (int k = 0; k < len[0][b] && k < len[1][b]; k++) CHECK(out[0][b * TT + k] == out[1][b * TT + k]);
+        }
+        CHECK_ARRAY(att[1], att[0], (long)TB * TT * TT, 1e-5, 1e-7, "attention");
+        free(g[0]); free(g[1]);
+        s2s_ws_free(ws[0]); s2s_ws_free(ws[1]); s2s_model_free(m);
+        ran++;
+    }
+    if (!ran) SKIP("no family beside d2l's in this build");
+    return 0;
+}
+
+/* Inference steps (s2s_encode + s2s_decode_step fed the teacher's tokens) give the training
+ * pass's log-probabilities and attention weights, every row, every step; rows reordered by
+ * s2s_decoder_reorder carry their whole state (including a family's own, as Luong's fed-back
+ * h~). */
+static int test_family_steps(void) {
+    int ran = 0;
+    toy d;
+    make_toy(&d);
+    s2s_batch bt = {TB, TT, d.src, d.srcl, d.dec, d.tgt, d.tgtl};
+    for (int i = 0; i < N_FAMILIES; i++) {
+        s2s_config probe = family_config(families[i], 9, 11, 6, 6, 2, 0.0f, TT);
+        if (!available(&probe)) continue;
+        s2s_model *m; s2s_ws *ws, *inf;
+        s2s_err err;
+        if (!make_model(families[i], 6, 2, 0.0f, TB, 13, &m, &ws)) return 0;
+        if (s2s_ws_create(m, TB, TT, &inf, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+        s2s_forward(m, ws, &bt, 0, 1, NULL, NULL);
+        const float *lg = s2s_ws_logits(ws), *A = s2s_ws_attention(ws);
+        /* rows in reverse order after the first step: row i decodes sentence TB-1-i */
+        int from[TB];
+        for (int b = 0; b < TB; b++) from[b] = TB - 1 - b;
+        s2s_encode(m, inf, TB, d.src, d.srcl);
+        float lp[TB * 11], at[TB * TT];
+        int32_t tok[TB];
+        for (int t = 0; t < TT; t++) {
+            const int rev = t > 0;
+            if (t == 1) s2s_decoder_reorder(m, inf, TB, from);
+            for (int b = 0; b < TB; b++) tok[b] = d.dec[(rev ? from[b] : b) * TT + t];
+            s2s_decode_step(m, inf, TB, tok, lp, at);
+            for (int b = 0; b < TB; b++) {
+                const int s = rev ? from[b] : b;
+                const float *x = lg + ((size_t)t * TB + s) * 11;
+                float mx = x[0], ref[11];
+                double sum = 0;
+                for (int v = 1; v < 11; v++) mx = x[v] > mx ? x[v] : mx;
+                for (int v = 0; v < 11; v++) sum += exp((double)x[v] - mx);
+                for (int v = 0; v < 11; v++) ref[v] = (float)(x[v] - mx - log(sum));
+                CHECK_ARRAY(lp + b * 11, ref, 11, 1e-4, 1e-5, "log-probabilities");
+                if (A) CHECK_ARRAY(at + b * TT, A + ((size_t)t * TB + s) * TT, TT, 1e-4, 1e-6, "attention");
+            }
+        }
+        s2s_ws_free(ws); s2s_ws_free(inf); s2s_model_free(m);
+        ran++;
+    }
+    if (!ran) SKIP("no family beside d2l's in this build");
+    return 0;
+}
+
+/* Model files: every family saves and loads back exactly (format 2 names it in the metadata);
+ * a tied model's file holds both names with equal data, and a file where they differ is
+ * refused. */
+static int test_family_files(void) {
+    char dir[] = "/tmp/s2s-fam-XXXXXX", path[64], bad[64];
+    if (!mkdtemp(dir)) { CHECK(0); return 0; }
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+    const char *const src_tok[] = {"<unk>", "<pad>", "<bos>", "<eos>", "a", "b", "c", "d", "e"};
+    const char *const tgt_tok[] = {"<unk>", "<pad>", "<bos>", "<eos>", "v", "w", "x", "y", "z", "zz", "zzz"};
+    s2s_vocab *sv, *tv;
+    s2s_err err;
+    if (s2s_vocab_from_list(src_tok, 9, &sv, &err) || s2s_vocab_from_list(tgt_tok, 11, &tv, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    int ran = 0;
+    for (int i = 0; i < N_FAMILIES; i++) {
+        s2s_config probe = family_config(families[i], 9, 11, 6, 6, 2, 0.0f, TT);
+        if (!available(&probe)) continue;
+        s2s_model *m, *m2; s2s_ws *ws; s2s_vocab *sv2, *tv2;
+        if (!make_model(families[i], 6, 2, 0.1f, 1, 17, &m, &ws)) return 0;
+        CHECK(s2s_model_save(path, m, sv, tv, &err) == 0);
+        if (s2s_model_load(path, &m2, &sv2, &tv2, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+        const s2s_config *a = &m->cfg, *b = &m2->cfg;
+        CHECK(a->cell == b->cell && a->encoder == b->encoder && a->attention == b->attention &&
+              a->input_feed == b->input_feed && a->tie_embeddings == b->tie_embeddings && a->hidden == b->hidden);
+        CHECK(m2->n_params == m->n_params && !memcmp(m2->params, m->params, m->n_params * sizeof(float)));
+        s2s_st_file *f;
+        CHECK(s2s_st_read(path, &f, &err) == 0);
+        CHECK(!strcmp(s2s_st_meta(f, "format_version"), "2") && !strcmp(s2s_st_meta(f, "cell"), s2s_cell_name(a->cell)) &&
+              !strcmp(s2s_st_meta(f, "attention"), s2s_attention_name(a->attention)));
+        if (a->tie_embeddings) {  /* both names, equal; then a file where they differ */
+            const s2s_tensor *e = s2s_st_find(f, "decoder.embedding.weight"), *d = s2s_st_find(f, "decoder.dense.weight");
+            CHECK(e && d && e->nbytes == d->nbytes && !memcmp(e->data, d->data, e->nbytes));
+            int n = s2s_st_count(f), nm = s2s_st_meta_count(f);
+            s2s_tensor *ts = calloc((size_t)n, sizeof *ts);
+            const char **k = calloc((size_t)nm, sizeof *k), **v = calloc((size_t)nm, sizeof *v);
+            float *changed = malloc(d->nbytes);
+            memcpy(changed, d->data, d->nbytes);
+            changed[3] += 0.5f;
+            for (int j = 0; j < n; j++) {
+                ts[j] = *s2s_st_get(f, j);
+                if (!strcmp(ts[j].name, "decoder.dense.weight")) ts[j].data = changed;
+            }
+            for (int j = 0; j < nm; j++) s2s_st_meta_at(f, j, &k[j], &v[j]);
+            CHECK(s2s_st_write(bad, ts, n, k, v, nm, &err) == 0);
+            s2s_model *m3; s2s_vocab *s3, *t3;
+            CHECK(s2s_model_load(bad, &m3, &s3, &t3, &err) != 0);
+            CHECK_MSG(strstr(err.msg, "decoder.dense.weight differs from decoder.embedding.weight"), "%s", err.msg);
+            free(ts); free(k); free(v); free(changed);
+        }
+        s2s_st_free(f);
+        s2s_model_free(m2); s2s_vocab_free(sv2); s2s_vocab_free(tv2);
+        s2s_ws_free(ws); s2s_model_free(m);
+        ran++;
+    }
+    remove(path); remove(bad); rmdir(dir);
+    s2s_vocab_free(sv); s2s_vocab_free(tv);
+    if (!ran) SKIP("no family beside d2l's in this build");
+    return 0;
+}
+
+int main(void) {
+    static const char *names[] = {"our kernel's", "BLAS", "reference", "reference, per-position input"};
+    for (int pass = 0; pass < 4; pass++) {
+        if (pass == 0 && s2s_gemm_backend(S2S_GEMM_OWN) < 0) continue;  /* not in this build */
+        if (pass == 1) s2s_gemm_backend(S2S_GEMM_BLAS);
+        s2s_linalg_use_reference(pass >= 2);
+        g_opts.token_tables = pass < 3;
+        printf("  (%s products)\n", names[pass]);
+        RUN(test_lstm_uni_bahdanau);
+        RUN(test_lstm_uni_none);
+        RUN(test_gru_bi_bahdanau);
+        RUN(test_lstm_bi_none);
+        RUN(test_gru_uni_luong_dot);
+        RUN(test_gru_uni_luong_general_feed);
+        RUN(test_lstm_bi_luong_general_feed);
+        RUN(test_gru_uni_bahdanau_tied);
+        RUN(test_lstm_bi_luong_dot_feed_tied);
+    }
+    g_opts.token_tables = 1;
+    s2s_gemm_backend(S2S_GEMM_OWN);
+    s2s_linalg_use_reference(1);
+    RUN(test_family_gradients);
+    RUN(test_family_tables);
+    s2s_linalg_use_reference(0);
+    RUN(test_family_steps);
+    RUN(test_family_files);
+    TEST_END();
+}
