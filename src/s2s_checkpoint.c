@@ -3,11 +3,19 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "s2s_safetensors.h"
+
+/* The text pipelines a model file may name in its metadata "preprocess" (how its sentences
+ * become tokens and back). A file naming another one was made for a pipeline this program does
+ * not have: translating it with d2l's would give wrong text, silently. A new pipeline is one
+ * line here (and its code). Files are written with the first: d2l's, the only one trained today. */
+static const char *const k_pipelines[] = {"d2l-nmt"};
+enum { N_PIPELINES = sizeof k_pipelines / sizeof k_pipelines[0] };
 
 static char *vocab_json(const s2s_vocab *v) {
     cJSON *a = cJSON_CreateArray();
@@ -56,12 +64,24 @@ int s2s_model_stage(s2s_out *o, const char *path, const s2s_model *m, const s2s_
                           "num_steps", "src_vocab", "tgt_vocab", "preprocess", "cell", "encoder", "attention",
                           "input_feed", "tie_embeddings"};
     const char *vals[] = {S2S_FORMAT_NAME, ver, s2s_model_kind_name(c->attention), num[0], num[1], num[2], num[3],
-                          num[4], sv, tv, "d2l-nmt", s2s_cell_name(c->cell), s2s_encoder_name(c->encoder),
+                          num[4], sv, tv, k_pipelines[0], s2s_cell_name(c->cell), s2s_encoder_name(c->encoder),
                           s2s_attention_name(c->attention), num[5], num[6]};
     rc = s2s_st_stage(o, path, ts, m->n_tensors, keys, vals, (int)(sizeof keys / sizeof *keys), err);
 done:
     free(sv); free(tv); free(ts);
     return rc;
+}
+
+static int check_pipeline(const s2s_st_file *f, const char *path, s2s_err *err) {
+    const char *p = s2s_st_meta(f, "preprocess");
+    for (int i = 0; p && i < N_PIPELINES; i++)
+        if (!strcmp(p, k_pipelines[i])) return S2S_OK;
+    char known[256] = "", b[80];
+    for (int i = 0, w = 0; i < N_PIPELINES && w < (int)sizeof known; i++)
+        w += snprintf(known + w, sizeof known - (size_t)w, "%s%s", i ? ", " : "", k_pipelines[i]);
+    if (!p) return s2s_errf(err, "%s: metadata has no \"preprocess\" (known: %s)", path, known);
+    return s2s_errf(err, "%s: metadata \"preprocess\" is \"%s\", a text pipeline this program does not have (known: %s)",
+                    path, s2s_shown(p, b, sizeof b), known);
 }
 
 static int meta_int(const s2s_st_file *f, const char *path, const char *key, int lo, int hi, int *out, s2s_err *err) {
@@ -78,6 +98,8 @@ static int meta_int(const s2s_st_file *f, const char *path, const char *key, int
 static int vocab_from_json(const s2s_st_file *f, const char *path, const char *key, s2s_vocab **out, s2s_err *err) {
     const char *s = s2s_st_meta(f, key);
     if (!s) return s2s_errf(err, "%s: metadata has no \"%s\"", path, key);
+    if (s2s_json_nul_escape(s, strlen(s)) >= 0)  /* cJSON would cut that token short, silently */
+        return s2s_errf(err, "%s: %s holds a token with an escaped NUL (\\u0000)", path, key);
     cJSON *a = cJSON_Parse(s);
     if (!a || !cJSON_IsArray(a)) { cJSON_Delete(a); return s2s_errf(err, "%s: metadata \"%s\" is not a JSON array", path, key); }
     int n = cJSON_GetArraySize(a), rc = S2S_ERR;
@@ -149,7 +171,7 @@ int s2s_model_from_st(const s2s_st_file *f, const char *path, s2s_model **mo, s2
     if (!fmt || strcmp(fmt, S2S_FORMAT_NAME)) { s2s_errf(err, "%s: not a seq2seq model (metadata \"format\" is %s%s%s)", path, fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : ""); goto fail; }
     if (meta_int(f, path, "format_version", 1, 1000000, &ver, err)) goto fail;
     if (ver > S2S_FORMAT_VERSION) { s2s_errf(err, "%s: format version %d is newer than this program reads (%d)", path, ver, S2S_FORMAT_VERSION); goto fail; }
-    if (meta_family(f, path, ver, &c, err)) goto fail;
+    if (meta_family(f, path, ver, &c, err) || check_pipeline(f, path, err)) goto fail;
     if (meta_int(f, path, "embed", 1, 65536, &c.embed, err) || meta_int(f, path, "hidden", 1, 65536, &c.hidden, err) ||
         meta_int(f, path, "layers", 1, S2S_MAX_LAYERS, &c.layers, err) ||
         meta_int(f, path, "num_steps", 1, 4096, &c.num_steps, err))
@@ -189,7 +211,14 @@ int s2s_model_from_st(const s2s_st_file *f, const char *path, s2s_model **mo, s2
             }
             continue;
         }
-        memcpy(m->params + ti->offset, t->data, ti->size * sizeof(float));
+        float *w = m->params + ti->offset;
+        memcpy(w, t->data, ti->size * sizeof(float));
+        for (size_t k = 0; k < ti->size; k++)
+            if (!isfinite(w[k])) {  /* a NaN model translates to garbage; say so at once */
+                s2s_errf(err, "%s: tensor %s holds a%s value at element %zu", path, ti->name,
+                         isnan(w[k]) ? " NaN" : "n infinite", k);
+                goto fail;
+            }
     }
     if (s2s_st_count(f) != m->n_tensors) {
         for (int i = 0; i < s2s_st_count(f); i++)
@@ -257,6 +286,20 @@ int s2s_state_stage(s2s_out *o, const char *path, const s2s_trainer *t, const ch
     return rc;
 }
 
+/* A whole number in lo..hi, written as one (a fractional "epoch" is no epoch). */
+static int meta_whole(const s2s_st_file *f, const char *path, const char *key, long long lo, long long hi,
+                      long long *out, s2s_err *err) {
+    const char *s = s2s_st_meta(f, key);
+    if (!s) return s2s_errf(err, "%s: training state has no \"%s\"", path, key);
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return s2s_errf(err, "%s: \"%s\" = \"%.40s\" is not a whole number in %lld..%lld", path, key, s, lo, hi);
+    *out = v;
+    return S2S_OK;
+}
+
 static int meta_num(const s2s_st_file *f, const char *path, const char *key, double lo, double hi, double *out, s2s_err *err) {
     const char *s = s2s_st_meta(f, key);
     if (!s) return s2s_errf(err, "%s: training state has no \"%s\"", path, key);
@@ -267,54 +310,91 @@ static int meta_num(const s2s_st_file *f, const char *path, const char *key, dou
     return S2S_OK;
 }
 
+/* Index of the first of n floats (possibly unaligned) that is not finite (or negative, with
+ * nonneg), or -1. */
+static long bad_float(const void *data, size_t n, int nonneg) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        float x;
+        memcpy(&x, p + i * sizeof x, sizeof x);
+        if (!isfinite(x) || (nonneg && x < 0)) return (long)i;
+    }
+    return -1;
+}
+
 int s2s_state_load(const char *path, s2s_trainer *t,
                    int (*check_opt)(const char *key, const char *value, void *ctx, s2s_err *err),
                    void *ctx, s2s_err *err) {
     s2s_st_file *f = NULL;
     if (s2s_st_read(path, &f, err)) return S2S_ERR;
+    int rc = s2s_state_from_st(f, path, t, check_opt, ctx, err);
+    s2s_st_free(f);
+    return rc;
+}
+
+int s2s_state_from_st(const s2s_st_file *f, const char *path, s2s_trainer *t,
+                      int (*check_opt)(const char *key, const char *value, void *ctx, s2s_err *err),
+                      void *ctx, s2s_err *err) {
     const size_t n = t->m->n_params;
+    const int N = t->data->n, B = t->opt.batch;
     const s2s_tensor *am = s2s_st_find(f, "adam.m"), *av = s2s_st_find(f, "adam.v");
     const s2s_tensor *od = s2s_st_find(f, "order"), *rg = s2s_st_find(f, "rng");
-    double step = 0, epoch = 0, pos = 0, el = 0, et = 0, es = 0;
-    if (!am || !av || !od || !rg) { s2s_errf(err, "%s: not a training-state file (missing tensors)", path); goto fail; }
-    if (am->dtype != S2S_F32 || av->dtype != S2S_F32 || am->nbytes != n * sizeof(float) || av->nbytes != n * sizeof(float)) {
-        s2s_errf(err, "%s: Adam moments do not match the model (%zu parameters)", path, n); goto fail;
-    }
-    if (od->dtype != S2S_I32 || od->nbytes != (size_t)t->data->n * sizeof(int32_t)) {
-        s2s_errf(err, "%s: the saved order is for a different number of training pairs (now %d)", path, t->data->n); goto fail;
-    }
-    if (rg->nbytes != sizeof t->rng.s) { s2s_errf(err, "%s: bad generator state", path); goto fail; }
-    if (meta_num(f, path, "adam_step", 0, 1e15, &step, err) || meta_num(f, path, "epoch", 0, 1e9, &epoch, err) ||
-        meta_num(f, path, "pos", 0, t->data->n, &pos, err) || meta_num(f, path, "epoch_loss_sum", 0, 1e300, &el, err) ||
-        meta_num(f, path, "epoch_tokens", 0, 1e300, &et, err) || meta_num(f, path, "epoch_seconds", 0, 1e300, &es, err))
-        goto fail;
+    long long step = 0, epoch = 0, pos = 0;
+    double el = 0, et = 0, es = 0;
+    if (!am || !av || !od || !rg) return s2s_errf(err, "%s: not a training-state file (missing tensors)", path);
+    if (am->dtype != S2S_F32 || av->dtype != S2S_F32 || am->nbytes != n * sizeof(float) || av->nbytes != n * sizeof(float))
+        return s2s_errf(err, "%s: Adam moments do not match the model (%zu parameters)", path, n);
+    long bad = bad_float(am->data, n, 0);
+    if (bad < 0) bad = bad_float(av->data, n, 1);
+    if (bad >= 0) return s2s_errf(err, "%s: Adam's moments hold a non-finite (or negative second) moment at %ld", path, bad);
+    if (od->dtype != S2S_I32 || od->nbytes != (size_t)N * sizeof(int32_t))
+        return s2s_errf(err, "%s: the saved order is for a different number of training pairs (now %d)", path, N);
+    if (rg->nbytes != sizeof t->rng.s) return s2s_errf(err, "%s: bad generator state", path);
+    uint64_t rs[4];
+    memcpy(rs, rg->data, sizeof rs);
+    if (!(rs[0] | rs[1] | rs[2] | rs[3])) return s2s_errf(err, "%s: the generator state is all zero (not one it can reach)", path);
+    /* one Adam step per batch: the step count follows from the epoch and the position in it, so
+     * an absurd or edited epoch (or position) does not pass */
+    const long long per_epoch = (N + B - 1) / B;
+    if (meta_whole(f, path, "epoch", 0, 100000000, &epoch, err) || meta_whole(f, path, "pos", 0, N - 1, &pos, err) ||
+        meta_whole(f, path, "adam_step", 0, 100000000LL * per_epoch + per_epoch, &step, err) ||
+        meta_num(f, path, "epoch_loss_sum", 0, 1e300, &el, err) || meta_num(f, path, "epoch_tokens", 0, 1e300, &et, err) ||
+        meta_num(f, path, "epoch_seconds", 0, 1e300, &es, err))
+        return S2S_ERR;
+    if (pos % B || step != epoch * per_epoch + pos / B)
+        return s2s_errf(err, "%s: epoch %lld, position %lld and Adam step %lld do not agree (batches of %d, %lld per epoch)",
+                        path, epoch, pos, step, B, per_epoch);
     /* the weights the state was saved with must be the ones loaded (absent in older files) */
     const char *fp = s2s_st_meta(f, "weights_fnv1a");
     char have[40];
     snprintf(have, sizeof have, "%016llx", (unsigned long long)params_fingerprint(t->m));
-    if (fp && strcmp(fp, have)) {
-        s2s_errf(err, "%s was saved with other weights than the model file holds (a save interrupted between "
-                      "the two files?)", path);
-        goto fail;
+    if (fp && strcmp(fp, have))
+        return s2s_errf(err, "%s was saved with other weights than the model file holds (a save interrupted between "
+                             "the two files?)", path);
+    /* the order must be a permutation of the pairs: each index once */
+    unsigned char *seen = s2s_calloc((size_t)N, 1, err, "the order check");
+    if (!seen) return S2S_ERR;
+    const unsigned char *ob = od->data;
+    for (int i = 0; i < N; i++) {
+        int32_t k;
+        memcpy(&k, ob + (size_t)i * sizeof k, sizeof k);
+        if (k < 0 || k >= N || seen[k]++) {
+            free(seen);
+            return s2s_errf(err, "%s: the saved order is not a permutation of the %d pairs (entry %d is %d)", path, N, i, k);
+        }
     }
-    const int32_t *order = od->data;
-    for (int i = 0; i < t->data->n; i++)
-        if (order[i] < 0 || order[i] >= t->data->n) { s2s_errf(err, "%s: saved order has an index out of range", path); goto fail; }
+    free(seen);
     if (check_opt)
         for (int i = 0; i < s2s_st_meta_count(f); i++) {
             const char *k, *v;
             s2s_st_meta_at(f, i, &k, &v);
-            if (!strncmp(k, "opt.", 4) && check_opt(k + 4, v, ctx, err)) goto fail;
+            if (!strncmp(k, "opt.", 4) && check_opt(k + 4, v, ctx, err)) return S2S_ERR;
         }
     memcpy(t->adam.m, am->data, am->nbytes);
     memcpy(t->adam.v, av->data, av->nbytes);
     memcpy(t->perm, od->data, od->nbytes);
-    memcpy(t->rng.s, rg->data, sizeof t->rng.s);
+    memcpy(t->rng.s, rs, sizeof t->rng.s);
     t->adam.step = (long)step; t->epoch = (int)epoch; t->pos = (int)pos;
     t->ep_loss = el; t->ep_tokens = et; t->ep_seconds = es;
-    s2s_st_free(f);
     return S2S_OK;
-fail:
-    s2s_st_free(f);
-    return S2S_ERR;
 }

@@ -39,8 +39,15 @@ int s2s_state_stage(s2s_out *o, const char *path, const s2s_trainer *t, const ch
                     const char *const *opt_values, int n_opts, const struct s2s_tensor *extra, int n_extra,
                     s2s_err *err);
 /* Restores into a trainer created for the same model and data; `check_opt(key, value)` is
- * asked about every stored option and returns non-zero (with err set) to refuse. */
+ * asked about every stored option and returns non-zero (with err set) to refuse. Everything is
+ * checked before the trainer is touched: the weights' fingerprint, finite moments, an order that
+ * is a permutation of the pairs, whole numbers for the epoch, the position (a multiple of the
+ * batch) and the Adam step, which must agree (one step per batch). */
 int s2s_state_load(const char *path, s2s_trainer *t,
                    int (*check_opt)(const char *key, const char *value, void *ctx, s2s_err *err),
                    void *ctx, s2s_err *err);
+/* The same from a state file already read (s2s_st_read), so a caller reads it once. */
+int s2s_state_from_st(const struct s2s_st_file *f, const char *path, s2s_trainer *t,
+                      int (*check_opt)(const char *key, const char *value, void *ctx, s2s_err *err),
+                      void *ctx, s2s_err *err);
 #endif

@@ -33,10 +33,43 @@ void *s2s_calloc(size_t count, size_t size, s2s_err *err, const char *what) {
     return p;
 }
 
-int s2s_read_file(const char *path, char **data, size_t *len, s2s_err *err) {
+const char *s2s_shown(const char *s, char *buf, size_t cap) {
+    size_t w = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p && w + 8 < cap; p++) {
+        if (*p < 0x20 || *p >= 0x7f) w += (size_t)snprintf(buf + w, cap - w, "\\x%02x", *p);
+        else buf[w++] = (char)*p;
+    }
+    if (*p && cap >= 4) { w = w + 4 <= cap ? w : cap - 4; memcpy(buf + w, "...", 3); w += 3; }
+    buf[w] = 0;
+    return buf;
+}
+
+long s2s_json_nul_escape(const char *json, size_t len) {
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (json[i] != '\\') continue;
+        if (json[i + 1] == 'u' && i + 5 < len && !memcmp(json + i + 2, "0000", 4)) return (long)i;
+        i++;  /* skip the escaped character (a backslash escapes only the next one) */
+    }
+    return -1;
+}
+
+/* The length of the first max_lines lines of buf[0..n) (line ends "\n", "\r\n" or "\r", the
+ * end included), or n when it has fewer; *lines counts the ends seen, across calls. */
+static size_t head_len(const char *buf, size_t n, size_t from, long max_lines, long *lines) {
+    for (size_t i = from; i < n; i++) {
+        if (buf[i] != '\n' && buf[i] != '\r') continue;
+        if (buf[i] == '\r' && i + 1 < n && buf[i + 1] == '\n') i++;
+        if (++*lines == max_lines) return i + 1;
+    }
+    return n;
+}
+
+int s2s_read_file_head(const char *path, long max_lines, char **data, size_t *len, s2s_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return s2s_errf(err, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
+    size_t cap = 1 << 16, n = 0, scanned = 0;
+    long lines = 0;
     char *buf = malloc(cap);
     if (!buf) { fclose(f); return s2s_errf(err, "%s: out of memory", path); }
     for (;;) {
@@ -48,6 +81,13 @@ int s2s_read_file(const char *path, char **data, size_t *len, s2s_err *err) {
         }
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
+        if (max_lines > 0) {
+            /* a "\r" last in the buffer may be the start of "\r\n": look at it again next time */
+            size_t upto = got && buf[n - 1] == '\r' ? n - 1 : n;
+            size_t head = head_len(buf, upto, scanned, max_lines, &lines);
+            if (lines == max_lines) { n = head; break; }
+            scanned = upto;
+        }
         if (got == 0) break;
     }
     if (ferror(f)) { int e = errno; free(buf); fclose(f); return s2s_errf(err, "%s: read error: %s", path, strerror(e)); }
@@ -55,4 +95,8 @@ int s2s_read_file(const char *path, char **data, size_t *len, s2s_err *err) {
     buf[n] = 0;
     *data = buf; *len = n;
     return S2S_OK;
+}
+
+int s2s_read_file(const char *path, char **data, size_t *len, s2s_err *err) {
+    return s2s_read_file_head(path, 0, data, len, err);
 }

@@ -16,7 +16,18 @@ int s2s_errf(s2s_err *err, const char *fmt, ...) __attribute__((format(printf, 2
 void *s2s_malloc(size_t n, s2s_err *err, const char *what);
 void *s2s_calloc(size_t count, size_t size, s2s_err *err, const char *what);
 
+/* s for a one-line message: bytes below 0x20, 0x7f and from 0x80 up as \xNN (so no control
+ * character or broken UTF-8 reaches a terminal), cut with "..." to fit buf (cap >= 16). */
+const char *s2s_shown(const char *s, char *buf, size_t cap);
+
+/* The byte offset of the first \u0000 escape in JSON text, or -1. A parser turns it into a NUL
+ * byte inside a C string, which silently cuts that string short: readers refuse it. */
+long s2s_json_nul_escape(const char *json, size_t len);
+
 /* Reads a whole file into a NUL-terminated buffer the caller frees. */
 int s2s_read_file(const char *path, char **data, size_t *len, s2s_err *err);
+/* The same, stopping after the first max_lines lines (ends "\n", "\r\n" or a lone "\r", as a
+ * text reader counts them; the last end included); max_lines <= 0 reads it all. */
+int s2s_read_file_head(const char *path, long max_lines, char **data, size_t *len, s2s_err *err);
 
 #endif

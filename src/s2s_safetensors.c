@@ -220,6 +220,9 @@ static int parse_header(const char *name, const char *hdr, size_t n, uint64_t da
     char nb[72];
     if (!text_ok((const unsigned char *)hdr, n, 0))
         return s2s_errf(err, "%s: header is not valid UTF-8 JSON text (bad or control byte)", name);
+    long nul = s2s_json_nul_escape(hdr, n);
+    if (nul >= 0)  /* cJSON would cut that name or value short at the NUL, silently */
+        return s2s_errf(err, "%s: header has an escaped NUL (\\u0000) at byte %ld: no name or value may hold one", name, nul);
     /* cJSON may read one byte past the given length (DaveGamble/cJSON#804), hence the NUL. */
     const char *end = NULL;
     f->root = cJSON_ParseWithLengthOpts(hdr, n, &end, 0);

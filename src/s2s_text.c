@@ -9,6 +9,11 @@
  *   are kept, using the first two; d2l keeps only exactly-2-column lines.
  * - max_lines = num_examples + 1; max_lines = 1 looks at line 0 only (d2l's num_examples = 0
  *   would mean "all").
+ * - A corpus may hold no control character but TAB and newline (C0, DEL, C1: an error naming the
+ *   line), and two-file corpora no TAB: a vocabulary token may hold none (s2s_vocab.c).
+ * - The empty token (two spaces in a row give one in Python's split(' ')) never enters a
+ *   vocabulary (s2s_vocab.c): it is <unk>, as any unknown word, where d2l would give it an id.
+ *   d2l's first 601 pairs have none; the whole fra-eng file has 17, in 17 of its 194k lines.
  * - s2s_encode_sentence applies preprocess_nmt, where d2l's predict_seq2seq only lowercases;
  *   on already-spaced input ("i'm home .") the two agree, since preprocess is idempotent there.
  * Lowercasing follows Python's str.lower(): simple mappings from utf8proc, plus U+0130 ->
@@ -128,10 +133,15 @@ static int final_sigma(const unsigned char *s, size_t len, size_t i) {
 
 static int32_t lower_ascii(int32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
+/* Which control characters a text may hold: anything but NUL (a sentence to translate), TAB
+ * and newline (a pairs file), newline only (one sentence per line). */
+typedef enum { CTL_ANY, CTL_PAIRS, CTL_LINES } ctl_rule;
+
 /* preprocess_nmt of in[0..len) into o, which holds at least 2 len + 1 bytes (the worst case:
  * an ASCII , . ! ? gains a space; a 2-byte letter lowercases to at most 3 bytes (U+0130 ->
  * "i" U+0307), a 3-byte one to at most 4); *out_len = the text's length, NUL not counted. */
-static int preprocess_into(const char *in, size_t len, const char *where, char *o, size_t *out_len, s2s_err *err) {
+static int preprocess_into(const char *in, size_t len, const char *where, ctl_rule ctl, char *o, size_t *out_len,
+                           s2s_err *err) {
     const unsigned char *s = (const unsigned char *)in;
     size_t w = 0;
     long line = 1;
@@ -141,13 +151,18 @@ static int preprocess_into(const char *in, size_t len, const char *where, char *
     for (size_t i = 0; i < len;) {
         int32_t c;
         int n = s[i] < 0x80 ? (c = s[i], 1) : utf8_decode(s, len, i, &c);
-        if (n == 0 || c == 0) {
+        if (n == 0 || c < 0x20 || (c >= 0x7f && c < 0xa0)) {  /* rare, but for TAB and newline */
             if (n == 0)
                 return s2s_errf(err, "%s%sline %ld: invalid UTF-8 (byte 0x%02x at byte %zu of the line); "
                                 "convert the file to UTF-8", where ? where : "", where ? ": " : "",
                                 line, s[i], i - line_start + 1);
-            return s2s_errf(err, "%s%sline %ld: NUL byte at byte %zu of the line; the text must not contain NUL",
-                            where ? where : "", where ? ": " : "", line, i - line_start + 1);
+            if (c == 0)
+                return s2s_errf(err, "%s%sline %ld: NUL byte at byte %zu of the line; the text must not contain NUL",
+                                where ? where : "", where ? ": " : "", line, i - line_start + 1);
+            if (!(ctl == CTL_ANY || c == '\n' || (c == '\t' && ctl == CTL_PAIRS)))
+                return s2s_errf(err, "%s%sline %ld: control character U+%04X at byte %zu of the line%s",
+                                where ? where : "", where ? ": " : "", line, (unsigned)c, i - line_start + 1,
+                                c == '\t' ? " (one sentence per line: a TAB cannot be in one)" : "");
         }
         if (c == 0x202f || c == 0xa0) c = ' ';
         int32_t low[2];
@@ -171,18 +186,24 @@ static int preprocess_into(const char *in, size_t len, const char *where, char *
     return S2S_OK;
 }
 
-int s2s_preprocess(const char *in, size_t len, const char *where, char **out, size_t *out_len, s2s_err *err) {
+/* s2s_preprocess with a rule for control characters. */
+static int preprocess_alloc(const char *in, size_t len, const char *where, ctl_rule ctl, char **out, size_t *out_len,
+                            s2s_err *err) {
     *out = NULL;
     if (out_len) *out_len = 0;
     if (len > (SIZE_MAX - 1) / 2) return s2s_errf(err, "%s: input too large", where ? where : "text");
     char *o = s2s_malloc(2 * len + 1, err, "preprocessed text");
     size_t w;
     if (!o) return S2S_ERR;
-    if (preprocess_into(in, len, where, o, &w, err)) { free(o); return S2S_ERR; }
+    if (preprocess_into(in, len, where, ctl, o, &w, err)) { free(o); return S2S_ERR; }
     char *shrunk = realloc(o, w + 1);
     *out = shrunk ? shrunk : o;
     if (out_len) *out_len = w;
     return S2S_OK;
+}
+
+int s2s_preprocess(const char *in, size_t len, const char *where, char **out, size_t *out_len, s2s_err *err) {
+    return preprocess_alloc(in, len, where, CTL_ANY, out, out_len, err);
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -190,7 +211,8 @@ int s2s_preprocess(const char *in, size_t len, const char *where, char **out, si
 /* Reads a whole file as Python's text mode would see it (newlines "\r\n" and "\r" -> "\n"),
  * minus a leading BOM, then preprocesses it. *text is the caller's. */
 /* BOM dropped, CRLF and lone CR as LF, then preprocess_nmt. Consumes raw (freed). */
-static int normalise_preprocess(char *raw, size_t n, const char *path, char **text, size_t *len, s2s_err *err) {
+static int normalise_preprocess(char *raw, size_t n, const char *path, ctl_rule ctl, char **text, size_t *len,
+                                s2s_err *err) {
     size_t r = 0, w = 0;
     if (n >= 3 && memcmp(raw, "\xef\xbb\xbf", 3) == 0) r = 3;
     for (; r < n; r++) {
@@ -199,16 +221,17 @@ static int normalise_preprocess(char *raw, size_t n, const char *path, char **te
             if (r + 1 < n && raw[r + 1] == '\n') r++;
         } else raw[w++] = raw[r];
     }
-    int rc = s2s_preprocess(raw, w, path, text, len, err);
+    int rc = preprocess_alloc(raw, w, path, ctl, text, len, err);
     free(raw);
     return rc;
 }
 
-static int read_preprocessed(const char *path, char **text, size_t *len, s2s_err *err) {
+/* The first max_lines lines of a file (<= 0: all; the rest is not even read), preprocessed. */
+static int read_preprocessed(const char *path, int max_lines, ctl_rule ctl, char **text, size_t *len, s2s_err *err) {
     char *raw;
     size_t n;
-    if (s2s_read_file(path, &raw, &n, err)) return S2S_ERR;
-    return normalise_preprocess(raw, n, path, text, len, err);
+    if (s2s_read_file_head(path, max_lines, &raw, &n, err)) return S2S_ERR;
+    return normalise_preprocess(raw, n, path, ctl, text, len, err);
 }
 
 /* Number of lines as a reader sees them: "a\nb\n" and "a\nb" have 2, "" has 0. */
@@ -266,9 +289,10 @@ static int start_pair(tok_list *l, s2s_err *err) {
     return S2S_OK;
 }
 
-static int finish(tok_list *src, tok_list *tgt, int n, char *arena, s2s_pairs *out, s2s_err *err) {
+static int finish(tok_list *src, tok_list *tgt, int n, char *arena, int *line, s2s_pairs *out, s2s_err *err) {
     if (start_pair(src, err) || start_pair(tgt, err)) return S2S_ERR;
     out->n = n;
+    out->line = line;
     out->src_start = src->start; out->src_tok = src->tok;
     out->tgt_start = tgt->start; out->tgt_tok = tgt->tok;
     out->arena = arena;
@@ -283,7 +307,7 @@ int s2s_pairs_read(const char *path, int max_lines, s2s_pairs *out, s2s_err *err
     memset(out, 0, sizeof *out);
     char *text;
     size_t len;
-    if (read_preprocessed(path, &text, &len, err)) return S2S_ERR;
+    if (read_preprocessed(path, max_lines, CTL_PAIRS, &text, &len, err)) return S2S_ERR;
     return pairs_from_text(text, len, path, max_lines, out, err);
 }
 
@@ -294,14 +318,14 @@ int s2s_pairs_parse(const char *data, size_t size, const char *name, int max_lin
     if (!raw) return S2S_ERR;
     memcpy(raw, data, size);
     raw[size] = 0;
-    if (normalise_preprocess(raw, size, name, &text, &len, err)) return S2S_ERR;
+    if (normalise_preprocess(raw, size, name, CTL_PAIRS, &text, &len, err)) return S2S_ERR;
     return pairs_from_text(text, len, name, max_lines, out, err);
 }
 
 /* Takes ownership of text (the preprocessed corpus), which becomes the tokens' arena. */
 static int pairs_from_text(char *text, size_t len, const char *path, int max_lines, s2s_pairs *out, s2s_err *err) {
     tok_list src = {0}, tgt = {0};
-    int n = 0, lines = 0, skipped = 0;
+    int n = 0, lines = 0, skipped = 0, *line = NULL, line_cap = 0;
     char *p = text, *end = text + len;
     /* d2l: for i, line in enumerate(text.split('\n')). The empty piece after a final newline is
      * not a line of the file, so it is neither looked at nor counted as skipped. */
@@ -315,10 +339,12 @@ static int pairs_from_text(char *text, size_t len, const char *path, int max_lin
         else {
             char *tab2 = memchr(tab + 1, '\t', (size_t)(le - tab - 1));
             char *te = tab2 ? tab2 : le;
-            if (start_pair(&src, err) || start_pair(&tgt, err) ||
+            int *ln = grow(line, n, &line_cap, sizeof *line, err);
+            if (!ln || start_pair(&src, err) || start_pair(&tgt, err) ||
                 split_spaces(p, tab, &src, err) || split_spaces(tab + 1, te, &tgt, err))
                 goto fail;
-            n++;
+            line = ln;
+            line[n++] = lines;
         }
         p = le + 1;
     }
@@ -326,14 +352,14 @@ static int pairs_from_text(char *text, size_t len, const char *path, int max_lin
         s2s_errf(err, "%s: no sentence pairs (%d lines, none with a tab)", path, lines);
         goto fail;
     }
-    if (finish(&src, &tgt, n, text, out, err)) goto fail;
+    if (finish(&src, &tgt, n, text, line, out, err)) goto fail;
     out->arena_bytes = len + 1;
     out->lines_read = lines;
     out->skipped = skipped;
     return S2S_OK;
 fail:
     tok_list_free(&src); tok_list_free(&tgt);
-    free(text);
+    free(text); free(line);
     memset(out, 0, sizeof *out);
     return S2S_ERR;
 }
@@ -341,9 +367,12 @@ fail:
 int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s2s_pairs *out, s2s_err *err) {
     memset(out, 0, sizeof *out);
     char *a = NULL, *b = NULL, *arena = NULL;
+    int *line = NULL;
     size_t la, lb;
     tok_list src = {0}, tgt = {0};
-    if (read_preprocessed(src_path, &a, &la, err) || read_preprocessed(tgt_path, &b, &lb, err)) goto fail;
+    if (read_preprocessed(src_path, max_lines, CTL_LINES, &a, &la, err) ||
+        read_preprocessed(tgt_path, max_lines, CTL_LINES, &b, &lb, err))
+        goto fail;
     long na = count_lines(a, la), nb = count_lines(b, lb);
     if (na != nb) {
         s2s_errf(err, "%s has %ld lines but %s has %ld; the two files must be line-aligned",
@@ -354,7 +383,8 @@ int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s
     if (na > INT_MAX) { s2s_errf(err, "%s: too many lines (%ld)", src_path, na); goto fail; }
     /* One arena owns both texts, as s2s_pairs has a single owner pointer. */
     arena = s2s_malloc(la + lb + 2, err, "pairs text");
-    if (!arena) goto fail;
+    line = s2s_malloc(sizeof(int) * (size_t)na, err, "pair line numbers");
+    if (!arena || !line) goto fail;
     memcpy(arena, a, la + 1);
     memcpy(arena + la + 1, b, lb + 1);
     free(a); free(b); a = b = NULL;
@@ -366,31 +396,32 @@ int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s
         if (start_pair(&src, err) || start_pair(&tgt, err) ||
             split_spaces(pa, lea, &src, err) || split_spaces(pb, leb, &tgt, err))
             goto fail;
+        line[n] = n + 1;
         n++;
         pa = lea + 1; pb = leb + 1;
     }
-    if (finish(&src, &tgt, n, arena, out, err)) goto fail;
+    if (finish(&src, &tgt, n, arena, line, out, err)) goto fail;
     out->arena_bytes = la + lb + 2;
     out->lines_read = n;
     out->skipped = 0;
     return S2S_OK;
 fail:
     tok_list_free(&src); tok_list_free(&tgt);
-    free(a); free(b); free(arena);
+    free(a); free(b); free(arena); free(line);
     memset(out, 0, sizeof *out);
     return S2S_ERR;
 }
 
 size_t s2s_pairs_bytes(const s2s_pairs *p) {
     size_t tokens = (size_t)p->src_start[p->n] + (size_t)p->tgt_start[p->n];
-    return p->arena_bytes + tokens * sizeof(char *) + 2 * ((size_t)p->n + 1) * sizeof(int);
+    return p->arena_bytes + tokens * sizeof(char *) + 3 * ((size_t)p->n + 1) * sizeof(int);
 }
 
 void s2s_pairs_free(s2s_pairs *p) {
     if (!p) return;
     free(p->src_start); free(p->src_tok);
     free(p->tgt_start); free(p->tgt_tok);
-    free(p->arena);
+    free(p->arena); free(p->line);
     memset(p, 0, sizeof *p);
 }
 
@@ -414,11 +445,13 @@ int s2s_pairs_select(const s2s_pairs *p, const int *idx, int n, s2s_pairs *out, 
         !(q.tgt_start = s2s_calloc((size_t)n + 1, sizeof(int), err, "selected pairs")) ||
         !(q.src_tok = s2s_calloc((size_t)nsrc + 1, sizeof(char *), err, "selected pairs")) ||
         !(q.tgt_tok = s2s_calloc((size_t)ntgt + 1, sizeof(char *), err, "selected pairs")) ||
+        !(q.line = s2s_calloc((size_t)n + 1, sizeof(int), err, "selected pairs")) ||
         !(q.arena = s2s_malloc(bytes, err, "selected pairs"))) {
         s2s_pairs_free(&q);
         return S2S_ERR;
     }
     char *a = q.arena;
+    for (int i = 0; i < n; i++) q.line[i] = p->line ? p->line[idx[i]] : 0;
     for (int side = 0; side < 2; side++) {
         const int *st = side ? p->tgt_start : p->src_start;
         char *const *tok = side ? p->tgt_tok : p->src_tok;
@@ -491,7 +524,7 @@ int s2s_encode_sentence(const s2s_vocab *v, const char *sentence, int T, int32_t
     size_t tl;
     if (2 * len + 1 > sizeof stack) {
         if (s2s_preprocess(sentence, len, "sentence", &text, &tl, err)) return S2S_ERR;
-    } else if (preprocess_into(sentence, len, "sentence", text, &tl, err)) {
+    } else if (preprocess_into(sentence, len, "sentence", CTL_ANY, text, &tl, err)) {
         return S2S_ERR;
     }
     int n = 0;   /* tokens before <eos> */

@@ -13,6 +13,7 @@ typedef struct s2s_pairs {
     char **src_tok;
     int *tgt_start;    /* [n+1] */
     char **tgt_tok;
+    int *line;         /* [n] the 1-based line of the file each pair came from (for messages) */
     int lines_read;    /* lines looked at (d2l counts every line, kept or not); the empty
                           piece after a final newline is not a line */
     int skipped;       /* lines without a tab, skipped as d2l does */
@@ -32,30 +33,38 @@ int s2s_utf8_valid(const char *s, size_t len, size_t *bad);
 
 /* Reads a pairs file `English<TAB>Other[<TAB>attribution]` (CRLF and a leading BOM tolerated),
  * preprocesses it, and tokenizes as d2l's tokenize_nmt with num_examples = max_lines - 1,
- * i.e. lines 0 .. max_lines-1 are looked at (max_lines <= 0: all). Lines without a tab are
- * skipped and counted. Errors (missing file, invalid UTF-8, NUL byte, no pair at all) name
- * the file and line. */
+ * i.e. lines 0 .. max_lines-1 are looked at (max_lines <= 0: all); the file is read no further.
+ * Lines without a tab are skipped and counted. Errors (missing file, invalid UTF-8, NUL byte,
+ * a control character, no pair at all) name the file and line. */
 int s2s_pairs_read(const char *path, int max_lines, s2s_pairs *out, s2s_err *err);
 /* The same from a buffer in memory (the fuzz target's entry); `name` is used in messages. */
 int s2s_pairs_parse(const char *data, size_t size, const char *name, int max_lines, s2s_pairs *out, s2s_err *err);
 /* The same from two line-aligned files (one sentence per line): each file is read and
  * preprocessed as above, every line pair is kept (skipped = 0), and files with different
- * line counts are an error naming both counts. */
+ * line counts are an error naming both counts (with max_lines > 0 only the first max_lines
+ * lines of each are read, so a difference after them goes unseen). A TAB in a line is an error. */
 int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s2s_pairs *out, s2s_err *err);
 void s2s_pairs_free(s2s_pairs *p);
 /* Bytes held by the pairs (the preprocessed text and the token tables). */
 size_t s2s_pairs_bytes(const s2s_pairs *p);
 /* A new s2s_pairs with pairs idx[0..n-1] of p in that order (n >= 0; repeats allowed), owning
- * its own copy of the tokens, so p may be freed first; lines_read and skipped are 0. An index
+ * its own copy of the tokens (and line numbers), so p may be freed first; lines_read and skipped are 0. An index
  * outside 0 .. p->n-1 is an error. The caller frees *out with s2s_pairs_free. */
 int s2s_pairs_select(const s2s_pairs *p, const int *idx, int n, s2s_pairs *out, s2s_err *err);
 
 typedef struct s2s_vocab s2s_vocab;
 /* d2l Vocab(tokens, min_freq, reserved_tokens=['<pad>','<bos>','<eos>']): <unk>=0, <pad>=1,
- * <bos>=2, <eos>=3, then tokens with count >= min_freq by descending count, ties in first-seen order. */
+ * <bos>=2, <eos>=3, then tokens with count >= min_freq by descending count, ties in first-seen order.
+ * The empty token is left out (it is <unk>); a token failing s2s_vocab_token_check is an error. */
 int s2s_vocab_build(char *const *tokens, int n_tokens, int min_freq, s2s_vocab **out, s2s_err *err);
+/* Whether `tok` may be vocabulary token `id` (for the message): not empty, valid UTF-8, no
+ * control character (C0, DEL, C1: U+0000..001F, U+007F..009F). Tokens are printed one line per
+ * sentence, joined by spaces: a newline or an escape sequence in one would reach the terminal.
+ * SentencePiece's pieces (U+2581, byte pieces such as <0x0A>) pass. */
+int s2s_vocab_token_check(const char *tok, int id, s2s_err *err);
 /* A vocabulary from its index-ordered token list (as stored in a model file). The first four
- * must be <unk> <pad> <bos> <eos>; duplicates are an error. */
+ * must be <unk> <pad> <bos> <eos>; every token must pass s2s_vocab_token_check; duplicates are
+ * an error. */
 int s2s_vocab_from_list(const char *const *tokens, int n, s2s_vocab **out, s2s_err *err);
 int s2s_vocab_size(const s2s_vocab *v);
 int s2s_vocab_id(const s2s_vocab *v, const char *token);     /* unknown -> S2S_UNK */

@@ -1,6 +1,7 @@
 /* The training loop (d2l's train_seq2seq). */
 #include "s2s_train.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +181,6 @@ static double sharded_pass(s2s_trainer *t, const s2s_batch *bt) {
 }
 
 int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t *stop, s2s_err *err) {
-    (void)err;
     const int n = t->data->n;
     if (t->pos == 0) {
         for (int i = 0; i < n; i++) t->perm[i] = i;
@@ -195,6 +195,14 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
         gather_batch(t, t->perm + t->pos, B, &bt);
         double l = t->shards == 1 ? one_pass(t, &bt) : sharded_pass(t, &bt);
         t->last_grad_norm = s2s_clip_grad_norm(t->m->grads, t->m->n_params, t->opt.clip);
+        /* a non-finite loss or gradient would make every weight NaN at this step: stop before it,
+         * the weights as they were after the last good batch */
+        if (!isfinite(l) || !isfinite(t->last_grad_norm)) {
+            double x = isfinite(l) ? t->last_grad_norm : l;
+            return s2s_errf(err, "epoch %d, batch %d: the %s is %s: training diverged (a smaller --lr?) or started "
+                                 "from broken weights", t->epoch + 1, t->pos / t->opt.batch + 1,
+                            isfinite(l) ? "gradient norm" : "loss", isnan(x) ? "NaN" : "infinite");
+        }
         s2s_adam_step(&t->adam, t->m->params, t->m->grads);
         t->ep_loss += l;
         for (int b = 0; b < B; b++) t->ep_tokens += bt.tgt_len[b];

@@ -66,7 +66,9 @@ int s2s_trainer_fits(const s2s_config *c, int batch, int threads, double *need, 
  * the trainer's generator), and the gradients are summed: the same mathematics, and the same
  * numbers for the same seed and thread count. */
 /* Trains until the end of the current epoch, or until *stop becomes non-zero (checked
- * between batches; the epoch can then be continued by calling again). */
+ * between batches; the epoch can then be continued by calling again). A non-finite loss or
+ * gradient is an error naming the epoch and batch (1-based), raised before that batch's update:
+ * the weights stay those of the last good batch. */
 int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t *stop, s2s_err *err);
 
 /* Mean loss per valid token over a dataset without dropout or updates (validation). */

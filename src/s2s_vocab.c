@@ -36,9 +36,27 @@ static size_t find_slot(const int *slot, size_t cap, char *const *keys, const ch
     return i;
 }
 
-/* Copies tokens[0..n) into a new vocabulary; duplicates are an error (they would make two ids
- * for one token). */
+int s2s_vocab_token_check(const char *tok, int id, s2s_err *err) {
+    char b[120];
+    size_t len = strlen(tok), bad;
+    if (!len) return s2s_errf(err, "vocabulary: token %d is empty", id);
+    if (!s2s_utf8_valid(tok, len, &bad))
+        return s2s_errf(err, "vocabulary: token %d (\"%s\") is not valid UTF-8 (byte %zu)", id, s2s_shown(tok, b, sizeof b),
+                        bad + 1);
+    const unsigned char *u = (const unsigned char *)tok;
+    for (size_t i = 0; i < len; i++) {
+        unsigned c = u[i] < 0x20 || u[i] == 0x7f ? u[i] : u[i] == 0xc2 && u[i + 1] < 0xa0 ? u[i + 1] : 0;  /* C1: C2 80..9F */
+        if (c) return s2s_errf(err, "vocabulary: token %d (\"%s\") holds the control character U+%04X", id,
+                               s2s_shown(tok, b, sizeof b), c);
+    }
+    return S2S_OK;
+}
+
+/* Copies tokens[0..n) into a new vocabulary; every token is checked (s2s_vocab_token_check) and
+ * duplicates are an error (they would make two ids for one token). */
 static int vocab_make(const char *const *tokens, int n, s2s_vocab **out, s2s_err *err) {
+    for (int i = 0; i < n; i++)
+        if (s2s_vocab_token_check(tokens[i], i, err)) return S2S_ERR;
     s2s_vocab *v = s2s_calloc(1, sizeof *v, err, "vocabulary");
     if (!v) return S2S_ERR;
     size_t bytes = 0;
@@ -57,7 +75,9 @@ static int vocab_make(const char *const *tokens, int n, s2s_vocab **out, s2s_err
         a += len;
         size_t s = find_slot(v->slot, v->cap, v->tok, a - len);
         if (v->slot[s] >= 0) {
-            s2s_errf(err, "vocabulary: token \"%.200s\" appears twice (ids %d and %d)", tokens[i], v->slot[s], i);
+            char b[120];
+            s2s_errf(err, "vocabulary: token \"%s\" appears twice (ids %d and %d)", s2s_shown(tokens[i], b, sizeof b),
+                     v->slot[s], i);
             v->n = i;
             s2s_vocab_free(v);
             return S2S_ERR;
@@ -105,7 +125,7 @@ int s2s_vocab_build(char *const *tokens, int n_tokens, int min_freq, s2s_vocab *
         if (uniq[u].count < min_freq) continue;
         int is_reserved = 0;   /* d2l's `token not in uniq_tokens`: only the reserved four can clash */
         for (int r = 0; r < 4; r++) is_reserved |= strcmp(t, reserved[r]) == 0;
-        if (!is_reserved) list[n++] = t;
+        if (!is_reserved && t[0]) list[n++] = t;  /* the empty token is no word: <unk> (s2s_text.c) */
     }
     int rc = vocab_make(list, n, out, err);
     free(list);
@@ -118,7 +138,11 @@ int s2s_vocab_from_list(const char *const *tokens, int n, s2s_vocab **out, s2s_e
     if (n < 4) return s2s_errf(err, "vocabulary: %d tokens, need at least the 4 reserved ones", n);
     for (int r = 0; r < 4; r++)
         if (strcmp(tokens[r], reserved[r]) != 0)
-            return s2s_errf(err, "vocabulary: token %d is \"%.200s\", expected \"%s\"", r, tokens[r], reserved[r]);
+        {
+            char b[120];
+            return s2s_errf(err, "vocabulary: token %d is \"%s\", expected \"%s\"", r, s2s_shown(tokens[r], b, sizeof b),
+                            reserved[r]);
+        }
     return vocab_make(tokens, n, out, err);
 }
 

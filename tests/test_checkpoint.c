@@ -1,5 +1,6 @@
 /* Model files: exact round trip, PyTorch-written models, and every kind of bad file answered
  * with an error that names the file and the problem (never a crash). */
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -94,8 +95,8 @@ static int test_every_truncation(void) {
 }
 
 /* Rewrites a good file with one change: drop tensor `drop`, add an extra tensor, change a
- * shape, a dtype, or one metadata value. */
-typedef struct { const char *drop, *extra, *reshape, *retype, *meta_key, *meta_val; } edit;
+ * shape, a dtype, one metadata value, or make the last element of tensor `nan` a NaN. */
+typedef struct { const char *drop, *extra, *reshape, *retype, *meta_key, *meta_val, *nan; } edit;
 static void write_edited(const char *good, const char *out, edit e) {
     s2s_st_file *f; s2s_err err;
     if (s2s_st_read(good, &f, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
@@ -109,6 +110,12 @@ static void write_edited(const char *good, const char *out, edit e) {
         if (e.retype && !strcmp(t.name, e.retype)) {
             for (size_t j = 0; j < t.nbytes / 4; j++) f64[j] = ((const float *)t.data)[j];
             t.dtype = S2S_F64; t.data = f64; t.nbytes *= 2;
+        }
+        static float copy[4096];
+        if (e.nan && !strcmp(t.name, e.nan) && t.nbytes <= sizeof copy) {
+            memcpy(copy, t.data, t.nbytes);
+            copy[t.nbytes / 4 - 1] = NAN;
+            t.data = copy;
         }
         ts[k++] = t;
     }
@@ -150,6 +157,25 @@ static int test_bad_files(void) {
         {{.meta_key = "tgt_vocab", .meta_val = "[\"<unk>\",\"<pad>\",\"<bos>\",\"<eos>\",3]"}, "tgt_vocab[4] is not a string"},
         {{.meta_key = "src_vocab", .meta_val = "[\"a\",\"b\",\"c\",\"d\"]"}, "src_vocab"},
         {{.meta_key = "src_vocab"}, "metadata has no \"src_vocab\""},
+        /* tokens are printed one line per sentence: none may break a line, reach the terminal as
+         * an escape sequence, be cut at a NUL, be empty or come twice */
+        {{.meta_key = "tgt_vocab", .meta_val = "[\"<unk>\",\"<pad>\",\"<bos>\",\"<eos>\",\"a\\nb\"]"},
+         "tgt_vocab: vocabulary: token 4 (\"a\\x0ab\") holds the control character U+000A"},
+        {{.meta_key = "tgt_vocab", .meta_val = "[\"<unk>\",\"<pad>\",\"<bos>\",\"<eos>\",\"\\u001b[2J\"]"},
+         "holds the control character U+001B"},
+        {{.meta_key = "tgt_vocab", .meta_val = "[\"<unk>\",\"<pad>\",\"<bos>\",\"<eos>\",\"x\\u0085\"]"},
+         "holds the control character U+0085"},
+        {{.meta_key = "tgt_vocab", .meta_val = "[\"<unk>\",\"<pad>\",\"<bos>\",\"<eos>\",\"a\\u0000b\"]"},
+         "tgt_vocab holds a token with an escaped NUL"},
+        {{.meta_key = "tgt_vocab", .meta_val = "[\"<unk>\",\"<pad>\",\"<bos>\",\"<eos>\",\"a\\\\u0000b\",\"\"]"},
+         "token 5 is empty"},  /* an escaped backslash before u0000 is text, not a NUL */
+        {{.meta_key = "src_vocab", .meta_val = "[\"<unk>\",\"<pad>\",\"<bos>\",\"<eos>\",\"go\",\"go\"]"},
+         "token \"go\" appears twice (ids 4 and 5)"},
+        /* a text pipeline this program does not have is refused, not run as d2l's */
+        {{.meta_key = "preprocess", .meta_val = "sentencepiece-v9"},
+         "\"preprocess\" is \"sentencepiece-v9\", a text pipeline this program does not have (known: d2l-nmt)"},
+        {{.meta_key = "preprocess"}, "metadata has no \"preprocess\" (known: d2l-nmt)"},
+        {{.nan = "decoder.dense.bias"}, "tensor decoder.dense.bias holds a NaN value at element"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_edited(good, bad, cases[i].e);

@@ -288,6 +288,9 @@ static int test_corrupt_headers(void) {
         {"{\"__metadata__\":{\"k\":\"\xed\xa0\x80\"}}", 0, "not valid UTF-8"}, /* surrogate */
         {"{\"__metadata__\":{\"k\":\"a\x01\"}}", 0, "control byte"},
         {"{\"a\\n\\u0001b\":3}", 0, "tensor 'a??b': entry is not"},  /* names print on one line */
+        /* a parser turns \u0000 into a NUL that silently cuts a name or value short */
+        {"{\"__metadata__\":{\"k\":\"ab\\u0000cd\"}}", 0, "escaped NUL (\\u0000) at byte 24"},
+        {"{\"__metadata__\":{\"k\":\"ab\\\\u0000cd\"}}", 0, NULL},  /* an escaped backslash, then text */
     };
     int ncase = (int)(sizeof cases / sizeof cases[0]);
     for (int i = 0; i < ncase; i++) {

@@ -287,6 +287,31 @@ static int test_max_lines(void) {
         CHECK(p.n == 40 && p.lines_read == 40);
         s2s_pairs_free(&p);
     } else CHECK_MSG(0, "%s", err.msg);
+    /* the file is read no further than the lines asked for: a bad line after them is not seen */
+    char path[64];
+    WRITE_TMP("go .\tva !\r\nhi .\tsalut !\rbad \xff\tx\n", path);
+    CHECK_MSG(s2s_pairs_read(path, 2, &p, &err) == S2S_OK, "%s", err.msg);
+    if (p.n) { CHECK(p.n == 2 && p.lines_read == 2); s2s_pairs_free(&p); }
+    CHECK(s2s_pairs_read(path, 3, &p, &err) == S2S_ERR && strstr(err.msg, "line 3"));
+    unlink(path);
+    /* line ends are counted as the reader counts them, also across the reader's 64 KiB chunks:
+     * here line 13107's "\r\n" has its "\r" last in the first chunk */
+    size_t n = 6 + 5 * 20000;
+    char *text = malloc(n + 1);
+    memcpy(text, "aa\tb\r\n", 6);
+    for (int i = 0; i < 20000; i++) memcpy(text + 6 + 5 * i, "a\tb\r\n", 5);
+    CHECK(text[65534] == '\r' && text[65535] == '\n');
+    write_tmp(text, n, path);
+    for (int k = 13105; k <= 13109; k++) {
+        s2s_pairs q;
+        CHECK(s2s_pairs_read(path, k, &p, &err) == S2S_OK && s2s_pairs_parse(text, n, "mem", k, &q, &err) == S2S_OK);
+        size_t want = 6 + 5 * (size_t)(k - 1) - (size_t)k + 1;  /* CRLF read as LF, and the NUL */
+        CHECK_MSG(p.n == k && q.n == k && p.lines_read == k && p.arena_bytes == want, "max_lines %d: %d pairs, %zu bytes",
+                  k, p.n, p.arena_bytes);
+        s2s_pairs_free(&p); s2s_pairs_free(&q);
+    }
+    free(text);
+    unlink(path);
     return 0;
 }
 
@@ -323,7 +348,7 @@ static int test_fra_corpus(void) {
                p.n, p.src_start[p.n], p.tgt_start[p.n], t1 - t0, t2 - t1);
         CHECK(p.n == 167130 && p.lines_read == 167130 && p.skipped == 0);
         CHECK(s2s_vocab_size(sv) == 10012);
-        CHECK(s2s_vocab_size(tv) == 17851);
+        CHECK(s2s_vocab_size(tv) == 17850);  /* d2l's has 17851: with the empty token (s2s_text.c) */
         /* truncate_pad(src_vocab[source[0]], 10, '<pad>') — source[0] without <eos> */
         int32_t row[10];
         int want[10] = {47, 4, 1, 1, 1, 1, 1, 1, 1, 1};
@@ -454,9 +479,9 @@ static int test_vocab_rules(void) {
         s2s_vocab_free(v);
     } else CHECK(0);
 
-    const char *list[] = {"<unk>", "<pad>", "<bos>", "<eos>", "x", "", "y"};
+    const char *list[] = {"<unk>", "<pad>", "<bos>", "<eos>", "x", "z", "y"};
     if (s2s_vocab_from_list(list, 7, &v, &err) == S2S_OK) {
-        CHECK(s2s_vocab_size(v) == 7 && s2s_vocab_id(v, "y") == 6 && s2s_vocab_id(v, "") == 5);
+        CHECK(s2s_vocab_size(v) == 7 && s2s_vocab_id(v, "y") == 6 && s2s_vocab_id(v, "z") == 5);
         s2s_vocab_free(v);
     } else CHECK_MSG(0, "%s", err.msg);
     const char *dup[] = {"<unk>", "<pad>", "<bos>", "<eos>", "x", "y", "x"};
@@ -556,6 +581,69 @@ static int test_pairs_read2(void) {
     return 0;
 }
 
+/* Vocabulary tokens are printed raw, one line per sentence: every vocabulary refuses control
+ * characters (C0, DEL, C1), empty tokens and invalid UTF-8; SentencePiece's pieces pass. */
+static int test_vocab_tokens_checked(void) {
+    static const struct { const char *tok, *want; } bad[] = {
+        {"a\nb", "U+000A"}, {"\x1b[2J", "U+001B"}, {"\x7f", "U+007F"}, {"x\xc2\x85", "U+0085"},
+        {"\xc2\x9f", "U+009F"}, {"", "token 4 is empty"}, {"a\xff", "not valid UTF-8 (byte 2)"},
+        {"\xed\xa0\x80", "not valid UTF-8"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        const char *list[] = {"<unk>", "<pad>", "<bos>", "<eos>", bad[k].tok};
+        s2s_vocab *v = NULL;
+        s2s_err err = {{0}};
+        CHECK_MSG(s2s_vocab_from_list(list, 5, &v, &err) == S2S_ERR && strstr(err.msg, bad[k].want) &&
+                  !strchr(err.msg, '\n') && !strchr(err.msg, 0x1b), "case %zu: %s", k, err.msg);
+        s2s_vocab_free(v);
+    }
+    const char *ok[] = {"<unk>", "<pad>", "<bos>", "<eos>", "\xe2\x96\x81go", "<0x0A>", "\xc2\xa0x", "caf\xc3\xa9"};
+    s2s_vocab *v = NULL;
+    s2s_err err;
+    CHECK_MSG(s2s_vocab_from_list(ok, 8, &v, &err) == S2S_OK, "%s", err.msg);
+    s2s_vocab_free(v);
+    /* built from tokens: the empty one (two spaces in a row) is <unk>, not a word */
+    char *toks[] = {"a", "", "b", "", "a", "b"};
+    CHECK(s2s_vocab_build(toks, 6, 1, &v, &err) == S2S_OK);
+    if (v) {
+        CHECK(s2s_vocab_size(v) == 6 && s2s_vocab_id(v, "") == S2S_UNK && s2s_vocab_id(v, "b") == 5);
+        s2s_vocab_free(v);
+    }
+    return 0;
+}
+
+/* A corpus holds no control character but TAB and newline (one sentence per line files: not
+ * TAB either), named by file and line. */
+static int test_corpus_control_characters(void) {
+    static const struct { const char *text, *want; } bad[] = {
+        {"go .\tva !\nhi\x01 .\tsalut\n", "C.tsv: line 2: control character U+0001 at byte 3"},
+        {"go .\tva\x1b[2J !\n", "line 1: control character U+001B"},
+        {"go .\tva !\x7f\n", "U+007F"},
+        {"go .\tva \xc2\x85!\n", "U+0085"},
+        {"go .\tva !\x0c\n", "U+000C"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        s2s_pairs p;
+        s2s_err err = {{0}};
+        CHECK_MSG(s2s_pairs_parse(bad[k].text, strlen(bad[k].text), "C.tsv", 0, &p, &err) == S2S_ERR &&
+                  strstr(err.msg, bad[k].want), "case %zu: %s", k, err.msg);
+    }
+    s2s_pairs p;
+    s2s_err err;
+    const char *fine = "go .\tva !\tCC-BY\r\nhi .\tsalut !\n";  /* TAB, a third column, CRLF */
+    CHECK_MSG(s2s_pairs_parse(fine, strlen(fine), "C.tsv", 0, &p, &err) == S2S_OK, "%s", err.msg);
+    if (p.n) s2s_pairs_free(&p);
+    char a[64], b[64];
+    WRITE_TMP("go .\nhi .\n", a);
+    WRITE_TMP("va !\nsa\tlut !\n", b);
+    CHECK(s2s_pairs_read2(a, b, 0, &p, &err) == S2S_ERR);
+    CHECK_MSG(strstr(err.msg, b) && strstr(err.msg, "line 2: control character U+0009") && strstr(err.msg, "one sentence per line"),
+              "%s", err.msg);
+    unlink(a);
+    unlink(b);
+    return 0;
+}
+
 /* Selected pairs are deep copies in the asked order; bad indices are refused. */
 static int test_pairs_select(void) {
     s2s_pairs p, q;
@@ -599,5 +687,7 @@ int main(void) {
     RUN(test_encode_sentence);
     RUN(test_pairs_read2);
     RUN(test_pairs_select);
+    RUN(test_vocab_tokens_checked);
+    RUN(test_corpus_control_characters);
     TEST_END();
 }
