@@ -52,8 +52,6 @@ char **read_lines(FILE *f, const char *name, int *n_out);
 void free_lines(char **lines, int n);
 char *chomp(char *s);
 char *str_cat(const char *a, const char *b);  /* a + b, malloc'd */
-/* s for a message: control characters and non-ASCII bytes as \xNN, cut to fit buf. */
-const char *shown(const char *s, char *buf, size_t cap);
 /* Dies unless a command-line argument (a sentence) is valid UTF-8, naming it as an argument. */
 void check_utf8_arg(const args *a, const char *s);
 FILE *open_in(const char *path);
@@ -85,6 +83,13 @@ void unlink_staged(void);
 /* At the end of main: returns rc, or 1 with a message when what was printed on standard
  * output did not all reach it (coreutils' close_stdout). */
 int close_stdout(int rc);
+
+#include "s2s_text.h"
+/* Pair i's source (side 0) or target (side 1) tokens joined by spaces: the preprocessed
+ * sentence (malloc'd). pair_reference: the target, as a BLEU reference; an empty one is an
+ * error naming the file and its line ("what" says who asks: "eval", "validation"). */
+char *pair_text(const s2s_pairs *p, int i, int side);
+char *pair_reference(const s2s_pairs *p, int i, const char *file, const char *what);
 
 struct s2s_vocab;
 /* The tokens ids[0..n) joined by spaces (malloc'd). */

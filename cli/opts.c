@@ -150,27 +150,37 @@ char *str_cat(const char *a, const char *b) {
     return s;
 }
 
+char *pair_text(const s2s_pairs *p, int i, int side) {
+    const int *st = side ? p->tgt_start : p->src_start;
+    char *const *tk = side ? p->tgt_tok : p->src_tok;
+    size_t len = 1;
+    for (int k = st[i]; k < st[i + 1]; k++) len += strlen(tk[k]) + 1;
+    char *s = malloc(len), *q = s;
+    if (!s) die("out of memory");
+    *q = 0;
+    for (int k = st[i]; k < st[i + 1]; k++) q += sprintf(q, k > st[i] ? " %s" : "%s", tk[k]);
+    return s;
+}
+
+char *pair_reference(const s2s_pairs *p, int i, const char *file, const char *what) {
+    char *s = pair_text(p, i, 1);
+    if (!s[strspn(s, " ")])
+        die("%s: %s: line %d: the target is empty, and BLEU needs a reference (drop that line)", what, file,
+            p->line ? p->line[i] : i + 1);
+    return s;
+}
+
 char *chomp(char *s) {
     size_t n = strlen(s);
     while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
     return s;
 }
 
-const char *shown(const char *s, char *buf, size_t cap) {
-    size_t w = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && w + 8 < cap; p++) {
-        if (*p < 0x20 || *p == 0x7f || *p >= 0x80) w += (size_t)snprintf(buf + w, cap - w, "\\x%02x", *p);
-        else buf[w++] = (char)*p;
-    }
-    buf[w] = 0;
-    return buf;
-}
-
 void check_utf8_arg(const args *a, const char *s) {
     size_t bad;
     char b[200];
     if (!s2s_utf8_valid(s, strlen(s), &bad))
-        die("%s: argument '%s' is not valid UTF-8 (byte 0x%02x at byte %zu)", a->cmd, shown(s, b, sizeof b),
+        die("%s: argument '%s' is not valid UTF-8 (byte 0x%02x at byte %zu)", a->cmd, s2s_shown(s, b, sizeof b),
             (unsigned char)s[bad], bad + 1);
 }
 

@@ -141,52 +141,54 @@ static void save_all(const train_cfg *c, const char *latest, const char *state, 
     if (rc) die("%s", err.msg);
 }
 
-/* --resume: the stored options are checked first, so that a changed option is named as such
- * rather than seen later as a changed vocabulary or number of training pairs. */
-static void check_state_opts(const char *state, train_cfg *c) {
-    s2s_st_file *f;
+/* --resume reads the state file once (resume_open) and checks it in pieces as the run is set
+ * up; every message names the file. */
+
+/* The stored options are checked first, so that a changed option is named as such rather than
+ * seen later as a changed vocabulary or number of training pairs; an option the file does not
+ * record could change unnoticed, so each must be there. */
+static void check_state_opts(const s2s_st_file *f, const char *state, train_cfg *c) {
     s2s_err err;
-    if (s2s_st_read(state, &f, &err)) die("--resume: %s", err.msg);
+    for (int i = 0; i < N_CHECKED; i++)
+        if (!s2s_st_meta(f, opt_keys[i]))
+            die("--resume: %s has no \"%s\" (written by another version of seq2seq?); start without --resume",
+                state, opt_keys[i]);
     for (int i = 0; i < s2s_st_meta_count(f); i++) {
         const char *k, *v;
         s2s_st_meta_at(f, i, &k, &v);
         if (!strncmp(k, "opt.", 4) && check_resume_opt(k + 4, v, c, &err)) die("%s", err.msg);
     }
-    s2s_st_free(f);
 }
 
-/* Reads the validation progress back from a state file written by save_all. */
-static void load_valid_run(const char *state, valid_run *vr) {
-    s2s_st_file *f;
-    s2s_err err;
-    if (s2s_st_read(state, &f, &err)) die("--resume: %s", err.msg);
+/* Reads the validation progress back from a state file written by save_all; `epoch` is the
+ * state's (the best epoch and the checks since cannot be later). */
+static void load_valid_run(const s2s_st_file *f, const char *state, int epoch, valid_run *vr) {
     double x[N_RUN];
     for (int i = 0; i < N_RUN; i++) {
         const char *s = s2s_st_meta(f, run_keys[i]);
         char *end;
         if (!s) die("--resume: %s has no \"%s\" (it was written without validation; resume without --valid-pairs/--valid)", state, run_keys[i]);
         x[i] = strtod(s, &end);
-        if (end == s || *end || !isfinite(x[i]) || x[i] < -1 || x[i] > 1e9)
-            die("--resume: %s: \"%s\" = \"%.40s\" is out of range", state, run_keys[i], s);
+        int whole = i >= 2;  /* best_epoch and bad_checks count */
+        double hi = i == 0 ? 100 : whole ? epoch : 1e9;
+        if (end == s || *end || !isfinite(x[i]) || x[i] < (i == 0 ? -1 : 0) || x[i] > hi || (whole && x[i] != floor(x[i])))
+            die("--resume: %s: \"%s\" = \"%.40s\" is not a%s number in %g..%g", state, run_keys[i], s,
+                whole ? " whole" : "", i == 0 ? -1.0 : 0.0, hi);
     }
     vr->best_bleu = x[0]; vr->best_loss = x[1]; vr->best_epoch = (int)x[2]; vr->bad_checks = (int)x[3];
-    s2s_st_free(f);
 }
 
 /* Puts the curves of the epochs before a --resume (kept in the state file) in front of cv's,
  * growing its arrays by as much (older state files have none: the curves then start at the
- * resumed epoch). cap and vcap are the arrays' sizes. */
-static void load_history(const char *state, curves *cv, size_t cap, size_t vcap) {
-    s2s_st_file *f;
-    s2s_err err;
-    if (s2s_st_read(state, &f, &err)) die("--resume: %s", err.msg);
+ * resumed epoch). cap and vcap are the arrays' sizes; a curve has at most one point an epoch. */
+static void load_history(const s2s_st_file *f, const char *state, int epoch, curves *cv, size_t cap, size_t vcap) {
     float **d[5] = {&cv->ep, &cv->loss, &cv->vep, &cv->vloss, &cv->vbleu};
     for (int g = 0; g < 2; g++) {  /* the training curve (2 series), the validation checks (3) */
         const int first = g ? 2 : 0, count = g ? 3 : 2;
         int n = -1;
         for (int i = first; i < first + count; i++) {
             const s2s_tensor *t = s2s_st_find(f, hist_names[i]);
-            int len = !t ? 0 : t->dtype == S2S_F32 && t->ndim == 1 && t->shape[0] < (1 << 28) &&
+            int len = !t ? 0 : t->dtype == S2S_F32 && t->ndim == 1 && t->shape[0] <= epoch &&
                                 t->nbytes == (size_t)t->shape[0] * sizeof(float) ? (int)t->shape[0] : -1;
             if (len < 0 || (n >= 0 && len != n))
                 die("--resume: %s: \"%s\" is not a curve of this run", state, hist_names[i]);
@@ -198,7 +200,6 @@ static void load_history(const char *state, curves *cv, size_t cap, size_t vcap)
         }
         if (g) cv->nv = n; else cv->n = n;
     }
-    s2s_st_free(f);
 }
 
 /* Fails before any training (or download) when a file train writes could not be written, is
@@ -350,16 +351,7 @@ static void validator_open(validator *v, const s2s_pairs *p, const s2s_vocab *sv
     v->out = malloc(sizeof(int32_t) * (size_t)B * T);
     v->olen = malloc(sizeof(int) * (size_t)B);
     if (!v->refs || !v->hyps || !v->out || !v->olen) die("out of memory");
-    for (int i = 0; i < p->n; i++) {
-        size_t len = 1;
-        for (int k = p->tgt_start[i]; k < p->tgt_start[i + 1]; k++) len += strlen(p->tgt_tok[k]) + 1;
-        char *s = malloc(len), *q = s;
-        if (!s) die("out of memory");
-        *q = 0;
-        for (int k = p->tgt_start[i]; k < p->tgt_start[i + 1]; k++) q += sprintf(q, k > p->tgt_start[i] ? " %s" : "%s", p->tgt_tok[k]);
-        if (!s[strspn(s, " ")]) die("%s: validation pair %d has an empty target; BLEU needs a reference", where, i + 1);
-        v->refs[i] = s;
-    }
+    for (int i = 0; i < p->n; i++) v->refs[i] = pair_reference(p, i, where, "validation");
 }
 
 static void validator_close(validator *v) {
@@ -457,8 +449,10 @@ int cmd_train(args *a) {
     s2s_model *m;
     s2s_rng rng;
     s2s_rng_seed(&rng, c.seed);
+    s2s_st_file *resume_f = NULL;  /* the state file, read once */
     if (c.resume) {
-        check_state_opts(state, &c);
+        if (s2s_st_read(state, &resume_f, &err)) die("--resume: %s", err.msg);
+        check_state_opts(resume_f, state, &c);
         s2s_vocab *lsv, *ltv;
         if (s2s_model_load(latest, &m, &lsv, &ltv, &err)) die("--resume: %s", err.msg);
         if (!same_vocab(sv, lsv) || !same_vocab(tv, ltv)) die("--resume: %s was trained on other data (its vocabulary differs)", latest);
@@ -489,8 +483,11 @@ int cmd_train(args *a) {
     if (s2s_trainer_create(m, &data, &to, &rng, &tr, &err)) die("%s", err.msg);
     valid_run vr = {-1.0, 0.0, 0, 0};
     if (c.resume) {
-        if (s2s_state_load(state, tr, check_resume_opt, &c, &err)) die("--resume: %s", err.msg);
-        if (validating) load_valid_run(state, &vr);
+        if (s2s_state_from_st(resume_f, state, tr, check_resume_opt, &c, &err)) die("--resume: %s", err.msg);
+        if (tr->epoch > c.epochs)
+            die("--resume: %s is at epoch %d, past --epochs %d (give --epochs %d or more to go on)", state, tr->epoch,
+                c.epochs, tr->epoch);
+        if (validating) load_valid_run(resume_f, state, tr->epoch, &vr);
         if (!c.quiet) fprintf(stderr, "seq2seq: resuming %s at epoch %d\n", latest, tr->epoch + (tr->pos > 0));
     }
     validator vd;
@@ -525,7 +522,8 @@ int cmd_train(args *a) {
     curves cv = {calloc(cap, sizeof(float)), calloc(cap, sizeof(float)), 0,
                  calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), 0};
     if (!cv.ep || !cv.loss || !cv.vep || !cv.vloss || !cv.vbleu) die("out of memory");
-    if (c.resume) load_history(state, &cv, cap, vcap);
+    if (c.resume) load_history(resume_f, state, tr->epoch, &cv, cap, vcap);
+    s2s_st_free(resume_f);
     s2s_epoch_stats st = {0};
     int plot_failed = 0;
     double t0 = now_s();

@@ -206,16 +206,8 @@ int cmd_eval(args *a) {
     const char **hyp = calloc((size_t)n, sizeof(char *));
     if (!src || !ref || !hyp) die("out of memory");
     for (int i = 0; i < n; i++) {  /* rebuild the (already preprocessed) sentences from tokens */
-        for (int side = 0; side < 2; side++) {
-            int *st = side ? p.tgt_start : p.src_start;
-            char **tk = side ? p.tgt_tok : p.src_tok;
-            size_t len = 1;
-            for (int k = st[from + i]; k < st[from + i + 1]; k++) len += strlen(tk[k]) + 1;
-            char *s = malloc(len), *q = s;
-            *q = 0;
-            for (int k = st[from + i]; k < st[from + i + 1]; k++) q += sprintf(q, k > st[from + i] ? " %s" : "%s", tk[k]);
-            if (side) ref[i] = s; else src[i] = s;
-        }
+        src[i] = pair_text(&p, from + i, 0);
+        ref[i] = pair_reference(&p, from + i, data, "eval");
     }
     s2s_translator *t = open_translator(model, threads);
     if (s2s_translator_prepare(t, n, &to, &err)) die("%s", err.msg);  /* workspaces before the clock */

@@ -38,6 +38,29 @@ printf 'va !\n\nbonjour\n' >"$TMP/ref_empty.txt"
 expect_error bleu_empty_reference_named "ref_empty.txt: line 2 is empty" \
   bash -c "printf 'a\nb\nc\n' | $S2S bleu --ref $TMP/ref_empty.txt"
 
+# an empty target is no reference: named by file and line, in eval and in validation
+printf 'go .\tva !\nhi .\t\nrun !\tcours !\n' >"$TMP/empty_target.tsv"
+expect_error eval_empty_reference_named "eval: .*empty_target.tsv: line 2: the target is empty" \
+  $S2S eval --model "$TMP/m.st" --data "$TMP/empty_target.tsv"
+expect_error valid_empty_reference_named "validation: .*empty_target.tsv: line 2: the target is empty" \
+  $S2S train --data $TINY $SMALL --epochs 1 --valid "$TMP/empty_target.tsv" --out "$TMP/v.st"
+
+# --- corpora: no control characters (they would become vocabulary tokens printed raw) ----------
+printf 'go .\tva !\nhi\033[2J .\tsalut !\n' >"$TMP/ctl.tsv"
+expect_error corpus_control_character "ctl.tsv: line 2: control character U\+001B at byte 3" \
+  $S2S train --data "$TMP/ctl.tsv" --out "$TMP/c.st"
+
+# --- training state: every option recorded, the epoch within the run --------------------------
+$S2S train --data $TINY $SMALL --epochs 4 --seed 7 --out "$TMP/r.st" --quiet >/dev/null
+cp "$TMP/r.st.state" "$TMP/r.state.keep"
+# an option the state does not record could change unnoticed (same-length edit of the key)
+LC_ALL=C sed -i 's/"opt\.lr"/"opt\.xx"/' "$TMP/r.st.state"
+expect_error resume_missing_option 'r.st.state has no "opt.lr"' \
+  $S2S train --data $TINY $SMALL --epochs 6 --seed 7 --lr 0.5 --out "$TMP/r.st" --resume
+cp "$TMP/r.state.keep" "$TMP/r.st.state"
+expect_error resume_past_epochs "r.st.state is at epoch 4, past --epochs 2" \
+  $S2S train --data $TINY $SMALL --epochs 2 --seed 7 --out "$TMP/r.st" --resume
+
 # --- one positional file where one is meant -------------------------------------------------------
 expect_error bleu_two_hypothesis_files "give one hypothesis file" $S2S bleu --ref "$TMP/ref.txt" "$TMP/ref.txt" "$TMP/hyp.txt"
 expect_error info_two_models "give one model file" $S2S info "$TMP/m.st" "$TMP/m.st"
