@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         i += strlen(buf + i) + 1;
     }
     argv[argc] = NULL;
-    args a = {argc, 2, argv, "train"};
+    args a = {argc, 2, argv, "train", 0, 0};
     train_cfg c;
     if (setjmp(s2s_fuzz_jmp) == 0) {
         train_parse(&a, &c);

@@ -23,7 +23,9 @@ static inline float fast_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * z + r + 1.0f;
-    const int32_t e = ((int32_t)n + 127) << 23;  /* 2^n */
+    /* 2^n; a NaN x gives a NaN n, whose conversion to int would be undefined: 0 instead, and the
+     * NaN of p carries through */
+    const int32_t e = ((int32_t)(n == n ? n : 0.0f) + 127) << 23;
     float two_n;
     memcpy(&two_n, &e, sizeof two_n);
     return x < lo ? 0.0f : p * two_n;
