@@ -27,7 +27,7 @@ static int setup_open(setup *s) {
         s2s_vocab_build(s->p.src_tok, s->p.src_start[s->p.n], 2, &s->sv, &err) ||
         s2s_vocab_build(s->p.tgt_tok, s->p.tgt_start[s->p.n], 2, &s->tv, &err) ||
         s2s_dataset_build(&s->p, s->sv, s->tv, 8, &s->d, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-    s2s_config c = {S2S_ATTN, s2s_vocab_size(s->sv), s2s_vocab_size(s->tv), 5, 6, 1, 0.0f, 8};
+    s2s_config c = {S2S_BAHDANAU, s2s_vocab_size(s->sv), s2s_vocab_size(s->tv), 5, 6, 1, 0.0f, 8, S2S_GRU, S2S_UNI, 0, 0};
     s2s_rng r;
     s2s_rng_seed(&r, 3);
     if (s2s_model_create(&c, &s->m, &err)) return 1;
