@@ -4,9 +4,10 @@
 
 #include "s2s_decoder.h"
 
-extern const s2s_cell_ops s2s_cell_gru;
+extern const s2s_cell_ops s2s_cell_gru, s2s_cell_lstm;
 static const s2s_cell_ops *const cells[S2S_N_CELLS] = {
     [S2S_GRU] = &s2s_cell_gru,
+    [S2S_LSTM] = &s2s_cell_lstm,
 };
 
 extern const s2s_decoder_ops s2s_dec_bahdanau, s2s_dec_plain;

@@ -14,6 +14,7 @@
 #include "s2s_decoder.h"
 #include "s2s_linalg.h"
 #include "s2s_model.h"
+#include "s2s_nn.h"
 #include "s2s_optim.h"
 #include "s2s_rng.h"
 #include "s2s_safetensors.h"
@@ -163,6 +164,130 @@ static int test_gru_uni_luong_general_feed(void) { return model_fixture("fam_gru
 static int test_lstm_bi_luong_general_feed(void) { return model_fixture("fam_lstm_bi_luong_general_feed.safetensors"); }
 static int test_gru_uni_bahdanau_tied(void) { return model_fixture("fam_gru_uni_bahdanau_tied.safetensors"); }
 static int test_lstm_bi_luong_dot_feed_tied(void) { return model_fixture("fam_lstm_bi_luong_dot_feed_tied.safetensors"); }
+
+/* ---- one layer of a cell against PyTorch's (nn.GRU / nn.LSTM, 2 layers, from h0 and c0) -------- */
+
+/* Runs the fixture's 2-layer RNN through the cell interface, forward and backward, and
+ * compares outputs, final states and every gradient (x, h0, c0, the weights). */
+static int layer_fixture(const char *name, s2s_cell_kind kind) {
+    const s2s_cell_ops *cell = s2s_cell_of(kind);
+    if (!cell) SKIP("no %s cell in this build", name);
+    s2s_st_file *f = open_fixture(name);
+    if (!f) { CHECK(0); return 0; }
+    const int In = META(f, "In"), H = META(f, "H"), L = META(f, "L"), T = META(f, "T"), B = META(f, "B");
+    const int G = cell->gates, S = cell->states, P = cell->planes;
+    const size_t BH = (size_t)B * H, plane = T * BH;
+    char nm[64];
+    float *hs[2][2], *gi[2], *cache[2], *dgi[2], *dgh[2], *dW_ih[2], *dW_hh[2], *db_ih[2], *db_hh[2];
+    const float *W_ih[2], *W_hh[2], *b_ih[2], *b_hh[2];
+    float *gh = calloc((size_t)G * BH, 4), *dx = calloc((size_t)T * B * In, 4), *dy = calloc(T * BH, 4);
+    float *dh = calloc(BH, 4), *dc = calloc(BH, 4), *g_h0 = calloc(L * BH, 4), *g_c0 = calloc(L * BH, 4);
+    for (int l = 0; l < L; l++) {
+        const int in = l ? H : In;
+        snprintf(nm, 64, "weight_ih_l%d", l); W_ih[l] = F32(f, nm);
+        snprintf(nm, 64, "weight_hh_l%d", l); W_hh[l] = F32(f, nm);
+        snprintf(nm, 64, "bias_ih_l%d", l); b_ih[l] = F32(f, nm);
+        snprintf(nm, 64, "bias_hh_l%d", l); b_hh[l] = F32(f, nm);
+        for (int s = 0; s < 2; s++) hs[l][s] = calloc((T + 1) * BH, 4);
+        gi[l] = calloc((size_t)G * T * BH, 4); cache[l] = calloc((size_t)P * T * BH, 4);
+        dgi[l] = calloc((size_t)G * T * BH, 4); dgh[l] = calloc((size_t)G * T * BH, 4);
+        dW_ih[l] = calloc((size_t)G * H * in, 4); dW_hh[l] = calloc((size_t)G * H * H, 4);
+        db_ih[l] = calloc((size_t)G * H, 4); db_hh[l] = calloc((size_t)G * H, 4);
+    }
+    const float *x = F32(f, "x");
+    for (int l = 0; l < L; l++) {
+        const int in = l ? H : In;
+        const float *xin = l ? hs[l - 1][0] + BH : x;
+        s2s_linear_forward(T * B, G * H, in, xin, in, W_ih[l], in, b_ih[l], 0.0f, gi[l], G * H);
+        memcpy(hs[l][0], F32(f, "h0") + l * BH, BH * 4);
+        if (S > 1) memcpy(hs[l][1], F32(f, "c0") + l * BH, BH * 4);
+        for (int t = 0; t < T; t++) {
+            const size_t o = t * BH;
+            const s2s_cell_fwd a = {B, H, gi[l] + G * o, hs[l][0] + o, hs[l][1] + o, W_hh[l], NULL, b_hh[l], 0, gh,
+                                    hs[l][0] + o + BH, hs[l][1] + o + BH, cache[l] + o, plane};
+            cell->forward(&a);
+        }
+    }
+    CHECK_ARRAY(hs[L - 1][0] + BH, F32(f, "y"), T * BH, RTOL, ATOL, "y");
+    for (int l = 0; l < L; l++) {
+        CHECK_ARRAY(hs[l][0] + T * BH, F32(f, "hn") + l * BH, BH, RTOL, ATOL, "hn");
+        if (S > 1) CHECK_ARRAY(hs[l][1] + T * BH, F32(f, "cn") + l * BH, BH, RTOL, ATOL, "cn");
+    }
+    memcpy(dy, F32(f, "dy"), T * BH * 4);
+    for (int l = L - 1; l >= 0; l--) {
+        const int in = l ? H : In;
+        memcpy(dh, F32(f, "dhn") + l * BH, BH * 4);
+        if (S > 1) memcpy(dc, F32(f, "dcn") + l * BH, BH * 4);
+        for (int t = T - 1; t >= 0; t--) {
+            const size_t o = t * BH;
+            for (size_t i = 0; i < BH; i++) dh[i] += dy[o + i];
+            const s2s_cell_bwd a = {B, H, dh, dc, hs[l][0] + o, hs[l][1] + o, cache[l] + o, plane, W_hh[l],
+                                    dgi[l] + G * o, (cell->own_dgh ? dgh[l] : dgi[l]) + G * o, dh, dc};
+            cell->backward(&a);
+        }
+        memcpy(g_h0 + l * BH, dh, BH * 4);
+        memcpy(g_c0 + l * BH, dc, BH * 4);
+        const float *xin = l ? hs[l - 1][0] + BH : x, *dG = cell->own_dgh ? dgh[l] : dgi[l];
+        s2s_linear_wgrad(T * B, G * H, H, dG, G * H, hs[l][0], H, dW_hh[l], H, db_hh[l]);
+        s2s_linear_wgrad(T * B, G * H, in, dgi[l], G * H, xin, in, dW_ih[l], in, db_ih[l]);
+        s2s_gemm(0, 0, T * B, in, G * H, 1.0f, dgi[l], G * H, W_ih[l], in, 0.0f, l ? dy : dx, in);
+    }
+    CHECK_ARRAY(dx, F32(f, "grad.x"), T * B * In, RTOL, ATOL, "grad.x");
+    CHECK_ARRAY(g_h0, F32(f, "grad.h0"), L * BH, RTOL, ATOL, "grad.h0");
+    if (S > 1) CHECK_ARRAY(g_c0, F32(f, "grad.c0"), L * BH, RTOL, ATOL, "grad.c0");
+    for (int l = 0; l < L; l++) {
+        const int in = l ? H : In;
+        snprintf(nm, 64, "grad.weight_ih_l%d", l); CHECK_ARRAY(dW_ih[l], F32(f, nm), G * H * in, RTOL, ATOL, nm);
+        snprintf(nm, 64, "grad.weight_hh_l%d", l); CHECK_ARRAY(dW_hh[l], F32(f, nm), G * H * H, RTOL, ATOL, nm);
+        snprintf(nm, 64, "grad.bias_ih_l%d", l); CHECK_ARRAY(db_ih[l], F32(f, nm), G * H, RTOL, ATOL, nm);
+        snprintf(nm, 64, "grad.bias_hh_l%d", l); CHECK_ARRAY(db_hh[l], F32(f, nm), G * H, RTOL, ATOL, nm);
+        free(hs[l][0]); free(hs[l][1]); free(gi[l]); free(cache[l]); free(dgi[l]); free(dgh[l]);
+        free(dW_ih[l]); free(dW_hh[l]); free(db_ih[l]); free(db_hh[l]);
+    }
+    free(gh); free(dx); free(dy); free(dh); free(dc); free(g_h0); free(g_c0);
+    s2s_st_free(f);
+    return 0;
+}
+static int test_lstm_layer(void) { return layer_fixture("fam_lstm.safetensors", S2S_LSTM); }
+static int test_gru_layer(void) { return layer_fixture("gru.safetensors", S2S_GRU); }
+
+/* Every cell's forward against its reference (the element-wise part in portable loops): bit for
+ * bit (the AVX-512 code makes the same operations), over row lengths around the vector width
+ * and with a first step's zero state. */
+static int test_cells_match_reference(void) {
+    static const int widths[] = {1, 5, 15, 16, 17, 32, 37};
+    s2s_rng r; s2s_rng_seed(&r, 21);
+    int cells = 0;
+    for (int k = 0; k < S2S_N_CELLS; k++) {
+        const s2s_cell_ops *cell = s2s_cell_of(k);
+        if (!cell) continue;
+        cells++;
+        for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+            const int B = 3, H = widths[w], G = cell->gates, P = cell->planes;
+            const size_t BH = (size_t)B * H;
+            float *buf = calloc((size_t)(4 * G + 2 * G) * BH + (size_t)G * H * (H + 1), 4);
+            float *gi = buf, *hp = gi + G * BH, *cp = hp + BH, *W = cp + BH, *b = W + (size_t)G * H * H;
+            for (size_t i = 0; i < G * BH + 2 * BH + (size_t)G * H * (H + 1); i++) buf[i] = 2.0f * s2s_rng_normal(&r);
+            float *out[2] = {calloc((size_t)(G + 2 + P) * BH, 4), calloc((size_t)(G + 2 + P) * BH, 4)};
+            for (int zero = 0; zero < 2; zero++) {
+                for (int ref = 0; ref < 2; ref++) {
+                    float *gh = out[ref], *h = gh + G * BH, *c = h + BH, *cache = c + BH;
+                    const s2s_cell_fwd a = {B, H, gi, hp, cp, W, NULL, b, zero, gh, h, c, cache, BH};
+                    (ref ? cell->forward_ref : cell->forward)(&a);
+                }
+                long bad = 0;
+                for (size_t i = G * BH; i < (size_t)(G + 2 + P) * BH; i++)
+                    if (memcmp(&out[0][i], &out[1][i], 4) && bad++ < 3)
+                        fprintf(stderr, "  %s H=%d: element %zu: %.9g vs reference %.9g\n", cell->name, H, i, out[0][i], out[1][i]);
+                CHECK_MSG(bad == 0, "%s, H = %d, zero state %d: %ld elements differ from the reference", cell->name, H,
+                          zero, bad);
+            }
+            free(out[0]); free(out[1]); free(buf);
+        }
+    }
+    printf("  %d cells\n", cells);
+    return 0;
+}
 
 /* ---- the families checked here without PyTorch ------------------------------------------------ */
 
@@ -430,6 +555,9 @@ int main(void) {
     }
     g_opts.token_tables = 1;
     s2s_gemm_backend(S2S_GEMM_OWN);
+    RUN(test_lstm_layer);
+    RUN(test_gru_layer);
+    RUN(test_cells_match_reference);
     s2s_linalg_use_reference(1);
     RUN(test_family_gradients);
     RUN(test_family_tables);
