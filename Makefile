@@ -19,8 +19,12 @@ CFLAGS  ?= -O3 -march=native -g
 # only, while the program and the tests link the static library and reach everything.
 S2S_CFLAGS = -std=c11 -ffp-contract=fast -fno-trapping-math -fno-math-errno -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -fopenmp -pthread -fPIC -fvisibility=hidden -Iinclude -Isrc
 PKGS     = cairo libcurl libzip libcrypto libcjson
+# the server's library, for the program and the tests only (libs2s does not link it)
+SRV_PKGS = libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SRV_CFLAGS := $(shell pkg-config --cflags $(SRV_PKGS) 2>/dev/null)
+SRV_LIBS   := $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null)
 ALL_CFLAGS = $(CFLAGS) $(S2S_CFLAGS) $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lopenblas -lutf8proc -lm -fopenmp -pthread
 
@@ -28,10 +32,13 @@ BUILD   ?= build
 LIB_SRC  = $(wildcard src/*.c)
 CLI_SRC  = $(wildcard cli/*.c)
 LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+# the HTTP server (`seq2seq serve`): its own archive, so the library stays free of libmicrohttpd
+SRV_SRC  = $(wildcard server/*.c)
+SRV_OBJ  = $(SRV_SRC:server/%.c=$(BUILD)/%.o) $(BUILD)/s2s_page.o
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test demo clean bench fuzz sanitize tsan install
+.PHONY: all deps test demo clean bench bench-serve fuzz sanitize tsan install
 
 BIN     ?= seq2seq
 # The library's version is the public header's; the shared library's SONAME carries its major.
@@ -39,10 +46,21 @@ VERSION := $(shell sed -n 's/^\#define S2S_VERSION_STRING "\(.*\)"/\1/p' include
 MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 SO       = $(BUILD)/libs2s.so
 
-all: $(BUILD)/libs2s.a $(SO) $(BIN)
+all: $(BUILD)/libs2s.a $(SO) $(BUILD)/libs2s_serve.a $(BIN)
 
 $(BUILD)/%.o: src/%.c $(wildcard src/*.h include/*.h) Makefile | $(BUILD)
 	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: server/%.c $(wildcard src/*.h server/*.h include/*.h) | $(BUILD)
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) $(SRV_CFLAGS) -Iserver -c $< -o $@
+
+# the page, compiled in: server/page.html stays the file to read and edit
+$(BUILD)/s2s_page.c: server/page.html scripts/embed.sh | $(BUILD)
+	sh scripts/embed.sh s2s_page_html < $< > $@
+
+$(BUILD)/s2s_page.o: $(BUILD)/s2s_page.c
 	@$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD):
@@ -58,13 +76,16 @@ $(SO): $(LIB_OBJ)
 	    $(LDLIBS) -o $@.$(VERSION)
 	@ln -sf libs2s.so.$(VERSION) $@.$(MAJOR) && ln -sf libs2s.so.$(VERSION) $@
 
-$(BIN): $(CLI_SRC) $(wildcard cli/*.h) $(BUILD)/libs2s.a
-	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) -Icli $(CLI_SRC) $(BUILD)/libs2s.a $(LDLIBS) -o $@
+$(BUILD)/libs2s_serve.a: $(SRV_OBJ)
+	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/libs2s.a
+$(BIN): $(CLI_SRC) $(wildcard cli/*.h server/*.h) $(BUILD)/libs2s.a $(BUILD)/libs2s_serve.a
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) -Icli -Iserver $(CLI_SRC) $(BUILD)/libs2s_serve.a $(BUILD)/libs2s.a $(SRV_LIBS) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/libs2s.a $(BUILD)/libs2s_serve.a
 	@echo "  CC      $<"
-	@$(CC) $(ALL_CFLAGS) -Itests $< $(BUILD)/libs2s.a $(LDLIBS) -o $@
+	@$(CC) $(ALL_CFLAGS) -Itests -Iserver $< $(BUILD)/libs2s_serve.a $(BUILD)/libs2s.a $(SRV_LIBS) $(LDLIBS) -o $@
 
 deps:
 	bash scripts/deps.sh
@@ -101,6 +122,11 @@ install: all
 bench: all
 	S2S_EXTRA_PKGS="python3-torch time" bash scripts/deps.sh
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
+
+# seq2seq serve under bounded load (wrk) against the batched CLI; BENCH_LOCK=FILE runs it under flock
+bench-serve: all
+	S2S_EXTRA_PKGS="wrk" bash scripts/deps.sh
+	$(if $(BENCH_LOCK),flock $(BENCH_LOCK)) /usr/bin/python3 bench/serve.py $(BENCH_ARGS)
 
 fuzz:
 	bash scripts/fuzz.sh

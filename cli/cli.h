@@ -45,6 +45,7 @@ int cmd_attention(args *a);
 int cmd_eval(args *a);
 int cmd_info(args *a);
 int cmd_bleu(args *a);
+int cmd_serve(args *a);
 
 /* Reading input: every line of a stream (NUL bytes and invalid UTF-8 refused, naming the
  * 1-based line; line ends removed), a file opened or a one-line death. */

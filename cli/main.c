@@ -99,6 +99,21 @@ static const command k_commands[] = {
      "fetch|path fra-eng [--dir DIR] [--data-url URL --sha1 HEX] [--force] [--quiet]\n"
      "  fetch: download d2l's corpus into the cache (or DIR) once; path: where it is (exit 1 when it\n"
      "  is not there yet).\n"},
+    {"serve", cmd_serve,
+     "--model MODEL [--host 127.0.0.1] [--port 8080] [--threads 1] [--max-batch 64] [--max-delay-ms 5]\n"
+     "      [--beam 1] [--nbest 1] [--alpha 1.0] [--api-key KEY | --api-key-file FILE] [--timeout 10]\n"
+     "      [--max-body 1048576] [--max-sentences 1024] [--max-sentence-bytes 1024] [--max-sentence-words 200]\n"
+     "      [--max-beam 16] [--max-connections 256] [--max-queue 16384] [--quiet]\n"
+     "  An HTTP server and its page: GET / (the page), GET /health, GET /metrics (Prometheus), POST /translate\n"
+     "  (OpenNMT-py's format, decoded with --beam/--nbest/--alpha), POST /v1/translate ({\"text\": [...], \"beam\",\n"
+     "  \"nbest\", \"alpha\", \"attention\"}). Loopback only unless --host says otherwise (0.0.0.0, ::); --port 0\n"
+     "  picks a free port. The address goes to standard output, log lines to standard error. Requests\n"
+     "  arriving within --max-delay-ms are translated as one batch of up to --max-batch sentences on\n"
+     "  --threads threads. --api-key: every request but /health and the page needs 'Authorization: Bearer\n"
+     "  KEY' (--api-key-file keeps it out of the process list). Too much (body, sentence, sentences,\n"
+     "  connections, queue) is refused with a JSON error; idle or slow connections close after --timeout s.\n"
+     "  SIGHUP reloads the model file (a file that fails keeps the old model); SIGTERM answers the requests\n"
+     "  in flight and exits 0 (SIGINT: 130).\n"},
     {"version", cmd_version, "\n  The build: version and what runs the matrix products (also 'seq2seq --version').\n"},
     {"help", cmd_help, "[COMMAND]\n  Every command's usage, or one's (also 'seq2seq COMMAND --help').\n"},
 };

@@ -15,17 +15,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(safetensors model corpus options)
+TARGETS=(safetensors model corpus options request)
 declare -A SOURCES=(
   [safetensors]="src/s2s_safetensors.c src/s2s_output.c src/s2s_common.c"
   [model]="$(echo src/*.c)"
   [corpus]="src/s2s_text.c src/s2s_vocab.c src/s2s_common.c"
-  [options]="$(echo cli/*.c src/*.c)"
+  [options]="$(echo cli/*.c src/*.c server/*.c) build-fuzz/s2s_page.c"
+  [request]="server/s2s_request.c server/s2s_metrics.c src/s2s_common.c"
 )
 # extra compiler flags and libraries per target (options: the CLI built with die() returning)
 declare -A EXTRA=(
-  [options]="-Icli -DS2S_FUZZ -Dmain=seq2seq_main -fopenmp"
+  [options]="-Icli -Iserver -DS2S_FUZZ -Dmain=seq2seq_main -fopenmp"
   [model]="-fopenmp"
+  [request]="-Iserver"
 )
 declare -A LIBS=(
   [options]="-lopenblas -lm"
@@ -35,13 +37,16 @@ declare -A PKGS=(
   [safetensors]="libcjson"
   [model]="cairo libcurl libzip libcrypto libcjson libutf8proc"
   [corpus]="libutf8proc"
-  [options]="cairo libcurl libzip libcrypto libcjson libutf8proc"
+  [options]="cairo libcurl libzip libcrypto libcjson libutf8proc libmicrohttpd"
+  [request]="libcjson"
 )
 
 S2S_EXTRA_PKGS="clang libclang-rt-14-dev libomp-14-dev ${S2S_EXTRA_PKGS:-}" bash scripts/deps.sh
 seconds=${FUZZ_SECONDS:-60}
 out=build-fuzz
 [ $# -gt 0 ] && TARGETS=("$@")
+mkdir -p "$out"
+sh scripts/embed.sh s2s_page_html < server/page.html > "$out/s2s_page.c"  # the CLI links the server
 
 for t in "${TARGETS[@]}"; do
   [ -n "${SOURCES[$t]:-}" ] || { echo "fuzz: unknown target '$t' (known: ${!SOURCES[*]})" >&2; exit 2; }

@@ -1,0 +1,52 @@
+/* The server's one door to translation: a loaded model that translates a batch of raw
+ * sentences with given decoding options, from several worker threads at once. Everything the
+ * server knows about models goes through these calls; behind them is the library's translator
+ * handle (include/seq2seq.h). */
+#ifndef S2S_ENGINE_H
+#define S2S_ENGINE_H
+#include "s2s_common.h"
+
+/* How to decode one batch; sentences are batched together only when these are all equal. */
+typedef struct s2s_decode_opts {
+    int beam;       /* 1 = greedy */
+    int nbest;      /* hypotheses returned per sentence, 1 .. beam */
+    float alpha;    /* length normalisation exponent of beam search */
+    int attention;  /* 1: attention weights and tokens for each sentence's best hypothesis */
+} s2s_decode_opts;
+
+typedef struct s2s_engine_hyp {
+    char *text;     /* the translation, tokens joined by spaces (malloc'd) */
+    double score;   /* summed log-probabilities / length^alpha (greedy runs as a beam of one) */
+} s2s_engine_hyp;
+
+/* One sentence's translation. The attention matrix, when asked for, is that of hyps[0]:
+ * rows = target tokens (the output and the <eos> step, if it ended), columns = source tokens
+ * as the model read them (after preprocessing and truncation, and <eos>). */
+typedef struct s2s_engine_result {
+    int n_hyps;                 /* 1 .. nbest, best first */
+    s2s_engine_hyp *hyps;
+    int n_src, n_tgt;           /* attention's columns and rows (0 without attention) */
+    char **src_tokens, **tgt_tokens; /* [n_src], [n_tgt] (malloc'd strings) */
+    float *attn;                /* [n_tgt, n_src], each row sums to 1 */
+    char *error;                /* non-NULL: the model cannot take this sentence (the input is at
+                                 * fault; the message says why) and the rest is empty */
+} s2s_engine_result;
+
+typedef struct s2s_engine s2s_engine;
+
+/* Loads the model file for up to `threads` concurrent translate calls of at most max_sentences
+ * sentences each at beam max_beam (a workspace for a full batch at beam 1 is made now). The
+ * caller closes it with s2s_engine_close. */
+int s2s_engine_open(const char *path, int threads, int max_sentences, int max_beam, s2s_engine **out,
+                    s2s_err *err);
+/* Translates src[0..n) (UTF-8, NUL-terminated) as one batch into out[0..n), which the caller
+ * frees with s2s_engine_result_free each. A sentence the model cannot take gets its `error`
+ * and the others their translations; S2S_ERR (out[] left zeroed) only when the batch as a whole
+ * failed (out of memory). Thread-safe. */
+int s2s_engine_translate(s2s_engine *e, const char *const *src, int n, const s2s_decode_opts *o,
+                         s2s_engine_result *out, s2s_err *err);
+void s2s_engine_result_free(s2s_engine_result *r);
+/* A one-line description of the model for /health ("attn, embed 32, hidden 32, ..."). */
+const char *s2s_engine_describe(const s2s_engine *e);
+void s2s_engine_close(s2s_engine *e);
+#endif
