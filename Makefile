@@ -18,7 +18,7 @@ CFLAGS  ?= -O3 -march=native -g
 # hidden but for what include/seq2seq.h marks S2S_API: the shared library exports the public API
 # only, while the program and the tests link the static library and reach everything.
 S2S_CFLAGS = -std=c11 -ffp-contract=fast -fno-trapping-math -fno-math-errno -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -fopenmp -pthread -fPIC -fvisibility=hidden -Iinclude -Isrc
-PKGS     = cairo libcurl libzip libcrypto libcjson
+PKGS     = cairo libcurl libzip libcrypto libcjson sentencepiece
 # the server's library, for the program and the tests only (libs2s does not link it)
 SRV_PKGS = libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -26,12 +26,15 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SRV_CFLAGS := $(shell pkg-config --cflags $(SRV_PKGS) 2>/dev/null)
 SRV_LIBS   := $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null)
 ALL_CFLAGS = $(CFLAGS) $(S2S_CFLAGS) $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lopenblas -lutf8proc -lm -fopenmp -pthread
+LDLIBS  += $(PKG_LIBS) -lopenblas -lutf8proc -lm -fopenmp -pthread -lstdc++
+# The one C++ file (src/s2s_spm.cc, SentencePiece behind a C API), built with the user's CFLAGS.
+CXX     ?= g++
+S2S_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -Iinclude -Isrc
 
 BUILD   ?= build
 LIB_SRC  = $(wildcard src/*.c)
 CLI_SRC  = $(wildcard cli/*.c)
-LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/s2s_spm.o
 # the HTTP server (`seq2seq serve`): its own archive, so the library stays free of libmicrohttpd
 SRV_SRC  = $(wildcard server/*.c)
 SRV_OBJ  = $(SRV_SRC:server/%.c=$(BUILD)/%.o) $(BUILD)/s2s_page.o
@@ -62,6 +65,10 @@ $(BUILD)/s2s_page.c: server/page.html scripts/embed.sh | $(BUILD)
 
 $(BUILD)/s2s_page.o: $(BUILD)/s2s_page.c
 	@$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/s2s_spm.o: src/s2s_spm.cc src/s2s_spm.h src/s2s_common.h include/seq2seq.h | $(BUILD)
+	@echo "  CXX     $<"
+	@$(CXX) $(CFLAGS) $(S2S_CXXFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(BUILD):
 	mkdir -p $(BUILD)/tests
