@@ -11,11 +11,9 @@
 #include "s2s_safetensors.h"
 
 /* The text pipelines a model file may name in its metadata "preprocess" (how its sentences
- * become tokens and back). A file naming another one was made for a pipeline this program does
- * not have: translating it with d2l's would give wrong text, silently. A new pipeline is one
- * line here (and its code). Files are written with the first: d2l's, the only one trained today. */
-static const char *const k_pipelines[] = {"d2l-nmt"};
-enum { N_PIPELINES = sizeof k_pipelines / sizeof k_pipelines[0] };
+ * become tokens and back) are the tokenizer kinds' (s2s_tok_pipeline: d2l-nmt, sentencepiece).
+ * A file naming another one was made for a pipeline this program does not have: translating it
+ * with d2l's would give wrong text, silently. A new pipeline is a new tokenizer kind. */
 
 static char *vocab_json(const s2s_vocab *v) {
     cJSON *a = cJSON_CreateArray();
@@ -30,18 +28,17 @@ static char *vocab_json(const s2s_vocab *v) {
     return out;
 }
 
-int s2s_model_save(const char *path, const s2s_model *m, const s2s_vocab *src, const s2s_vocab *tgt,
-                   s2s_err *err) {
-    s2s_out o;
-    return s2s_model_stage(&o, path, m, src, tgt, err) || s2s_out_commit(&o, err) ? S2S_ERR : S2S_OK;
-}
-
-int s2s_model_stage(s2s_out *o, const char *path, const s2s_model *m, const s2s_vocab *src,
-                    const s2s_vocab *tgt, s2s_err *err) {
+/* The model file staged: tensors, the common metadata (format_version at least `version`), and
+ * the tokenizers' extra entries. */
+static int model_stage(s2s_out *o, const char *path, const s2s_model *m, const s2s_vocab *src, const s2s_vocab *tgt,
+                       const char *preprocess, int version, const char *const *xkeys, char *const *xvals, int nx,
+                       s2s_err *err) {
     memset(o, 0, sizeof *o);
     if (s2s_vocab_size(src) != m->cfg.src_vocab || s2s_vocab_size(tgt) != m->cfg.tgt_vocab)
         return s2s_errf(err, "%s: vocabulary sizes %d/%d do not match the model's %d/%d", path,
                         s2s_vocab_size(src), s2s_vocab_size(tgt), m->cfg.src_vocab, m->cfg.tgt_vocab);
+    enum { BASE = 16, MAX_X = S2S_TOK_MAX_META + 1 };
+    if (nx < 0 || nx > MAX_X) return s2s_errf(err, "%s: %d extra metadata entries (at most %d)", path, nx, MAX_X);
     s2s_tensor *ts = s2s_calloc((size_t)m->n_tensors, sizeof *ts, err, "the tensor list");
     if (!ts) return S2S_ERR;
     for (int i = 0; i < m->n_tensors; i++) {
@@ -57,28 +54,68 @@ int s2s_model_stage(s2s_out *o, const char *path, const s2s_model *m, const s2s_
     snprintf(num[4], 32, "%d", c->num_steps); snprintf(num[5], 32, "%d", c->input_feed);
     snprintf(num[6], 32, "%d", c->tie_embeddings);
     char *sv = vocab_json(src), *tv = vocab_json(tgt), ver[16];
-    snprintf(ver, sizeof ver, "%d", S2S_FORMAT_VERSION);
+    snprintf(ver, sizeof ver, "%d", version > S2S_FAMILY_VERSION ? version : S2S_FAMILY_VERSION);
     int rc = S2S_ERR;
     if (!sv || !tv) { s2s_errf(err, "%s: out of memory encoding the vocabularies", path); goto done; }
-    const char *keys[] = {"format", "format_version", "model", "embed", "hidden", "layers", "dropout",
-                          "num_steps", "src_vocab", "tgt_vocab", "preprocess", "cell", "encoder", "attention",
-                          "input_feed", "tie_embeddings"};
-    const char *vals[] = {S2S_FORMAT_NAME, ver, s2s_model_kind_name(c->attention), num[0], num[1], num[2], num[3],
-                          num[4], sv, tv, k_pipelines[0], s2s_cell_name(c->cell), s2s_encoder_name(c->encoder),
-                          s2s_attention_name(c->attention), num[5], num[6]};
-    rc = s2s_st_stage(o, path, ts, m->n_tensors, keys, vals, (int)(sizeof keys / sizeof *keys), err);
+    const char *keys[BASE + MAX_X] = {"format", "format_version", "model", "embed", "hidden", "layers", "dropout",
+                                      "num_steps", "src_vocab", "tgt_vocab", "preprocess", "cell", "encoder",
+                                      "attention", "input_feed", "tie_embeddings"};
+    const char *vals[BASE + MAX_X] = {S2S_FORMAT_NAME, ver, s2s_model_kind_name(c->attention), num[0], num[1],
+                                      num[2], num[3], num[4], sv, tv, preprocess, s2s_cell_name(c->cell),
+                                      s2s_encoder_name(c->encoder), s2s_attention_name(c->attention), num[5], num[6]};
+    for (int i = 0; i < nx; i++) { keys[BASE + i] = xkeys[i]; vals[BASE + i] = xvals[i]; }
+    rc = s2s_st_stage(o, path, ts, m->n_tensors, keys, vals, BASE + nx, err);
 done:
     free(sv); free(tv); free(ts);
     return rc;
 }
 
+int s2s_model_save(const char *path, const s2s_model *m, const s2s_vocab *src, const s2s_vocab *tgt,
+                   s2s_err *err) {
+    s2s_out o;
+    return s2s_model_stage(&o, path, m, src, tgt, err) || s2s_out_commit(&o, err) ? S2S_ERR : S2S_OK;
+}
+
+int s2s_model_stage(s2s_out *o, const char *path, const s2s_model *m, const s2s_vocab *src,
+                    const s2s_vocab *tgt, s2s_err *err) {
+    return model_stage(o, path, m, src, tgt, s2s_tok_pipeline(0), 1, NULL, NULL, 0, err);
+}
+
+int s2s_model_stage_tok(s2s_out *o, const char *path, const s2s_model *m, const s2s_tok *src, const s2s_tok *tgt,
+                        s2s_err *err) {
+    const char *keys[S2S_TOK_MAX_META + 1];
+    char *vals[S2S_TOK_MAX_META + 1];
+    const char *pre;
+    int n, version;
+    memset(o, 0, sizeof *o);
+    if (s2s_tok_meta(src, tgt, keys + 1, vals + 1, &n, &pre, &version, err)) {
+        char inner[sizeof err->msg];
+        snprintf(inner, sizeof inner, "%s", err->msg);
+        return s2s_errf(err, "%s: %s", path, inner);
+    }
+    /* d2l's files are s2s_model_save's, without a "tokenizer" key */
+    int d2l = !strcmp(s2s_tok_name(src), "d2l");
+    keys[0] = "tokenizer";
+    vals[0] = (char *)s2s_tok_name(src);
+    int rc = model_stage(o, path, m, s2s_tok_vocab(src), s2s_tok_vocab(tgt), pre, version, keys + d2l, vals + d2l,
+                         n + !d2l, err);
+    for (int i = 1; i <= n; i++) free(vals[i]);
+    return rc;
+}
+
+int s2s_model_save_tok(const char *path, const s2s_model *m, const s2s_tok *src, const s2s_tok *tgt,
+                       s2s_err *err) {
+    s2s_out o;
+    return s2s_model_stage_tok(&o, path, m, src, tgt, err) || s2s_out_commit(&o, err) ? S2S_ERR : S2S_OK;
+}
+
 static int check_pipeline(const s2s_st_file *f, const char *path, s2s_err *err) {
     const char *p = s2s_st_meta(f, "preprocess");
-    for (int i = 0; p && i < N_PIPELINES; i++)
-        if (!strcmp(p, k_pipelines[i])) return S2S_OK;
+    for (int i = 0; p && s2s_tok_pipeline(i); i++)
+        if (!strcmp(p, s2s_tok_pipeline(i))) return S2S_OK;
     char known[256] = "", b[80];
-    for (int i = 0, w = 0; i < N_PIPELINES && w < (int)sizeof known; i++)
-        w += snprintf(known + w, sizeof known - (size_t)w, "%s%s", i ? ", " : "", k_pipelines[i]);
+    for (int i = 0, w = 0; s2s_tok_pipeline(i) && w < (int)sizeof known; i++)
+        w += snprintf(known + w, sizeof known - (size_t)w, "%s%s", i ? ", " : "", s2s_tok_pipeline(i));
     if (!p) return s2s_errf(err, "%s: metadata has no \"preprocess\" (known: %s)", path, known);
     return s2s_errf(err, "%s: metadata \"preprocess\" is \"%s\", a text pipeline this program does not have (known: %s)",
                     path, s2s_shown(p, b, sizeof b), known);
@@ -126,6 +163,17 @@ int s2s_model_load(const char *path, s2s_model **mo, s2s_vocab **so, s2s_vocab *
     s2s_st_file *f = NULL;
     if (s2s_st_read(path, &f, err)) return S2S_ERR;
     int rc = s2s_model_from_st(f, path, mo, so, to, err);
+    s2s_st_free(f);
+    return rc;
+}
+
+int s2s_model_load_tok(const char *path, s2s_model **mo, s2s_tok **so, s2s_tok **to, s2s_err *err) {
+    s2s_st_file *f = NULL;
+    s2s_vocab *sv, *tv;
+    *mo = NULL; *so = *to = NULL;
+    if (s2s_st_read(path, &f, err)) return S2S_ERR;
+    int rc = s2s_model_from_st(f, path, mo, &sv, &tv, err);
+    if (!rc && (rc = s2s_tok_load(f, path, sv, tv, so, to, err))) { s2s_model_free(*mo); *mo = NULL; }
     s2s_st_free(f);
     return rc;
 }
@@ -275,7 +323,7 @@ int s2s_state_stage(s2s_out *o, const char *path, const s2s_trainer *t, const ch
     snprintf(buf[0], 40, "%ld", t->adam.step); snprintf(buf[1], 40, "%d", t->epoch);
     snprintf(buf[2], 40, "%d", t->pos); snprintf(buf[3], 40, "%.17g", t->ep_loss);
     snprintf(buf[4], 40, "%.17g", t->ep_tokens); snprintf(buf[5], 40, "%.17g", t->ep_seconds);
-    snprintf(buf[6], 40, "%d", S2S_FORMAT_VERSION);
+    snprintf(buf[6], 40, "%d", S2S_STATE_VERSION);
     snprintf(buf[7], 40, "%016llx", (unsigned long long)params_fingerprint(t->m));
     const char *fk[FIXED] = {"adam_step", "epoch", "pos", "epoch_loss_sum", "epoch_tokens", "epoch_seconds",
                              "state_version", "weights_fnv1a"};

@@ -6,21 +6,37 @@
 #include "s2s_model.h"
 #include "s2s_output.h"
 #include "s2s_text.h"
+#include "s2s_tok.h"
 #include "s2s_train.h"
 
 #define S2S_FORMAT_NAME "seq2seq"
-#define S2S_FORMAT_VERSION 2  /* 2: the model family in the metadata (1 still loads) */
+/* The newest format_version this program reads; a file is written with the lowest version
+ * that describes it: 2 (the model family in the metadata, d2l's tokenizer), 3 with another
+ * tokenizer (a `tokenizer` key: SentencePiece). Versions 1 and 2 still load. */
+#define S2S_FORMAT_VERSION 3
+#define S2S_FAMILY_VERSION 2
+#define S2S_STATE_VERSION 2   /* of the training-state files */
 
-/* Writes the model and its vocabularies atomically (temporary file, fsync, rename: s2s_output.h). */
+/* Writes the model and its vocabularies atomically (temporary file, fsync, rename: s2s_output.h),
+ * as a d2l-tokenizer model (`preprocess` d2l-nmt). */
 int s2s_model_save(const char *path, const s2s_model *m, const s2s_vocab *src, const s2s_vocab *tgt,
                    s2s_err *err);
 /* The same up to the rename (s2s_st_stage): the caller commits or discards *o, e.g. to replace
  * a model and its training state together. */
 int s2s_model_stage(s2s_out *o, const char *path, const s2s_model *m, const s2s_vocab *src,
                     const s2s_vocab *tgt, s2s_err *err);
+/* The same two with the tokenizers' vocabularies and whatever they store (s2s_tok_meta): one
+ * file is the whole translator. For d2l tokenizers the file is byte for byte s2s_model_save's. */
+int s2s_model_save_tok(const char *path, const s2s_model *m, const s2s_tok *src, const s2s_tok *tgt,
+                       s2s_err *err);
+int s2s_model_stage_tok(s2s_out *o, const char *path, const s2s_model *m, const s2s_tok *src, const s2s_tok *tgt,
+                        s2s_err *err);
 /* Reads and checks a model file: metadata, every tensor's presence, dtype and shape, vocabulary
  * sizes against the embeddings, no unknown tensors. The caller frees all three. */
 int s2s_model_load(const char *path, s2s_model **m, s2s_vocab **src, s2s_vocab **tgt, s2s_err *err);
+/* Reads a model file with its tokenizers (s2s_tok_load checks them against the vocabularies).
+ * The caller frees all three; on failure all are NULL. */
+int s2s_model_load_tok(const char *path, s2s_model **m, s2s_tok **src, s2s_tok **tgt, s2s_err *err);
 /* The same from an already parsed safetensors file; `path` names it in messages. */
 struct s2s_st_file;
 int s2s_model_from_st(const struct s2s_st_file *f, const char *path, s2s_model **m, s2s_vocab **src,

@@ -137,6 +137,25 @@ static int32_t lower_ascii(int32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c
  * and newline (a pairs file), newline only (one sentence per line). */
 typedef enum { CTL_ANY, CTL_PAIRS, CTL_LINES } ctl_rule;
 
+/* The character at s[i] (n bytes, code point c; n = 0: not UTF-8) when it is invalid UTF-8, NUL,
+ * or a control character `ctl` does not allow: a one-line error naming the line and byte.
+ * Returns S2S_OK for a character the text may hold. Shared by preprocess_into and check_text. */
+static int bad_char(const unsigned char *s, size_t i, int n, int32_t c, ctl_rule ctl, const char *where, long line,
+                    size_t line_start, s2s_err *err) {
+    if (n == 0)
+        return s2s_errf(err, "%s%sline %ld: invalid UTF-8 (byte 0x%02x at byte %zu of the line); "
+                        "convert the file to UTF-8", where ? where : "", where ? ": " : "",
+                        line, s[i], i - line_start + 1);
+    if (c == 0)
+        return s2s_errf(err, "%s%sline %ld: NUL byte at byte %zu of the line; the text must not contain NUL",
+                        where ? where : "", where ? ": " : "", line, i - line_start + 1);
+    if (!(ctl == CTL_ANY || c == '\n' || (c == '\t' && ctl == CTL_PAIRS)))
+        return s2s_errf(err, "%s%sline %ld: control character U+%04X at byte %zu of the line%s",
+                        where ? where : "", where ? ": " : "", line, (unsigned)c, i - line_start + 1,
+                        c == '\t' ? " (one sentence per line: a TAB cannot be in one)" : "");
+    return S2S_OK;
+}
+
 /* preprocess_nmt of in[0..len) into o, which holds at least 2 len + 1 bytes (the worst case:
  * an ASCII , . ! ? gains a space; a 2-byte letter lowercases to at most 3 bytes (U+0130 ->
  * "i" U+0307), a 3-byte one to at most 4); *out_len = the text's length, NUL not counted. */
@@ -151,19 +170,9 @@ static int preprocess_into(const char *in, size_t len, const char *where, ctl_ru
     for (size_t i = 0; i < len;) {
         int32_t c;
         int n = s[i] < 0x80 ? (c = s[i], 1) : utf8_decode(s, len, i, &c);
-        if (n == 0 || c < 0x20 || (c >= 0x7f && c < 0xa0)) {  /* rare, but for TAB and newline */
-            if (n == 0)
-                return s2s_errf(err, "%s%sline %ld: invalid UTF-8 (byte 0x%02x at byte %zu of the line); "
-                                "convert the file to UTF-8", where ? where : "", where ? ": " : "",
-                                line, s[i], i - line_start + 1);
-            if (c == 0)
-                return s2s_errf(err, "%s%sline %ld: NUL byte at byte %zu of the line; the text must not contain NUL",
-                                where ? where : "", where ? ": " : "", line, i - line_start + 1);
-            if (!(ctl == CTL_ANY || c == '\n' || (c == '\t' && ctl == CTL_PAIRS)))
-                return s2s_errf(err, "%s%sline %ld: control character U+%04X at byte %zu of the line%s",
-                                where ? where : "", where ? ": " : "", line, (unsigned)c, i - line_start + 1,
-                                c == '\t' ? " (one sentence per line: a TAB cannot be in one)" : "");
-        }
+        if ((n == 0 || c < 0x20 || (c >= 0x7f && c < 0xa0)) &&  /* rare, but for TAB and newline */
+            bad_char(s, i, n, c, ctl, where, line, line_start, err))
+            return S2S_ERR;
         if (c == 0x202f || c == 0xa0) c = ' ';
         int32_t low[2];
         int nlow = 1;
@@ -206,13 +215,33 @@ int s2s_preprocess(const char *in, size_t len, const char *where, char **out, si
     return preprocess_alloc(in, len, where, CTL_ANY, out, out_len, err);
 }
 
+/* The checks of preprocess_into without the preprocessing (raw text for other tokenizers). */
+static int check_text(const char *in, size_t len, const char *where, ctl_rule ctl, s2s_err *err) {
+    const unsigned char *s = (const unsigned char *)in;
+    long line = 1;
+    size_t line_start = 0;
+    for (size_t i = 0; i < len;) {
+        int32_t c;
+        int n = s[i] < 0x80 ? (c = s[i], 1) : utf8_decode(s, len, i, &c);
+        if ((n == 0 || c < 0x20 || (c >= 0x7f && c < 0xa0)) && bad_char(s, i, n, c, ctl, where, line, line_start, err))
+            return S2S_ERR;
+        if (c == '\n') { line++; line_start = i + 1; }
+        i += (size_t)n;
+    }
+    return S2S_OK;
+}
+
+int s2s_utf8_check(const char *in, size_t len, const char *where, s2s_err *err) {
+    return check_text(in, len, where, CTL_ANY, err);
+}
+
 /* ---------------------------------------------------------------- reading */
 
-/* Reads a whole file as Python's text mode would see it (newlines "\r\n" and "\r" -> "\n"),
- * minus a leading BOM, then preprocesses it. *text is the caller's. */
-/* BOM dropped, CRLF and lone CR as LF, then preprocess_nmt. Consumes raw (freed). */
-static int normalise_preprocess(char *raw, size_t n, const char *path, ctl_rule ctl, char **text, size_t *len,
-                                s2s_err *err) {
+/* A file's text as Python's text mode would see it: a leading BOM dropped, "\r\n" and a lone
+ * "\r" as "\n"; then preprocess_nmt (S2S_TEXT_D2L), or only checked (S2S_TEXT_RAW). Consumes
+ * raw (freed, or handed back as *text); *text is the caller's. */
+static int normalise_preprocess(char *raw, size_t n, const char *path, s2s_text_mode mode, ctl_rule ctl, char **text,
+                                size_t *len, s2s_err *err) {
     size_t r = 0, w = 0;
     if (n >= 3 && memcmp(raw, "\xef\xbb\xbf", 3) == 0) r = 3;
     for (; r < n; r++) {
@@ -221,17 +250,26 @@ static int normalise_preprocess(char *raw, size_t n, const char *path, ctl_rule 
             if (r + 1 < n && raw[r + 1] == '\n') r++;
         } else raw[w++] = raw[r];
     }
+    if (mode == S2S_TEXT_RAW) {
+        if (check_text(raw, w, path, ctl, err)) { free(raw); *text = NULL; return S2S_ERR; }
+        raw[w] = 0;
+        *text = raw;
+        *len = w;
+        return S2S_OK;
+    }
     int rc = preprocess_alloc(raw, w, path, ctl, text, len, err);
     free(raw);
     return rc;
 }
 
-/* The first max_lines lines of a file (<= 0: all; the rest is not even read), preprocessed. */
-static int read_preprocessed(const char *path, int max_lines, ctl_rule ctl, char **text, size_t *len, s2s_err *err) {
+/* The first max_lines lines of a file (<= 0: all; the rest is not even read), preprocessed
+ * (or only checked, raw). */
+static int read_preprocessed(const char *path, int max_lines, s2s_text_mode mode, ctl_rule ctl, char **text,
+                             size_t *len, s2s_err *err) {
     char *raw;
     size_t n;
     if (s2s_read_file_head(path, max_lines, &raw, &n, err)) return S2S_ERR;
-    return normalise_preprocess(raw, n, path, ctl, text, len, err);
+    return normalise_preprocess(raw, n, path, mode, ctl, text, len, err);
 }
 
 /* Number of lines as a reader sees them: "a\nb\n" and "a\nb" have 2, "" has 0. */
@@ -280,6 +318,14 @@ static int split_spaces(char *b, char *e, tok_list *l, s2s_err *err) {
     }
 }
 
+/* One side of a pair, text[b, e), as its tokens: split on spaces (d2l), or the whole text as
+ * one token (raw); text[e] becomes NUL. */
+static int side_tokens(char *b, char *e, s2s_text_mode mode, tok_list *l, s2s_err *err) {
+    if (mode == S2S_TEXT_D2L) return split_spaces(b, e, l, err);
+    *e = 0;
+    return push_tok(l, b, err);
+}
+
 /* Records where the next pair's tokens begin. */
 static int start_pair(tok_list *l, s2s_err *err) {
     int *a = grow(l->start, l->n_start, &l->cap_start, sizeof *a, err);
@@ -301,29 +347,40 @@ static int finish(tok_list *src, tok_list *tgt, int n, char *arena, int *line, s
 
 static void tok_list_free(tok_list *l) { free(l->tok); free(l->start); }
 
-static int pairs_from_text(char *text, size_t len, const char *path, int max_lines, s2s_pairs *out, s2s_err *err);
+static int pairs_from_text(char *text, size_t len, const char *path, int max_lines, s2s_text_mode mode,
+                           s2s_pairs *out, s2s_err *err);
 
-int s2s_pairs_read(const char *path, int max_lines, s2s_pairs *out, s2s_err *err) {
+int s2s_pairs_read_as(const char *path, int max_lines, s2s_text_mode mode, s2s_pairs *out, s2s_err *err) {
     memset(out, 0, sizeof *out);
     char *text;
     size_t len;
-    if (read_preprocessed(path, max_lines, CTL_PAIRS, &text, &len, err)) return S2S_ERR;
-    return pairs_from_text(text, len, path, max_lines, out, err);
+    if (read_preprocessed(path, max_lines, mode, CTL_PAIRS, &text, &len, err)) return S2S_ERR;
+    return pairs_from_text(text, len, path, max_lines, mode, out, err);
 }
 
-int s2s_pairs_parse(const char *data, size_t size, const char *name, int max_lines, s2s_pairs *out, s2s_err *err) {
+int s2s_pairs_read(const char *path, int max_lines, s2s_pairs *out, s2s_err *err) {
+    return s2s_pairs_read_as(path, max_lines, S2S_TEXT_D2L, out, err);
+}
+
+int s2s_pairs_parse_as(const char *data, size_t size, const char *name, int max_lines, s2s_text_mode mode,
+                       s2s_pairs *out, s2s_err *err) {
     memset(out, 0, sizeof *out);
     char *raw = s2s_malloc(size + 1, err, "the corpus"), *text;
     size_t len;
     if (!raw) return S2S_ERR;
     memcpy(raw, data, size);
     raw[size] = 0;
-    if (normalise_preprocess(raw, size, name, CTL_PAIRS, &text, &len, err)) return S2S_ERR;
-    return pairs_from_text(text, len, name, max_lines, out, err);
+    if (normalise_preprocess(raw, size, name, mode, CTL_PAIRS, &text, &len, err)) return S2S_ERR;
+    return pairs_from_text(text, len, name, max_lines, mode, out, err);
+}
+
+int s2s_pairs_parse(const char *data, size_t size, const char *name, int max_lines, s2s_pairs *out, s2s_err *err) {
+    return s2s_pairs_parse_as(data, size, name, max_lines, S2S_TEXT_D2L, out, err);
 }
 
 /* Takes ownership of text (the preprocessed corpus), which becomes the tokens' arena. */
-static int pairs_from_text(char *text, size_t len, const char *path, int max_lines, s2s_pairs *out, s2s_err *err) {
+static int pairs_from_text(char *text, size_t len, const char *path, int max_lines, s2s_text_mode mode,
+                           s2s_pairs *out, s2s_err *err) {
     tok_list src = {0}, tgt = {0};
     int n = 0, lines = 0, skipped = 0, *line = NULL, line_cap = 0;
     char *p = text, *end = text + len;
@@ -341,7 +398,7 @@ static int pairs_from_text(char *text, size_t len, const char *path, int max_lin
             char *te = tab2 ? tab2 : le;
             int *ln = grow(line, n, &line_cap, sizeof *line, err);
             if (!ln || start_pair(&src, err) || start_pair(&tgt, err) ||
-                split_spaces(p, tab, &src, err) || split_spaces(tab + 1, te, &tgt, err))
+                side_tokens(p, tab, mode, &src, err) || side_tokens(tab + 1, te, mode, &tgt, err))
                 goto fail;
             line = ln;
             line[n++] = lines;
@@ -365,13 +422,18 @@ fail:
 }
 
 int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s2s_pairs *out, s2s_err *err) {
+    return s2s_pairs_read2_as(src_path, tgt_path, max_lines, S2S_TEXT_D2L, out, err);
+}
+
+int s2s_pairs_read2_as(const char *src_path, const char *tgt_path, int max_lines, s2s_text_mode mode,
+                       s2s_pairs *out, s2s_err *err) {
     memset(out, 0, sizeof *out);
     char *a = NULL, *b = NULL, *arena = NULL;
     int *line = NULL;
     size_t la, lb;
     tok_list src = {0}, tgt = {0};
-    if (read_preprocessed(src_path, max_lines, CTL_LINES, &a, &la, err) ||
-        read_preprocessed(tgt_path, max_lines, CTL_LINES, &b, &lb, err))
+    if (read_preprocessed(src_path, max_lines, mode, CTL_LINES, &a, &la, err) ||
+        read_preprocessed(tgt_path, max_lines, mode, CTL_LINES, &b, &lb, err))
         goto fail;
     long na = count_lines(a, la), nb = count_lines(b, lb);
     if (na != nb) {
@@ -394,7 +456,7 @@ int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s
         char *nla = memchr(pa, '\n', (size_t)(ea - pa)), *nlb = memchr(pb, '\n', (size_t)(eb - pb));
         char *lea = nla ? nla : ea, *leb = nlb ? nlb : eb;
         if (start_pair(&src, err) || start_pair(&tgt, err) ||
-            split_spaces(pa, lea, &src, err) || split_spaces(pb, leb, &tgt, err))
+            side_tokens(pa, lea, mode, &src, err) || side_tokens(pb, leb, mode, &tgt, err))
             goto fail;
         line[n] = n + 1;
         n++;
@@ -513,11 +575,7 @@ void s2s_dataset_free(s2s_dataset *d) {
     memset(d, 0, sizeof *d);
 }
 
-int s2s_encode_sentence(const s2s_vocab *v, const char *sentence, int T, int32_t *ids, s2s_err *err) {
-    if (T < 1) return s2s_errf(err, "encode: num_steps T=%d, must be at least 1", T);
-    size_t len = strlen(sentence);
-    if (len > 0 && sentence[len - 1] == '\n') len--;
-    if (len > 0 && sentence[len - 1] == '\r') len--;
+int s2s_text_ids(const s2s_vocab *v, const char *sentence, size_t len, int32_t *ids, int cap, s2s_err *err) {
     /* a sentence's text on the stack: no allocation per sentence (batched translation encodes
      * ~300k a second); a longer one on the heap */
     char stack[512], *text = stack;
@@ -527,16 +585,26 @@ int s2s_encode_sentence(const s2s_vocab *v, const char *sentence, int T, int32_t
     } else if (preprocess_into(sentence, len, "sentence", CTL_ANY, text, &tl, err)) {
         return S2S_ERR;
     }
-    int n = 0;   /* tokens before <eos> */
+    int n = 0;   /* tokens */
     for (char *b = text;;) {
         char *sp = memchr(b, ' ', (size_t)(text + tl - b));
         if (sp) *sp = 0;
-        if (n < T) ids[n] = s2s_vocab_id(v, b);
+        if (n < cap) ids[n] = s2s_vocab_id(v, b);
         if (n < INT_MAX - 1) n++;
         if (!sp) break;
         b = sp + 1;
     }
     if (text != stack) free(text);
+    return n;
+}
+
+int s2s_encode_sentence(const s2s_vocab *v, const char *sentence, int T, int32_t *ids, s2s_err *err) {
+    if (T < 1) return s2s_errf(err, "encode: num_steps T=%d, must be at least 1", T);
+    size_t len = strlen(sentence);
+    if (len > 0 && sentence[len - 1] == '\n') len--;
+    if (len > 0 && sentence[len - 1] == '\r') len--;
+    int n = s2s_text_ids(v, sentence, len, ids, T, err);   /* tokens before <eos> */
+    if (n < 0) return S2S_ERR;
     for (int t = n; t < T; t++) ids[t] = t == n ? S2S_EOS : S2S_PAD;
     /* d2l passes len(src_tokens) (with <eos>, before truncation) as the valid length; past T it
      * masks nothing, which is the same as T. */

@@ -31,6 +31,16 @@ int s2s_preprocess(const char *in, size_t len, const char *where, char **out, si
  * U+10FFFF). Returns 1, or 0 with *bad (if not NULL) = the offset of the first invalid byte. */
 int s2s_utf8_valid(const char *s, size_t len, size_t *bad);
 
+/* Valid UTF-8 without NUL bytes, or an error naming the line (1-based) and byte as
+ * s2s_preprocess's; `where` (a file name, or NULL) prefixes the message. */
+int s2s_utf8_check(const char *s, size_t len, const char *where, s2s_err *err);
+
+/* How the pairs readers treat each side's text: d2l's preprocess_nmt and tokenize_nmt, or
+ * raw: checked (UTF-8, no NUL) and left as it is, each side one token (the whole sentence),
+ * for a tokenizer that reads raw text (s2s_tok.h). Lines are found, skipped and counted the
+ * same way in both modes. */
+typedef enum s2s_text_mode { S2S_TEXT_D2L = 0, S2S_TEXT_RAW = 1 } s2s_text_mode;
+
 /* Reads a pairs file `English<TAB>Other[<TAB>attribution]` (CRLF and a leading BOM tolerated),
  * preprocesses it, and tokenizes as d2l's tokenize_nmt with num_examples = max_lines - 1,
  * i.e. lines 0 .. max_lines-1 are looked at (max_lines <= 0: all); the file is read no further.
@@ -44,6 +54,12 @@ int s2s_pairs_parse(const char *data, size_t size, const char *name, int max_lin
  * line counts are an error naming both counts (with max_lines > 0 only the first max_lines
  * lines of each are read, so a difference after them goes unseen). A TAB in a line is an error. */
 int s2s_pairs_read2(const char *src_path, const char *tgt_path, int max_lines, s2s_pairs *out, s2s_err *err);
+/* The same three readers in either mode (the ones above are S2S_TEXT_D2L). */
+int s2s_pairs_read_as(const char *path, int max_lines, s2s_text_mode mode, s2s_pairs *out, s2s_err *err);
+int s2s_pairs_parse_as(const char *data, size_t size, const char *name, int max_lines, s2s_text_mode mode,
+                       s2s_pairs *out, s2s_err *err);
+int s2s_pairs_read2_as(const char *src_path, const char *tgt_path, int max_lines, s2s_text_mode mode,
+                       s2s_pairs *out, s2s_err *err);
 void s2s_pairs_free(s2s_pairs *p);
 /* Bytes held by the pairs (the preprocessed text and the token tables). */
 size_t s2s_pairs_bytes(const s2s_pairs *p);
@@ -86,5 +102,8 @@ void s2s_dataset_free(s2s_dataset *d);
  * ' ', ids, <eos>, truncate_pad to T. ids[T] is filled; returns the valid length
  * min(tokens + 1, T) or S2S_ERR (e.g. invalid UTF-8). */
 int s2s_encode_sentence(const s2s_vocab *v, const char *sentence, int T, int32_t *ids, s2s_err *err);
+/* The ids of sentence[0..len) as above, without <eos> or padding: writes min(n, cap) of them
+ * and returns n, the sentence's token count (d2l's tokenizer in s2s_tok.h), or S2S_ERR. */
+int s2s_text_ids(const s2s_vocab *v, const char *sentence, size_t len, int32_t *ids, int cap, s2s_err *err);
 
 #endif
