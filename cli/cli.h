@@ -46,6 +46,7 @@ int cmd_eval(args *a);
 int cmd_info(args *a);
 int cmd_bleu(args *a);
 int cmd_serve(args *a);
+int cmd_tokenize(args *a);
 
 /* Reading input: every line of a stream (NUL bytes and invalid UTF-8 refused, naming the
  * 1-based line; line ends removed), a file opened or a one-line death. */
@@ -87,14 +88,15 @@ int close_stdout(int rc);
 
 #include "s2s_text.h"
 /* Pair i's source (side 0) or target (side 1) tokens joined by spaces: the preprocessed
- * sentence (malloc'd). pair_reference: the target, as a BLEU reference; an empty one is an
+ * sentence, or the raw one of pairs read raw (malloc'd). pair_reference: the target, as a BLEU reference; an empty one is an
  * error naming the file and its line ("what" says who asks: "eval", "validation"). */
 char *pair_text(const s2s_pairs *p, int i, int side);
 char *pair_reference(const s2s_pairs *p, int i, const char *file, const char *what);
 
-struct s2s_vocab;
-/* The tokens ids[0..n) joined by spaces (malloc'd). */
-char *join_tokens(const struct s2s_vocab *tv, const int32_t *ids, int n);
+struct s2s_tok;
+/* The text of output ids[0..n) (s2s_tok_decode: tokens joined by spaces for d2l, detokenized
+ * text for spm), malloc'd; dies on failure. */
+char *decode_ids(const struct s2s_tok *t, const int32_t *ids, int n);
 
 #include "s2s_model.h"
 typedef struct train_cfg {
@@ -108,6 +110,12 @@ typedef struct train_cfg {
     int early_stop;     /* --early-stop P: stop after P checks without a better BLEU (0 = off) */
     double lr;
     unsigned long long seed;
+    /* --tokenizer d2l|spm and SentencePiece's options (s2s_tok.h) */
+    int spm;                 /* 0: d2l (the default), 1: SentencePiece */
+    int vocab_size;          /* --vocab-size N: pieces per trained model (8000) */
+    int spm_bpe, spm_joint;  /* --spm-type bpe; --spm-joint: one model for both sides */
+    double coverage;         /* --character-coverage (1.0) */
+    const char *spm_model, *spm_src, *spm_tgt;  /* models from files instead of training */
 } train_cfg;
 /* Parses and checks `seq2seq train` options; dies (one line) on anything wrong. */
 void train_parse(args *a, train_cfg *out);

@@ -59,6 +59,8 @@ static const command k_commands[] = {
      "      [--lr 0.005] [--epochs 250] [--seed S] [--threads N] [--save-every N] [--resume]\n"
      "      [--plot loss.png|.svg] [--log-every 10] [--quiet]\n"
      "      [--valid-pairs N | --valid PAIRS.tsv [--valid-count N]] [--valid-every 10] [--early-stop P]\n"
+     "      [--tokenizer d2l|spm] [--vocab-size 8000] [--spm-type unigram|bpe] [--spm-joint]\n"
+     "      [--character-coverage 1.0] [--spm-model FILE | --spm-src FILE --spm-tgt FILE]\n"
      "  Without --data/--src: d2l's fra-eng from the cache ($XDG_CACHE_HOME or ~/.cache/seq2seq),\n"
      "  downloaded first (override with --data-url/--sha1 or S2S_DATA_URL/S2S_DATA_SHA1).\n"
      "  --pairs N reads the first N lines of the pairs file (d2l's num_examples = N-1; 0 = all).\n"
@@ -73,7 +75,11 @@ static const command k_commands[] = {
      "  seed); vocabularies come from the training pairs only. Every --valid-every epochs: validation\n"
      "  loss and corpus BLEU (greedy, sacreBLEU 13a). --early-stop P stops after P checks without a\n"
      "  higher BLEU; --out is then the best model and OUT.last.safetensors (OUT minus .safetensors)\n"
-     "  the latest, which --resume continues.\n"},
+     "  the latest, which --resume continues.\n"
+     "  --tokenizer spm (implied by any SentencePiece option): raw cased text, SentencePiece models\n"
+     "  trained on the training pairs (one per side unless --spm-joint) or given as spm_train wrote\n"
+     "  them, stored in the model file; translations come out cased and detokenized. Raise --steps:\n"
+     "  subword sentences are longer than d2l's words.\n"},
     {"translate", cmd_translate,
      "--model MODEL [SENTENCE ... | --input FILE] [--output FILE] [--with-ref]\n"
      "      [--beam K] [--alpha 1.0] [--max-len N] [--max-len-ratio R] [--nbest N] [--batch 64] [--threads N]\n"
@@ -95,6 +101,10 @@ static const command k_commands[] = {
      "  Corpus BLEU as sacreBLEU 2.3.1 computes it (hypotheses from standard input without HYP.txt);\n"
      "  --d2l K: the mean of d2l's sentence bleu instead.\n"},
     {"info", cmd_info, "MODEL\n  The model's configuration and sizes.\n"},
+    {"tokenize", cmd_tokenize,
+     "--model MODEL [--target] [--ids] [SENTENCE ...]\n"
+     "  The tokens (d2l's words or SentencePiece's pieces; --ids: their ids) the model sees of each\n"
+     "  sentence (arguments, or standard input one per line); --target: with the target side's tokenizer.\n"},
     {"data", cmd_data,
      "fetch|path fra-eng [--dir DIR] [--data-url URL --sha1 HEX] [--force] [--quiet]\n"
      "  fetch: download d2l's corpus into the cache (or DIR) once; path: where it is (exit 1 when it\n"
@@ -160,6 +170,12 @@ int main(int argc, char **argv) {
     /* a file-size limit (or a full quota) should fail the write with EFBIG and a message, and
      * leave the previous model in place, not kill us */
     signal(SIGXFSZ, SIG_IGN);
+    /* Output to a file or pipe in 64 KiB blocks rather than stdio's 4 KiB: fewer writes, and a
+     * failure of a shorter output (help, info, a report) surfaces at close_stdout, which can
+     * still name its cause (a failure in an earlier block leaves only "I/O error") */
+    static char out_buf[1 << 16];
+    static int buffered;  /* once: before any output (the option fuzzer calls main many times) */
+    if (!buffered++ && !isatty(STDOUT_FILENO)) setvbuf(stdout, out_buf, _IOFBF, sizeof out_buf);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_interrupt;

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "s2s_text.h"
+#include "s2s_tok.h"
 
 /* ---- errors and options --------------------------------------------------------------- */
 
@@ -131,13 +132,10 @@ double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-char *join_tokens(const s2s_vocab *tv, const int32_t *ids, int n) {
-    size_t cap = 1;
-    for (int k = 0; k < n; k++) cap += strlen(s2s_vocab_token(tv, ids[k])) + 1;
-    char *o = malloc(cap), *p = o;
-    if (!o) die("out of memory");
-    *p = 0;
-    for (int k = 0; k < n; k++) p += sprintf(p, k ? " %s" : "%s", s2s_vocab_token(tv, ids[k]));
+char *decode_ids(const s2s_tok *t, const int32_t *ids, int n) {
+    s2s_err err;
+    char *o = s2s_tok_decode(t, ids, n, &err);
+    if (!o) die("%s", err.msg);
     return o;
 }
 

@@ -18,6 +18,7 @@
 #include "s2s_plot.h"
 #include "s2s_safetensors.h"
 #include "s2s_text.h"
+#include "s2s_tok.h"
 #include "s2s_train.h"
 
 /* ---- info, bleu ------------------------------------------------------------------------- */
@@ -30,8 +31,8 @@ int cmd_info(args *a) {
         path = o;
     }
     if (!path) usage_error(a, "give a model file");
-    s2s_model *m; s2s_vocab *sv, *tv; s2s_err err;
-    if (s2s_model_load(path, &m, &sv, &tv, &err)) die("%s", err.msg);
+    s2s_model *m; s2s_tok *st, *tt; s2s_err err;
+    if (s2s_model_load_tok(path, &m, &st, &tt, &err)) die("%s", err.msg);
     struct stat sb;
     stat(path, &sb);
     static const char *const decoder[] = {[S2S_BAHDANAU] = "Bahdanau attention", [S2S_NO_ATTENTION] = "plain",
@@ -45,7 +46,54 @@ int cmd_info(args *a) {
            m->cfg.hidden, m->cfg.layers, (double)m->cfg.dropout, m->cfg.num_steps);
     printf("src_vocab   %d\ntgt_vocab   %d\nparameters  %zu\nfile_size   %lld bytes\n", m->cfg.src_vocab,
            m->cfg.tgt_vocab, m->n_params, (long long)sb.st_size);
-    s2s_model_free(m); s2s_vocab_free(sv); s2s_vocab_free(tv);
+    if (!strcmp(s2s_tok_name(st), "spm"))
+        printf("tokenizer   spm (SentencePiece models of %d/%d pieces in the file)\n", s2s_tok_size(st), s2s_tok_size(tt));
+    else
+        printf("tokenizer   d2l (preprocess_nmt, words)\n");
+    s2s_model_free(m); s2s_tok_free(st); s2s_tok_free(tt);
+    return 0;
+}
+
+/* seq2seq tokenize: what the model sees of each sentence, as tokens (or ids). */
+int cmd_tokenize(args *a) {
+    const char *path = NULL, *o;
+    int target = 0, ids = 0, n = 0;
+    char **sent = malloc(sizeof(char *) * (size_t)(a->argc + 1));
+    if (!sent) die("out of memory");
+    while (next_opt(a, &o)) {
+        if (a->positional) sent[n++] = (char *)o;
+        else if (!strcmp(o, "--model")) path = val(a, o);
+        else if (!strcmp(o, "--target")) target = 1;
+        else if (!strcmp(o, "--ids")) ids = 1;
+        else unknown_option(a, o);
+    }
+    if (!path) usage_error(a, "--model MODEL is required");
+    for (int i = 0; i < n; i++) check_utf8_arg(a, sent[i]);
+    s2s_model *m; s2s_tok *st, *tt; s2s_err err;
+    if (s2s_model_load_tok(path, &m, &st, &tt, &err)) die("%s", err.msg);
+    const s2s_tok *t = target ? tt : st;
+    int owned = n == 0;
+    if (owned) { free(sent); sent = read_lines(stdin, "standard input", &n); }
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(sent[i]);
+        char **pieces;
+        int np;
+        if (s2s_tok_pieces(t, sent[i], len, &pieces, &np, &err)) die("sentence %d: %s", i + 1, err.msg);
+        int32_t *id = malloc(sizeof(int32_t) * ((size_t)np + 1));
+        if (!id) die("out of memory");
+        int got = ids ? s2s_tok_encode(t, sent[i], len, id, np, &err) : np;
+        if (got < 0) die("sentence %d: %s", i + 1, err.msg);
+        if (got != np) die("sentence %d: %d ids for %d tokens", i + 1, got, np);
+        for (int k = 0; k < np; k++) {
+            if (ids) printf(k ? " %d" : "%d", id[k]);
+            else printf(k ? " %s" : "%s", pieces[k]);
+        }
+        putchar('\n');
+        free(id); free(pieces);
+    }
+    if (owned) free_lines(sent, n);
+    else free(sent);
+    s2s_model_free(m); s2s_tok_free(st); s2s_tok_free(tt);
     return 0;
 }
 

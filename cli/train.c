@@ -18,6 +18,7 @@
 #include "s2s_plot.h"
 #include "s2s_safetensors.h"
 #include "s2s_text.h"
+#include "s2s_tok.h"
 #include "s2s_train.h"
 
 /* ---- train ------------------------------------------------------------------------------ */
@@ -29,12 +30,14 @@ static void on_sigint(int sig) { (void)sig; g_stop = 1; }
 /* Options stored in the state file as "opt.*": the first N_CHECKED must be the same on
  * --resume; the paths may move (their content is checked through the vocabulary and the
  * number of training pairs). */
-static char opt_buf[19][64];
-static const char *opt_keys[] = {"opt.model", "opt.pairs", "opt.embed", "opt.hidden", "opt.layers", "opt.dropout",
-                                 "opt.batch", "opt.steps", "opt.lr", "opt.seed", "opt.valid-pairs", "opt.valid-count",
-                                 "opt.valid-every", "opt.early-stop", "opt.cell", "opt.encoder", "opt.attention",
-                                 "opt.input-feed", "opt.tie-embeddings", "opt.data", "opt.valid"};
-enum { N_CHECKED = 19, N_OPTS = 21 };
+enum { N_CHECKED = 24, N_OPTS = 26 };
+static char opt_buf[N_OPTS][64];
+static const char *opt_keys[N_OPTS] = {
+    "opt.model", "opt.pairs", "opt.embed", "opt.hidden", "opt.layers", "opt.dropout", "opt.batch", "opt.steps",
+    "opt.lr", "opt.seed", "opt.valid-pairs", "opt.valid-count", "opt.valid-every", "opt.early-stop",
+    "opt.cell", "opt.encoder", "opt.attention", "opt.input-feed", "opt.tie-embeddings",
+    "opt.tokenizer", "opt.vocab-size", "opt.spm-type", "opt.spm-joint", "opt.character-coverage",
+    "opt.data", "opt.valid"};
 static void opt_values(const train_cfg *c, const char **v) {
     snprintf(opt_buf[0], 64, "%s", s2s_model_kind_name(c->mc.attention)); snprintf(opt_buf[1], 64, "%d", c->pairs);
     snprintf(opt_buf[2], 64, "%d", c->mc.embed); snprintf(opt_buf[3], 64, "%d", c->mc.hidden);
@@ -46,6 +49,16 @@ static void opt_values(const train_cfg *c, const char **v) {
     snprintf(opt_buf[14], 64, "%s", s2s_cell_name(c->mc.cell)); snprintf(opt_buf[15], 64, "%s", s2s_encoder_name(c->mc.encoder));
     snprintf(opt_buf[16], 64, "%s", s2s_attention_name(c->mc.attention));
     snprintf(opt_buf[17], 64, "%d", c->mc.input_feed); snprintf(opt_buf[18], 64, "%d", c->mc.tie_embeddings);
+    /* the SentencePiece training options ("" where they do not apply: d2l, or given models) */
+    const int trained = c->spm && !c->spm_model && !c->spm_src;
+    snprintf(opt_buf[19], 64, "%s", c->spm ? "spm" : "d2l");
+    for (int i = 20; i < 24; i++) opt_buf[i][0] = 0;
+    if (trained) {
+        snprintf(opt_buf[20], 64, "%d", c->vocab_size);
+        snprintf(opt_buf[21], 64, "%s", c->spm_bpe ? "bpe" : "unigram");
+        snprintf(opt_buf[22], 64, "%d", c->spm_joint);
+        snprintf(opt_buf[23], 64, "%.9g", c->coverage);
+    }
     for (int i = 0; i < N_CHECKED; i++) v[i] = opt_buf[i];
     v[N_CHECKED] = c->data ? c->data : c->src;
     v[N_CHECKED + 1] = c->valid ? c->valid : "";
@@ -119,7 +132,7 @@ static int curves_tensors(const curves *cv, s2s_tensor *ts) {
  * Only a crash between two renames can leave a state and a latest-weights file from different
  * saves, and the state's fingerprint of the weights then makes --resume refuse them. */
 static void save_all(const train_cfg *c, const char *latest, const char *state, const s2s_model *m,
-                     const s2s_vocab *sv, const s2s_vocab *tv, const s2s_trainer *tr, const valid_run *vr,
+                     const s2s_tok *sv, const s2s_tok *tv, const s2s_trainer *tr, const valid_run *vr,
                      const curves *cv, int best) {
     s2s_err err;
     char rbuf[N_RUN][40];
@@ -133,8 +146,8 @@ static void save_all(const train_cfg *c, const char *latest, const char *state, 
     int nh = curves_tensors(cv, hist);
     s2s_out o[3] = {{0}};
     int rc = s2s_state_stage(&o[0], state, tr, k, v, N_OPTS + N_RUN, hist, nh, &err) ||
-             s2s_model_stage(&o[1], latest, m, sv, tv, &err) ||
-             (best && s2s_model_stage(&o[2], c->out, m, sv, tv, &err));
+             s2s_model_stage_tok(&o[1], latest, m, sv, tv, &err) ||
+             (best && s2s_model_stage_tok(&o[2], c->out, m, sv, tv, &err));
     for (int i = 0; i < 3 && !rc; i++)
         if (o[i].tmp) rc = s2s_out_commit(&o[i], &err);
     for (int i = 0; i < 3; i++) s2s_out_discard(&o[i]);
@@ -210,8 +223,9 @@ static void check_train_files(const train_cfg *c, const char *latest, const char
                            {"the latest weights' file", c->early_stop ? latest : NULL, OUT_FILE},
                            {"the state file", state, OUT_FILE},
                            {"--plot", c->plot, OUT_PICTURE}};
-    const io_file in[] = {{"--data", c->data, 0}, {"--src", c->src, 0}, {"--tgt", c->tgt, 0}, {"--valid", c->valid, 0}};
-    check_files("train", out, 4, in, 4);
+    const io_file in[] = {{"--data", c->data, 0}, {"--src", c->src, 0}, {"--tgt", c->tgt, 0}, {"--valid", c->valid, 0},
+                          {"--spm-model", c->spm_model, 0}, {"--spm-src", c->spm_src, 0}, {"--spm-tgt", c->spm_tgt, 0}};
+    check_files("train", out, 4, in, 7);
 }
 
 /* Redraws --plot. A failure is a warning (training goes on and the model is saved): once, and
@@ -234,7 +248,8 @@ void train_parse(args *a, train_cfg *out) {
     c.mc = s2s_config_d2l(0, 0);
     const char *model = NULL, *attention = NULL;
     c.pairs = 601; c.batch = 64; c.epochs = 250; c.threads = 1; c.lr = 0.005; c.seed = 1; c.log_every = 10;
-    const char *o;
+    c.vocab_size = 8000; c.coverage = 1.0;
+    const char *o, *tok_opt = NULL, *spm_opt = NULL, *train_opt = NULL;  /* for the checks below */
     while (next_opt(a, &o)) {
         if (a->positional) usage_error(a, "unexpected argument '%s'", o);
         else if (!strcmp(o, "--data")) c.data = val(a, o);
@@ -283,6 +298,22 @@ void train_parse(args *a, train_cfg *out) {
         else if (!strcmp(o, "--valid-count")) c.valid_count = (int)parse_int(o, val(a, o), 1, 1000000000);
         else if (!strcmp(o, "--valid-every")) c.valid_every = (int)parse_int(o, val(a, o), 1, 100000000);
         else if (!strcmp(o, "--early-stop")) c.early_stop = (int)parse_int(o, val(a, o), 1, 100000000);
+        else if (!strcmp(o, "--tokenizer")) {
+            tok_opt = val(a, o);
+            if (strcmp(tok_opt, "d2l") && strcmp(tok_opt, "spm")) die_usage("--tokenizer: '%s' is not d2l or spm", tok_opt);
+        }
+        else if (!strcmp(o, "--vocab-size")) { c.vocab_size = (int)parse_int(o, val(a, o), 8, 1000000); spm_opt = train_opt = o; }
+        else if (!strcmp(o, "--spm-type")) {
+            const char *k = val(a, o);
+            if (!strcmp(k, "bpe")) c.spm_bpe = 1;
+            else if (strcmp(k, "unigram")) die_usage("--spm-type: '%s' is not unigram or bpe", k);
+            spm_opt = train_opt = o;
+        }
+        else if (!strcmp(o, "--spm-joint")) { c.spm_joint = 1; spm_opt = train_opt = o; }
+        else if (!strcmp(o, "--character-coverage")) { c.coverage = parse_num(o, val(a, o), 0.98, 1, 0); spm_opt = train_opt = o; }
+        else if (!strcmp(o, "--spm-model")) { c.spm_model = val(a, o); spm_opt = o; }
+        else if (!strcmp(o, "--spm-src")) { c.spm_src = val(a, o); spm_opt = o; }
+        else if (!strcmp(o, "--spm-tgt")) { c.spm_tgt = val(a, o); spm_opt = o; }
         else unknown_option(a, o);
     }
     if (model && attention) {
@@ -298,6 +329,15 @@ void train_parse(args *a, train_cfg *out) {
             c.mc.embed, c.mc.hidden);
     if (c.mc.encoder == S2S_BI && c.mc.hidden % 2)
         usage_error(a, "--encoder bi needs an even --hidden (half the units run each direction); got %d", c.mc.hidden);
+    /* SentencePiece options choose the spm tokenizer, unless d2l's is asked for by name */
+    if (tok_opt && !strcmp(tok_opt, "d2l") && spm_opt)
+        usage_error(a, "%s goes with --tokenizer spm (d2l's tokenizer has no SentencePiece model)", spm_opt);
+    c.spm = tok_opt ? !strcmp(tok_opt, "spm") : spm_opt != NULL;
+    if (c.spm_model && (c.spm_src || c.spm_tgt)) usage_error(a, "give either --spm-model FILE or --spm-src/--spm-tgt, not both");
+    if ((c.spm_src != NULL) != (c.spm_tgt != NULL)) usage_error(a, "--spm-src and --spm-tgt go together");
+    if ((c.spm_model || c.spm_src) && train_opt)
+        usage_error(a, "%s sets how a SentencePiece model is trained; with %s the model is given", train_opt,
+                    c.spm_model ? "--spm-model" : "--spm-src/--spm-tgt");
     if (c.valid && c.valid_pairs) usage_error(a, "give either --valid-pairs N or --valid FILE, not both");
     if (c.valid_count && !c.valid) usage_error(a, "--valid-count goes with --valid FILE");
     if (!c.valid && !c.valid_pairs && (c.valid_every || c.early_stop))
@@ -341,11 +381,15 @@ typedef struct validator {
     int *olen;               /* [B] */
 } validator;
 
-static void validator_open(validator *v, const s2s_pairs *p, const s2s_vocab *sv, const s2s_vocab *tv, int T,
+static void validator_open(validator *v, const s2s_pairs *p, const s2s_tok *sv, const s2s_tok *tv, int T,
                            int B, const char *where) {
     s2s_err err;
     memset(v, 0, sizeof *v);
-    if (s2s_dataset_build(p, sv, tv, T, &v->data, &err)) die("%s", err.msg);
+    /* d2l: the pairs are tokens; raw (spm): sentences, and the references are the raw targets */
+    int rc = s2s_tok_text_mode(sv) == S2S_TEXT_D2L
+                 ? s2s_dataset_build(p, s2s_tok_vocab(sv), s2s_tok_vocab(tv), T, &v->data, &err)
+                 : s2s_dataset_encode(p, sv, tv, T, &v->data, NULL, &err);
+    if (rc) die("%s: %s", where, err.msg);
     v->refs = calloc((size_t)p->n, sizeof(char *));
     v->hyps = calloc((size_t)p->n, sizeof(char *));
     v->out = malloc(sizeof(int32_t) * (size_t)B * T);
@@ -363,7 +407,7 @@ static void validator_close(validator *v) {
 /* Validation loss (mean per valid target token, no dropout) and corpus BLEU (sacreBLEU, 13a) of
  * greedy translations, in batches of B on the trainer's workspace. Neither touches the
  * trainer's generator, so training goes on exactly as without validation. */
-static void validate(validator *v, s2s_model *m, s2s_ws *ws, int B, const s2s_vocab *tv, double *loss, double *bleu) {
+static void validate(validator *v, s2s_model *m, s2s_ws *ws, int B, const s2s_tok *tv, double *loss, double *bleu) {
     const int T = v->data.T, n = v->data.n;
     s2s_err err;
     *loss = s2s_eval_loss(m, ws, &v->data, B);
@@ -374,13 +418,46 @@ static void validate(validator *v, s2s_model *m, s2s_ws *ws, int B, const s2s_vo
             die("%s", err.msg);
         for (int b = 0; b < nb; b++) {
             free(v->hyps[s + b]);
-            v->hyps[s + b] = join_tokens(tv, v->out + (size_t)b * T, v->olen[b]);
+            v->hyps[s + b] = decode_ids(tv, v->out + (size_t)b * T, v->olen[b]);
         }
     }
     s2s_corpus_bleu cb;
     if (s2s_bleu_corpus((const char *const *)v->hyps, (const char *const *)v->refs, n, S2S_TOK_13A, &cb, NULL, 0, &err))
         die("%s", err.msg);
     *bleu = cb.score;
+}
+
+/* The SentencePiece tokenizers of a new run: from --spm-model (joint) or --spm-src/--spm-tgt, or
+ * trained on the training pairs' sides (raw sentences), one model per side or one joint. */
+static void spm_tokenizers(const train_cfg *c, const s2s_pairs *p, s2s_tok **sv, s2s_tok **tv) {
+    s2s_err err;
+    if (c->spm_model || c->spm_src) {
+        if (s2s_tok_spm_open(c->spm_model ? c->spm_model : c->spm_src, sv, &err) ||
+            (c->spm_model ? s2s_tok_clone(*sv, tv, &err) : s2s_tok_spm_open(c->spm_tgt, tv, &err)))
+            die("%s", err.msg);
+        return;
+    }
+    /* one thread count for the trainer whatever --threads is: its model depends on the count */
+    s2s_spm_train_opts o = {c->spm_bpe ? S2S_SPM_BPE : S2S_SPM_UNIGRAM, c->vocab_size, c->coverage, 4};
+    const char **text = malloc(sizeof(char *) * (2 * (size_t)p->n + 1));
+    if (!text) die("out of memory");
+    for (int side = 0; side < 2; side++)
+        for (int i = 0; i < p->n; i++) {  /* raw pairs: each side is one token, the sentence */
+            const int *st = side ? p->tgt_start : p->src_start;
+            text[(size_t)side * p->n + i] = st[i + 1] > st[i] ? (side ? p->tgt_tok : p->src_tok)[st[i]] : "";
+        }
+    double t0 = now_s();
+    if (c->spm_joint) {
+        if (s2s_tok_spm_train(text, 2 * (size_t)p->n, &o, sv, &err) || s2s_tok_clone(*sv, tv, &err)) die("%s", err.msg);
+    } else if (s2s_tok_spm_train(text, (size_t)p->n, &o, sv, &err) ||
+               s2s_tok_spm_train(text + p->n, (size_t)p->n, &o, tv, &err)) {
+        die("%s", err.msg);
+    }
+    if (!c->quiet)
+        fprintf(stderr, "seq2seq: SentencePiece (%s, %s) trained in %.1f s: %d/%d pieces\n",
+                c->spm_bpe ? "bpe" : "unigram", c->spm_joint ? "one joint model" : "one model per side",
+                now_s() - t0, s2s_tok_size(*sv), s2s_tok_size(*tv));
+    free(text);
 }
 
 int cmd_train(args *a) {
@@ -392,9 +469,18 @@ int cmd_train(args *a) {
     s2s_set_threads(c.threads);
 
     s2s_err err;
+    s2s_st_file *resume_f = NULL;  /* the state file, read once; a changed option is named as such, first */
+    if (c.resume) {
+        if (s2s_st_read(state, &resume_f, &err)) die("--resume: %s", err.msg);
+        check_state_opts(resume_f, state, &c);
+    }
+
     s2s_pairs all, pairs, vpairs = {0};
     const char *where = c.data ? c.data : c.src;
-    int rc = c.data ? s2s_pairs_read(c.data, c.pairs, &all, &err) : s2s_pairs_read2(c.src, c.tgt, c.pairs, &all, &err);
+    /* d2l's tokenizer reads preprocessed tokens; SentencePiece raw sentences */
+    const s2s_text_mode mode = c.spm ? S2S_TEXT_RAW : S2S_TEXT_D2L;
+    int rc = c.data ? s2s_pairs_read_as(c.data, c.pairs, mode, &all, &err)
+                    : s2s_pairs_read2_as(c.src, c.tgt, c.pairs, mode, &all, &err);
     if (rc) die("%s", err.msg);
     if (all.skipped && !c.quiet)
         fprintf(stderr, "seq2seq: %s: skipped %d line%s without a tab\n", c.data, all.skipped, all.skipped == 1 ? "" : "s");
@@ -421,21 +507,38 @@ int cmd_train(args *a) {
     } else {
         pairs = all;
         if (c.valid) {
-            if (s2s_pairs_read(c.valid, c.valid_count, &vpairs, &err)) die("--valid: %s", err.msg);
+            if (s2s_pairs_read_as(c.valid, c.valid_count, mode, &vpairs, &err)) die("--valid: %s", err.msg);
             if (vpairs.skipped && !c.quiet)
                 fprintf(stderr, "seq2seq: %s: skipped %d line%s without a tab\n", c.valid, vpairs.skipped, vpairs.skipped == 1 ? "" : "s");
         }
     }
     const int validating = vpairs.n > 0;
     /* Vocabularies come from the training pairs only: a held-out word is <unk> to the model. */
-    s2s_vocab *sv, *tv;
-    if (s2s_vocab_build(pairs.src_tok, pairs.src_start[pairs.n], 2, &sv, &err) ||
-        s2s_vocab_build(pairs.tgt_tok, pairs.tgt_start[pairs.n], 2, &tv, &err))
-        die("%s", err.msg);
+    s2s_tok *sv, *tv;
     s2s_dataset data;
-    if (s2s_dataset_build(&pairs, sv, tv, c.mc.num_steps, &data, &err)) die("%s", err.msg);
-    c.mc.src_vocab = s2s_vocab_size(sv);
-    c.mc.tgt_vocab = s2s_vocab_size(tv);
+    s2s_model *m = NULL;
+    if (!c.spm) {
+        s2s_vocab *svo, *tvo;
+        if (s2s_vocab_build(pairs.src_tok, pairs.src_start[pairs.n], 2, &svo, &err) ||
+            s2s_vocab_build(pairs.tgt_tok, pairs.tgt_start[pairs.n], 2, &tvo, &err) ||
+            s2s_tok_d2l_new(svo, &sv, &err) || s2s_tok_d2l_new(tvo, &tv, &err))
+            die("%s", err.msg);
+        if (s2s_dataset_build(&pairs, s2s_tok_vocab(sv), s2s_tok_vocab(tv), c.mc.num_steps, &data, &err)) die("%s", err.msg);
+    } else {
+        if (c.resume) {  /* the run's SentencePiece models are in its latest model file */
+            if (s2s_model_load_tok(latest, &m, &sv, &tv, &err)) die("--resume: %s", err.msg);
+        } else {
+            spm_tokenizers(&c, &pairs, &sv, &tv);
+        }
+        s2s_encode_stats es;
+        if (s2s_dataset_encode(&pairs, sv, tv, c.mc.num_steps, &data, &es, &err)) die("%s: %s", where, err.msg);
+        if (!c.quiet)
+            fprintf(stderr, "seq2seq: tokens per sentence: source %.2f (longest %d), target %.2f (longest %d); "
+                    "%d of %d pairs (%.1f%%) are cut at --steps %d\n", es.tokens[0] / data.n, es.longest[0],
+                    es.tokens[1] / data.n, es.longest[1], es.cut, data.n, 100.0 * es.cut / data.n, c.mc.num_steps);
+    }
+    c.mc.src_vocab = s2s_vocab_size(s2s_tok_vocab(sv));
+    c.mc.tgt_vocab = s2s_vocab_size(s2s_tok_vocab(tv));
     const int batch = c.batch < data.n ? c.batch : data.n;
     check_memory(&c.mc, batch, c.threads);
     /* --threads sets the mathematics (slices of each batch), so it is not capped to the machine */
@@ -446,16 +549,16 @@ int cmd_train(args *a) {
         fprintf(stderr, "seq2seq: --threads %d on %d CPUs: the slices share them (the numbers of %d threads, "
                 "not their speed)\n", c.threads, online_cpus(), c.threads);
 
-    s2s_model *m;
     s2s_rng rng;
     s2s_rng_seed(&rng, c.seed);
-    s2s_st_file *resume_f = NULL;  /* the state file, read once */
     if (c.resume) {
-        if (s2s_st_read(state, &resume_f, &err)) die("--resume: %s", err.msg);
-        check_state_opts(resume_f, state, &c);
-        s2s_vocab *lsv, *ltv;
-        if (s2s_model_load(latest, &m, &lsv, &ltv, &err)) die("--resume: %s", err.msg);
-        if (!same_vocab(sv, lsv) || !same_vocab(tv, ltv)) die("--resume: %s was trained on other data (its vocabulary differs)", latest);
+        s2s_tok *lsv = NULL, *ltv = NULL;
+        if (!m && s2s_model_load_tok(latest, &m, &lsv, &ltv, &err)) die("--resume: %s", err.msg);
+        if (lsv && strcmp(s2s_tok_name(lsv), s2s_tok_name(sv)))
+            die("--resume: %s was trained with --tokenizer %s, now %s (use the same options)", latest, s2s_tok_name(lsv),
+                s2s_tok_name(sv));
+        if (lsv && (!same_vocab(s2s_tok_vocab(sv), s2s_tok_vocab(lsv)) || !same_vocab(s2s_tok_vocab(tv), s2s_tok_vocab(ltv))))
+            die("--resume: %s was trained on other data (its vocabulary differs)", latest);
         const char *names[] = {"embed", "hidden", "layers", "steps"};
         int have[] = {m->cfg.embed, m->cfg.hidden, m->cfg.layers, m->cfg.num_steps};
         int want[] = {c.mc.embed, c.mc.hidden, c.mc.layers, c.mc.num_steps};
@@ -473,7 +576,7 @@ int cmd_train(args *a) {
             if (have[i] != want[i])
                 die("--resume: the run was started with --%s %d, now %d (use the same options)", names[i], have[i], want[i]);
         m->cfg.dropout = c.mc.dropout;
-        s2s_vocab_free(lsv); s2s_vocab_free(ltv);
+        s2s_tok_free(lsv); s2s_tok_free(ltv);
     } else {
         if (s2s_model_create(&c.mc, &m, &err)) die("%s", err.msg);
         s2s_model_init(m, &rng);
@@ -596,7 +699,7 @@ int cmd_train(args *a) {
     free(cv.ep); free(cv.loss); free(cv.vep); free(cv.vloss); free(cv.vbleu);
     if (validating) validator_close(&vd);
     s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
-    s2s_vocab_free(sv); s2s_vocab_free(tv); s2s_pairs_free(&pairs); s2s_pairs_free(&vpairs);
+    s2s_tok_free(sv); s2s_tok_free(tv); s2s_pairs_free(&pairs); s2s_pairs_free(&vpairs);
     free(latest); free(state);
     return status;
 }

@@ -49,14 +49,22 @@ static const char *input_name(const char *input, int from_lines, int i) {
     return buf;
 }
 
+/* How a model's tokenizer reads pairs files: d2l's tokens, or raw sentences (any other kind). */
+static s2s_text_mode text_mode(const s2s_translator *t) {
+    const char *tk = s2s_translator_meta(t, "tokenizer");
+    return tk && strcmp(tk, "d2l") ? S2S_TEXT_RAW : S2S_TEXT_D2L;
+}
+
 /* --with-ref: cuts `line` at its first TAB and returns the reference after it (a third column,
- * Tatoeba's attribution, is ignored), preprocessed as eval's references are (malloc'd). */
-static char *split_reference(char *line, const char *where) {
+ * Tatoeba's attribution, is ignored), as eval's references are: preprocessed for d2l's
+ * tokenizer, raw for the others (malloc'd). */
+static char *split_reference(char *line, const char *where, s2s_text_mode mode) {
     char *tab = strchr(line, '\t');
     if (!tab) die("translate --with-ref: %s has no TAB between source and reference", where);
     *tab = 0;
     char *ref = tab + 1, *tab2 = strchr(ref, '\t'), *pre;
     if (tab2) *tab2 = 0;
+    if (mode == S2S_TEXT_RAW) return str_cat(ref, "");
     size_t n;
     s2s_err err;
     if (s2s_preprocess(ref, strlen(ref), where, &pre, &n, &err)) die("translate --with-ref: %s", err.msg);
@@ -102,13 +110,13 @@ int cmd_translate(args *a) {
         sent = read_lines(in, input ? input : "standard input", &n);
         if (input) fclose(in);
     }
+    s2s_translator *t = open_translator(model, threads);
     char **refs = NULL;
     if (with_ref) {
         refs = calloc((size_t)n + 1, sizeof(char *));
         if (!refs) die("out of memory");
-        for (int i = 0; i < n; i++) refs[i] = split_reference(sent[i], input_name(input, owned, i));
+        for (int i = 0; i < n; i++) refs[i] = split_reference(sent[i], input_name(input, owned, i), text_mode(t));
     }
-    s2s_translator *t = open_translator(model, threads);
     to.nbest = nbest ? nbest : 1;
     to.scores = nbest > 0;  /* --nbest prints scores: beam 1 then runs as a beam search of one */
     s2s_translation *r = translate_all(t, sent, n, &to);
@@ -159,7 +167,8 @@ int cmd_attention(args *a) {
     s2s_translation *r = translate_all(t, (char **)&sentence, 1, &to);
     int rows, cols;
     const float *w = s2s_translation_attention(r, 0, &rows, &cols);
-    /* key labels: the source tokens (after preprocessing) and <eos>; query labels: the output */
+    /* key labels: the source's tokens (d2l: its preprocessed words; spm: its pieces) and <eos>;
+     * query labels: the output tokens */
     const char **rl = malloc(sizeof(char *) * (size_t)(rows + 1)), **cl = malloc(sizeof(char *) * (size_t)(cols + 1));
     if (!rl || !cl) die("out of memory");
     for (int i = 0; i < rows; i++) rl[i] = s2s_translation_target_token(r, 0, i);
@@ -197,19 +206,19 @@ int cmd_eval(args *a) {
     const io_file outs[] = {{"--output", output, OUT_TEXT}, {"--hyps", hyps_path, OUT_TEXT}};
     const io_file ins[] = {{"--model", model, 0}, {"--data", data, 0}};
     check_files("eval", outs, 2, ins, 2);
+    s2s_translator *t = open_translator(model, threads);
     s2s_err err;
-    s2s_pairs p;
-    if (s2s_pairs_read(data, from + count, &p, &err)) die("%s", err.msg);
+    s2s_pairs p;  /* as the model's tokenizer reads text: d2l's tokens, or raw sentences */
+    if (s2s_pairs_read_as(data, from + count, text_mode(t), &p, &err)) die("%s", err.msg);
     if (from >= p.n) die("eval: --from %d is past the %d pairs of %s", from, p.n, data);
     int n = p.n - from < count ? p.n - from : count;
     char **src = calloc((size_t)n, sizeof(char *)), **ref = calloc((size_t)n, sizeof(char *));
     const char **hyp = calloc((size_t)n, sizeof(char *));
     if (!src || !ref || !hyp) die("out of memory");
-    for (int i = 0; i < n; i++) {  /* rebuild the (already preprocessed) sentences from tokens */
+    for (int i = 0; i < n; i++) {  /* the sentences from their tokens (d2l: preprocessed; raw: one) */
         src[i] = pair_text(&p, from + i, 0);
         ref[i] = pair_reference(&p, from + i, data, "eval");
     }
-    s2s_translator *t = open_translator(model, threads);
     if (s2s_translator_prepare(t, n, &to, &err)) die("%s", err.msg);  /* workspaces before the clock */
     double t0 = now_s();
     s2s_translation *r = translate_all(t, src, n, &to);

@@ -94,9 +94,11 @@ S2S_API void s2s_translate_options_init(s2s_translate_options *o);
 
 typedef struct s2s_translation s2s_translation;
 
-/* Translates sentences[0..n) (raw UTF-8 text, preprocessed as in training: "I'm home." is
- * "i'm home ."). o may be NULL (greedy). On success *out holds the results, in input order,
- * until s2s_translation_free. */
+/* Translates sentences[0..n) (raw UTF-8 text, tokenized by the model file's tokenizer as in
+ * training: d2l's preprocess_nmt makes "I'm home." "i'm home ."; a SentencePiece model reads it
+ * as it is). A sentence with no token at all (a blank line, for SentencePiece) translates to "".
+ * o may be NULL (greedy). On success *out holds the results, in input order, until
+ * s2s_translation_free. */
 S2S_API int s2s_translate(s2s_translator *t, const char *const *sentences, int n, const s2s_translate_options *o,
                           s2s_translation **out, s2s_err *err);
 
@@ -108,13 +110,15 @@ S2S_API int s2s_translator_prepare(s2s_translator *t, int n, const s2s_translate
 /* Reading a result (r must not be NULL; i, k out of range give 0 / NULL / NaN). */
 S2S_API int s2s_translation_count(const s2s_translation *r);               /* sentences */
 S2S_API int s2s_translation_hyps(const s2s_translation *r, int i);         /* hypotheses of sentence i */
-/* Hypothesis k of sentence i (0 = best): its text (tokens joined by spaces) and score (the
- * normalised log-probability; NaN when greedy decoding did not compute it). */
+/* Hypothesis k of sentence i (0 = best): its text (d2l: tokens joined by spaces; SentencePiece:
+ * detokenized, cased text) and score (the normalised log-probability; NaN when greedy decoding
+ * did not compute it). */
 S2S_API const char *s2s_translation_text(const s2s_translation *r, int i, int k);
 S2S_API double s2s_translation_score(const s2s_translation *r, int i, int k);
 /* Attention of sentence i's best hypothesis (options.attention): weights [rows, cols] row-major,
  * one row per output step (its tokens, then "<eos>" when it ended with one), one column per
- * source position the model read (its preprocessed tokens, then "<eos>"; cut at num_steps).
+ * source position the model read (its tokens: d2l's preprocessed words or SentencePiece's
+ * pieces, then "<eos>"; cut at num_steps).
  * Returns NULL (rows = cols = 0) without attention. The labels: */
 S2S_API const float *s2s_translation_attention(const s2s_translation *r, int i, int *rows, int *cols);
 S2S_API const char *s2s_translation_source_token(const s2s_translation *r, int i, int col);

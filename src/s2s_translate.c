@@ -24,6 +24,7 @@
 #include "s2s_model.h"
 #include "s2s_safetensors.h"
 #include "s2s_text.h"
+#include "s2s_tok.h"
 #include "s2s_ws.h"
 
 enum { MAX_CALL_THREADS = 64 };
@@ -41,7 +42,7 @@ typedef struct worker worker;
  * waits for a helper that is busy with another call. */
 struct s2s_translator {
     s2s_model *m;             /* read-only after open */
-    s2s_vocab *sv, *tv;
+    s2s_tok *src, *tgt;       /* the model file's tokenizers (s2s_tok.h), read-only too */
     int n_meta;
     char **meta;              /* [2 n_meta] key, value, ... (the model file's metadata) */
     int threads, max_ws;
@@ -72,13 +73,13 @@ struct s2s_translation {
 };
 
 /* ---- text: the one place sentences become ids and ids become text ---------------------------
- * Today d2l's pipeline: preprocess_nmt, split on spaces, the model's source vocabulary; output
- * ids are joined by spaces. A tokenizer stored in the model file plugs in here. */
+ * Through the model file's tokenizers (s2s_tok.h): d2l's pipeline (preprocess_nmt, split on
+ * spaces, output joined by spaces) or SentencePiece (raw text in, detokenized text out). */
 
 /* The ids [T] of one sentence and its valid length, or S2S_ERR_INPUT naming sentence i. */
 static int text_encode(const s2s_translator *t, const char *s, int i, int32_t *ids, int32_t *len, s2s_err *err) {
     s2s_err e;
-    int v = s2s_encode_sentence(t->sv, s, t->m->cfg.num_steps, ids, &e);
+    int v = s2s_tok_encode_row(t->src, s, t->m->cfg.num_steps, ids, &e);
     if (v < 0) {
         const char *inner = strncmp(e.msg, "sentence: ", 10) ? e.msg : e.msg + 10;
         s2s_errf(err, "sentence %d: %s", i + 1, inner);
@@ -90,19 +91,7 @@ static int text_encode(const s2s_translator *t, const char *s, int i, int32_t *i
 
 /* ids[0..n) as text (malloc'd), NULL when out of memory. */
 static char *text_decode(const s2s_translator *t, const int32_t *ids, int n) {
-    size_t cap = 1;
-    for (int k = 0; k < n; k++) cap += strlen(s2s_vocab_token(t->tv, ids[k])) + 1;
-    char *o = malloc(cap), *p = o;
-    if (!o) return NULL;
-    *p = 0;
-    for (int k = 0; k < n; k++) {
-        const char *tok = s2s_vocab_token(t->tv, ids[k]);
-        size_t l = strlen(tok);
-        if (k) *p++ = ' ';
-        memcpy(p, tok, l + 1);
-        p += l;
-    }
-    return o;
+    return s2s_tok_decode(t->tgt, ids, n, NULL);
 }
 
 /* n labels as one block: the pointers, then copies of the strings (malloc'd; NULL when out
@@ -122,27 +111,23 @@ static char **pack_labels(const char *const *lab, int n) {
     return b;
 }
 
-/* The labels of the first nk source positions the model reads: the preprocessed tokens, then
- * "<eos>" (the positions of the ids text_encode gave). */
-static char **text_source_labels(const char *s, int nk, s2s_err *err) {
-    char *pre;
-    size_t plen;
-    if (s2s_preprocess(s, strlen(s), "sentence", &pre, &plen, err)) return NULL;
+/* The labels of the first nk source positions the model reads: the sentence's tokens (d2l:
+ * its preprocessed words; SentencePiece: its pieces), then "<eos>" (the positions of the ids
+ * text_encode gave). */
+static char **text_source_labels(const s2s_translator *t, const char *s, int nk, s2s_err *err) {
+    char **pieces;
+    int np;
+    if (s2s_tok_pieces(t->src, s, strlen(s), &pieces, &np, err)) return NULL;
     const char **lab = malloc(sizeof(char *) * (size_t)(nk > 0 ? nk : 1));
     char **out = NULL;
     if (lab) {
         int n = 0;
-        for (char *tok = pre, *sp; n < nk; tok = sp + 1) {
-            sp = strchr(tok, ' ');
-            lab[n++] = tok;
-            if (!sp) break;
-            *sp = 0;
-        }
+        for (; n < nk && n < np; n++) lab[n] = pieces[n];
         while (n < nk) lab[n++] = "<eos>";
         out = pack_labels(lab, nk);
     }
     if (!out) s2s_errf(err, "out of memory for the attention labels");
-    free(lab); free(pre);
+    free(lab); free(pieces);
     return out;
 }
 
@@ -150,7 +135,7 @@ static char **text_source_labels(const char *s, int nk, s2s_err *err) {
 static char **text_target_labels(const s2s_translator *t, const int32_t *ids, int n, int ended) {
     const char **lab = malloc(sizeof(char *) * (size_t)(n + 1));
     if (!lab) return NULL;
-    for (int k = 0; k < n; k++) lab[k] = s2s_vocab_token(t->tv, ids[k]);
+    for (int k = 0; k < n; k++) lab[k] = s2s_vocab_token(s2s_tok_vocab(t->tgt), ids[k]);
     if (ended) lab[n] = "<eos>";
     char **out = pack_labels(lab, n + ended);
     free(lab);
@@ -216,7 +201,10 @@ int s2s_translator_open(const char *path, const s2s_translator_options *opts, s2
     pthread_cond_init(&t->queued, NULL);
     pthread_cond_init(&t->finished, NULL);
     s2s_st_file *f = NULL;
-    if (s2s_st_read(path, &f, err) || s2s_model_from_st(f, path, &t->m, &t->sv, &t->tv, err)) goto fail;
+    s2s_vocab *sv, *tv;
+    if (s2s_st_read(path, &f, err) || s2s_model_from_st(f, path, &t->m, &sv, &tv, err) ||
+        s2s_tok_load(f, path, sv, tv, &t->src, &t->tgt, err))
+        goto fail;
     t->n_meta = s2s_st_meta_count(f);
     if (!(t->meta = s2s_calloc(2 * (size_t)t->n_meta + 1, sizeof(char *), err, "the model's metadata"))) goto fail;
     for (int i = 0; i < t->n_meta; i++) {
@@ -248,7 +236,7 @@ void s2s_translator_close(s2s_translator *t) {
     if (t->meta)
         for (int i = 0; i < 2 * t->n_meta; i++) free(t->meta[i]);
     free(t->meta);
-    s2s_model_free(t->m); s2s_vocab_free(t->sv); s2s_vocab_free(t->tv);
+    s2s_model_free(t->m); s2s_tok_free(t->src); s2s_tok_free(t->tgt);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->freed);
     pthread_cond_destroy(&t->queued);
@@ -448,6 +436,21 @@ static int run_batch(worker *w, int k, s2s_err *err) {
     return rc;
 }
 
+/* A sentence without any token (an empty or blank line for SentencePiece; d2l's always has
+ * one) translates to nothing, with no attention: the model would otherwise invent a sentence
+ * for the lone <eos>. */
+static int empty_sources(s2s_translation *r, const int32_t *ids, const int32_t *len, int n, int T, s2s_err *err) {
+    for (int i = 0; i < n; i++) {
+        if (len[i] != 1 || ids[(size_t)i * T] != S2S_EOS) continue;
+        for (int h = 0; h < r->nbest; h++) { free(r->text[(size_t)i * r->nbest + h]); r->text[(size_t)i * r->nbest + h] = NULL; }
+        if (!(r->text[(size_t)i * r->nbest] = strdup(""))) return s2s_errf(err, "out of memory for a translation");
+        r->n_hyps[i] = 1;
+        r->score[(size_t)i * r->nbest] = isnan(r->score[(size_t)i * r->nbest]) ? NAN : 0.0;
+        if (r->att) r->att[i].rows = 0;
+    }
+    return S2S_OK;
+}
+
 static void *work(void *p) {
     worker *w = p;
     job *j = w->j;
@@ -613,7 +616,7 @@ int s2s_translate(s2s_translator *t, const char *const *sentences, int n, const 
     for (int i = 0; i < n && rc == S2S_OK; i++) {
         rc = text_encode(t, sentences[i], i, ids + (size_t)i * T, &len[i], err);
         ord[i].len = len[i]; ord[i].i = i;
-        if (rc == S2S_OK && lab && !(lab[i] = text_source_labels(sentences[i], len[i], err))) rc = S2S_ERR;
+        if (rc == S2S_OK && lab && !(lab[i] = text_source_labels(t, sentences[i], len[i], err))) rc = S2S_ERR;
     }
     if (rc == S2S_OK && n > 0) {
         qsort(ord, (size_t)n, sizeof *ord, by_len);  /* similar lengths share a batch: less padding work */
@@ -637,6 +640,7 @@ int s2s_translate(s2s_translator *t, const char *const *sentences, int n, const 
                 if (err) snprintf(err->msg, sizeof err->msg, "%s", j->err.msg);
             }
         }
+        if (rc == S2S_OK) rc = empty_sources(j->res, ids, len, n, T, err);
     }
     if (lab)
         for (int i = 0; i < n; i++) free(lab[i]);

@@ -173,8 +173,8 @@ static int test_bad_files(void) {
          "token \"go\" appears twice (ids 4 and 5)"},
         /* a text pipeline this program does not have is refused, not run as d2l's */
         {{.meta_key = "preprocess", .meta_val = "sentencepiece-v9"},
-         "\"preprocess\" is \"sentencepiece-v9\", a text pipeline this program does not have (known: d2l-nmt)"},
-        {{.meta_key = "preprocess"}, "metadata has no \"preprocess\" (known: d2l-nmt)"},
+         "\"preprocess\" is \"sentencepiece-v9\", a text pipeline this program does not have (known: d2l-nmt, sentencepiece)"},
+        {{.meta_key = "preprocess"}, "metadata has no \"preprocess\" (known: d2l-nmt, sentencepiece)"},
         {{.nan = "decoder.dense.bias"}, "tensor decoder.dense.bias holds a NaN value at element"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
