@@ -308,6 +308,11 @@ def greedy_decode(net, sentence, src_vocab, tgt_vocab, num_steps, device):
     cut); decoding starts from '<bos>' and stops at '<eos>' or after num_steps tokens."""
     net.eval()
     ids = src_vocab[sentence.lower().split(' ')] + [src_vocab['<eos>']]
+    return ' '.join(tgt_vocab.to_tokens(greedy_ids(net, ids, src_vocab, tgt_vocab, num_steps, device)))
+
+
+def greedy_ids(net, ids, src_vocab, tgt_vocab, num_steps, device):
+    """predict_seq2seq's loop on source ids (with <eos>): the output ids, without <eos>."""
     valid = torch.tensor([len(ids)], device=device)
     src = torch.tensor([fit_length(ids, num_steps, src_vocab['<pad>'])], dtype=torch.long,
                        device=device)
@@ -322,7 +327,7 @@ def greedy_decode(net, sentence, src_vocab, tgt_vocab, num_steps, device):
         if token == eos:
             break
         result.append(token)
-    return ' '.join(tgt_vocab.to_tokens(result))
+    return result
 
 
 # ------------------------------ safetensors ------------------------------
@@ -398,7 +403,8 @@ def save_model(path, net, model, src_vocab, tgt_vocab, embed, hidden, layers, dr
 
 
 # A format_version 2 file (model families, tools/families_ref.py) holds d2l's model when its
-# family keys have these values (model attn or plain).
+# family keys have these values (model attn or plain); a key a file does not have (a
+# SentencePiece model of d2l's family, written before the family keys) has d2l's value.
 D2L_FAMILY = {'cell': 'gru', 'encoder': 'uni', 'input_feed': '0', 'tie_embeddings': '0'}
 
 
@@ -406,8 +412,8 @@ def net_from_meta(meta, src_vocab_size, tgt_vocab_size):
     """The untrained model a file's metadata describes: format 1, or format 2 with d2l's
     family (anything else is refused: tools/families_ref.py reads every family)."""
     if meta['format_version'] != '1' and (
-            any(meta.get(k) != v for k, v in D2L_FAMILY.items())
-            or meta.get('attention') not in ('bahdanau', 'none')):
+            any(meta.get(k, v) != v for k, v in D2L_FAMILY.items())
+            or meta.get('attention', 'bahdanau') not in ('bahdanau', 'none')):
         raise ValueError('not one of d2l\'s two models (' + ', '.join(
             f'{k}={meta.get(k)}' for k in list(D2L_FAMILY) + ['attention'])
             + '): use tools/families_ref.py')
@@ -430,11 +436,25 @@ def load_model(path, make_net=net_from_meta):
     return net, src_vocab, tgt_vocab, int(meta['num_steps']), meta
 
 
-def translate(net, sentence, src_vocab, tgt_vocab, num_steps):
-    """normalize (d2l's preprocess_nmt), then greedy decoding (d2l's predict_seq2seq)."""
+def translate(net, sentence, src_vocab, tgt_vocab, num_steps, meta=None):
+    """normalize (d2l's preprocess_nmt), then greedy decoding (d2l's predict_seq2seq); for a
+    SentencePiece model (meta['tokenizer'] == 'spm'), the raw sentence through the source
+    model's pieces (looked up by name in the vocabulary), and the output pieces detokenized."""
     with torch.no_grad():
-        return greedy_decode(net, normalize(sentence), src_vocab, tgt_vocab, num_steps,
-                             torch.device('cpu'))
+        if meta is None or meta.get('tokenizer', 'd2l') == 'd2l':
+            return greedy_decode(net, normalize(sentence), src_vocab, tgt_vocab, num_steps,
+                                 torch.device('cpu'))
+        import base64
+        import sentencepiece
+        sp = [sentencepiece.SentencePieceProcessor(model_proto=base64.b64decode(meta[k]))
+              for k in ('spm.src', 'spm.tgt')]
+        pieces = sp[0].encode(sentence, out_type=str)
+        if not pieces:  # no token at all: nothing to translate (as seq2seq)
+            return ''
+        ids = src_vocab[pieces] + [src_vocab['<eos>']]
+        out = greedy_ids(net, ids, src_vocab, tgt_vocab, num_steps, torch.device('cpu'))
+        out = [p for p in tgt_vocab.to_tokens(out) if p not in ('<pad>', '<bos>', '<eos>')]
+        return sp[1].decode([sp[1].piece_to_id(p) for p in out])
 
 
 # ------------------------------ command line ------------------------------
@@ -469,9 +489,9 @@ def cmd_train(a):
 
 def cmd_translate(a):
     torch.set_num_threads(a.threads)
-    net, sv, tv, num_steps, _ = a.load(a.model)
+    net, sv, tv, num_steps, meta = a.load(a.model)
     for s in a.sentence:
-        print(f'{s} => {translate(net, s, sv, tv, num_steps)}')
+        print(f'{s} => {translate(net, s, sv, tv, num_steps, meta)}')
 
 
 def cmd_bench(a):
