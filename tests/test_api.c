@@ -15,8 +15,10 @@
 #include "s2s_model.h"
 #include "s2s_rng.h"
 #include "s2s_text.h"
+#include "s2s_tok.h"
+#include "s2s_train.h"
 
-static char g_dir[64], g_attn[128], g_plain[128];
+static char g_dir[64], g_attn[128], g_plain[128], g_spm[128];
 enum { MAX_SENT = 160 };
 static char *g_sent[MAX_SENT];
 static int g_n;
@@ -46,6 +48,45 @@ static int train_model(const char *kind, const char *path) {
     int ok = s2s_training_save(t, path, &err) == S2S_OK;
     CHECK_MSG(ok, "%s", err.msg);
     s2s_training_close(t);
+    return ok;
+}
+
+/* The same with SentencePiece tokenizers (s2s_tok.h) trained on the raw tiny corpus: the
+ * handle then encodes raw text and detokenizes through them. */
+static int train_spm_model(const char *path) {
+    enum { T = 12, EPOCHS = 60 };
+    s2s_err err;
+    s2s_pairs pairs;
+    s2s_tok *st = NULL, *tt = NULL;
+    s2s_dataset data = {0};
+    s2s_model *m = NULL;
+    s2s_trainer *tr = NULL;
+    int ok = 0;
+    const char *side[2][64];
+    if (s2s_pairs_read_as("tests/data/tiny.tsv", 0, S2S_TEXT_RAW, &pairs, &err) || pairs.n > 64) {
+        CHECK_MSG(0, "%s", err.msg);
+        return 0;
+    }
+    for (int i = 0; i < pairs.n; i++) { side[0][i] = pairs.src_tok[i]; side[1][i] = pairs.tgt_tok[i]; }
+    s2s_spm_train_opts so = {S2S_SPM_UNIGRAM, 80, 1.0, 4};
+    if (s2s_tok_spm_train(side[0], (size_t)pairs.n, &so, &st, &err) ||
+        s2s_tok_spm_train(side[1], (size_t)pairs.n, &so, &tt, &err) ||
+        s2s_dataset_encode(&pairs, st, tt, T, &data, NULL, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
+    s2s_config cfg = {S2S_ATTN, s2s_tok_size(st), s2s_tok_size(tt), 16, 24, 2, 0.0f, T};
+    s2s_rng r;
+    s2s_rng_seed(&r, 5);
+    if (s2s_model_create(&cfg, &m, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
+    s2s_model_init(m, &r);
+    s2s_train_opts to = {8, 0.01f, 1.0f, 1};
+    if (s2s_trainer_create(m, &data, &to, &r, &tr, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
+    s2s_epoch_stats es = {0};
+    for (int e = 0; e < EPOCHS; e++)
+        if (s2s_trainer_epoch(tr, &es, NULL, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
+    if (s2s_model_save_tok(path, m, st, tt, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
+    ok = 1;
+out:
+    s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
+    s2s_tok_free(st); s2s_tok_free(tt); s2s_pairs_free(&pairs);
     return ok;
 }
 
@@ -292,6 +333,24 @@ static int test_threads(void) {
     return 0;
 }
 
+/* A SentencePiece model from four threads: the tokenizers are shared read-only too. Its
+ * output is cased, detokenized text, and a blank line gives an empty translation. */
+static int test_threads_spm(void) {
+    run_threads(g_spm, 0);
+    s2s_err err;
+    s2s_translator *t;
+    if (s2s_translator_open(g_spm, NULL, &t, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    const char *in[3] = {"I'm home.", "", "  "};
+    s2s_translation *r;
+    if (s2s_translate(t, in, 3, NULL, &r, &err)) { CHECK_MSG(0, "%s", err.msg); s2s_translator_close(t); return 0; }
+    CHECK_MSG(!strcmp(s2s_translation_text(r, 0, 0), "Je suis chez moi."), "%s", s2s_translation_text(r, 0, 0));
+    CHECK(!strcmp(s2s_translation_text(r, 1, 0), "") && !strcmp(s2s_translation_text(r, 2, 0), ""));
+    CHECK(!strcmp(s2s_translator_meta(t, "tokenizer"), "spm"));
+    s2s_translation_free(r);
+    s2s_translator_close(t);
+    return 0;
+}
+
 /* One workspace for four threads: calls wait for it, none fails. */
 static int test_threads_one_workspace(void) {
     run_threads(g_attn, 1);
@@ -486,9 +545,10 @@ int main(void) {
     if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
     snprintf(g_attn, sizeof g_attn, "%s/attn.safetensors", g_dir);
     snprintf(g_plain, sizeof g_plain, "%s/plain.safetensors", g_dir);
+    snprintf(g_spm, sizeof g_spm, "%s/spm.safetensors", g_dir);
     make_sentences();
     th_cur_name = "train_models";
-    if (!train_model("attn", g_attn) || !train_model("plain", g_plain)) {
+    if (!train_model("attn", g_attn) || !train_model("plain", g_plain) || !train_spm_model(g_spm)) {
         printf("FAIL train_models\ncounts: 0 1 0\n");
         return 1;
     }
@@ -498,13 +558,14 @@ int main(void) {
     RUN(test_beam_one_is_greedy);
     RUN(test_threads);
     RUN(test_threads_one_workspace);
+    RUN(test_threads_spm);
     RUN(test_input_errors);
     RUN(test_options_size);
     RUN(test_progress_and_accessors);
     RUN(test_bleu);
     RUN(test_training_stop_continue);
     RUN(test_training_errors);
-    unlink(g_attn); unlink(g_plain); rmdir(g_dir);
+    unlink(g_attn); unlink(g_plain); unlink(g_spm); rmdir(g_dir);
     for (int i = 0; i < g_n; i++) free(g_sent[i]);
     TEST_END();
 }
