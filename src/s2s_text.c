@@ -548,18 +548,23 @@ static int32_t encode_row(const s2s_vocab *v, char *const *tok, int n, int T, in
     return valid;
 }
 
-int s2s_dataset_build(const s2s_pairs *p, const s2s_vocab *sv, const s2s_vocab *tv, int T,
-                      s2s_dataset *out, s2s_err *err) {
+int s2s_dataset_alloc(int n, int T, s2s_dataset *out, s2s_err *err) {
     memset(out, 0, sizeof *out);
     if (T < 1) return s2s_errf(err, "dataset: num_steps T=%d, must be at least 1", T);
-    size_t nt = (size_t)p->n * (size_t)T;
+    size_t nt = (size_t)n * (size_t)T;
     out->src = s2s_calloc(nt, sizeof(int32_t), err, "source array");
     out->tgt = out->src ? s2s_calloc(nt, sizeof(int32_t), err, "target array") : NULL;
-    out->src_len = out->tgt ? s2s_calloc((size_t)p->n, sizeof(int32_t), err, "source lengths") : NULL;
-    out->tgt_len = out->src_len ? s2s_calloc((size_t)p->n, sizeof(int32_t), err, "target lengths") : NULL;
+    out->src_len = out->tgt ? s2s_calloc((size_t)n, sizeof(int32_t), err, "source lengths") : NULL;
+    out->tgt_len = out->src_len ? s2s_calloc((size_t)n, sizeof(int32_t), err, "target lengths") : NULL;
     if (!out->tgt_len) { s2s_dataset_free(out); return S2S_ERR; }
-    out->n = p->n;
+    out->n = n;
     out->T = T;
+    return S2S_OK;
+}
+
+int s2s_dataset_build(const s2s_pairs *p, const s2s_vocab *sv, const s2s_vocab *tv, int T,
+                      s2s_dataset *out, s2s_err *err) {
+    if (s2s_dataset_alloc(p->n, T, out, err)) return S2S_ERR;
     for (int i = 0; i < p->n; i++) {
         out->src_len[i] = encode_row(sv, p->src_tok + p->src_start[i], p->src_start[i + 1] - p->src_start[i],
                                      T, out->src + (size_t)i * T);

@@ -95,6 +95,8 @@ typedef struct s2s_dataset {
 } s2s_dataset;
 int s2s_dataset_build(const s2s_pairs *p, const s2s_vocab *sv, const s2s_vocab *tv, int T,
                       s2s_dataset *out, s2s_err *err);
+/* The arrays of n rows of T ids, zeroed (the builders fill them); errors leave *out empty. */
+int s2s_dataset_alloc(int n, int T, s2s_dataset *out, s2s_err *err);
 void s2s_dataset_free(s2s_dataset *d);
 
 /* One input sentence for prediction: a trailing "\n" or "\r\n" dropped, preprocess_nmt (d2l

@@ -91,17 +91,8 @@ static const char *raw_side(const s2s_pairs *p, int side, int i) {
 
 int s2s_dataset_encode(const s2s_pairs *raw, const s2s_tok *src, const s2s_tok *tgt, int T, s2s_dataset *out,
                        s2s_encode_stats *st, s2s_err *err) {
-    memset(out, 0, sizeof *out);
     s2s_encode_stats sum = {{0, 0}, {0, 0}, 0};
-    if (T < 1) return s2s_errf(err, "dataset: num_steps T=%d, must be at least 1", T);
-    size_t nt = (size_t)raw->n * (size_t)T;
-    out->src = s2s_calloc(nt, sizeof(int32_t), err, "source array");
-    out->tgt = out->src ? s2s_calloc(nt, sizeof(int32_t), err, "target array") : NULL;
-    out->src_len = out->tgt ? s2s_calloc((size_t)raw->n, sizeof(int32_t), err, "source lengths") : NULL;
-    out->tgt_len = out->src_len ? s2s_calloc((size_t)raw->n, sizeof(int32_t), err, "target lengths") : NULL;
-    if (!out->tgt_len) { s2s_dataset_free(out); return S2S_ERR; }
-    out->n = raw->n;
-    out->T = T;
+    if (s2s_dataset_alloc(raw->n, T, out, err)) return S2S_ERR;
     for (int i = 0; i < raw->n; i++) {
         int cut = 0;
         for (int side = 0; side < 2; side++) {
