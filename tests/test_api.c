@@ -72,7 +72,8 @@ static int train_spm_model(const char *path) {
     if (s2s_tok_spm_train(side[0], (size_t)pairs.n, &so, &st, &err) ||
         s2s_tok_spm_train(side[1], (size_t)pairs.n, &so, &tt, &err) ||
         s2s_dataset_encode(&pairs, st, tt, T, &data, NULL, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
-    s2s_config cfg = {S2S_ATTN, s2s_tok_size(st), s2s_tok_size(tt), 16, 24, 2, 0.0f, T};
+    s2s_config cfg = s2s_config_d2l(s2s_tok_size(st), s2s_tok_size(tt));
+    cfg.embed = 16; cfg.hidden = 24; cfg.dropout = 0.0f; cfg.num_steps = T;
     s2s_rng r;
     s2s_rng_seed(&r, 5);
     if (s2s_model_create(&cfg, &m, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }

@@ -403,8 +403,7 @@ def save_model(path, net, model, src_vocab, tgt_vocab, embed, hidden, layers, dr
 
 
 # A format_version 2 file (model families, tools/families_ref.py) holds d2l's model when its
-# family keys have these values (model attn or plain); a key a file does not have (a
-# SentencePiece model of d2l's family, written before the family keys) has d2l's value.
+# family keys have these values (model attn or plain).
 D2L_FAMILY = {'cell': 'gru', 'encoder': 'uni', 'input_feed': '0', 'tie_embeddings': '0'}
 
 
@@ -412,8 +411,8 @@ def net_from_meta(meta, src_vocab_size, tgt_vocab_size):
     """The untrained model a file's metadata describes: format 1, or format 2 with d2l's
     family (anything else is refused: tools/families_ref.py reads every family)."""
     if meta['format_version'] != '1' and (
-            any(meta.get(k, v) != v for k, v in D2L_FAMILY.items())
-            or meta.get('attention', 'bahdanau') not in ('bahdanau', 'none')):
+            any(meta.get(k) != v for k, v in D2L_FAMILY.items())
+            or meta.get('attention') not in ('bahdanau', 'none')):
         raise ValueError('not one of d2l\'s two models (' + ', '.join(
             f'{k}={meta.get(k)}' for k in list(D2L_FAMILY) + ['attention'])
             + '): use tools/families_ref.py')
@@ -422,12 +421,13 @@ def net_from_meta(meta, src_vocab_size, tgt_vocab_size):
 
 
 def load_model(path, make_net=net_from_meta):
-    """Read a model file (format_version 1 or 2), build its model with make_net(meta, Vs, Vt)
+    """Read a model file (format_version 1, 2, or 3: a SentencePiece tokenizer beside, which
+    translate reads), build its model with make_net(meta, Vs, Vt)
     and load the file's tensors with load_state_dict(strict=True).
     Returns (net in eval mode, src vocab, tgt vocab, num_steps, metadata)."""
     tensors, meta = st_read(path)
-    if meta.get('format') != 'seq2seq' or meta.get('format_version') not in ('1', '2'):
-        raise ValueError(f'{path}: not a seq2seq model file of format_version 1 or 2')
+    if meta.get('format') != 'seq2seq' or meta.get('format_version') not in ('1', '2', '3'):
+        raise ValueError(f'{path}: not a seq2seq model file of format_version 1 to 3')
     src_vocab = Vocab.from_tokens(json.loads(meta['src_vocab']))
     tgt_vocab = Vocab.from_tokens(json.loads(meta['tgt_vocab']))
     net = make_net(meta, len(src_vocab), len(tgt_vocab))
