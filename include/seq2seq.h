@@ -145,6 +145,12 @@ typedef struct s2s_train_options {
     float lr;                  /* Adam's learning rate: 0.005 */
     unsigned long long seed;   /* initialisation, shuffling and dropout: 1 */
     int threads;               /* each batch cut into this many slices trained side by side: 1 */
+    /* model families beside d2l's (NULL / 0: d2l's GRU, one direction, as `model` says) */
+    const char *attention;     /* "bahdanau", "luong-dot", "luong-general" or "none" (decides over model) */
+    const char *cell;          /* "gru" or "lstm" */
+    const char *encoder;       /* "uni" or "bi" */
+    int input_feed;            /* 1: Luong's input feeding */
+    int tie_embeddings;        /* 1: the output layer shares the decoder's embedding (embed = hidden) */
 } s2s_train_options;
 S2S_API void s2s_train_options_init(s2s_train_options *o);
 

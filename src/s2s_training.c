@@ -38,23 +38,39 @@ void s2s_train_options_init(s2s_train_options *o) {
 
 #define BAD(...) S2S_BAD(err, __VA_ARGS__)
 
-/* The program's ranges for the same options (cli/train.c). */
-static int check_train_options(const s2s_train_options *o, s2s_attention *kind, s2s_err *err) {
+/* The program's ranges for the same options (cli/train.c), and the model's configuration in *c
+ * (its vocabulary sizes are the corpus', set later). */
+static int check_train_options(const s2s_train_options *o, s2s_config *c, s2s_err *err) {
     if (!o->data == !(o->src || o->tgt)) return BAD("training: give either data (a pairs file) or src and tgt");
     if (!o->data && !(o->src && o->tgt)) return BAD("training: src and tgt go together");
     if (!o->model || (strcmp(o->model, "attn") && strcmp(o->model, "plain")))
         return BAD("training: model '%s' is not attn or plain", o->model ? o->model : "(null)");
-    *kind = strcmp(o->model, "attn") ? S2S_NO_ATTENTION : S2S_BAHDANAU;
     const struct { const char *name; long v, lo, hi; } r[] = {
         {"pairs", o->pairs, 0, 1000000000}, {"embed", o->embed, 1, 65536}, {"hidden", o->hidden, 1, 65536},
         {"layers", o->layers, 1, S2S_MAX_LAYERS}, {"num_steps", o->num_steps, 1, S2S_MAX_STEPS},
-        {"batch", o->batch, 1, 1000000}, {"threads", o->threads, 1, 1024},
+        {"batch", o->batch, 1, 1000000}, {"threads", o->threads, 1, S2S_MAX_SHARDS},
     };
     for (size_t i = 0; i < sizeof r / sizeof *r; i++)
         if (r[i].v < r[i].lo || r[i].v > r[i].hi)
             return BAD("training: %s %ld is out of range (%ld..%ld)", r[i].name, r[i].v, r[i].lo, r[i].hi);
     if (!(o->dropout >= 0.0f && o->dropout < 1.0f)) return BAD("training: dropout %g is not in [0, 1)", (double)o->dropout);
     if (!(o->lr >= 0.0f && o->lr <= 1e3f)) return BAD("training: lr %g is out of range (0..1000)", (double)o->lr);
+    *c = s2s_config_d2l(4, 4);
+    c->attention = strcmp(o->model, "attn") ? S2S_NO_ATTENTION : S2S_BAHDANAU;
+    c->embed = o->embed; c->hidden = o->hidden; c->layers = o->layers; c->dropout = o->dropout;
+    c->num_steps = o->num_steps;
+    /* the families: attention, when given, decides the decoder (model is d2l's spelling of it) */
+    if (o->attention && s2s_attention_parse(o->attention, &c->attention))
+        return BAD("training: attention '%s' is not bahdanau, luong-dot, luong-general or none", o->attention);
+    if (o->attention && !strcmp(o->model, "plain") && c->attention != S2S_NO_ATTENTION)
+        return BAD("training: model plain and attention %s disagree (plain is attention none)", o->attention);
+    if (o->cell && s2s_cell_parse(o->cell, &c->cell)) return BAD("training: cell '%s' is not gru or lstm", o->cell);
+    if (o->encoder && s2s_encoder_parse(o->encoder, &c->encoder))
+        return BAD("training: encoder '%s' is not uni or bi", o->encoder);
+    c->input_feed = o->input_feed;
+    c->tie_embeddings = o->tie_embeddings;
+    s2s_err e;
+    if (s2s_config_check(c, &e)) return BAD("training: %s", e.msg);
     return S2S_OK;
 }
 
@@ -63,9 +79,9 @@ int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err
     *out = NULL;
     s2s_train_options o;
     s2s_train_options_init(&o);
-    s2s_attention kind;
+    s2s_config c;
     int rc = s2s_api_options(&o, sizeof o, opts, "s2s_train_options", err);
-    if (rc || (rc = check_train_options(&o, &kind, err))) return rc;
+    if (rc || (rc = check_train_options(&o, &c, err))) return rc;
     s2s_api_blas_once();
     s2s_training *t = s2s_calloc(1, sizeof *t, err, "the training run");
     if (!t) return S2S_ERR;
@@ -79,8 +95,8 @@ int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err
         s2s_vocab_build(t->pairs.tgt_tok, t->pairs.tgt_start[t->pairs.n], 2, &t->tv, err) ||
         s2s_dataset_build(&t->pairs, t->sv, t->tv, o.num_steps, &t->data, err))
         goto fail;
-    s2s_config c = {kind, s2s_vocab_size(t->sv), s2s_vocab_size(t->tv), o.embed, o.hidden, o.layers, o.dropout,
-                    o.num_steps, S2S_GRU, S2S_UNI, 0, 0};
+    c.src_vocab = s2s_vocab_size(t->sv);
+    c.tgt_vocab = s2s_vocab_size(t->tv);
     double need, have;
     if (!s2s_trainer_fits(&c, o.batch < t->data.n ? o.batch : t->data.n, o.threads, &need, &have)) {
         rc = BAD("training: this configuration needs %.1f GiB of memory (parameters, gradients, Adam moments and "

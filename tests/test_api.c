@@ -522,8 +522,9 @@ static int test_training_stop_continue(void) {
 static int test_training_errors(void) {
     s2s_err err;
     s2s_training *t = (s2s_training *)&err;
-    struct { s2s_train_options o; int status; const char *want; } c[8];
-    for (int i = 0; i < 8; i++) { c[i].o = tiny_options("attn"); c[i].status = S2S_ERR_INPUT; }
+    enum { N = 12 };
+    struct { s2s_train_options o; int status; const char *want; } c[N];
+    for (int i = 0; i < N; i++) { c[i].o = tiny_options("attn"); c[i].status = S2S_ERR_INPUT; }
     c[0].o.data = NULL; c[0].want = "either data";
     c[1].o.src = "tests/data/tiny.tsv"; c[1].want = "either data";
     c[2].o.model = "lstm"; c[2].want = "'lstm' is not attn or plain";
@@ -532,7 +533,11 @@ static int test_training_errors(void) {
     c[5].o.dropout = 1.0f; c[5].want = "dropout 1";
     c[6].o.hidden = 65536; c[6].o.embed = 65536; c[6].o.batch = 100000; c[6].o.num_steps = 4096; c[6].want = "GiB";
     c[7].o.size = 0; c[7].want = "_init";
-    for (int i = 0; i < 8; i++) {
+    c[8].o.cell = "rnn"; c[8].want = "'rnn' is not gru or lstm";
+    c[9].o.attention = "luong"; c[9].want = "'luong' is not bahdanau";
+    c[10].o.model = "plain"; c[10].o.attention = "bahdanau"; c[10].want = "disagree";
+    c[11].o.tie_embeddings = 1; c[11].want = "embed = hidden";  /* 16 and 24 */
+    for (int i = 0; i < N; i++) {
         CHECK_MSG(s2s_training_open(&c[i].o, &t, &err) == c[i].status && t == NULL, "case %d", i);
         CHECK_MSG(strstr(err.msg, c[i].want) != NULL, "case %d: message '%s' lacks '%s'", i, err.msg, c[i].want);
     }

@@ -73,6 +73,17 @@ def test_train_equals_cli():
     run_.close()
     run_.close()  # twice is fine
     seq2seq.train(TINY, epochs=EPOCHS, out=PLAIN, model='plain', **OPTS)
+    # a family option: tied embeddings (embed = hidden), as `seq2seq train --tie-embeddings`
+    tied = dict(OPTS, embed=16, hidden=16)
+    seq2seq.train(TINY, epochs=3, out=os.path.join(TMP, 'tied_py.st'), tie_embeddings=True, **tied)
+    flags = [x for k, v in tied.items() for x in (f'--{k}', str(v))]
+    cli('train', '--data', TINY, '--epochs', '3', '--tie-embeddings', '--out', os.path.join(TMP, 'tied_cli.st'),
+        '--quiet', *flags)
+    with open(os.path.join(TMP, 'tied_py.st'), 'rb') as a, open(os.path.join(TMP, 'tied_cli.st'), 'rb') as b:
+        assert a.read() == b.read(), 'the tied model files differ'
+    for f in ('tied_py.st', 'tied_cli.st', 'tied_cli.st.state'):
+        if os.path.exists(os.path.join(TMP, f)):
+            os.unlink(os.path.join(TMP, f))
 
 
 def test_callback_stops():

@@ -169,12 +169,15 @@ class Training(_Handle):
 
     Options (defaults are d2l's): data (pairs file) or src + tgt (line-aligned files), pairs=601
     (first lines read; 0 = all), model='attn' or 'plain', embed=32, hidden=32, layers=2,
-    dropout=0.1, num_steps=10, batch=64, lr=0.005, seed=1, threads=1."""
+    dropout=0.1, num_steps=10, batch=64, lr=0.005, seed=1, threads=1; the families beside d2l's:
+    attention='bahdanau'|'luong-dot'|'luong-general'|'none', cell='gru'|'lstm', encoder='uni'|'bi',
+    input_feed=False, tie_embeddings=False (as `seq2seq train --attention ...`)."""
 
     _close = staticmethod(lambda h: lib.s2s_training_close(h))
     _what = 'the training run'
     _KEYS = ('data', 'src', 'tgt', 'pairs', 'model', 'embed', 'hidden', 'layers', 'dropout', 'num_steps', 'batch',
-             'lr', 'seed', 'threads')
+             'lr', 'seed', 'threads', 'attention', 'cell', 'encoder', 'input_feed', 'tie_embeddings')
+    _TEXT = ('data', 'src', 'tgt', 'model', 'attention', 'cell', 'encoder')
 
     def __init__(self, data=None, **options):
         unknown = sorted(set(options) - set(self._KEYS))
@@ -187,9 +190,11 @@ class Training(_Handle):
         for k, v in options.items():
             if v is None:
                 continue
-            if k in ('data', 'src', 'tgt', 'model'):
-                v = _b(str(v) if k != 'model' else v, k)
+            if k in self._TEXT:
+                v = _b(str(v) if k in ('data', 'src', 'tgt') else v, k)
                 keep.append(v)
+            elif k in ('input_feed', 'tie_embeddings'):
+                v = int(bool(v))
             setattr(o, k, v)
         err, h = _lib.Err(), ctypes.c_void_p()
         rc = lib.s2s_training_open(ctypes.byref(o), ctypes.byref(h), ctypes.byref(err))

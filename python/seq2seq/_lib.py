@@ -37,7 +37,9 @@ class TrainOptions(ctypes.Structure):
                 ('tgt', ctypes.c_char_p), ('pairs', ctypes.c_int), ('model', ctypes.c_char_p),
                 ('embed', ctypes.c_int), ('hidden', ctypes.c_int), ('layers', ctypes.c_int),
                 ('dropout', ctypes.c_float), ('num_steps', ctypes.c_int), ('batch', ctypes.c_int),
-                ('lr', ctypes.c_float), ('seed', ctypes.c_ulonglong), ('threads', ctypes.c_int)]
+                ('lr', ctypes.c_float), ('seed', ctypes.c_ulonglong), ('threads', ctypes.c_int),
+                ('attention', ctypes.c_char_p), ('cell', ctypes.c_char_p), ('encoder', ctypes.c_char_p),
+                ('input_feed', ctypes.c_int), ('tie_embeddings', ctypes.c_int)]
 
 
 class TrainProgress(ctypes.Structure):
