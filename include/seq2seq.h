@@ -82,7 +82,7 @@ typedef struct s2s_translate_options {
                            * ceil(ratio * num_steps)) */
     float max_len_ratio;  /* > 0: at most ceil(ratio * source length) tokens: 0 */
     int batch;            /* sentences per batch (sorted by length into batches): 64 */
-    int threads;          /* this call's threads: 0 = the handle's */
+    int threads;          /* this call's threads: 0 = the handle's (at most 64 run) */
     int attention;        /* 1: keep each sentence's attention weights and tokens (attention
                            * models only): 0 */
     /* Called after each batch with the sentences done so far (from the call's threads, one at
