@@ -47,7 +47,8 @@ int cmd_info(args *a) {
     printf("src_vocab   %d\ntgt_vocab   %d\nparameters  %zu\nfile_size   %lld bytes\n", m->cfg.src_vocab,
            m->cfg.tgt_vocab, m->n_params, (long long)sb.st_size);
     if (!strcmp(s2s_tok_name(st), "spm"))
-        printf("tokenizer   spm (SentencePiece models of %d/%d pieces in the file)\n", s2s_tok_size(st), s2s_tok_size(tt));
+        printf("tokenizer   spm (SentencePiece models of %d/%d pieces in the file)\n", s2s_tok_size(st),
+               s2s_tok_size(tt));
     else
         printf("tokenizer   d2l (preprocess_nmt, words)\n");
     s2s_model_free(m); s2s_tok_free(st); s2s_tok_free(tt);

@@ -386,10 +386,7 @@ static void validator_open(validator *v, const s2s_pairs *p, const s2s_tok *sv, 
     s2s_err err;
     memset(v, 0, sizeof *v);
     /* d2l: the pairs are tokens; raw (spm): sentences, and the references are the raw targets */
-    int rc = s2s_tok_text_mode(sv) == S2S_TEXT_D2L
-                 ? s2s_dataset_build(p, s2s_tok_vocab(sv), s2s_tok_vocab(tv), T, &v->data, &err)
-                 : s2s_dataset_encode(p, sv, tv, T, &v->data, NULL, &err);
-    if (rc) die("%s: %s", where, err.msg);
+    if (s2s_dataset_for(p, sv, tv, T, &v->data, NULL, &err)) die("%s: %s", where, err.msg);
     v->refs = calloc((size_t)p->n, sizeof(char *));
     v->hyps = calloc((size_t)p->n, sizeof(char *));
     v->out = malloc(sizeof(int32_t) * (size_t)B * T);
@@ -427,37 +424,19 @@ static void validate(validator *v, s2s_model *m, s2s_ws *ws, int B, const s2s_to
     *bleu = cb.score;
 }
 
-/* The SentencePiece tokenizers of a new run: from --spm-model (joint) or --spm-src/--spm-tgt, or
- * trained on the training pairs' sides (raw sentences), one model per side or one joint. */
-static void spm_tokenizers(const train_cfg *c, const s2s_pairs *p, s2s_tok **sv, s2s_tok **tv) {
+/* The tokenizers of a new run (s2s_tok_for_training): d2l's vocabularies of the training pairs,
+ * or SentencePiece models given (--spm-model, --spm-src/--spm-tgt) or trained on the pairs. */
+static void new_tokenizers(const train_cfg *c, const s2s_pairs *p, s2s_tok **sv, s2s_tok **tv) {
+    s2s_tok_train_opts o = {c->spm, {c->spm_bpe ? S2S_SPM_BPE : S2S_SPM_UNIGRAM, c->vocab_size, c->coverage,
+                                     S2S_SPM_TRAIN_THREADS},
+                            c->spm_joint, c->spm_model, c->spm_src, c->spm_tgt};
     s2s_err err;
-    if (c->spm_model || c->spm_src) {
-        if (s2s_tok_spm_open(c->spm_model ? c->spm_model : c->spm_src, sv, &err) ||
-            (c->spm_model ? s2s_tok_clone(*sv, tv, &err) : s2s_tok_spm_open(c->spm_tgt, tv, &err)))
-            die("%s", err.msg);
-        return;
-    }
-    /* one thread count for the trainer whatever --threads is: its model depends on the count */
-    s2s_spm_train_opts o = {c->spm_bpe ? S2S_SPM_BPE : S2S_SPM_UNIGRAM, c->vocab_size, c->coverage, 4};
-    const char **text = malloc(sizeof(char *) * (2 * (size_t)p->n + 1));
-    if (!text) die("out of memory");
-    for (int side = 0; side < 2; side++)
-        for (int i = 0; i < p->n; i++) {  /* raw pairs: each side is one token, the sentence */
-            const int *st = side ? p->tgt_start : p->src_start;
-            text[(size_t)side * p->n + i] = st[i + 1] > st[i] ? (side ? p->tgt_tok : p->src_tok)[st[i]] : "";
-        }
     double t0 = now_s();
-    if (c->spm_joint) {
-        if (s2s_tok_spm_train(text, 2 * (size_t)p->n, &o, sv, &err) || s2s_tok_clone(*sv, tv, &err)) die("%s", err.msg);
-    } else if (s2s_tok_spm_train(text, (size_t)p->n, &o, sv, &err) ||
-               s2s_tok_spm_train(text + p->n, (size_t)p->n, &o, tv, &err)) {
-        die("%s", err.msg);
-    }
-    if (!c->quiet)
+    if (s2s_tok_for_training(p, &o, sv, tv, &err)) die("%s", err.msg);
+    if (c->spm && !c->spm_model && !c->spm_src && !c->quiet)
         fprintf(stderr, "seq2seq: SentencePiece (%s, %s) trained in %.1f s: %d/%d pieces\n",
                 c->spm_bpe ? "bpe" : "unigram", c->spm_joint ? "one joint model" : "one model per side",
                 now_s() - t0, s2s_tok_size(*sv), s2s_tok_size(*tv));
-    free(text);
 }
 
 int cmd_train(args *a) {
@@ -517,26 +496,17 @@ int cmd_train(args *a) {
     s2s_tok *sv, *tv;
     s2s_dataset data;
     s2s_model *m = NULL;
-    if (!c.spm) {
-        s2s_vocab *svo, *tvo;
-        if (s2s_vocab_build(pairs.src_tok, pairs.src_start[pairs.n], 2, &svo, &err) ||
-            s2s_vocab_build(pairs.tgt_tok, pairs.tgt_start[pairs.n], 2, &tvo, &err) ||
-            s2s_tok_d2l_new(svo, &sv, &err) || s2s_tok_d2l_new(tvo, &tv, &err))
-            die("%s", err.msg);
-        if (s2s_dataset_build(&pairs, s2s_tok_vocab(sv), s2s_tok_vocab(tv), c.mc.num_steps, &data, &err)) die("%s", err.msg);
+    if (c.spm && c.resume) {  /* the run's SentencePiece models are in its latest model file */
+        if (s2s_model_load_tok(latest, &m, &sv, &tv, &err)) die("--resume: %s", err.msg);
     } else {
-        if (c.resume) {  /* the run's SentencePiece models are in its latest model file */
-            if (s2s_model_load_tok(latest, &m, &sv, &tv, &err)) die("--resume: %s", err.msg);
-        } else {
-            spm_tokenizers(&c, &pairs, &sv, &tv);
-        }
-        s2s_encode_stats es;
-        if (s2s_dataset_encode(&pairs, sv, tv, c.mc.num_steps, &data, &es, &err)) die("%s: %s", where, err.msg);
-        if (!c.quiet)
-            fprintf(stderr, "seq2seq: tokens per sentence: source %.2f (longest %d), target %.2f (longest %d); "
-                    "%d of %d pairs (%.1f%%) are cut at --steps %d\n", es.tokens[0] / data.n, es.longest[0],
-                    es.tokens[1] / data.n, es.longest[1], es.cut, data.n, 100.0 * es.cut / data.n, c.mc.num_steps);
+        new_tokenizers(&c, &pairs, &sv, &tv);
     }
+    s2s_encode_stats es;
+    if (s2s_dataset_for(&pairs, sv, tv, c.mc.num_steps, &data, &es, &err)) die("%s: %s", where, err.msg);
+    if (c.spm && !c.quiet)
+        fprintf(stderr, "seq2seq: tokens per sentence: source %.2f (longest %d), target %.2f (longest %d); "
+                "%d of %d pairs (%.1f%%) are cut at --steps %d\n", es.tokens[0] / data.n, es.longest[0],
+                es.tokens[1] / data.n, es.longest[1], es.cut, data.n, 100.0 * es.cut / data.n, c.mc.num_steps);
     c.mc.src_vocab = s2s_vocab_size(s2s_tok_vocab(sv));
     c.mc.tgt_vocab = s2s_vocab_size(s2s_tok_vocab(tv));
     const int batch = c.batch < data.n ? c.batch : data.n;

@@ -151,6 +151,15 @@ typedef struct s2s_train_options {
     const char *encoder;       /* "uni" or "bi" */
     int input_feed;            /* 1: Luong's input feeding */
     int tie_embeddings;        /* 1: the output layer shares the decoder's embedding (embed = hidden) */
+    /* The tokenizer (seq2seq train --tokenizer ...; README, "Subwords and cased text"): */
+    const char *tokenizer;     /* "d2l" (d2l's words, lowercased) or "spm" (SentencePiece pieces of raw,
+                                * cased text; stored in the model file): "d2l" */
+    int vocab_size;            /* spm trained here: pieces per model (a bound): 8000 */
+    const char *spm_type;      /* spm trained here: "unigram" or "bpe": "unigram" */
+    int spm_joint;             /* spm trained here: one model for both sides (1) or one per side: 0 */
+    double character_coverage; /* spm trained here: in [0.98, 1]: 1.0 */
+    const char *spm_model;     /* spm: a model spm_train wrote, for both sides, instead: NULL */
+    const char *spm_src, *spm_tgt; /* spm: one such model per side, instead: NULL */
 } s2s_train_options;
 S2S_API void s2s_train_options_init(s2s_train_options *o);
 

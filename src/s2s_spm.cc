@@ -188,7 +188,8 @@ extern "C" int s2s_spm_decode(const s2s_spm *sp, const int32_t *ids, int n, char
         const int size = sp->proc.GetPieceSize();
         std::vector<int> v(ids, ids + (n > 0 ? n : 0));
         for (int id : v)
-            if (id < 0 || id >= size) return s2s_errf(err, "SentencePiece: decoding: id %d is outside 0..%d", id, size - 1);
+            if (id < 0 || id >= size)
+                return s2s_errf(err, "SentencePiece: decoding: id %d is outside 0..%d", id, size - 1);
         std::string out;
         auto st = sp->proc.Decode(v, &out);
         if (!st.ok()) return status_err(st, "decoding", err);

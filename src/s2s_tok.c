@@ -118,6 +118,51 @@ int s2s_dataset_encode(const s2s_pairs *raw, const s2s_tok *src, const s2s_tok *
     return S2S_OK;
 }
 
+int s2s_tok_for_training(const s2s_pairs *p, const s2s_tok_train_opts *o, s2s_tok **src, s2s_tok **tgt,
+                         s2s_err *err) {
+    *src = *tgt = NULL;
+    if (!o->spm) {  /* d2l: the training pairs' tokens seen at least twice */
+        s2s_vocab *sv = NULL, *tv = NULL;
+        if (s2s_vocab_build(p->src_tok, p->src_start[p->n], 2, &sv, err) ||
+            s2s_vocab_build(p->tgt_tok, p->tgt_start[p->n], 2, &tv, err)) {
+            s2s_vocab_free(sv);
+            return S2S_ERR;
+        }
+        if (s2s_tok_d2l_new(sv, src, err)) { s2s_vocab_free(tv); return S2S_ERR; }
+        if (s2s_tok_d2l_new(tv, tgt, err)) { s2s_tok_free(*src); *src = NULL; return S2S_ERR; }
+        return S2S_OK;
+    }
+    int rc;
+    if (o->model || o->src_model) {
+        rc = s2s_tok_spm_open(o->model ? o->model : o->src_model, src, err) ||
+             (o->model ? s2s_tok_clone(*src, tgt, err) : s2s_tok_spm_open(o->tgt_model, tgt, err));
+    } else {
+        const char **text = s2s_malloc(sizeof(char *) * (2 * (size_t)p->n + 1), err, "the training sentences");
+        if (!text) return S2S_ERR;
+        for (int side = 0; side < 2; side++)
+            for (int i = 0; i < p->n; i++) text[(size_t)side * p->n + i] = raw_side(p, side, i);
+        if (o->joint)
+            rc = s2s_tok_spm_train(text, 2 * (size_t)p->n, &o->train, src, err) || s2s_tok_clone(*src, tgt, err);
+        else
+            rc = s2s_tok_spm_train(text, (size_t)p->n, &o->train, src, err) ||
+                 s2s_tok_spm_train(text + p->n, (size_t)p->n, &o->train, tgt, err);
+        free(text);
+    }
+    if (rc) {
+        s2s_tok_free(*src); s2s_tok_free(*tgt);
+        *src = *tgt = NULL;
+        return S2S_ERR;
+    }
+    return S2S_OK;
+}
+
+int s2s_dataset_for(const s2s_pairs *p, const s2s_tok *src, const s2s_tok *tgt, int T, s2s_dataset *out,
+                    s2s_encode_stats *st, s2s_err *err) {
+    if (s2s_tok_text_mode(src) == S2S_TEXT_RAW) return s2s_dataset_encode(p, src, tgt, T, out, st, err);
+    if (st) memset(st, 0, sizeof *st);
+    return s2s_dataset_build(p, s2s_tok_vocab(src), s2s_tok_vocab(tgt), T, out, err);
+}
+
 /* ---- model files ---------------------------------------------------------------------------- */
 
 int s2s_tok_load(const s2s_st_file *f, const char *path, s2s_vocab *sv, s2s_vocab *tv, s2s_tok **src,
@@ -128,7 +173,8 @@ int s2s_tok_load(const s2s_st_file *f, const char *path, s2s_vocab *sv, s2s_voca
     for (int k = 0; name && k < N_KINDS; k++)
         if (!strcmp(name, kinds[k]->name)) ops = kinds[k];
     if (!ops) {
-        s2s_errf(err, "%s: metadata \"tokenizer\" = \"%.40s\" is not one this program knows (d2l, spm)", path, name);
+        s2s_errf(err, "%s: metadata \"tokenizer\" = \"%.40s\" is not one this program knows (d2l, spm)", path,
+                 name);
         goto fail;
     }
     /* a d2l file may predate the key (hand-made, or written by an older PyTorch script) */
@@ -155,8 +201,8 @@ int s2s_tok_meta(const s2s_tok *src, const s2s_tok *tgt, const char **keys, char
                  const char **preprocess, int *format_version, s2s_err *err) {
     *n = 0;
     if (src->ops != tgt->ops)
-        return s2s_errf(err, "the source tokenizer is %s but the target one %s: a model has one kind", src->ops->name,
-                        tgt->ops->name);
+        return s2s_errf(err, "the source tokenizer is %s but the target one %s: a model has one kind",
+                        src->ops->name, tgt->ops->name);
     for (int side = 0; side < 2; side++) {
         int k = (side ? tgt : src)->ops->meta(side ? tgt : src, side ? "tgt" : "src", keys + *n, vals + *n, err);
         if (k < 0) {

@@ -83,6 +83,26 @@ typedef struct s2s_encode_stats {
 int s2s_dataset_encode(const s2s_pairs *raw, const s2s_tok *src, const s2s_tok *tgt, int T, s2s_dataset *out,
                        s2s_encode_stats *st, s2s_err *err);
 
+/* How a training run gets its tokenizers (`seq2seq train`'s options, the training API's). */
+typedef struct s2s_tok_train_opts {
+    int spm;                   /* 0: d2l's (vocabularies of the training pairs' tokens, min_freq 2) */
+    s2s_spm_train_opts train;  /* spm with no model given: trained on the pairs' raw sides */
+    int joint;                 /* ... one model of both sides (else one per side) */
+    const char *model;         /* spm: a model spm_train wrote, for both sides (or NULL) */
+    const char *src_model, *tgt_model;  /* spm: one per side (or NULL) */
+} s2s_tok_train_opts;
+/* SentencePiece's trainer threads: a fixed count, since the model it trains depends on it. */
+#define S2S_SPM_TRAIN_THREADS 4
+
+/* The tokenizers of a training run over its pairs (read in the text mode the kind wants:
+ * S2S_TEXT_D2L for d2l, S2S_TEXT_RAW for spm). The caller frees both; on failure both NULL. */
+int s2s_tok_for_training(const s2s_pairs *pairs, const s2s_tok_train_opts *o, s2s_tok **src, s2s_tok **tgt,
+                         s2s_err *err);
+/* The padded arrays of pairs for the tokenizers: s2s_dataset_build over d2l's tokens, or
+ * s2s_dataset_encode over raw pairs (st, optional, is then filled; zeroed for d2l). */
+int s2s_dataset_for(const s2s_pairs *pairs, const s2s_tok *src, const s2s_tok *tgt, int T, s2s_dataset *out,
+                    s2s_encode_stats *st, s2s_err *err);
+
 struct s2s_st_file;
 /* Both tokenizers of a parsed model file, over the vocabularies read from it (sv and tv are
  * taken: they belong to the tokenizers, or are freed on failure). The file's `tokenizer`

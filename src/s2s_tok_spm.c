@@ -28,7 +28,8 @@ static char *base64_encode(const unsigned char *in, size_t n, s2s_err *err) {
     char *o = s2s_malloc((n + 2) / 3 * 4 + 1, err, "the base64 text"), *p = o;
     if (!o) return NULL;
     for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
         *p++ = b64[v >> 18 & 63];
         *p++ = b64[v >> 12 & 63];
         *p++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
@@ -60,7 +61,8 @@ static int base64_decode(const char *s, unsigned char **out, size_t *n, const ch
             int d = i + k >= len - pad ? 0 : b64_value((unsigned char)s[i + k]);
             if (d < 0) {
                 free(o);
-                return s2s_errf(err, "%s is not base64 (character %zu is 0x%02x)", what, i + k + 1, (unsigned char)s[i + k]);
+                return s2s_errf(err, "%s is not base64 (character %zu is 0x%02x)", what, i + k + 1,
+                                (unsigned char)s[i + k]);
             }
             v = v << 6 | (unsigned)d;
         }
@@ -78,7 +80,8 @@ static int base64_decode(const char *s, unsigned char **out, size_t *n, const ch
 /* A piece that can be a vocabulary token (one line of output, one JSON string): not empty, no
  * NUL, valid UTF-8, no C0/C1 control character, not the name of a reserved token. */
 static int check_piece(const char *p, size_t len, int id, const char *where, s2s_err *err) {
-    if (len == 0 || memchr(p, 0, len)) return s2s_errf(err, "%s: piece %d is empty or holds a NUL byte", where, id);
+    if (len == 0 || memchr(p, 0, len))
+        return s2s_errf(err, "%s: piece %d is empty or holds a NUL byte", where, id);
     s2s_err inner;
     if (s2s_utf8_check(p, len, NULL, &inner)) return s2s_errf(err, "%s: piece %d is not valid UTF-8", where, id);
     for (size_t i = 0; i < len; i++) {
@@ -88,7 +91,8 @@ static int check_piece(const char *p, size_t len, int id, const char *where, s2s
     }
     for (int r = 0; r < 4; r++)
         if (!strcmp(p, reserved[r]))
-            return s2s_errf(err, "%s: piece %d is a normal piece named %s, which is reserved", where, id, reserved[r]);
+            return s2s_errf(err, "%s: piece %d is a normal piece named %s, which is reserved", where, id,
+                            reserved[r]);
     return S2S_OK;
 }
 
@@ -226,7 +230,10 @@ static int spm_load(const s2s_st_file *f, const char *path, const char *side, s2
     char what[4200];
     *out = NULL;
     snprintf(what, sizeof what, "%s: metadata \"%s\"", path, key);
-    if (!b) { s2s_vocab_free(v); return s2s_errf(err, "%s: metadata has no \"%s\" (the SentencePiece model)", path, key); }
+    if (!b) {
+        s2s_vocab_free(v);
+        return s2s_errf(err, "%s: metadata has no \"%s\" (the SentencePiece model)", path, key);
+    }
     if (base64_decode(b, &proto, &len, what, err) || s2s_tok_spm_new(proto, len, what, out, err)) {
         free(proto);
         s2s_vocab_free(v);

@@ -1,6 +1,7 @@
 /* The training handle of the public API (seq2seq.h): `seq2seq train`'s pipeline without its
- * validation, early stopping and resume (pairs -> vocabularies with d2l's min_freq 2 -> dataset
- * -> initialisation from the seed -> the trainer), one epoch per call. The same options, seed
+ * validation, early stopping and resume (pairs -> tokenizers (d2l's vocabularies with min_freq 2,
+ * or SentencePiece's) -> dataset -> initialisation from the seed -> the trainer), one epoch per
+ * call. The same options, seed
  * and threads give the program's numbers to the last digit. */
 #include <omp.h>
 #include <stdlib.h>
@@ -11,11 +12,12 @@
 #include "s2s_checkpoint.h"
 #include "s2s_model.h"
 #include "s2s_text.h"
+#include "s2s_tok.h"
 #include "s2s_train.h"
 
 struct s2s_training {
     s2s_pairs pairs;
-    s2s_vocab *sv, *tv;
+    s2s_tok *sv, *tv;
     s2s_dataset data;
     s2s_model *m;
     s2s_trainer *tr;
@@ -34,6 +36,10 @@ void s2s_train_options_init(s2s_train_options *o) {
     o->lr = 0.005f;
     o->seed = 1;
     o->threads = 1;
+    o->tokenizer = "d2l";
+    o->vocab_size = 8000;
+    o->spm_type = "unigram";
+    o->character_coverage = 1.0;
 }
 
 #define BAD(...) S2S_BAD(err, __VA_ARGS__)
@@ -74,29 +80,57 @@ static int check_train_options(const s2s_train_options *o, s2s_config *c, s2s_er
     return S2S_OK;
 }
 
+/* The tokenizer options as the program checks them (cli/train.c), into *t. */
+static int check_tokenizer_options(const s2s_train_options *o, s2s_tok_train_opts *t, s2s_err *err) {
+    if (!o->tokenizer || (strcmp(o->tokenizer, "d2l") && strcmp(o->tokenizer, "spm")))
+        return BAD("training: tokenizer '%s' is not d2l or spm", o->tokenizer ? o->tokenizer : "(null)");
+    if (!o->spm_type || (strcmp(o->spm_type, "unigram") && strcmp(o->spm_type, "bpe")))
+        return BAD("training: spm_type '%s' is not unigram or bpe", o->spm_type ? o->spm_type : "(null)");
+    if (o->vocab_size < 8 || o->vocab_size > 1000000)
+        return BAD("training: vocab_size %d is out of range (8..1000000)", o->vocab_size);
+    if (!(o->character_coverage >= 0.98 && o->character_coverage <= 1.0))
+        return BAD("training: character_coverage %g is out of range (0.98..1)", o->character_coverage);
+    const int spm = !strcmp(o->tokenizer, "spm");
+    if (!spm && (o->spm_model || o->spm_src || o->spm_tgt || o->spm_joint))
+        return BAD("training: SentencePiece options (spm_model, spm_src, spm_tgt, spm_joint) go with "
+                   "tokenizer \"spm\"");
+    if (o->spm_model && (o->spm_src || o->spm_tgt))
+        return BAD("training: give either spm_model or spm_src/spm_tgt");
+    if (!o->spm_src != !o->spm_tgt) return BAD("training: spm_src and spm_tgt go together");
+    *t = (s2s_tok_train_opts){spm, {strcmp(o->spm_type, "bpe") ? S2S_SPM_UNIGRAM : S2S_SPM_BPE, o->vocab_size,
+                                    o->character_coverage, S2S_SPM_TRAIN_THREADS},
+                              o->spm_joint != 0, o->spm_model, o->spm_src, o->spm_tgt};
+    return S2S_OK;
+}
+
 int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err *err) {
     if (!out) return BAD("training_open: out is NULL");
     *out = NULL;
     s2s_train_options o;
     s2s_train_options_init(&o);
     s2s_config c;
+    s2s_tok_train_opts tok;
     int rc = s2s_api_options(&o, sizeof o, opts, "s2s_train_options", err);
-    if (rc || (rc = check_train_options(&o, &c, err))) return rc;
+    if (rc || (rc = check_train_options(&o, &c, err)) || (rc = check_tokenizer_options(&o, &tok, err)))
+        return rc;
     s2s_api_blas_once();
     s2s_training *t = s2s_calloc(1, sizeof *t, err, "the training run");
     if (!t) return S2S_ERR;
     t->threads = o.threads;
     rc = S2S_ERR;
-    if (o.data ? s2s_pairs_read(o.data, o.pairs, &t->pairs, err) : s2s_pairs_read2(o.src, o.tgt, o.pairs, &t->pairs, err)) {
+    const s2s_text_mode mode = tok.spm ? S2S_TEXT_RAW : S2S_TEXT_D2L;
+    if (o.data ? s2s_pairs_read_as(o.data, o.pairs, mode, &t->pairs, err)
+               : s2s_pairs_read2_as(o.src, o.tgt, o.pairs, mode, &t->pairs, err)) {
         rc = S2S_ERR_INPUT;  /* the corpus: missing, not UTF-8, no pairs */
         goto fail;
     }
-    if (s2s_vocab_build(t->pairs.src_tok, t->pairs.src_start[t->pairs.n], 2, &t->sv, err) ||
-        s2s_vocab_build(t->pairs.tgt_tok, t->pairs.tgt_start[t->pairs.n], 2, &t->tv, err) ||
-        s2s_dataset_build(&t->pairs, t->sv, t->tv, o.num_steps, &t->data, err))
+    if (s2s_tok_for_training(&t->pairs, &tok, &t->sv, &t->tv, err)) {
+        if (tok.model || tok.src_model) rc = S2S_ERR_INPUT;  /* the caller's SentencePiece model files */
         goto fail;
-    c.src_vocab = s2s_vocab_size(t->sv);
-    c.tgt_vocab = s2s_vocab_size(t->tv);
+    }
+    if (s2s_dataset_for(&t->pairs, t->sv, t->tv, o.num_steps, &t->data, NULL, err)) goto fail;
+    c.src_vocab = s2s_vocab_size(s2s_tok_vocab(t->sv));
+    c.tgt_vocab = s2s_vocab_size(s2s_tok_vocab(t->tv));
     double need, have;
     if (!s2s_trainer_fits(&c, o.batch < t->data.n ? o.batch : t->data.n, o.threads, &need, &have)) {
         rc = BAD("training: this configuration needs %.1f GiB of memory (parameters, gradients, Adam moments and "
@@ -122,7 +156,7 @@ void s2s_training_close(s2s_training *t) {
     s2s_trainer_free(t->tr);
     s2s_model_free(t->m);
     s2s_dataset_free(&t->data);
-    s2s_vocab_free(t->sv); s2s_vocab_free(t->tv);
+    s2s_tok_free(t->sv); s2s_tok_free(t->tv);
     s2s_pairs_free(&t->pairs);
     free(t);
 }
@@ -166,12 +200,13 @@ int s2s_training_epoch(s2s_training *t, s2s_train_callback cb, void *ctx, s2s_tr
 
 int s2s_training_save(const s2s_training *t, const char *path, s2s_err *err) {
     if (!t || !path) return BAD("training_save: %s is NULL", t ? "path" : "the training run");
-    return s2s_model_save(path, t->m, t->sv, t->tv, err);
+    return s2s_model_save_tok(path, t->m, t->sv, t->tv, err);
 }
 
 int s2s_training_epochs(const s2s_training *t) { return t ? t->tr->epoch : 0; }
 int s2s_training_pairs(const s2s_training *t) { return t ? t->data.n : 0; }
 int s2s_training_vocab_size(const s2s_training *t, int side) {
-    return !t ? 0 : side == 0 ? s2s_vocab_size(t->sv) : side == 1 ? s2s_vocab_size(t->tv) : 0;
+    const s2s_tok *k = !t ? NULL : side == 0 ? t->sv : side == 1 ? t->tv : NULL;
+    return k ? s2s_vocab_size(s2s_tok_vocab(k)) : 0;
 }
 long long s2s_training_parameters(const s2s_training *t) { return t ? (long long)t->m->n_params : 0; }

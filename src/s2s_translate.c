@@ -442,8 +442,9 @@ static int run_batch(worker *w, int k, s2s_err *err) {
 static int empty_sources(s2s_translation *r, const int32_t *ids, const int32_t *len, int n, int T, s2s_err *err) {
     for (int i = 0; i < n; i++) {
         if (len[i] != 1 || ids[(size_t)i * T] != S2S_EOS) continue;
-        for (int h = 0; h < r->nbest; h++) { free(r->text[(size_t)i * r->nbest + h]); r->text[(size_t)i * r->nbest + h] = NULL; }
-        if (!(r->text[(size_t)i * r->nbest] = strdup(""))) return s2s_errf(err, "out of memory for a translation");
+        char **text = r->text + (size_t)i * r->nbest;
+        for (int h = 0; h < r->nbest; h++) { free(text[h]); text[h] = NULL; }
+        if (!(text[0] = strdup(""))) return s2s_errf(err, "out of memory for a translation");
         r->n_hyps[i] = 1;
         r->score[(size_t)i * r->nbest] = isnan(r->score[(size_t)i * r->nbest]) ? NAN : 0.0;
         if (r->att) r->att[i].rows = 0;

@@ -33,11 +33,10 @@ static s2s_train_options tiny_options(const char *kind) {
     return o;
 }
 
-/* A model of `kind` trained (through the training handle) on the tiny corpus until its
+/* A model trained (through the training handle) on the tiny corpus with options o until its
  * decisions are peaked, saved to path. */
-static int train_model(const char *kind, const char *path) {
+static int train_model(s2s_train_options o, const char *path) {
     s2s_err err;
-    s2s_train_options o = tiny_options(kind);
     s2s_training *t;
     if (s2s_training_open(&o, &t, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     s2s_train_progress p = {0};
@@ -48,46 +47,6 @@ static int train_model(const char *kind, const char *path) {
     int ok = s2s_training_save(t, path, &err) == S2S_OK;
     CHECK_MSG(ok, "%s", err.msg);
     s2s_training_close(t);
-    return ok;
-}
-
-/* The same with SentencePiece tokenizers (s2s_tok.h) trained on the raw tiny corpus: the
- * handle then encodes raw text and detokenizes through them. */
-static int train_spm_model(const char *path) {
-    enum { T = 12, EPOCHS = 60 };
-    s2s_err err;
-    s2s_pairs pairs;
-    s2s_tok *st = NULL, *tt = NULL;
-    s2s_dataset data = {0};
-    s2s_model *m = NULL;
-    s2s_trainer *tr = NULL;
-    int ok = 0;
-    const char *side[2][64];
-    if (s2s_pairs_read_as("tests/data/tiny.tsv", 0, S2S_TEXT_RAW, &pairs, &err) || pairs.n > 64) {
-        CHECK_MSG(0, "%s", err.msg);
-        return 0;
-    }
-    for (int i = 0; i < pairs.n; i++) { side[0][i] = pairs.src_tok[i]; side[1][i] = pairs.tgt_tok[i]; }
-    s2s_spm_train_opts so = {S2S_SPM_UNIGRAM, 80, 1.0, 4};
-    if (s2s_tok_spm_train(side[0], (size_t)pairs.n, &so, &st, &err) ||
-        s2s_tok_spm_train(side[1], (size_t)pairs.n, &so, &tt, &err) ||
-        s2s_dataset_encode(&pairs, st, tt, T, &data, NULL, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
-    s2s_config cfg = s2s_config_d2l(s2s_tok_size(st), s2s_tok_size(tt));
-    cfg.embed = 16; cfg.hidden = 24; cfg.dropout = 0.0f; cfg.num_steps = T;
-    s2s_rng r;
-    s2s_rng_seed(&r, 5);
-    if (s2s_model_create(&cfg, &m, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
-    s2s_model_init(m, &r);
-    s2s_train_opts to = {8, 0.01f, 1.0f, 1};
-    if (s2s_trainer_create(m, &data, &to, &r, &tr, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
-    s2s_epoch_stats es = {0};
-    for (int e = 0; e < EPOCHS; e++)
-        if (s2s_trainer_epoch(tr, &es, NULL, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
-    if (s2s_model_save_tok(path, m, st, tt, &err)) { CHECK_MSG(0, "%s", err.msg); goto out; }
-    ok = 1;
-out:
-    s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
-    s2s_tok_free(st); s2s_tok_free(tt); s2s_pairs_free(&pairs);
     return ok;
 }
 
@@ -522,7 +481,7 @@ static int test_training_stop_continue(void) {
 static int test_training_errors(void) {
     s2s_err err;
     s2s_training *t = (s2s_training *)&err;
-    enum { N = 12 };
+    enum { N = 16 };
     struct { s2s_train_options o; int status; const char *want; } c[N];
     for (int i = 0; i < N; i++) { c[i].o = tiny_options("attn"); c[i].status = S2S_ERR_INPUT; }
     c[0].o.data = NULL; c[0].want = "either data";
@@ -537,6 +496,10 @@ static int test_training_errors(void) {
     c[9].o.attention = "luong"; c[9].want = "'luong' is not bahdanau";
     c[10].o.model = "plain"; c[10].o.attention = "bahdanau"; c[10].want = "disagree";
     c[11].o.tie_embeddings = 1; c[11].want = "embed = hidden";  /* 16 and 24 */
+    c[12].o.tokenizer = "bpe"; c[12].want = "tokenizer 'bpe' is not d2l or spm";
+    c[13].o.spm_model = "tests/fixtures/spm_foreign.model"; c[13].want = "go with tokenizer \"spm\"";
+    c[14].o.tokenizer = "spm"; c[14].o.spm_model = "tests/data/tiny.tsv"; c[14].want = "tiny.tsv: not a SentencePiece";
+    c[15].o.tokenizer = "spm"; c[15].o.character_coverage = 0.5; c[15].want = "character_coverage 0.5";
     for (int i = 0; i < N; i++) {
         CHECK_MSG(s2s_training_open(&c[i].o, &t, &err) == c[i].status && t == NULL, "case %d", i);
         CHECK_MSG(strstr(err.msg, c[i].want) != NULL, "case %d: message '%s' lacks '%s'", i, err.msg, c[i].want);
@@ -554,7 +517,11 @@ int main(void) {
     snprintf(g_spm, sizeof g_spm, "%s/spm.safetensors", g_dir);
     make_sentences();
     th_cur_name = "train_models";
-    if (!train_model("attn", g_attn) || !train_model("plain", g_plain) || !train_spm_model(g_spm)) {
+    /* and one with SentencePiece tokenizers trained on the raw corpus: raw text in, cased text out */
+    s2s_train_options spm = tiny_options("attn");
+    spm.tokenizer = "spm"; spm.vocab_size = 80; spm.num_steps = 12;
+    if (!train_model(tiny_options("attn"), g_attn) || !train_model(tiny_options("plain"), g_plain) ||
+        !train_model(spm, g_spm)) {
         printf("FAIL train_models\ncounts: 0 1 0\n");
         return 1;
     }

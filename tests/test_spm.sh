@@ -148,6 +148,15 @@ EOF
      printf '%s\n' "$out" | grep -qx 'Je suis chez moi.'; then ok spm_python_reads_model_file
   else bad spm_python_reads_model_file "$out" "ours: $ours"; fi
 else skip spm_python_reads_model_file "python3-sentencepiece is not installed"; fi
+# training through the library's API (Python's seq2seq package): the same file as seq2seq train's
+if [ "$S2S" = "./seq2seq" ] && [ -e build/libs2s.so.1 ] && [ -x /usr/bin/python3 ]; then
+  if S2S_LIBRARY=build/libs2s.so.1 PYTHONPATH=python /usr/bin/python3 -c '
+import sys, seq2seq
+seq2seq.train(sys.argv[1], epochs=80, out=sys.argv[2], tokenizer="spm", embed=16, hidden=16, batch=8, lr=0.01,
+              num_steps=16, seed=3)' $TINY "$TMP/py.st" >"$TMP/py.out" 2>&1 && cmp -s "$TMP/py.st" "$TMP/a.st"; then
+    ok spm_api_training_is_the_programs
+  else bad spm_api_training_is_the_programs "$(tail -3 "$TMP/py.out")" "files differ or training failed"; fi
+else skip spm_api_training_is_the_programs "runs on the default build with build/libs2s.so.1"; fi
 # the weights load into the PyTorch reference with strict=True (when torch is there)
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   if /usr/bin/python3 -c "import sys; sys.path.insert(0, 'tools'); import d2l_ref; d2l_ref.load_model('$TMP/a.st')" 2>"$TMP/py.err"; then

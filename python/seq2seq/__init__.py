@@ -171,13 +171,19 @@ class Training(_Handle):
     (first lines read; 0 = all), model='attn' or 'plain', embed=32, hidden=32, layers=2,
     dropout=0.1, num_steps=10, batch=64, lr=0.005, seed=1, threads=1; the families beside d2l's:
     attention='bahdanau'|'luong-dot'|'luong-general'|'none', cell='gru'|'lstm', encoder='uni'|'bi',
-    input_feed=False, tie_embeddings=False (as `seq2seq train --attention ...`)."""
+    input_feed=False, tie_embeddings=False (as `seq2seq train --attention ...`); the tokenizer:
+    tokenizer='d2l' or 'spm' (SentencePiece: raw cased text), and for 'spm' vocab_size=8000,
+    spm_type='unigram' or 'bpe', spm_joint=False, character_coverage=1.0, or models spm_train
+    wrote: spm_model (both sides) or spm_src + spm_tgt."""
 
     _close = staticmethod(lambda h: lib.s2s_training_close(h))
     _what = 'the training run'
     _KEYS = ('data', 'src', 'tgt', 'pairs', 'model', 'embed', 'hidden', 'layers', 'dropout', 'num_steps', 'batch',
-             'lr', 'seed', 'threads', 'attention', 'cell', 'encoder', 'input_feed', 'tie_embeddings')
-    _TEXT = ('data', 'src', 'tgt', 'model', 'attention', 'cell', 'encoder')
+             'lr', 'seed', 'threads', 'attention', 'cell', 'encoder', 'input_feed', 'tie_embeddings',
+             'tokenizer', 'vocab_size', 'spm_type', 'spm_joint', 'character_coverage', 'spm_model', 'spm_src',
+             'spm_tgt')
+    _PATHS = ('data', 'src', 'tgt', 'spm_model', 'spm_src', 'spm_tgt')
+    _TEXT = _PATHS + ('model', 'attention', 'cell', 'encoder', 'tokenizer', 'spm_type')
 
     def __init__(self, data=None, **options):
         unknown = sorted(set(options) - set(self._KEYS))
@@ -191,9 +197,9 @@ class Training(_Handle):
             if v is None:
                 continue
             if k in self._TEXT:
-                v = _b(str(v) if k in ('data', 'src', 'tgt') else v, k)
+                v = _b(str(v) if k in self._PATHS else v, k)
                 keep.append(v)
-            elif k in ('input_feed', 'tie_embeddings'):
+            elif k in ('input_feed', 'tie_embeddings', 'spm_joint'):
                 v = int(bool(v))
             setattr(o, k, v)
         err, h = _lib.Err(), ctypes.c_void_p()

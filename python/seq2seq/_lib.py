@@ -39,7 +39,10 @@ class TrainOptions(ctypes.Structure):
                 ('dropout', ctypes.c_float), ('num_steps', ctypes.c_int), ('batch', ctypes.c_int),
                 ('lr', ctypes.c_float), ('seed', ctypes.c_ulonglong), ('threads', ctypes.c_int),
                 ('attention', ctypes.c_char_p), ('cell', ctypes.c_char_p), ('encoder', ctypes.c_char_p),
-                ('input_feed', ctypes.c_int), ('tie_embeddings', ctypes.c_int)]
+                ('input_feed', ctypes.c_int), ('tie_embeddings', ctypes.c_int),
+                ('tokenizer', ctypes.c_char_p), ('vocab_size', ctypes.c_int), ('spm_type', ctypes.c_char_p),
+                ('spm_joint', ctypes.c_int), ('character_coverage', ctypes.c_double),
+                ('spm_model', ctypes.c_char_p), ('spm_src', ctypes.c_char_p), ('spm_tgt', ctypes.c_char_p)]
 
 
 class TrainProgress(ctypes.Structure):
