@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <utf8proc.h>
 
 #define FONT "sans-serif"
 #define PAD 10.0
@@ -99,18 +100,24 @@ static int canvas_open(canvas *c, const char *path, int kind, int w, int h, s2s_
     return S2S_OK;
 }
 
+/* s as XML character data: & < > " escaped; a character XML 1.0 does not allow (C0 controls
+ * but TAB and newlines, even as &#x1;) or invalid UTF-8 becomes U+FFFD, so the file stays
+ * well-formed whatever the text. */
 static void xml_escape_put(membuf *m, const char *s) {
-    for (; s && *s; s++) {
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    for (size_t i = 0; s && p[i];) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t n = utf8proc_iterate(p + i, -1, &c);
         const char *r = NULL;
-        switch (*s) {
-        case '&': r = "&amp;"; break;
-        case '<': r = "&lt;"; break;
-        case '>': r = "&gt;"; break;
-        case '"': r = "&quot;"; break;
-        default: break;
-        }
+        if (n <= 0) { r = "\xef\xbf\xbd"; n = 1; }
+        else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') r = "\xef\xbf\xbd";
+        else if (c == '&') r = "&amp;";
+        else if (c == '<') r = "&lt;";
+        else if (c == '>') r = "&gt;";
+        else if (c == '"') r = "&quot;";
         if (r) membuf_write(m, (const unsigned char *)r, (unsigned)strlen(r));
-        else membuf_write(m, (const unsigned char *)s, 1);
+        else membuf_write(m, p + i, (unsigned)n);
+        i += (size_t)n;
     }
 }
 
@@ -254,12 +261,36 @@ typedef struct hm_layout {
     double bx, by, bw, bh;             /* colour bar */
     double col_h, title_h;
     double vmax, step;                 /* colour scale 0..vmax, colour-bar tick step */
+    char *title;                       /* the title as drawn: cut to fit (malloc'd; NULL: none) */
 } hm_layout;
 
 #define LABEL_FS 12.0
 #define CAPTION_FS 13.0
 #define TITLE_FS 14.0
 #define HM_MAX_SIDE 1200               /* cells per side; beyond it cells would be < 2 px */
+#define HM_TITLE_W 600.0               /* a title wider than the picture and this is cut */
+
+/* s cut at a character boundary and ended with "\u2026" so that it is at most max_w wide
+ * (malloc'd; NULL when out of memory). The SVG <title> keeps the whole text. */
+static char *fit_text(cairo_t *cr, const char *s, double max_w) {
+    size_t n = strlen(s);
+    char *out = malloc(n + 4);
+    if (!out) return NULL;
+    memcpy(out, s, n + 1);
+    if (text_w(cr, s) <= max_w) return out;
+    size_t lo = 0, hi = n;  /* the prefix of lo bytes fits, that of hi does not (widths grow with length) */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2, b = mid;
+        while (b > 0 && ((unsigned char)s[b] & 0xc0) == 0x80) b--;
+        memcpy(out + b, "\xe2\x80\xa6", 4);
+        if (text_w(cr, out) <= max_w) lo = mid; else hi = mid;
+        memcpy(out, s, n + 1);
+    }
+    while (lo > 0 && ((unsigned char)s[lo] & 0xc0) == 0x80) lo--;
+    while (lo > 0 && s[lo - 1] == ' ') lo--;
+    memcpy(out + lo, "\xe2\x80\xa6", 4);
+    return out;
+}
 
 static double hm_vmax(const float *weights, long n) {
     double m = 0;
@@ -289,10 +320,6 @@ static void hm_layout_compute(cairo_t *cr, int rows, int cols, const char *const
         fmt_tick(buf, sizeof buf, v, L->step);
         tick_w = fmax(tick_w, text_w(cr, buf));
     }
-    font(cr, TITLE_FS, 1);
-    L->title_h = title && *title ? TITLE_FS * 1.6 : 0;
-    double title_w = title ? text_w(cr, title) : 0;
-
     double cap_h = CAPTION_FS * 1.3;
     double left = PAD + cap_h + 6 + row_w + (row_labels ? 6 : 0);
     double top = PAD + L->title_h;
@@ -302,6 +329,12 @@ static void hm_layout_compute(cairo_t *cr, int rows, int cols, const char *const
     L->bh = fmax(L->gh, 120);
     double right = 20 + L->bw + 4 + 4 + tick_w + PAD;
     double below = 6 + L->col_h + 6 + cap_h + PAD;
+    /* the title takes the picture's width, or HM_TITLE_W if wider; a longer one is cut */
+    font(cr, TITLE_FS, 1);
+    L->title_h = title && *title ? TITLE_FS * 1.6 : 0;
+    free(L->title);
+    L->title = title && *title ? fit_text(cr, title, fmax(left + L->gw + right, HM_TITLE_W) - 2 * PAD) : NULL;
+    double title_w = L->title ? text_w(cr, L->title) : 0;
     double content_w = fmax(left + L->gw + right, title_w + 2 * PAD);
     double content_h = fmax(top + L->gh + below, top + L->bh + LABEL_FS + PAD);
     L->w = (int)ceil(fmax(300, content_w));
@@ -342,7 +375,9 @@ int s2s_plot_heatmap_size(int rows, int cols, const char *const *row_labels,
     if (hm_check(rows, cols, err)) return S2S_ERR;
     hm_layout L = {0};
     L.vmax = 1;   /* the tick labels' width barely depends on it; see s2s_plot_heatmap */
-    if (hm_measure(rows, cols, row_labels, col_labels, title, &L, err)) return S2S_ERR;
+    int rc = hm_measure(rows, cols, row_labels, col_labels, title, &L, err);
+    free(L.title);
+    if (rc) return S2S_ERR;
     *w = L.w; *h = L.h;
     return S2S_OK;
 }
@@ -371,11 +406,12 @@ int s2s_plot_heatmap(const char *path, const float *weights, int rows, int cols,
     /* The size is laid out with vmax = 1 so it matches s2s_plot_heatmap_size; the layout keeps
      * room for tick labels as wide as "0.000", which covers any maximum below 100000. */
     L.vmax = 1;
-    if (hm_measure(rows, cols, row_labels, col_labels, title, &L, err)) return S2S_ERR;
+    if (hm_measure(rows, cols, row_labels, col_labels, title, &L, err)) { free(L.title); return S2S_ERR; }
+    if (title && *title && !L.title) return s2s_errf(err, "heatmap %s: out of memory for the title", path);
     L.vmax = hm_vmax(weights, (long)rows * cols);
     L.step = nice_step(L.vmax, 5);
     canvas c;
-    if (canvas_open(&c, path, kind, L.w, L.h, err)) return S2S_ERR;
+    if (canvas_open(&c, path, kind, L.w, L.h, err)) { free(L.title); return S2S_ERR; }
     cairo_t *cr = c.cr;
 
     /* cells */
@@ -413,9 +449,10 @@ int s2s_plot_heatmap(const char *path, const float *weights, int rows, int cols,
     for (int i = 0; row_labels && i < rows; i++) row_w = fmax(row_w, text_w(cr, row_labels[i]));
     font(cr, CAPTION_FS, 0);
     text_at(cr, "Queries", L.gx - 6 - row_w - (row_labels ? 6 : 0), L.gy + L.gh / 2, 0.5, 1, M_PI / 2);
-    if (title && *title) {
+    if (L.title) {  /* centred over the grid, but inside the picture when it is wider than the grid */
         font(cr, TITLE_FS, 1);
-        text_at(cr, title, L.gx + L.gw / 2, L.gy - L.title_h / 2, 0.5, 0.5, 0);
+        double tw = text_w(cr, L.title), tx = fmin(fmax(L.gx + L.gw / 2, PAD + tw / 2), L.w - PAD - tw / 2);
+        text_at(cr, L.title, tx, L.gy - L.title_h / 2, 0.5, 0.5, 0);
     }
 
     /* colour bar: the colormap is piecewise linear, so a gradient with its nine stops is exact */
@@ -445,6 +482,7 @@ int s2s_plot_heatmap(const char *path, const float *weights, int rows, int cols,
     char *desc = hm_desc(rows, cols, row_labels, col_labels);
     int rc = canvas_close(&c, title && *title ? title : "attention heatmap", desc, err);
     free(desc);
+    free(L.title);
     return rc;
 }
 

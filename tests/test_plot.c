@@ -3,6 +3,7 @@
  * the error paths (unwritable path, bad extension, bad arguments). */
 #include "harness.h"
 #include "s2s_plot.h"
+#include "s2s_text.h"
 
 #include <cairo.h>
 #include <stdint.h>
@@ -207,6 +208,41 @@ static int test_lines(void) {
     return 0;
 }
 
+/* A title as wide as the whole sentence does not make the picture as wide (100 words were
+ * 4515 px, mostly blank; 1000 words were an error): it is cut to fit. An SVG stays well-formed
+ * XML whatever characters the title holds; invalid UTF-8 is an error (cairo cannot draw it). */
+static int test_heatmap_title(void) {
+    s2s_err err = {{0}};
+    float w4[4] = {0.1f, 0.9f, 0.5f, 0.5f};
+    const char *rl[2] = {"a", "b"}, *cl[2] = {"x", "y"};
+    int w0, h0, w1, h1;
+    char *title = malloc(1000 * 9 + 1);
+    title[0] = 0;
+    for (int i = 0; i < 1000; i++) strcat(title, "bonjour ");
+    title[100 * 8] = 0;
+    CHECK(s2s_plot_heatmap_size(2, 2, rl, cl, NULL, &w0, &h0, &err) == S2S_OK);
+    CHECK_MSG(s2s_plot_heatmap_size(2, 2, rl, cl, title, &w1, &h1, &err) == S2S_OK, "%s", err.msg);
+    CHECK_MSG(w1 <= 600 && w1 >= w0, "100-word title: %d px wide", w1);
+    title[100 * 8] = 'b';
+    const char *path = tmp("title.png");
+    CHECK_MSG(s2s_plot_heatmap(path, w4, 2, 2, rl, cl, title, &err) == S2S_OK, "1000 words: %s", err.msg);
+    int pw, ph;
+    CHECK(png_size(path, &pw, &ph) == 0 && pw <= 600);
+    remove(path);
+    const char *svgp = tmp("ctl.svg");
+    CHECK(s2s_plot_heatmap(svgp, w4, 2, 2, rl, cl, "a \xff", &err) == S2S_ERR && strstr(err.msg, "UTF-8"));
+    CHECK_MSG(s2s_plot_heatmap(svgp, w4, 2, 2, rl, cl, "a\x01" "b\x1b[2J <&> \xc2\x85 \xc3\xa9", &err) == S2S_OK, "%s", err.msg);
+    char *svg = slurp(svgp);
+    int bad = 0;
+    for (const unsigned char *p = (const unsigned char *)svg; svg && *p; p++) bad += *p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r';
+    CHECK_MSG(svg && !bad && strstr(svg, "<title>a\xef\xbf\xbd" "b\xef\xbf\xbd[2J &lt;&amp;&gt; \xc2\x85 \xc3\xa9</title>"),
+              "%d control bytes; title: %.80s", bad, svg && strstr(svg, "<title>") ? strstr(svg, "<title>") : "none");
+    CHECK(svg && s2s_utf8_valid(svg, strlen(svg), NULL));
+    remove(svgp);
+    free(title);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ errors */
 
 static int test_errors(void) {
@@ -245,6 +281,7 @@ int main(void) {
     RUN(test_heatmap_svg);
     RUN(test_heatmap_shapes);
     RUN(test_lines);
+    RUN(test_heatmap_title);
     RUN(test_errors);
     TEST_END();
 }
