@@ -1,5 +1,6 @@
 /* seq2seq data: fetch d2l's corpus into the cache (or a given directory) and say where it is.
  * Also the default corpus of `train` when no --data is given. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,11 @@ int cmd_data(args *a) {
         s2s_err err;
         if (url || sha1 || flags) usage_error(a, "--data-url, --sha1 and --force belong to 'data fetch'");
         if (s2s_corpus_path(name, dir, path, sizeof path, &err)) die("%s", err.msg);
+        struct stat sb;  /* a path to nothing would be read later as an error elsewhere: say it now */
+        if (stat(path, &sb))
+            die("data path: %s is not there yet (%s: %s); 'seq2seq data fetch %s%s%s' gets it", name, path, strerror(errno),
+                name, dir ? " --dir " : "", dir ? dir : "");
+        if (!S_ISREG(sb.st_mode)) die("data path: %s is not a regular file", path);
     } else {
         fetch(name, url, sha1, dir, flags, quiet, path, sizeof path);
     }

@@ -44,24 +44,42 @@ static int join(char *out, size_t n, const char *a, const char *b, s2s_err *err)
     return S2S_OK;
 }
 
-/* mkdir -p with mode 0755 for every missing component */
-static int mkdir_p(const char *path, s2s_err *err) {
+/* mkdir -p with mode 0755 for every missing component. *made (if not NULL) gets the length of
+ * the first directory this call created (0: none), for undo_mkdir. */
+static int mkdir_p(const char *path, size_t *made, s2s_err *err) {
     char buf[4096];
     size_t len = strlen(path);
+    if (made) *made = 0;
     if (len == 0 || len >= sizeof buf) return s2s_errf(err, "bad directory name '%s'", path);
     memcpy(buf, path, len + 1);
     for (size_t i = 1; i <= len; i++) {
         if (buf[i] != '/' && buf[i] != 0) continue;
         char c = buf[i];
         buf[i] = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST)
-            return s2s_errf(err, "%s: cannot create directory: %s", buf, strerror(errno));
+        if (mkdir(buf, 0755) == 0) { if (made && !*made) *made = i; }
+        else if (errno != EEXIST) return s2s_errf(err, "%s: cannot create directory: %s", buf, strerror(errno));
         buf[i] = c;
     }
     struct stat sb;
     if (stat(path, &sb)) return s2s_errf(err, "%s: %s", path, strerror(errno));
     if (!S_ISDIR(sb.st_mode)) return s2s_errf(err, "%s: exists but is not a directory", path);
     return S2S_OK;
+}
+
+/* Removes the directories of path that mkdir_p created (the first was `made` bytes long), deepest
+ * first; rmdir leaves any that is not empty. A failed fetch leaves no empty directory. */
+static void undo_mkdir(const char *path, size_t made) {
+    char buf[4096];
+    size_t len = strlen(path);
+    if (!made || len >= sizeof buf) return;
+    memcpy(buf, path, len + 1);
+    while (len >= made) {
+        if (rmdir(buf)) return;
+        char *slash = strrchr(buf, '/');
+        if (!slash || slash == buf) return;
+        *slash = 0;
+        len = (size_t)(slash - buf);
+    }
 }
 
 /* the cache directory without creating it */
@@ -77,7 +95,7 @@ static int cache_dir_name(char *buf, size_t n, s2s_err *err) {
 
 int s2s_cache_dir(char *buf, size_t n, s2s_err *err) {
     if (cache_dir_name(buf, n, err)) return S2S_ERR;
-    return mkdir_p(buf, err);
+    return mkdir_p(buf, NULL, err);
 }
 
 int s2s_corpus_path(const char *name, const char *dest_dir, char *out_path, size_t n, s2s_err *err) {
@@ -123,10 +141,11 @@ static int valid_sha1(const char *h) {
     return 1;
 }
 
-/* Downloads url into the open file f (at its start), checking HTTP status and SHA-1.
- * hint is appended to network failures: how to place the file by hand. */
+/* Downloads url into the open file f (at its start), checking HTTP status and SHA-1. Network
+ * failures say how to place the file by hand: zip_name from url, unzipped so `final` exists. */
+#define HINT_FMT "to do it by hand, download %s from %s and unzip it so that %s exists, or pass --data FILE"
 static int download(const char *url, const char *sha1, FILE *f, s2s_progress_fn progress, void *ctx,
-                    const char *hint, s2s_err *err) {
+                    const char *zip_name, const char *final, s2s_err *err) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) return s2s_errf(err, "cannot initialise libcurl");
     CURL *h = curl_easy_init();
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -169,11 +188,12 @@ static int download(const char *url, const char *sha1, FILE *f, s2s_progress_fn 
         goto done;
     }
     if (cc == CURLE_HTTP_RETURNED_ERROR || status >= 400) {
-        s2s_errf(err, "download of %s failed: the server answered HTTP %ld; %s", url, status, hint);
+        s2s_errf(err, "download of %s failed: the server answered HTTP %ld; " HINT_FMT, url, status, zip_name, url, final);
         goto done;
     }
     if (cc != CURLE_OK) {
-        s2s_errf(err, "download of %s failed: %s; %s", url, cerr[0] ? cerr : curl_easy_strerror(cc), hint);
+        s2s_errf(err, "download of %s failed: %s; " HINT_FMT, url, cerr[0] ? cerr : curl_easy_strerror(cc), zip_name,
+                 url, final);
         goto done;
     }
     if (fflush(f) || ferror(f)) {
@@ -285,48 +305,50 @@ int s2s_fetch_corpus(const char *name, const char *url, const char *sha1_hex, co
     if (!sha1_hex || !sha1_hex[0]) sha1_hex = c->sha1;
     if (!valid_sha1(sha1_hex)) return s2s_errf(err, "sha1 '%s' (--sha1 or S2S_DATA_SHA1) is not 40 hexadecimal digits", sha1_hex);
 
-    if (mkdir_p(dir, err)) return S2S_ERR;
-    char hint[2048];
-    snprintf(hint, sizeof hint, "to do it by hand, download %s from %s and unzip it so that %s exists, "
-             "or pass --data FILE", c->zip_name, url, final);
-
+    size_t made_dir = 0, made_sub = 0;  /* directories this fetch created: removed if it fails */
+    if (mkdir_p(dir, &made_dir, err)) return S2S_ERR;
+    char tmp_zip[4096] = "", tmp_out[4096] = "";
+    int rc = S2S_ERR, ofd = -1;
     /* 1. the zip, into a temporary file in the destination directory */
-    char tmp_zip[4096], tmp_out[4096];
-    if (snprintf(tmp_zip, sizeof tmp_zip, "%s/.%s.XXXXXX", dir, c->zip_name) >= (int)sizeof tmp_zip)
-        return s2s_errf(err, "directory name too long");
+    if (snprintf(tmp_zip, sizeof tmp_zip, "%s/.%s.XXXXXX", dir, c->zip_name) >= (int)sizeof tmp_zip) {
+        tmp_zip[0] = 0;
+        s2s_errf(err, "directory name too long");
+        goto done;
+    }
     int zfd = mkstemp(tmp_zip);
-    if (zfd < 0) return s2s_errf(err, "%s: cannot create a temporary file: %s", dir, strerror(errno));
+    if (zfd < 0) { s2s_errf(err, "%s: cannot create a temporary file: %s", dir, strerror(errno)); tmp_zip[0] = 0; goto done; }
     FILE *zf = fdopen(zfd, "w+b");
-    if (!zf) { close(zfd); unlink(tmp_zip); return s2s_errf(err, "%s: %s", tmp_zip, strerror(errno)); }
-    int rc = download(url, sha1_hex, zf, progress, ctx, hint, err);
+    if (!zf) { close(zfd); s2s_errf(err, "%s: %s", tmp_zip, strerror(errno)); goto done; }
+    rc = download(url, sha1_hex, zf, progress, ctx, c->zip_name, final, err);
     fclose(zf);
-    if (rc) { unlink(tmp_zip); return S2S_ERR; }
+    if (rc) goto done;
+    rc = S2S_ERR;
 
     /* 2. the member, into a temporary file beside the final name, then renamed over it */
-    if (join(sub, sizeof sub, dir, c->member, err)) { unlink(tmp_zip); return S2S_ERR; }
-    char *slash = strrchr(sub, '/');
-    *slash = 0;
-    int made_sub = stat(sub, &sb) != 0;  /* removed again if the extraction fails */
-    if (mkdir_p(sub, err)) { unlink(tmp_zip); return S2S_ERR; }
-    if (snprintf(tmp_out, sizeof tmp_out, "%s/.%s.XXXXXX", sub, slash + 1) >= (int)sizeof tmp_out) {
-        unlink(tmp_zip);
-        if (made_sub) rmdir(sub);
-        return s2s_errf(err, "directory name too long");
+    if (join(sub, sizeof sub, dir, c->member, err)) goto done;
+    *strrchr(sub, '/') = 0;
+    if (mkdir_p(sub, &made_sub, err)) goto done;
+    const char *base = strrchr(final, '/') + 1;
+    if (snprintf(tmp_out, sizeof tmp_out, "%s/.%s.XXXXXX", sub, base) >= (int)sizeof tmp_out) {
+        tmp_out[0] = 0;
+        s2s_errf(err, "directory name too long");
+        goto done;
     }
-    int ofd = mkstemp(tmp_out);
-    if (ofd < 0) {
-        unlink(tmp_zip);
-        if (made_sub) rmdir(sub);
-        return s2s_errf(err, "%s: cannot create a temporary file: %s", sub, strerror(errno));
+    if ((ofd = mkstemp(tmp_out)) < 0) {
+        s2s_errf(err, "%s: cannot create a temporary file: %s", sub, strerror(errno));
+        tmp_out[0] = 0;
+        goto done;
     }
     rc = extract(tmp_zip, c->member, url, ofd, err);
     if (!rc && fchmod(ofd, 0644)) rc = s2s_errf(err, "%s: %s", tmp_out, strerror(errno));
     if (close(ofd) && !rc) rc = s2s_errf(err, "%s: %s", tmp_out, strerror(errno));
-    unlink(tmp_zip);
     if (!rc && rename(tmp_out, final)) rc = s2s_errf(err, "cannot rename %s to %s: %s", tmp_out, final, strerror(errno));
+done:
+    if (tmp_zip[0]) unlink(tmp_zip);
     if (rc) {
-        unlink(tmp_out);
-        if (made_sub) rmdir(sub);
+        if (tmp_out[0]) unlink(tmp_out);
+        if (made_sub) undo_mkdir(sub, made_sub);
+        undo_mkdir(dir, made_dir);
         return S2S_ERR;
     }
     sync_dir(sub);

@@ -563,9 +563,10 @@ static int test_cli(void) {
     setenv("XDG_CACHE_HOME", cache, 1);
     snprintf(want, sizeof want, "%s/seq2seq/" MEMBER, cache);
 
+    /* not fetched yet: said, with the path, and a non-zero status */
     snprintf(cmd, sizeof cmd, "%s data path fra-eng", cli);
-    CHECK(run(cmd, work, out, errl, sizeof out) == 0);
-    CHECK_MSG(!strcmp(out, want), "data path printed '%s', want '%s'", out, want);
+    CHECK(run(cmd, work, out, errl, sizeof out) == 1);
+    CHECK_MSG(out[0] == 0 && strstr(errl, "fra-eng is not there yet") && strstr(errl, want), "stderr: %s", errl);
     CHECK(!exists(want));
 
     url_of(url, sizeof url, &s, "/missing");
@@ -573,6 +574,9 @@ static int test_cli(void) {
     CHECK(run(cmd, work, out, errl, sizeof out) == 1);
     CHECK_MSG(!strncmp(errl, "seq2seq: ", 9) && strstr(errl, "404"), "stderr: %s", errl);
     CHECK(!exists(want));
+    char made[1100];  /* a failed fetch leaves no directory it made (the cache's seq2seq/) */
+    snprintf(made, sizeof made, "%s/seq2seq", cache);
+    CHECK_MSG(!exists(made), "%s was left behind", made);
 
     /* train without --data: fetches the corpus (URL and hash from the environment) and trains on it */
     url_of(url, sizeof url, &s, "/good.zip");
@@ -586,6 +590,10 @@ static int test_cli(void) {
     CHECK(exists(cmd));
     unsetenv("S2S_DATA_URL");
     unsetenv("S2S_DATA_SHA1");
+
+    snprintf(cmd, sizeof cmd, "%s data path fra-eng", cli);
+    CHECK(run(cmd, work, out, errl, sizeof out) == 0);
+    CHECK_MSG(!strcmp(out, want), "data path printed '%s', want '%s'", out, want);
 
     /* present: printed without asking any server */
     snprintf(cmd, sizeof cmd, "%s data fetch fra-eng --data-url http://127.0.0.1:%d/x", cli, closed_port());
