@@ -317,7 +317,7 @@ void train_parse(args *a, train_cfg *out) {
         else unknown_option(a, o);
     }
     if (model && attention) {
-        s2s_attention a2;
+        s2s_attention a2 = c.mc.attention;  /* (set: --attention was parsed above) */
         s2s_attention_parse(attention, &a2);
         if ((!strcmp(model, "attn") ? S2S_BAHDANAU : S2S_NO_ATTENTION) != a2)
             usage_error(a, "--model %s and --attention %s disagree (--model attn|plain is d2l's spelling of --attention bahdanau|none)", model, attention);
@@ -353,9 +353,13 @@ void train_parse(args *a, train_cfg *out) {
  * machine's memory, before anything is allocated (Linux would rather kill us later). */
 static void check_memory(const s2s_config *mc, int batch, int threads) {
     double need, have;
+    const char *bound;
+    char a[32], b[32];
+    s2s_memory_limit(&bound);
     if (!s2s_trainer_fits(mc, batch, threads, &need, &have))
-        die("train: this configuration needs %.1f GiB of memory (parameters, gradients, Adam moments and one batch's activations) but the machine has %.1f GiB; lower --batch, --hidden, --embed, --steps or --pairs",
-            need / 1073741824.0, have / 1073741824.0);
+        die("train: this configuration needs %s of memory (parameters, gradients, Adam moments and one batch's "
+            "activations), and %s %s; lower --batch, --hidden, --embed, --steps or --pairs",
+            s2s_bytes_shown(need, a), bound, s2s_bytes_shown(have, b));
 }
 
 /* ---- validation ------------------------------------------------------------------------- */

@@ -10,7 +10,7 @@ S2S_EXTRA_PKGS="clang libclang-rt-14-dev libomp-14-dev ${S2S_EXTRA_PKGS:-}" bash
 flags="-O1 -g -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 tests=$(for t in tests/test_*.c; do b=$(basename "$t" .c); printf 'build-asan/tests/%s ' "$b"; done)
 # shellcheck disable=SC2086
-make -s CC=clang CXX=clang++ CFLAGS="$flags" BUILD=build-asan BIN=build-asan/seq2seq build-asan/libs2s.a build-asan/seq2seq $tests
+make -s WERROR=1 CC=clang CXX=clang++ CFLAGS="$flags" BUILD=build-asan BIN=build-asan/seq2seq build-asan/libs2s.a build-asan/seq2seq $tests
 export ASAN_OPTIONS=abort_on_error=0:detect_leaks=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0

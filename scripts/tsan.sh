@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 S2S_EXTRA_PKGS="clang libclang-rt-14-dev libomp-14-dev ${S2S_EXTRA_PKGS:-}" bash scripts/deps.sh
 flags="-O1 -g -fsanitize=thread -fno-omit-frame-pointer"
-make -s CC=clang CXX=clang++ CFLAGS="$flags" BUILD=build-tsan BIN=build-tsan/seq2seq build-tsan/libs2s.a build-tsan/seq2seq \
+make -s WERROR=1 CC=clang CXX=clang++ CFLAGS="$flags" BUILD=build-tsan BIN=build-tsan/seq2seq build-tsan/libs2s.a build-tsan/seq2seq \
   build-tsan/tests/test_api build-tsan/tests/test_serve
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ignore_noninstrumented_modules=1 ${TSAN_OPTIONS:-}"
 export S2S_BIN=build-tsan/seq2seq
