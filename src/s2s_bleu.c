@@ -419,7 +419,7 @@ int s2s_bleu_corpus(const char *const *hyps, const char *const *refs, int n, s2s
     compute_bleu(&r);
     *out = r;
     if (signature && sig_len)
-        snprintf(signature, sig_len, "nrefs:1|case:mixed|eff:no|tok:%s|smooth:exp|version:%s",
-                 tok == S2S_TOK_13A ? "13a" : "none", SACREBLEU_VERSION);
+        snprintf(signature, sig_len, "nrefs:1|case:mixed|eff:no|tok:%s|smooth:exp|version:%s|impl:seq2seq-%s",
+                 tok == S2S_TOK_13A ? "13a" : "none", SACREBLEU_VERSION, S2S_VERSION_STRING);
     return S2S_OK;
 }

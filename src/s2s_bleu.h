@@ -23,7 +23,9 @@ typedef struct s2s_corpus_bleu {
  * n-gram matches and lengths are summed over the corpus before the score is formed.
  * Errors (S2S_ERR, message in err): n <= 0, a NULL string, an empty reference (sacreBLEU raises
  * there too), out of memory. `signature` (may be NULL) receives
- * "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.3.1" (tok:none for S2S_TOK_NONE). */
+ * "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.3.1|impl:seq2seq-1.0.0" (tok:none
+ * for S2S_TOK_NONE): sacreBLEU's fields and its version, whose numbers these are, then what
+ * computed them (this library, S2S_VERSION_STRING), so the score does not read as sacreBLEU's run. */
 int s2s_bleu_corpus(const char *const *hyps, const char *const *refs, int n, s2s_bleu_tok tok,
                     s2s_corpus_bleu *out, char *signature, size_t sig_len, s2s_err *err);
 

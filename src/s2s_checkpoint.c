@@ -230,6 +230,17 @@ int s2s_model_from_st(const s2s_st_file *f, const char *path, s2s_model **mo, s2
     if (dr && (end == dr || *end || !(c.dropout >= 0 && c.dropout < 1))) { s2s_errf(err, "%s: metadata \"dropout\" = \"%.40s\" is not in [0, 1)", path, dr); goto fail; }
     if (vocab_from_json(f, path, "src_vocab", &sv, err) || vocab_from_json(f, path, "tgt_vocab", &tv, err)) goto fail;
     c.src_vocab = s2s_vocab_size(sv); c.tgt_vocab = s2s_vocab_size(tv);
+    {   /* a file can claim any size: say which claim does not fit, before allocating it */
+        const char *bound;
+        double need = (double)s2s_param_count(&c) * sizeof(float), have = s2s_memory_limit(&bound);
+        if (have > 0 && need > have) {
+            char a[32], b[32];
+            s2s_errf(err, "%s claims embed %d, hidden %d, layers %d and vocabularies of %d/%d tokens: its parameters "
+                          "need %s, and %s %s", path, c.embed, c.hidden, c.layers, c.src_vocab, c.tgt_vocab,
+                     s2s_bytes_shown(need, a), bound, s2s_bytes_shown(have, b));
+            goto fail;
+        }
+    }
     if (s2s_model_create(&c, &m, err)) {
         char inner[sizeof err->msg];
         snprintf(inner, sizeof inner, "%s", err->msg);

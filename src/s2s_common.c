@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 int s2s_errf(s2s_err *err, const char *fmt, ...) {
     if (err) {
@@ -17,9 +19,43 @@ int s2s_errf(s2s_err *err, const char *fmt, ...) {
     return S2S_ERR;
 }
 
+double s2s_memory_limit(const char **what) {
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    double have = pages > 0 && psize > 0 ? (double)pages * psize : 0;
+    if (what) *what = "the machine has";
+    const int res[2] = {RLIMIT_AS, RLIMIT_DATA};
+    const char *names[2] = {"the address-space limit (ulimit -v) is", "the data-size limit (ulimit -d) is"};
+    for (int i = 0; i < 2; i++) {
+        struct rlimit rl;
+        if (getrlimit(res[i], &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (!have || (double)rl.rlim_cur < have)) {
+            have = (double)rl.rlim_cur;
+            if (what) *what = names[i];
+        }
+    }
+    return have;
+}
+
+const char *s2s_bytes_shown(double n, char buf[32]) {
+    static const char *unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    if (n < 1024) { snprintf(buf, 32, "%.0f bytes", n); return buf; }
+    int u = 0;
+    for (n /= 1024; n >= 1024 && u < 4; n /= 1024) u++;
+    snprintf(buf, 32, "%.1f %s", n, unit[u]);
+    return buf;
+}
+
+/* The out-of-memory message: what, how much, and the bound it met. */
+static void oom(s2s_err *err, double n, const char *what) {
+    const char *bound;
+    double have = s2s_memory_limit(&bound);
+    char a[32], b[32];
+    if (have > 0) s2s_errf(err, "out of memory for %s: %s needed; %s %s", what, s2s_bytes_shown(n, a), bound, s2s_bytes_shown(have, b));
+    else s2s_errf(err, "out of memory for %s: %s needed", what, s2s_bytes_shown(n, a));
+}
+
 void *s2s_malloc(size_t n, s2s_err *err, const char *what) {
     void *p = malloc(n ? n : 1);
-    if (!p) s2s_errf(err, "out of memory allocating %zu bytes for %s", n, what);
+    if (!p) oom(err, (double)n, what);
     return p;
 }
 
@@ -29,7 +65,7 @@ void *s2s_calloc(size_t count, size_t size, s2s_err *err, const char *what) {
         return NULL;
     }
     void *p = calloc(count ? count : 1, size ? size : 1);
-    if (!p) s2s_errf(err, "out of memory allocating %zu bytes for %s", count * size, what);
+    if (!p) oom(err, (double)count * size, what);
     return p;
 }
 

@@ -16,6 +16,14 @@ int s2s_errf(s2s_err *err, const char *fmt, ...) __attribute__((format(printf, 2
 void *s2s_malloc(size_t n, s2s_err *err, const char *what);
 void *s2s_calloc(size_t count, size_t size, s2s_err *err, const char *what);
 
+/* The most memory this process can expect to hold: the machine's physical memory, or less when
+ * an address-space or data-size limit (ulimit -v, -d) is set. *what (if not NULL) names the
+ * bound for messages ("the machine has", "the address-space limit (ulimit -v) is"). 0 when
+ * unknown. */
+double s2s_memory_limit(const char **what);
+/* n bytes for a message: "512 bytes", "3.2 MiB", "1.5 GiB", "3.1 TiB" (buf of 32 bytes). */
+const char *s2s_bytes_shown(double n, char buf[32]);
+
 /* s for a one-line message: bytes below 0x20, 0x7f and from 0x80 up as \xNN (so no control
  * character or broken UTF-8 reaches a terminal), cut with "..." to fit buf (cap >= 16). */
 const char *s2s_shown(const char *s, char *buf, size_t cap);

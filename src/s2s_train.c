@@ -31,8 +31,7 @@ int s2s_trainer_fits(const s2s_config *c, int batch, int threads, double *need, 
     double state, act;
     s2s_trainer_memory(c, batch, threads, &state, &act);
     *need = state + act;
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    *have = pages > 0 && psize > 0 ? (double)pages * psize : 0;
+    *have = s2s_memory_limit(NULL);
     return !(*have > 0 && *need > *have);
 }
 

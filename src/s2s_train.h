@@ -58,8 +58,9 @@ void s2s_trainer_free(s2s_trainer *t);
  * parameters, gradients (plus each thread's own when threads > 1) and Adam's two moments in
  * *state, the workspaces of one batch's activations in *act. */
 void s2s_trainer_memory(const s2s_config *c, int batch, int threads, double *state, double *act);
-/* 1 when a trainer for this configuration fits in the machine's physical memory (or the machine
- * does not say how much it has); *need and *have in bytes. */
+/* 1 when a trainer for this configuration fits in the memory the process may hold
+ * (s2s_memory_limit: physical memory, or an address-space limit; 1 when unknown); *need and
+ * *have in bytes. */
 int s2s_trainer_fits(const s2s_config *c, int batch, int threads, double *need, double *have);
 /* With threads > 1 every batch is cut into that many contiguous slices, each run forward and
  * backward by its own thread into its own gradients with its own dropout stream (seeded from

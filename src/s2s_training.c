@@ -132,10 +132,13 @@ int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err
     c.src_vocab = s2s_vocab_size(s2s_tok_vocab(t->sv));
     c.tgt_vocab = s2s_vocab_size(s2s_tok_vocab(t->tv));
     double need, have;
+    const char *bound;
+    char nb[32], hb[32];
+    s2s_memory_limit(&bound);
     if (!s2s_trainer_fits(&c, o.batch < t->data.n ? o.batch : t->data.n, o.threads, &need, &have)) {
-        rc = BAD("training: this configuration needs %.1f GiB of memory (parameters, gradients, Adam moments and "
-                 "one batch's activations) but the machine has %.1f GiB; lower batch, hidden, embed, num_steps or "
-                 "pairs", need / 1073741824.0, have / 1073741824.0);
+        rc = BAD("training: this configuration needs %s of memory (parameters, gradients, Adam moments and "
+                 "one batch's activations), and %s %s; lower batch, hidden, embed, num_steps or pairs",
+                 s2s_bytes_shown(need, nb), bound, s2s_bytes_shown(have, hb));
         goto fail;
     }
     s2s_rng rng;

@@ -113,9 +113,9 @@ static int test_corpus_perfect(void) {
     s2s_err err = {{0}};
     char sig[128];
     CHECK(s2s_bleu_corpus(h, r, 1, S2S_TOK_13A, &b, sig, sizeof sig, &err) == S2S_OK);
-    CHECK(strcmp(sig, "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.3.1") == 0);
+    CHECK(strcmp(sig, "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.3.1|impl:seq2seq-" S2S_VERSION_STRING) == 0);
     CHECK(s2s_bleu_corpus(h, r, 1, S2S_TOK_NONE, &b, sig, sizeof sig, &err) == S2S_OK);
-    CHECK(strcmp(sig, "nrefs:1|case:mixed|eff:no|tok:none|smooth:exp|version:2.3.1") == 0);
+    CHECK(strcmp(sig, "nrefs:1|case:mixed|eff:no|tok:none|smooth:exp|version:2.3.1|impl:seq2seq-" S2S_VERSION_STRING) == 0);
     return 0;
 }
 

@@ -176,6 +176,8 @@ static int test_bad_files(void) {
          "\"preprocess\" is \"sentencepiece-v9\", a text pipeline this program does not have (known: d2l-nmt, sentencepiece)"},
         {{.meta_key = "preprocess"}, "metadata has no \"preprocess\" (known: d2l-nmt, sentencepiece)"},
         {{.nan = "decoder.dense.bias"}, "tensor decoder.dense.bias holds a NaN value at element"},
+        /* a small file can claim a huge model: named, before anything that size is allocated */
+        {{.meta_key = "hidden", .meta_val = "65536"}, "claims embed 5, hidden 65536, layers 2 and vocabularies of"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_edited(good, bad, cases[i].e);

@@ -97,7 +97,7 @@ expect_error hidden_negative "--hidden: -3 is out of range" $S2S train --data $T
 expect_error lr_nan "--lr: 'nan' is not a finite number" $S2S train --data $TINY --out "$TMP/x.st" --lr nan
 expect_error dropout_too_big "--dropout: 1.5 is out of range" $S2S train --data $TINY --out "$TMP/x.st" --dropout 1.5
 expect_error no_out "--out MODEL is required" $S2S train --data $TINY
-expect_error too_big_for_memory "needs [0-9.]+ GiB of memory" $S2S train --data $TINY --out "$TMP/x.st" --hidden 65536 --embed 65536 --batch 100000 --steps 4096
+expect_error too_big_for_memory "needs [0-9.]+ [KMGTP]iB of memory" $S2S train --data $TINY --out "$TMP/x.st" --hidden 65536 --embed 65536 --batch 100000 --steps 4096
 expect_error unknown_command "unknown command 'trian'" $S2S trian
 expect_error bad_gemm_env "S2S_GEMM must be 'own' or 'blas' \(got 'fast'\)" env S2S_GEMM=fast $S2S train --data $TINY --out "$TMP/x.st"
 

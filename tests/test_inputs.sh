@@ -61,6 +61,13 @@ cp "$TMP/r.state.keep" "$TMP/r.st.state"
 expect_error resume_past_epochs "r.st.state is at epoch 4, past --epochs 2" \
   $S2S train --data $TINY $SMALL --epochs 2 --seed 7 --out "$TMP/r.st" --resume
 
+# --- attention: a long sentence's title does not make the picture as wide ---------------------
+long=$(printf 'go . %.0s' $(seq 100))
+if $S2S attention --model "$TMP/m.st" "$long" -o "$TMP/long.png" >/dev/null 2>"$TMP/err"; then
+  width=$(od -An -tu1 -j16 -N4 "$TMP/long.png" | awk '{print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4}')
+  if [ "$width" -le 600 ]; then ok attention_long_title_cut; else bad attention_long_title_cut "$width px wide"; fi
+else bad attention_long_title_cut "$(cat "$TMP/err")"; fi
+
 # --- one positional file where one is meant -------------------------------------------------------
 expect_error bleu_two_hypothesis_files "give one hypothesis file" $S2S bleu --ref "$TMP/ref.txt" "$TMP/ref.txt" "$TMP/hyp.txt"
 expect_error info_two_models "give one model file" $S2S info "$TMP/m.st" "$TMP/m.st"
