@@ -20,3 +20,14 @@ expect_error() {
     bad "$name" "exit $rc, $lines stderr line(s), wanted /$pat/:" "$(head -c 600 "$TMP/err")"
   fi
 }
+# signal_saves NAME SIGNAL TRAIN-OPTIONS...: a long training stopped by SIGNAL saves its model and
+# state (TMP/NAME.st) and exits 130.
+signal_saves() {
+  local name=$1 sig=$2; shift 2
+  $S2S train "$@" --epochs 100000 --out "$TMP/$name.st" --quiet >/dev/null 2>"$TMP/$name.err" &
+  local pid=$!
+  sleep 1.5; kill -"$sig" $pid; wait $pid; local rc=$?
+  if [ $rc -eq 130 ] && $S2S info "$TMP/$name.st" >/dev/null && [ -f "$TMP/$name.st.state" ] &&
+     grep -q 'interrupted: saved' "$TMP/$name.err"; then ok "$name"
+  else bad "$name" "exit $rc" "$(cat "$TMP/$name.err")"; fi
+}

@@ -74,12 +74,7 @@ expect_error resume_mismatched_state "saved with other weights than the model fi
   $S2S train --data $TINY $SMALL --epochs 6 --seed 7 --out "$TMP/m2.st" --resume
 
 # --- Ctrl-C saves and resumes ----------------------------------------------------------
-$S2S train --data $TINY $SMALL --epochs 100000 --out "$TMP/int.st" --quiet >/dev/null 2>"$TMP/int.err" &
-pid=$!
-sleep 1.5; kill -INT $pid; wait $pid; rc=$?
-if [ $rc -eq 130 ] && $S2S info "$TMP/int.st" >/dev/null && [ -f "$TMP/int.st.state" ] &&
-   grep -q 'interrupted: saved' "$TMP/int.err"; then ok sigint_saves
-else bad sigint_saves "exit $rc" "$(cat "$TMP/int.err")"; fi
+signal_saves sigint_saves INT --data $TINY $SMALL
 
 # --- bad input: one line, non-zero exit, never a crash ---------------------------------
 printf 'no tab here\nnor here\n' >"$TMP/notab.tsv"

@@ -69,12 +69,8 @@ if ! ls "$TMP" | grep -q 'never.txt'; then ok interrupted_output_leaves_nothing
 else bad interrupted_output_leaves_nothing "$(ls "$TMP" | grep never)"; fi
 
 # --- a closed terminal (SIGHUP) saves the training like Ctrl-C ---------------------------------
-$S2S train --data $TINY $SMALL --epochs 100000 --out "$TMP/hup.st" --quiet >/dev/null 2>"$TMP/hup.err" &
-pid=$!
-sleep 1.5; kill -HUP $pid; wait $pid; rc=$?
-if [ $rc -eq 130 ] && $S2S info "$TMP/hup.st" >/dev/null && [ -f "$TMP/hup.st.state" ] &&
-   grep -q 'interrupted: saved' "$TMP/hup.err"; then ok sighup_saves
-else bad sighup_saves "exit $rc" "$(cat "$TMP/hup.err")"; fi
+signal_saves sighup_saves HUP --data $TINY $SMALL
+signal_saves sigterm_saves TERM --data $TINY $SMALL
 
 # --- --threads: says what it does here --------------------------------------------------------
 cpus=$(nproc)
