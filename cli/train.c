@@ -568,7 +568,9 @@ int cmd_train(args *a) {
         if (!c.quiet) fprintf(stderr, "seq2seq: resuming %s at epoch %d\n", latest, tr->epoch + (tr->pos > 0));
     }
     validator vd;
-    if (validating) validator_open(&vd, &vpairs, sv, tv, c.mc.num_steps, tr->opt.batch, c.valid ? c.valid : where);
+    /* validation runs on shard 0's workspace, which holds a slice of a batch with --threads > 1 */
+    const int vbatch = (tr->opt.batch + tr->shards - 1) / tr->shards;
+    if (validating) validator_open(&vd, &vpairs, sv, tv, c.mc.num_steps, vbatch, c.valid ? c.valid : where);
     if (!c.quiet) {
         fprintf(stderr, "seq2seq: %d pairs, vocab %d/%d, %s model (%s, %s encoder, %s attention%s%s), %zu parameters\n",
                 data.n, c.mc.src_vocab, c.mc.tgt_vocab, s2s_model_kind_name(c.mc.attention), s2s_cell_name(c.mc.cell),
@@ -620,7 +622,7 @@ int cmd_train(args *a) {
         double vloss = 0, vbleu = 0;
         int improved = 0;
         if (check) {
-            validate(&vd, m, tr->ws, tr->opt.batch, tv, &vloss, &vbleu);
+            validate(&vd, m, tr->ws, vbatch, tv, &vloss, &vbleu);
             cv.vep[cv.nv] = (float)e; cv.vloss[cv.nv] = (float)vloss; cv.vbleu[cv.nv] = (float)vbleu; cv.nv++;
             improved = vbleu > vr.best_bleu;  /* a tie is no improvement */
             if (improved) { vr.best_bleu = vbleu; vr.best_loss = vloss; vr.best_epoch = e; vr.bad_checks = 0; }

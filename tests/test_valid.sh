@@ -128,4 +128,9 @@ expect_error valid_both "either --valid-pairs N or --valid FILE" \
 expect_error early_stop_without_valid "--early-stop needs a validation set" $S2S train --data $TINY --out "$TMP/x.st" --early-stop 2
 expect_error valid_count_without_valid "--valid-count goes with --valid" $S2S train --data $TINY --out "$TMP/x.st" --valid-count 3
 expect_error valid_file_missing "--valid: .*nope.tsv" $S2S train --data $TINY --out "$TMP/x.st" --valid "$TMP/nope.tsv" --epochs 1
+# --- with --threads, validation runs on one shard's workspace (a slice of a batch): in slices ---
+if $S2S train --data $TINY --embed 8 --hidden 8 --batch 8 --threads 2 --epochs 4 --valid-pairs 5 --valid-every 2 \
+     --out "$TMP/th.st" >/dev/null 2>"$TMP/th.err" &&
+   [ "$(grep -c '^epoch .*valid BLEU' "$TMP/th.err")" -eq 2 ]; then ok valid_with_threads
+else bad valid_with_threads "$(tail -3 "$TMP/th.err")"; fi
 finish
