@@ -75,8 +75,10 @@ typedef struct s2s_translate_options {
     int size;             /* sizeof(s2s_translate_options) */
     int beam;             /* beam size K: 1 (greedy, as d2l's predict_seq2seq) */
     int nbest;            /* hypotheses returned per sentence, 1 .. beam: 1 */
-    int scores;           /* 1: scores also for beam 1 (it then runs as a beam search of one, the
-                           * same tokens as greedy); beam > 1 always has them: 0 */
+    int scores;           /* 1: scores also for beam 1 (greedy decoding then also sums each chosen
+                           * token's log-probability: a beam search of one's score; with
+                           * max_len_ratio it runs as that beam search); beam > 1 always has
+                           * them: 0 */
     float alpha;          /* length normalisation: score = log p / length^alpha: 1.0 */
     int max_len;          /* most output tokens: 0 = the model's num_steps (or, with a ratio,
                            * ceil(ratio * num_steps)) */

@@ -81,6 +81,11 @@ void s2s_decode_step(const s2s_model *m, s2s_ws *ws, int B, const int32_t *token
 
 int s2s_greedy(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const int32_t *src_len,
                int max_len, int32_t *out, int *out_len, float *attn, s2s_err *err) {
+    return s2s_greedy_scored(m, ws, B, src, src_len, max_len, out, out_len, attn, NULL, err);
+}
+
+int s2s_greedy_scored(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const int32_t *src_len,
+                      int max_len, int32_t *out, int *out_len, float *attn, double *logprob, s2s_err *err) {
     if (B > ws->max_B) return s2s_errf(err, "greedy: %d rows but the workspace holds %d", B, ws->max_B);
     const int V = ws->Vt, T = ws->T;
     int32_t tok[B];
@@ -89,6 +94,7 @@ int s2s_greedy(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const 
     float *step_attn = ws->dlogits;
     s2s_encode(m, ws, B, src, src_len);
     for (int b = 0; b < B; b++) { tok[b] = S2S_BOS; row_of[b] = b; out_len[b] = 0; }
+    if (logprob) memset(logprob, 0, sizeof(double) * B);
     if (attn) memset(attn, 0, sizeof(float) * B * max_len * T);
     for (int step = 0; step < max_len && nb > 0; step++) {
         decode_step_logits(m, ws, nb, tok, lp, attn ? step_attn : NULL);
@@ -96,6 +102,10 @@ int s2s_greedy(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const 
         for (int i = 0; i < nb; i++) {
             const float *x = lp + (size_t)i * V;
             int best = lanes_argmax(x, V), b = row_of[i];
+            if (logprob) {  /* log p of the token chosen, as s2s_decode_step's log-softmax computes it */
+                const float mx = x[best], lse = mx + (float)log(lanes_exp_sum(NULL, x, V, mx));
+                logprob[b] += (double)(x[best] - lse);
+            }
             if (attn) memcpy(attn + ((size_t)b * max_len + step) * T, step_attn + (size_t)i * T, sizeof(float) * T);
             if (best == S2S_EOS) continue;
             out[(size_t)b * max_len + out_len[b]++] = best;

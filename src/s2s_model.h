@@ -171,6 +171,12 @@ const float *s2s_ws_attention(const s2s_ws *ws);   /* [Tdec,B,T] weights before 
  * The plain model uses the encoder's context at every step. */
 int s2s_greedy(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const int32_t *src_len,
                int max_len, int32_t *out, int *out_len, float *attn, s2s_err *err);
+/* The same, and logprob (optional) [B] receives each row's sum of the log-probabilities of the
+ * tokens it chose, <eos> included, each as s2s_decode_step's log-softmax gives it and summed in
+ * double in step order: a beam search of one's raw sum (s2s_beam_hyp.logprob), for one exp-sum
+ * over the vocabulary per row and step instead of a whole log-softmax and a top-K. */
+int s2s_greedy_scored(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const int32_t *src_len,
+                      int max_len, int32_t *out, int *out_len, float *attn, double *logprob, s2s_err *err);
 
 /* Lower-level stepping used by greedy and beam search: encode once, then feed one token per
  * row per step and get the step's log-probabilities [B,Vt] (and attention [B,T]). */

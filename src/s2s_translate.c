@@ -322,7 +322,7 @@ typedef struct job {
     s2s_translator *t;
     s2s_translate_options o;  /* resolved */
     s2s_beam_opts bo;
-    int greedy;               /* s2s_greedy (no scores) rather than the beam search */
+    int greedy;               /* s2s_greedy_scored rather than the beam search (beam 1) */
     int n, T, n_batches;
     const int32_t *ids, *len; /* [n,T], [n] */
     const len_idx *ord;       /* [n] sentences by source length */
@@ -353,6 +353,7 @@ struct worker {
     int32_t *bids, *blen, *res;  /* [batch,T], [batch], [batch,max_len] */
     int *olen;                   /* [batch] */
     float *attn;                 /* [batch,max_len,T] greedy attention */
+    double *logprob;             /* [batch] greedy with scores: each row's summed log p */
     s2s_beam_result *br;         /* [batch] */
 };
 
@@ -366,11 +367,13 @@ static int worker_alloc(worker *w, s2s_err *err) {
     w->br = w->olen ? s2s_calloc(B, sizeof *w->br, err, "a batch's hypotheses") : NULL;
     if (w->br && j->greedy && j->o.attention)
         w->attn = s2s_calloc(B * L, T * sizeof(float), err, "a batch's attention weights");
-    return w->br && (w->attn || !j->greedy || !j->o.attention) ? S2S_OK : S2S_ERR;
+    if (w->br && j->greedy && j->o.scores) w->logprob = s2s_malloc(sizeof(double) * B, err, "a batch's scores");
+    return w->br && (w->attn || !j->greedy || !j->o.attention) && (w->logprob || !j->greedy || !j->o.scores)
+               ? S2S_OK : S2S_ERR;
 }
 
 static void worker_free(worker *w) {
-    free(w->bids); free(w->blen); free(w->res); free(w->olen); free(w->br); free(w->attn);
+    free(w->bids); free(w->blen); free(w->res); free(w->olen); free(w->br); free(w->attn); free(w->logprob);
 }
 
 /* Sentence i's attention: rows output steps of the weights w (row stride ld), nk columns. */
@@ -398,7 +401,8 @@ static int run_batch(worker *w, int k, s2s_err *err) {
         w->blen[b] = j->len[j->ord[s + b].i];
     }
     if (j->greedy) {  /* a row's greedy tokens do not depend on max_len: cut each at its own bound */
-        if (s2s_greedy(j->t->m, w->ws.ws, B, w->bids, w->blen, ml, w->res, w->olen, w->attn, err)) return S2S_ERR;
+        if (s2s_greedy_scored(j->t->m, w->ws.ws, B, w->bids, w->blen, ml, w->res, w->olen, w->attn, w->logprob, err))
+            return S2S_ERR;
         for (int b = 0; b < B; b++) {
             const int i = j->ord[s + b].i, *ol = &w->olen[b];
             const int32_t *tok = w->res + (size_t)b * ml;
@@ -406,7 +410,11 @@ static int run_batch(worker *w, int k, s2s_err *err) {
             if (j->o.max_len_ratio > 0 && L > ceil((double)j->o.max_len_ratio * w->blen[b]))
                 L = (int)ceil((double)j->o.max_len_ratio * w->blen[b]);
             r->n_hyps[i] = 1;
-            r->score[(size_t)i * nb] = NAN;
+            /* a beam of one's score: the raw sum over the tokens and <eos> (if chosen), normalised */
+            const int steps = *ol + (*ol < ml), alpha0 = j->o.alpha == 0.0f;
+            r->score[(size_t)i * nb] = !w->logprob ? NAN
+                                       : alpha0 ? w->logprob[b]
+                                                : w->logprob[b] / pow((double)steps, (double)j->o.alpha);
             if (!(r->text[(size_t)i * nb] = text_decode(j->t, tok, L))) return s2s_errf(err, "out of memory for a translation");
             if (j->o.attention) {
                 const int ended = *ol < ml && L == *ol;  /* the step that chose <eos> is kept */
@@ -595,7 +603,10 @@ int s2s_translate(s2s_translator *t, const char *const *sentences, int n, const 
     const s2s_translate_options *o = &j->o;
     const int T = t->m->cfg.num_steps;
     j->t = t; j->n = n; j->T = T;
-    j->greedy = o->beam == 1 && !o->scores;
+    /* beam 1 is greedy decoding (the same tokens), and with scores greedy sums the
+     * log-probabilities as a beam of one would; only a length ratio cut after decoding would
+     * make those sums wrong, so that case keeps the beam search */
+    j->greedy = o->beam == 1 && (!o->scores || !(o->max_len_ratio > 0));
     s2s_beam_opts_default(&j->bo);
     j->bo.beam = o->beam; j->bo.alpha = o->alpha; j->bo.nbest = o->nbest; j->bo.want_attn = o->attention;
     j->bo.max_len_ratio = o->max_len_ratio;

@@ -322,8 +322,9 @@ static void check_model(const s2s_model *m, s2s_ws *ws, int n, const int32_t *sr
      * products of a few rows take sgemv rather than sgemm (other rounding, which decides the
      * exact ties these models have): compare the algorithms with the reference products,
      * whose rows do not depend on the batch. */
+    double *glp = malloc(sizeof(double) * n);
     int prev = s2s_linalg_use_reference(1);
-    CHECK_MSG(s2s_greedy(m, ws, n, src, src_len, max_len, g, glen, gat, &err) == 0, "%s", err.msg);
+    CHECK_MSG(s2s_greedy_scored(m, ws, n, src, src_len, max_len, g, glen, gat, glp, &err) == 0, "%s", err.msg);
     s2s_beam_opts o;
     s2s_beam_opts_default(&o);
     o.beam = 1; o.max_len = max_len; o.want_attn = 1;
@@ -336,6 +337,7 @@ static void check_model(const s2s_model *m, s2s_ws *ws, int n, const int32_t *sr
         for (int t = 0; ok && t < glen[i]; t++) ok = y->tokens[t] == g[(size_t)i * max_len + t];
         ok = ok && r[i].attn_steps == glen[i] + y->ended && r[i].attn_T == T &&
              !memcmp(r[i].attn, gat + (size_t)i * max_len * T, sizeof(float) * r[i].attn_steps * T);
+        ok = ok && glp[i] == y->logprob;  /* greedy's summed log p: the beam's, bit for bit */
         if (!ok && bad++ < 3) fprintf(stderr, "  sentence %d: beam 1 differs from greedy\n", i);
     }
     CHECK(bad == 0);
@@ -380,7 +382,7 @@ static void check_model(const s2s_model *m, s2s_ws *ws, int n, const int32_t *sr
         CHECK(mism == 0);
         for (int i = 0; i < n; i++) s2s_beam_result_free(&r[i]);
     }
-    free(g); free(glen); free(gat); free(r);
+    free(g); free(glen); free(gat); free(glp); free(r);
 }
 
 static void random_sources(s2s_rng *rg, int n, int T, int Vs, int32_t *src, int32_t *len) {
