@@ -298,10 +298,7 @@ fail:
 
 /* FNV-1a over the parameters' bytes: ties a state file to the weights it was saved with. */
 static uint64_t params_fingerprint(const s2s_model *m) {
-    const unsigned char *p = (const unsigned char *)m->params;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < m->n_params * sizeof(float); i++) h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
+    return s2s_fnv1a(S2S_FNV_SEED, m->params, m->n_params * sizeof(float));
 }
 
 int s2s_state_save(const char *path, const s2s_trainer *t, const char *const *opt_keys,

@@ -53,6 +53,12 @@ static void oom(s2s_err *err, double n, const char *what) {
     else s2s_errf(err, "out of memory for %s: %s needed", what, s2s_bytes_shown(n, a));
 }
 
+uint64_t s2s_fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
 void *s2s_malloc(size_t n, s2s_err *err, const char *what) {
     void *p = malloc(n ? n : 1);
     if (!p) oom(err, (double)n, what);

@@ -32,6 +32,11 @@ const char *s2s_shown(const char *s, char *buf, size_t cap);
  * byte inside a C string, which silently cuts that string short: readers refuse it. */
 long s2s_json_nul_escape(const char *json, size_t len);
 
+/* FNV-1a over n bytes, continuing from h (start with S2S_FNV_SEED): fingerprints of weights
+ * and data, compared rather than trusted. */
+#define S2S_FNV_SEED 0xcbf29ce484222325ULL
+uint64_t s2s_fnv1a(uint64_t h, const void *p, size_t n);
+
 /* Reads a whole file into a NUL-terminated buffer the caller frees. */
 int s2s_read_file(const char *path, char **data, size_t *len, s2s_err *err);
 /* The same, stopping after the first max_lines lines (ends "\n", "\r\n" or a lone "\r", as a

@@ -1,6 +1,6 @@
 /* Clipping and Adam over flat arrays. Large arenas are split over the OpenMP threads in fixed
- * static chunks, and the norm's partial sums are added in thread order, so a run is repeatable
- * for a given thread count. */
+ * static chunks, and the norm's partial sums are added in part order, so a run is repeatable
+ * for a given number of parts (threads, or threads of all ranks: s2s_clip_grad_norm_parts). */
 #include "s2s_optim.h"
 
 #include <math.h>
@@ -9,32 +9,38 @@
 #define PAR_MIN 16384  /* below this, threads cost more than they save */
 #define MAX_PARTS 256
 
-double s2s_clip_grad_norm(float *g, size_t n, double max_norm) {
-    double part[MAX_PARTS] = {0};
-    int parts = 1;
-#pragma omp parallel if (n >= PAR_MIN)
-    {
-        int t = omp_get_thread_num();
-#pragma omp single
-        parts = omp_get_num_threads() < MAX_PARTS ? omp_get_num_threads() : MAX_PARTS;
-        float lane[16] = {0};  /* 16 float lanes per chunk of 16: vectorises, fixed order */
-        double s = 0.0;
-#pragma omp for schedule(static)
-        for (size_t c = 0; c < (n + 15) / 16; c++) {
-            size_t i0 = c * 16;
-            if (i0 + 16 <= n)
-                for (int l = 0; l < 16; l++) lane[l] += g[i0 + l] * g[i0 + l];
-            else
-                for (size_t i = i0; i < n; i++) s += (double)g[i] * g[i];
-            if ((c & 255) == 255) {  /* fold into double now and then: float lanes stay accurate */
-                for (int l = 0; l < 16; l++) { s += lane[l]; lane[l] = 0.0f; }
-            }
+/* Σ g² over the chunks [c0, c1) of 16 floats: 16 float lanes (vectorises, fixed order), folded
+ * into the double at every 256th chunk of the whole arena; a last partial chunk is added in
+ * double. This is one thread's share of the norm; the shares are added in order. */
+static double part_sum(const float *g, size_t n, size_t c0, size_t c1) {
+    float lane[16] = {0};
+    double s = 0.0;
+    for (size_t c = c0; c < c1; c++) {
+        size_t i0 = c * 16;
+        if (i0 + 16 <= n)
+            for (int l = 0; l < 16; l++) lane[l] += g[i0 + l] * g[i0 + l];
+        else
+            for (size_t i = i0; i < n; i++) s += (double)g[i] * g[i];
+        if ((c & 255) == 255) {  /* fold into double now and then: float lanes stay accurate */
+            for (int l = 0; l < 16; l++) { s += lane[l]; lane[l] = 0.0f; }
         }
-        for (int l = 0; l < 16; l++) s += lane[l];
-        if (t < MAX_PARTS) part[t] = s;
+    }
+    for (int l = 0; l < 16; l++) s += lane[l];
+    return s;
+}
+
+double s2s_clip_grad_norm_parts(float *g, size_t n, double max_norm, int parts) {
+    double part[MAX_PARTS];
+    if (n < PAR_MIN || parts < 1) parts = 1;
+    if (parts > MAX_PARTS) parts = MAX_PARTS;
+    const size_t chunks = (n + 15) / 16, q = chunks / (size_t)parts, rem = chunks % (size_t)parts;
+#pragma omp parallel for schedule(static) if (parts > 1)
+    for (int p = 0; p < parts; p++) {  /* part p: chunks dealt as a static OpenMP schedule deals them */
+        size_t c0 = (size_t)p * q + ((size_t)p < rem ? (size_t)p : rem);
+        part[p] = part_sum(g, n, c0, c0 + q + ((size_t)p < rem));
     }
     double s = 0.0;
-    for (int t = 0; t < parts; t++) s += part[t];
+    for (int p = 0; p < parts; p++) s += part[p];
     double norm = sqrt(s);
     if (norm > max_norm) {
         float scale = (float)(max_norm / norm);
@@ -42,6 +48,10 @@ double s2s_clip_grad_norm(float *g, size_t n, double max_norm) {
         for (size_t i = 0; i < n; i++) g[i] *= scale;
     }
     return norm;
+}
+
+double s2s_clip_grad_norm(float *g, size_t n, double max_norm) {
+    return s2s_clip_grad_norm_parts(g, n, max_norm, omp_get_max_threads());
 }
 
 void s2s_adam_step(s2s_adam *a, float *p, const float *g) {

@@ -7,6 +7,12 @@
 /* Scales g so that its 2-norm is at most max_norm (only when it is larger); returns the norm
  * before clipping. */
 double s2s_clip_grad_norm(float *g, size_t n, double max_norm);
+/* The same with the norm summed in `parts` contiguous parts (of 16-float chunks, dealt as a
+ * static OpenMP schedule deals them) whose sums are added in order, however many threads run
+ * them: s2s_clip_grad_norm is parts = omp_get_max_threads(). The parts are what decides the
+ * rounding, so ranks of an MPI job pass the threads of the whole job and clip as one process
+ * with that many threads would. Arenas under 16384 floats are one part. */
+double s2s_clip_grad_norm_parts(float *g, size_t n, double max_norm, int parts);
 
 typedef struct s2s_adam {
     float lr, beta1, beta2, eps;
