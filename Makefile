@@ -42,6 +42,18 @@ LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/s2s_spm.o
 # the HTTP server (`seq2seq serve`): its own archive, so the library stays free of libmicrohttpd
 SRV_SRC  = $(wildcard server/*.c)
 SRV_OBJ  = $(SRV_SRC:server/%.c=$(BUILD)/%.o) $(BUILD)/s2s_page.o
+
+# MPI: data-parallel training across processes (src/s2s_dist.h). The libraries hold the
+# one-process src/s2s_dist.c; with MPI=1, the default when Open MPI's mpicc is on the PATH, the
+# program links src/mpi/s2s_dist_mpi.c ahead of libs2s.a, whose one-process s2s_dist.o the
+# linker then leaves out (MPI=0: without it). The program only initialises MPI when an MPI
+# launcher started it, so without mpirun a build with MPI does what one without it does.
+MPI     ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(shell mpicc --showme:compile)
+MPI_LIBS   := $(shell mpicc --showme:link)
+DIST_OBJ    = $(BUILD)/s2s_dist_mpi.o
+endif
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -57,7 +69,8 @@ all: $(BUILD)/libs2s.a $(SO) $(BUILD)/libs2s_serve.a $(BIN)
 
 # Everything is rebuilt when the flags change (a plain `make`, then `make test` with -Werror).
 $(BUILD)/flags: FORCE | $(BUILD)
-	@echo '$(CC) $(ALL_CFLAGS) $(CXX) $(S2S_CXXFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(CXX) $(S2S_CXXFLAGS)' > $@
+	@echo '$(CC) $(ALL_CFLAGS) $(CXX) $(S2S_CXXFLAGS) MPI=$(MPI)' | cmp -s - $@ || \
+	    echo '$(CC) $(ALL_CFLAGS) $(CXX) $(S2S_CXXFLAGS) MPI=$(MPI)' > $@
 
 $(BUILD)/%.o: src/%.c $(wildcard src/*.h include/*.h) Makefile $(BUILD)/flags | $(BUILD)
 	@echo "  CC      $<"
@@ -78,6 +91,10 @@ $(BUILD)/s2s_spm.o: src/s2s_spm.cc src/s2s_spm.h src/s2s_common.h include/seq2se
 	@echo "  CXX     $<"
 	@$(CXX) $(CFLAGS) $(S2S_CXXFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
+$(BUILD)/s2s_dist_mpi.o: src/mpi/s2s_dist_mpi.c $(wildcard src/*.h include/*.h) $(BUILD)/flags | $(BUILD)
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -c $< -o $@
+
 $(BUILD):
 	mkdir -p $(BUILD)/tests
 
@@ -94,9 +111,10 @@ $(SO): $(LIB_OBJ)
 $(BUILD)/libs2s_serve.a: $(SRV_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(CLI_SRC) $(wildcard cli/*.h server/*.h) $(BUILD)/libs2s.a $(BUILD)/libs2s_serve.a $(BUILD)/flags
+$(BIN): $(CLI_SRC) $(wildcard cli/*.h server/*.h) $(BUILD)/libs2s.a $(BUILD)/libs2s_serve.a $(DIST_OBJ) $(BUILD)/flags
 	@echo "  LD      $@"
-	@$(CC) $(ALL_CFLAGS) -Icli -Iserver $(CLI_SRC) $(BUILD)/libs2s_serve.a $(BUILD)/libs2s.a $(SRV_LIBS) $(LDLIBS) -o $@
+	@$(CC) $(ALL_CFLAGS) -Icli -Iserver $(CLI_SRC) $(DIST_OBJ) $(BUILD)/libs2s_serve.a $(BUILD)/libs2s.a $(SRV_LIBS) \
+	    $(LDLIBS) $(MPI_LIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/libs2s.a $(BUILD)/libs2s_serve.a $(BUILD)/flags
 	@echo "  CC      $<"

@@ -4,7 +4,7 @@ set -euo pipefail
 # SentencePiece: the library (--tokenizer spm), spm_train (models trained outside, as tests
 # make one) and the Python module (the README's snippet, tested)
 pkgs=(build-essential pkg-config libopenblas-dev libcjson-dev libutf8proc-dev libzip-dev
-      libcairo2-dev libcurl4-openssl-dev libssl-dev libmicrohttpd-dev
+      libcairo2-dev libcurl4-openssl-dev libssl-dev libmicrohttpd-dev openmpi-bin libopenmpi-dev
       libsentencepiece-dev sentencepiece python3-sentencepiece
       python3 python3-venv python3-pip python3-setuptools python3-wheel  # python/: tests, offline pip install
       chromium chromium-driver python3-selenium)  # the server's page, tested in a browser
