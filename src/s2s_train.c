@@ -51,12 +51,23 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
         !(t->perm = s2s_calloc((size_t)d->n, sizeof(int32_t), err, "the shuffle order")) ||
         !(t->bsrc = s2s_calloc((size_t)B * T * 3 + (size_t)B * 2, sizeof(int32_t), err, "batch buffers")) ||
         !(t->loss = s2s_calloc((size_t)B, sizeof(float), err, "batch losses")) ||
-        !(t->order = s2s_calloc((size_t)B, sizeof *t->order, err, "batch order"))) {
+        !(t->order = s2s_calloc((size_t)B, sizeof *t->order, err, "batch order")) ||
+        !(t->dist_vals = s2s_calloc((size_t)s2s_dist_size(o->dist) * (2 + S2S_MAX_SHARDS), sizeof(double), err,
+                                    "the ranks' values"))) {
         s2s_trainer_free(t);
         return S2S_ERR;
     }
-    t->shards = shard_count(o->threads, B);
-    int rows = (B + t->shards - 1) / t->shards;
+    /* the job's slices: R x threads (at most one per row); this rank's: its threads' share */
+    const int R = s2s_dist_size(o->dist), rank = s2s_dist_rank(o->dist), th = shard_count(o->threads, B);
+    t->gshards = R * th < B ? R * th : B;
+    t->shard0 = rank * th;
+    t->shards = t->gshards - t->shard0 < th ? t->gshards - t->shard0 : th;
+    if (t->shards < 1) {
+        s2s_trainer_free(t);
+        return s2s_errf(err, "a batch of %d rows cannot feed %d ranks (rank %d would have no row): use --batch %d or more",
+                        B, R, rank, R);
+    }
+    int rows = (B + t->gshards - 1) / t->gshards;
     for (int s = 0; s < t->shards; s++)
         if (s2s_ws_create(m, rows, T, &t->shard_ws[s], err) ||
             (t->shards > 1 && s2s_ws_private_grads(m, t->shard_ws[s], err))) {
@@ -64,6 +75,7 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
             return S2S_ERR;
         }
     t->ws = t->shard_ws[0];
+    t->ws_rows = rows;
     t->bdec = t->bsrc + (size_t)B * T; t->btgt = t->bdec + (size_t)B * T;
     t->bsrc_len = t->btgt + (size_t)B * T; t->btgt_len = t->bsrc_len + B;
     t->opt.batch = B;
@@ -73,12 +85,12 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
 
 void s2s_trainer_free(s2s_trainer *t) {
     if (!t) return;
-    free(t->adam.m); free(t->adam.v); free(t->perm); free(t->bsrc); free(t->loss); free(t->order);
+    free(t->adam.m); free(t->adam.v); free(t->perm); free(t->bsrc); free(t->loss); free(t->order); free(t->dist_vals);
     for (int s = 0; s < t->shards; s++) s2s_ws_free(t->shard_ws[s]);
     free(t);
 }
 
-/* Shard s of S takes rows [r0, r1) of a batch of B: the counts of a round-robin deal. */
+/* Shard s of S (the job's) takes rows [r0, r1) of a batch of B: the counts of a round-robin deal. */
 static void shard_bounds(int B, int S, int s, int *r0, int *r1) {
     int q = B / S, rem = B % S;
     *r0 = s * q + (s < rem ? s : rem);
@@ -96,7 +108,7 @@ static int longest_first(const void *a, const void *b) {
  * robin to the shards so each shard is sorted too and gets a fair share of long rows. */
 static void gather_batch(s2s_trainer *t, const int32_t *idx, int B, s2s_batch *bt) {
     const s2s_dataset *d = t->data;
-    const int T = d->T, S = t->shards;
+    const int T = d->T, S = t->gshards;
     for (int b = 0; b < B; b++) t->order[b] = (struct s2s_row_len){d->tgt_len[idx[b]], b, idx[b]};
     qsort(t->order, (size_t)B, sizeof *t->order, longest_first);
     for (int k = 0; k < B; k++) {
@@ -120,28 +132,37 @@ static void shard_rng(s2s_rng *r, uint64_t batch_seed, int s) {
     s2s_rng_seed(r, batch_seed + 0x9e3779b97f4a7c15ULL * (uint64_t)s);
 }
 
-static double one_pass(s2s_trainer *t, const s2s_batch *bt) {
-    s2s_rng rng;
-    shard_rng(&rng, s2s_rng_next(&t->rng), 0);
-    s2s_model_zero_grad(t->m);
-    double l = s2s_forward(t->m, t->ws, bt, 1, 0, &rng, t->loss);
-    t->ep_flops += 3.0 * s2s_ws_forward_flops(t->m, t->ws);
-    s2s_backward(t->m, t->ws, bt);
-    return l;
+/* Rows of the job's slice s of the batch. */
+static s2s_batch slice(const s2s_batch *bt, int S, int s) {
+    int r0, r1;
+    shard_bounds(bt->B, S, s, &r0, &r1);
+    const size_t T = (size_t)bt->T;
+    return (s2s_batch){r1 - r0, bt->T, bt->src + r0 * T, bt->src_len + r0, bt->dec_in + r0 * T, bt->tgt + r0 * T,
+                       bt->tgt_len + r0};
 }
 
-static double sharded_pass(s2s_trainer *t, const s2s_batch *bt) {
-    const int S = t->shards, T = bt->T;
+/* This process's one slice, into the model's gradients; loss[0] its loss. */
+static void one_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, double *loss) {
+    s2s_rng rng;
+    shard_rng(&rng, seed, t->shard0);
+    s2s_batch part = slice(bt, t->gshards, t->shard0);
+    s2s_model_zero_grad(t->m);
+    loss[0] = 0.0;
+    if (part.B == 0) return;  /* a rank's slice of a last, short batch */
+    loss[0] = s2s_forward(t->m, t->ws, &part, 1, 0, &rng, t->loss);
+    t->ep_flops += 3.0 * s2s_ws_forward_flops(t->m, t->ws);
+    s2s_backward(t->m, t->ws, &part);
+}
+
+/* This process's slices, one thread each, into their own gradients, then summed into the
+ * model's; loss[s] slice s's loss. */
+static void sharded_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, double *loss) {
+    const int S = t->shards;
     s2s_rng rng[S2S_MAX_SHARDS];
     s2s_batch part[S2S_MAX_SHARDS];
-    double loss[S2S_MAX_SHARDS];
-    const uint64_t seed = s2s_rng_next(&t->rng);
-    for (int s = 0; s < S; s++) {  /* rows [r0, r1) of the batch; a stream of its own */
-        int r0, r1;
-        shard_bounds(bt->B, S, s, &r0, &r1);
-        part[s] = (s2s_batch){r1 - r0, T, bt->src + (size_t)r0 * T, bt->src_len + r0, bt->dec_in + (size_t)r0 * T,
-                              bt->tgt + (size_t)r0 * T, bt->tgt_len + r0};
-        shard_rng(&rng[s], seed, s);
+    for (int s = 0; s < S; s++) {  /* a slice of the batch; a stream of its own */
+        part[s] = slice(bt, t->gshards, t->shard0 + s);
+        shard_rng(&rng[s], seed, t->shard0 + s);
     }
 #pragma omp parallel for num_threads(S) schedule(static, 1)
     for (int s = 0; s < S; s++) {
@@ -170,13 +191,45 @@ static double sharded_pass(s2s_trainer *t, const s2s_batch *bt) {
             for (size_t i = i0; i < i1; i++) gg[i] += x[i];
         }
     }
-    double total = 0.0;
-    for (int s = 0; s < S; s++) {
-        total += loss[s];
-        if (part[s].B > 0)
-            t->ep_flops += 3.0 * s2s_ws_forward_flops(t->m, t->shard_ws[s]);
+    for (int s = 0; s < S; s++)
+        if (part[s].B > 0) t->ep_flops += 3.0 * s2s_ws_forward_flops(t->m, t->shard_ws[s]);
+}
+
+/* One batch forward and backward over the job's slices, its gradients summed into the
+ * model's: this process's slices, then (in a job of ranks) the exchange, which also agrees on
+ * the stop flag and gathers every slice's loss and every rank's work. Returns the batch's loss
+ * (the slices' losses added in slice order, as one process adds its threads'). */
+static int batch_pass(s2s_trainer *t, const s2s_batch *bt, int stop, double *loss, s2s_err *err) {
+    double mine[2 + S2S_MAX_SHARDS] = {0};  /* stop flag, operations, losses of the slices */
+    double *sl = mine + 2;
+    const uint64_t seed = s2s_rng_next(&t->rng);
+    const double flops0 = t->ep_flops;
+    if (t->shards == 1) one_pass(t, bt, seed, sl);
+    else sharded_pass(t, bt, seed, sl);
+    const int R = s2s_dist_size(t->opt.dist);
+    if (R == 1) {
+        *loss = 0.0;
+        for (int s = 0; s < t->shards; s++) *loss += sl[s];
+        return S2S_OK;
     }
-    return total;
+    /* every rank sends as many values (its threads may have fewer slices, at the job's end) */
+    const int nv = 2 + shard_count(t->opt.threads, t->opt.batch);
+    double *all = t->dist_vals;
+    mine[0] = stop;
+    mine[1] = t->ep_flops - flops0;
+    if (s2s_dist_sum(t->opt.dist, t->m->grads, t->m->n_params, mine, nv, all, err)) return S2S_ERR;
+    double total = 0.0, flops = 0.0;
+    int any_stop = 0;
+    for (int r = 0, s = 0; r < R; r++) {
+        const double *v = all + (size_t)r * nv;
+        any_stop |= v[0] != 0.0;
+        flops += v[1];
+        for (int k = 0; k < nv - 2 && s < t->gshards; k++, s++) total += v[2 + k];
+    }
+    t->ep_flops = flops0 + flops;
+    t->stopped = any_stop;
+    *loss = total;
+    return S2S_OK;
 }
 
 int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t *stop, s2s_err *err) {
@@ -187,15 +240,23 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
         t->ep_loss = t->ep_tokens = t->ep_seconds = t->ep_flops = 0.0;
     }
     double start = now_seconds();
-    int halt = 0;  /* on_batch asked to stop */
-    while (t->pos < n && !(stop && *stop) && !halt) {
+    const int ranks = s2s_dist_size(t->opt.dist);
+    /* the clipping norm is summed in as many parts as the job has threads (s2s_optim.h) */
+    const int norm_parts = ranks * omp_get_max_threads();
+    int halt = 0;  /* on_batch asked to stop (in a job of ranks, every rank's must agree) */
+    /* one process stops when its flag is set; ranks when they agreed to at the last exchange */
+    while (t->pos < n && !(ranks == 1 ? stop && *stop : t->stopped) && !halt) {
         int B = n - t->pos < t->opt.batch ? n - t->pos : t->opt.batch;
         s2s_batch bt;
         gather_batch(t, t->perm + t->pos, B, &bt);
-        double l = t->shards == 1 ? one_pass(t, &bt) : sharded_pass(t, &bt);
-        t->last_grad_norm = s2s_clip_grad_norm(t->m->grads, t->m->n_params, t->opt.clip);
+        double l;
+        if (batch_pass(t, &bt, stop && *stop, &l, err)) {
+            t->ep_seconds += now_seconds() - start;
+            return S2S_ERR;
+        }
+        t->last_grad_norm = s2s_clip_grad_norm_parts(t->m->grads, t->m->n_params, t->opt.clip, norm_parts);
         /* a non-finite loss or gradient would make every weight NaN at this step: stop before it,
-         * the weights as they were after the last good batch */
+         * the weights as they were after the last good batch (every rank of a job sees the same) */
         if (!isfinite(l) || !isfinite(t->last_grad_norm)) {
             double x = isfinite(l) ? t->last_grad_norm : l;
             return s2s_errf(err, "epoch %d, batch %d: the %s is %s: training diverged (a smaller --lr?) or started "

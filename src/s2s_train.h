@@ -4,6 +4,7 @@
 #define S2S_TRAIN_H
 #include <signal.h>
 
+#include "s2s_dist.h"
 #include "s2s_model.h"
 #include "s2s_optim.h"
 #include "s2s_text.h"
@@ -13,6 +14,8 @@ typedef struct s2s_train_opts {
     float lr;       /* 0.005 */
     float clip;     /* 1 */
     int threads;    /* data-parallel shards of each batch, one thread each (1 = one pass) */
+    s2s_dist *dist; /* NULL: one process; else this process is one rank of a data-parallel job
+                     * (every rank the same options and data; s2s_dist.h) */
 } s2s_train_opts;
 
 #define S2S_MAX_SHARDS 64
@@ -21,8 +24,12 @@ typedef struct s2s_trainer {
     s2s_model *m;
     const s2s_dataset *data;
     s2s_ws *ws;             /* shard 0's workspace (the only one with one thread) */
+    int ws_rows;            /* rows each workspace holds (validation's batch on ws) */
     s2s_ws *shard_ws[S2S_MAX_SHARDS];
-    int shards;
+    int shards;             /* this process's slices of every batch (its threads) */
+    int shard0, gshards;    /* the first one's index among the job's, and the job's count */
+    int stopped;            /* a job's ranks agreed to stop (at the last batch's exchange) */
+    double *dist_vals;      /* [ranks, 2 + S2S_MAX_SHARDS] the values each step's exchange gathers */
     s2s_rng rng;            /* shuffling and dropout (continues the init stream) */
     s2s_adam adam;
     s2s_train_opts opt;
@@ -65,11 +72,19 @@ int s2s_trainer_fits(const s2s_config *c, int batch, int threads, double *need, 
 /* With threads > 1 every batch is cut into that many contiguous slices, each run forward and
  * backward by its own thread into its own gradients with its own dropout stream (seeded from
  * the trainer's generator), and the gradients are summed: the same mathematics, and the same
- * numbers for the same seed and thread count. */
+ * numbers for the same seed and thread count. A job of R ranks (opt.dist) cuts every batch
+ * into R x threads slices (at most one per row): rank r takes slices r*threads onwards, every
+ * rank reads the whole batch (the same shuffle), and the exchange of each step
+ * (s2s_dist_sum) sums the ranks' gradients in rank order and every rank takes the same step.
+ * The slices, their dropout streams, the order of every sum and the parts of the clipping
+ * norm are those of one process with R x threads threads: `-np R --threads 1` computes the
+ * numbers of `--threads R` in one process, to the last bit. Needs R <= batch. */
 /* Trains until the end of the current epoch, or until *stop becomes non-zero (checked
  * between batches; the epoch can then be continued by calling again). A non-finite loss or
  * gradient is an error naming the epoch and batch (1-based), raised before that batch's update:
- * the weights stay those of the last good batch. */
+ * the weights stay those of the last good batch. In a job of ranks the flag is each rank's own
+ * and the ranks agree at every step's exchange: all stop after the same batch once one rank's
+ * flag is set (t->stopped). A failed exchange (a rank lost) returns S2S_ERR. */
 int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t *stop, s2s_err *err);
 
 /* Mean loss per valid token over a dataset without dropout or updates (validation). */

@@ -145,7 +145,7 @@ int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err
     s2s_rng_seed(&rng, o.seed);
     if (s2s_model_create(&c, &t->m, err)) goto fail;
     s2s_model_init(t->m, &rng);
-    s2s_train_opts to = {o.batch, o.lr, 1.0f, o.threads};
+    s2s_train_opts to = {.batch = o.batch, .lr = o.lr, .clip = 1.0f, .threads = o.threads};
     if (s2s_trainer_create(t->m, &t->data, &to, &rng, &t->tr, err)) goto fail;
     *out = t;
     return S2S_OK;

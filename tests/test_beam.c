@@ -517,7 +517,7 @@ static int test_trained(void) {
     s2s_rng r;
     s2s_rng_seed(&r, 3);
     s2s_model_init(m, &r);
-    s2s_train_opts to = {8, 0.005f, 1.0f, 1};
+    s2s_train_opts to = {.batch = 8, .lr = 0.005f, .clip = 1.0f, .threads = 1};
     s2s_trainer *tr;
     if (s2s_trainer_create(m, &data, &to, &r, &tr, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     s2s_epoch_stats es = {0};
