@@ -12,6 +12,9 @@ void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* exit(status), or in the option fuzzer's build a jump back to it. */
 void cli_exit(int status) __attribute__((noreturn));
+/* When set, die() and die_usage() hand it their status and message instead of printing and
+ * exiting; it must not return (train under MPI: the ranks agree on the failure, cli/dist.c). */
+extern void (*die_hook)(int status, const char *msg);
 long parse_int(const char *opt, const char *s, long lo, long hi);
 double parse_num(const char *opt, const char *s, double lo, double hi, int hi_open);
 /* --threads for commands whose results do not depend on it (translate, eval): 1..1024, used up
@@ -108,6 +111,7 @@ typedef struct train_cfg {
     int valid_count;    /* --valid-count N: first N lines of --valid (0 = all) */
     int valid_every;    /* validation every E epochs (10 when there is a validation set, else 0) */
     int early_stop;     /* --early-stop P: stop after P checks without a better BLEU (0 = off) */
+    int allreduce;      /* --allreduce: S2S_REDUCE_ORDERED (ordered) or S2S_REDUCE_MPI (mpi) */
     double lr;
     unsigned long long seed;
     /* --tokenizer d2l|spm and SentencePiece's options (s2s_tok.h) */
@@ -123,6 +127,24 @@ void train_parse(args *a, train_cfg *out);
 #include <setjmp.h>
 extern jmp_buf s2s_fuzz_jmp;
 #endif
+/* The train command's MPI job (cli/dist.c). job_open joins it (NULL: one process, then the
+ * rest are no-ops); job_speaks says whether this rank prints and writes (rank 0); job_agree is
+ * the start-up check every rank must reach (same options as "--name value" lines, same data and
+ * starting state fingerprints), which also reports a rank's earlier die() once; job_lost ends
+ * the job after a failed exchange, the speaking rank printing msg and what was saved. */
+struct s2s_dist;
+struct s2s_dist *job_open(void);
+void job_close(void);
+int job_speaks(void);
+void job_agree(const char *opts, uint64_t data_hash, uint64_t state_hash);
+void job_lost(const char *msg, const char *saved) __attribute__((noreturn));
+/* Fingerprints for job_agree: the pairs as ids and the vocabularies (either may be NULL), folded
+ * into h; the trainer's weights, Adam moments, order, generator and position. */
+struct s2s_dataset;
+struct s2s_trainer;
+uint64_t job_data_hash(uint64_t h, const struct s2s_dataset *d, const struct s2s_vocab *sv, const struct s2s_vocab *tv);
+uint64_t job_state_hash(const struct s2s_trainer *t);
+
 /* Path of d2l's fra-eng corpus in the cache, downloaded first if missing; dies on failure. */
 const char *data_default_corpus(int quiet);
 #endif

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "s2s_dist.h"
 #include "seq2seq.h"
 #include "s2s_linalg.h"
 
@@ -36,9 +37,9 @@ static int cmd_version(args *a) {
     const char *o;
     while (next_opt(a, &o)) unknown_option(a, o);
     int own = s2s_gemm_backend(-1) == S2S_GEMM_OWN;
-    printf("seq2seq %s\nproducts: %s\nOpenBLAS: %s (core %s)\n", s2s_version(),
+    printf("seq2seq %s\nproducts: %s\nOpenBLAS: %s (core %s)\nMPI: %s\n", s2s_version(),
            own ? "own AVX-512 kernel (S2S_GEMM=blas for OpenBLAS)" : "OpenBLAS", openblas_get_config(),
-           openblas_get_corename());
+           openblas_get_corename(), s2s_dist_built() ? "yes (mpirun -np N seq2seq train ...)" : "not in this build");
     return 0;
 }
 
@@ -61,6 +62,7 @@ static const command k_commands[] = {
      "      [--valid-pairs N | --valid PAIRS.tsv [--valid-count N]] [--valid-every 10] [--early-stop P]\n"
      "      [--tokenizer d2l|spm] [--vocab-size 8000] [--spm-type unigram|bpe] [--spm-joint]\n"
      "      [--character-coverage 1.0] [--spm-model FILE | --spm-src FILE --spm-tgt FILE]\n"
+     "      [--allreduce ordered|mpi]\n"
      "  Without --data/--src: d2l's fra-eng from the cache ($XDG_CACHE_HOME or ~/.cache/seq2seq),\n"
      "  downloaded first (override with --data-url/--sha1 or S2S_DATA_URL/S2S_DATA_SHA1).\n"
      "  --pairs N reads the first N lines of the pairs file (d2l's num_examples = N-1; 0 = all).\n"
@@ -79,7 +81,11 @@ static const command k_commands[] = {
      "  --tokenizer spm (implied by any SentencePiece option): raw cased text, SentencePiece models\n"
      "  trained on the training pairs (one per side unless --spm-joint) or given as spm_train wrote\n"
      "  them, stored in the model file; translations come out cased and detokenized. Raise --steps:\n"
-     "  subword sentences are longer than d2l's words.\n"},
+     "  subword sentences are longer than d2l's words.\n"
+     "  mpirun -np R seq2seq train ... trains one model on R processes: each batch is cut into R x --threads\n"
+     "  slices, the gradients summed in rank order (--allreduce ordered: the numbers of R x threads threads in\n"
+     "  one process; mpi: MPI_Allreduce's order); rank 0 alone prints and writes; every rank needs the same\n"
+     "  options and corpus.\n"},
     {"translate", cmd_translate,
      "--model MODEL [SENTENCE ... | --input FILE] [--output FILE] [--with-ref]\n"
      "      [--beam K] [--alpha 1.0] [--max-len N] [--max-len-ratio R] [--nbest N] [--batch 64] [--threads N]\n"

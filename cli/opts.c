@@ -31,7 +31,14 @@ void cli_exit(int status) {
 #endif
 }
 
+void (*die_hook)(int status, const char *msg);
+
 static __attribute__((noreturn)) void vdie(int status, const char *fmt, va_list ap) {
+    if (die_hook) {
+        char msg[2048];
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        die_hook(status, msg);
+    }
 #ifdef S2S_FUZZ
     char sink[256];
     vsnprintf(sink, sizeof sink, fmt, ap);

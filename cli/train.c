@@ -13,6 +13,7 @@
 #include "s2s_beam.h"
 #include "s2s_bleu.h"
 #include "s2s_checkpoint.h"
+#include "s2s_dist.h"
 #include "s2s_linalg.h"
 #include "s2s_model.h"
 #include "s2s_plot.h"
@@ -29,15 +30,17 @@ static void on_sigint(int sig) { (void)sig; g_stop = 1; }
 
 /* Options stored in the state file as "opt.*": the first N_CHECKED must be the same on
  * --resume; the paths may move (their content is checked through the vocabulary and the
- * number of training pairs). */
-enum { N_CHECKED = 24, N_OPTS = 26 };
+ * number of training pairs); threads and ranks may change (the batches are then cut into other
+ * slices: the same order of pairs, other dropout streams and sums). */
+enum { N_CHECKED = 24, N_OPTS = 28 };
+static int g_ranks = 1;  /* ranks of the MPI job (1: one process) */
 static char opt_buf[N_OPTS][64];
 static const char *opt_keys[N_OPTS] = {
     "opt.model", "opt.pairs", "opt.embed", "opt.hidden", "opt.layers", "opt.dropout", "opt.batch", "opt.steps",
     "opt.lr", "opt.seed", "opt.valid-pairs", "opt.valid-count", "opt.valid-every", "opt.early-stop",
     "opt.cell", "opt.encoder", "opt.attention", "opt.input-feed", "opt.tie-embeddings",
     "opt.tokenizer", "opt.vocab-size", "opt.spm-type", "opt.spm-joint", "opt.character-coverage",
-    "opt.data", "opt.valid"};
+    "opt.data", "opt.valid", "opt.threads", "opt.ranks"};
 static void opt_values(const train_cfg *c, const char **v) {
     snprintf(opt_buf[0], 64, "%s", s2s_model_kind_name(c->mc.attention)); snprintf(opt_buf[1], 64, "%d", c->pairs);
     snprintf(opt_buf[2], 64, "%d", c->mc.embed); snprintf(opt_buf[3], 64, "%d", c->mc.hidden);
@@ -62,6 +65,8 @@ static void opt_values(const train_cfg *c, const char **v) {
     for (int i = 0; i < N_CHECKED; i++) v[i] = opt_buf[i];
     v[N_CHECKED] = c->data ? c->data : c->src;
     v[N_CHECKED + 1] = c->valid ? c->valid : "";
+    snprintf(opt_buf[N_CHECKED + 2], 64, "%d", c->threads); snprintf(opt_buf[N_CHECKED + 3], 64, "%d", g_ranks);
+    v[N_CHECKED + 2] = opt_buf[N_CHECKED + 2]; v[N_CHECKED + 3] = opt_buf[N_CHECKED + 3];
 }
 static int check_resume_opt(const char *key, const char *value, void *ctx, s2s_err *err) {
     const char *v[N_OPTS];
@@ -159,9 +164,11 @@ static void save_all(const train_cfg *c, const char *latest, const char *state, 
 
 /* The stored options are checked first, so that a changed option is named as such rather than
  * seen later as a changed vocabulary or number of training pairs; an option the file does not
- * record could change unnoticed, so each must be there. */
-static void check_state_opts(const s2s_st_file *f, const char *state, train_cfg *c) {
+ * record could change unnoticed, so each must be there. Returns the threads x ranks the run was
+ * saved with (0: not recorded). */
+static int check_state_opts(const s2s_st_file *f, const char *state, train_cfg *c) {
     s2s_err err;
+    int slices = 1;
     for (int i = 0; i < N_CHECKED; i++)
         if (!s2s_st_meta(f, opt_keys[i]))
             die("--resume: %s has no \"%s\" (written by another version of seq2seq?); start without --resume",
@@ -170,7 +177,38 @@ static void check_state_opts(const s2s_st_file *f, const char *state, train_cfg 
         const char *k, *v;
         s2s_st_meta_at(f, i, &k, &v);
         if (!strncmp(k, "opt.", 4) && check_resume_opt(k + 4, v, c, &err)) die("%s", err.msg);
+        if (!strcmp(k, "opt.threads") || !strcmp(k, "opt.ranks")) slices *= atoi(v);
     }
+    if (!s2s_st_meta(f, "opt.threads") || !s2s_st_meta(f, "opt.ranks")) slices = 0;
+    return slices;
+}
+/* ---- the MPI job ------------------------------------------------------------------------- */
+
+/* The options every rank of a job must share, as "--name value" lines (paths may differ: the
+ * data they hold is compared by fingerprint). */
+static void job_options(const train_cfg *c, char *buf, size_t cap) {
+    const char *v[N_OPTS];
+    opt_values(c, v);
+    size_t k = 0;
+    for (int i = 0; i < N_CHECKED && k < cap; i++) k += (size_t)snprintf(buf + k, cap - k, "--%s %s\n", opt_keys[i] + 4, v[i]);
+    if (k < cap)
+        snprintf(buf + k, cap - k, "--epochs %d\n--threads %d\n--resume %s\n--allreduce %s\n", c->epochs, c->threads,
+                 c->resume ? "yes" : "no", c->allreduce == S2S_REDUCE_MPI ? "mpi" : "ordered");
+}
+
+/* What a job that ends on a lost rank says about its files: what the state file on disk holds
+ * (rank 0 may have died before or during a save the others counted on). */
+static void saved_note(char *buf, size_t cap, const char *latest, const char *state) {
+    s2s_st_file *f;
+    s2s_err err;
+    if (s2s_st_read(state, &f, &err)) {
+        snprintf(buf, cap, "no training state to resume from (%s)", err.msg);
+        return;
+    }
+    const char *e = s2s_st_meta(f, "epoch"), *p = s2s_st_meta(f, "pos");
+    snprintf(buf, cap, "%s and its state hold epoch %s%s (continue with --resume)", latest, e ? e : "?",
+             p && strcmp(p, "0") ? " and part of the next" : "");
+    s2s_st_free(f);
 }
 
 /* Reads the validation progress back from a state file written by save_all; `epoch` is the
@@ -275,6 +313,12 @@ void train_parse(args *a, train_cfg *out) {
         else if (!strcmp(o, "--encoder")) {
             const char *k = val(a, o);
             if (s2s_encoder_parse(k, &c.mc.encoder)) die("--encoder: '%s' is not uni or bi", k);
+        }
+        else if (!strcmp(o, "--allreduce")) {
+            const char *k = val(a, o);
+            if (!strcmp(k, "ordered")) c.allreduce = S2S_REDUCE_ORDERED;
+            else if (!strcmp(k, "mpi")) c.allreduce = S2S_REDUCE_MPI;
+            else die_usage("--allreduce: '%s' is not ordered or mpi", k);
         }
         else if (!strcmp(o, "--input-feed")) c.mc.input_feed = 1;
         else if (!strcmp(o, "--tie-embeddings")) c.mc.tie_embeddings = 1;
@@ -444,18 +488,22 @@ static void new_tokenizers(const train_cfg *c, const s2s_pairs *p, s2s_tok **sv,
 }
 
 int cmd_train(args *a) {
+    s2s_dist *dist = job_open();  /* under mpirun: this rank's place in the job; rank 0 speaks and writes */
+    const int writer = job_speaks();
     train_cfg c;
     train_parse(a, &c);
+    if (!writer) { c.quiet = 1; c.plot = NULL; }
     char *latest = latest_path(&c), *state = str_cat(c.out, ".state");
-    check_train_files(&c, latest, state);
+    if (writer) check_train_files(&c, latest, state);
     if (!c.data && !c.src) c.data = data_default_corpus(c.quiet);  /* d2l's fra-eng, fetched into the cache once */
     s2s_set_threads(c.threads);
 
     s2s_err err;
     s2s_st_file *resume_f = NULL;  /* the state file, read once; a changed option is named as such, first */
+    int saved_slices = 0;
     if (c.resume) {
         if (s2s_st_read(state, &resume_f, &err)) die("--resume: %s", err.msg);
-        check_state_opts(resume_f, state, &c);
+        saved_slices = check_state_opts(resume_f, state, &c);
     }
 
     s2s_pairs all, pairs, vpairs = {0};
@@ -555,7 +603,9 @@ int cmd_train(args *a) {
         if (s2s_model_create(&c.mc, &m, &err)) die("%s", err.msg);
         s2s_model_init(m, &rng);
     }
-    s2s_train_opts to = {c.batch, (float)c.lr, 1.0f, c.threads};
+    g_ranks = s2s_dist_size(dist);
+    s2s_dist_set_reduce(dist, (s2s_dist_reduce)c.allreduce);
+    s2s_train_opts to = {.batch = c.batch, .lr = (float)c.lr, .clip = 1.0f, .threads = c.threads, .dist = dist};
     s2s_trainer *tr;
     if (s2s_trainer_create(m, &data, &to, &rng, &tr, &err)) die("%s", err.msg);
     valid_run vr = {-1.0, 0.0, 0, 0};
@@ -565,12 +615,22 @@ int cmd_train(args *a) {
             die("--resume: %s is at epoch %d, past --epochs %d (give --epochs %d or more to go on)", state, tr->epoch,
                 c.epochs, tr->epoch);
         if (validating) load_valid_run(resume_f, state, tr->epoch, &vr);
-        if (!c.quiet) fprintf(stderr, "seq2seq: resuming %s at epoch %d\n", latest, tr->epoch + (tr->pos > 0));
     }
     validator vd;
     /* validation runs on shard 0's workspace, which holds a slice of a batch with --threads > 1 */
-    const int vbatch = (tr->opt.batch + tr->shards - 1) / tr->shards;
-    if (validating) validator_open(&vd, &vpairs, sv, tv, c.mc.num_steps, vbatch, c.valid ? c.valid : where);
+    if (validating) validator_open(&vd, &vpairs, sv, tv, c.mc.num_steps, tr->ws_rows, c.valid ? c.valid : where);
+    /* every rank of a job must start from the same options, data and state (or fail together) */
+    char job_opts[1400];
+    job_options(&c, job_opts, sizeof job_opts);
+    uint64_t data_hash = job_data_hash(S2S_FNV_SEED, &data, s2s_tok_vocab(sv), s2s_tok_vocab(tv));
+    if (validating) data_hash = job_data_hash(data_hash, &vd.data, NULL, NULL);
+    job_agree(job_opts, data_hash, job_state_hash(tr));
+    if (c.resume && !c.quiet) {
+        fprintf(stderr, "seq2seq: resuming %s at epoch %d\n", latest, tr->epoch + (tr->pos > 0));
+        if (saved_slices && saved_slices != c.threads * g_ranks)
+            fprintf(stderr, "seq2seq: the run was saved with %d slices per batch (threads x ranks), now %d: the same "
+                    "order of pairs, other dropout streams and sums from here\n", saved_slices, c.threads * g_ranks);
+    }
     if (!c.quiet) {
         fprintf(stderr, "seq2seq: %d pairs, vocab %d/%d, %s model (%s, %s encoder, %s attention%s%s), %zu parameters\n",
                 data.n, c.mc.src_vocab, c.mc.tgt_vocab, s2s_model_kind_name(c.mc.attention), s2s_cell_name(c.mc.cell),
@@ -594,6 +654,7 @@ int cmd_train(args *a) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);  /* a closed terminal: save and stop, as for Ctrl-C */
+    s2s_dist_watch(dist, &g_stop);  /* Open MPI's launcher also sends SIGTERM when a rank dies */
 
     int tty = isatty(2) && !c.quiet;
     const int n_checks = c.valid_every ? c.epochs / c.valid_every + 1 : 1;
@@ -611,7 +672,12 @@ int cmd_train(args *a) {
     if (stopped && !c.quiet)
         fprintf(stderr, "seq2seq: this run already stopped early at epoch %d (no better validation BLEU in %d checks)\n", tr->epoch, vr.bad_checks);
     while (!stopped && tr->epoch < c.epochs) {
-        if (s2s_trainer_epoch(tr, &st, &g_stop, &err)) die("%s", err.msg);
+        if (s2s_trainer_epoch(tr, &st, &g_stop, &err)) {
+            if (!s2s_dist_failed(dist)) die("%s", err.msg);  /* training diverged */
+            char note[4200];  /* a rank of the job was lost */
+            saved_note(note, sizeof note, latest, state);
+            job_lost(err.msg, note);
+        }
         if (!st.complete) break;
         all_tokens += st.tokens; all_seconds += st.seconds; all_flops += st.flops;
         int e = tr->epoch;
@@ -622,7 +688,7 @@ int cmd_train(args *a) {
         double vloss = 0, vbleu = 0;
         int improved = 0;
         if (check) {
-            validate(&vd, m, tr->ws, vbatch, tv, &vloss, &vbleu);
+            validate(&vd, m, tr->ws, tr->ws_rows, tv, &vloss, &vbleu);
             cv.vep[cv.nv] = (float)e; cv.vloss[cv.nv] = (float)vloss; cv.vbleu[cv.nv] = (float)vbleu; cv.nv++;
             improved = vbleu > vr.best_bleu;  /* a tie is no improvement */
             if (improved) { vr.best_bleu = vbleu; vr.best_loss = vloss; vr.best_epoch = e; vr.bad_checks = 0; }
@@ -639,28 +705,33 @@ int cmd_train(args *a) {
             fprintf(stderr, "epoch %d/%d loss %.3f, %.1f tokens/sec%s\n", e, c.epochs, st.loss, tps, vtxt);
         }
         if (c.plot && (check || e % c.log_every == 0 || e == c.epochs)) draw_curves(c.plot, &cv, &plot_failed, 0);
-        if (improved && c.early_stop)  /* the best model, the latest weights and a state that knows of it */
-            save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, 1);
-        else if (c.save_every && e % c.save_every == 0 && e < c.epochs)
-            save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, 0);
+        const int best = improved && c.early_stop;  /* the best model, the latest weights and their state */
+        if (writer && (best || (c.save_every && e % c.save_every == 0 && e < c.epochs)))
+            save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, best);
         if (c.early_stop && vr.bad_checks >= c.early_stop) stopped = 1;
     }
     if (tty) fputc('\n', stderr);
-    save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, 0);
+    if (writer) save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, 0);
     if (c.plot && plot_failed) draw_curves(c.plot, &cv, &plot_failed, 1);
+    /* one process stops on its own flag; the ranks of a job on the one they agreed on */
+    const int interrupted = g_ranks > 1 ? tr->stopped : g_stop;
     int status = 0;
-    if (g_stop) {
-        fprintf(stderr, "seq2seq: interrupted: saved %s at epoch %d (+%d pairs); continue with --resume\n", latest, tr->epoch, tr->pos);
+    if (interrupted) {
+        if (writer)
+            fprintf(stderr, "seq2seq: interrupted: saved %s at epoch %d (+%d pairs); continue with --resume\n", latest, tr->epoch, tr->pos);
         status = 130;
-    } else if (st.seconds > 0) {
+    } else if (st.seconds > 0 && writer) {
         printf("loss %.3f, %.1f tokens/sec on cpu\n", st.loss, st.tokens / st.seconds);
+        char who[64];
+        if (g_ranks > 1) snprintf(who, sizeof who, "%d ranks x %d thread%s", g_ranks, c.threads, c.threads == 1 ? "" : "s");
+        else snprintf(who, sizeof who, "%d thread%s", c.threads, c.threads == 1 ? "" : "s");
         if (!c.quiet && all_seconds > 0)
-            fprintf(stderr, "seq2seq: %d epochs, %.0f target tokens in %.3f s of training: %.1f tokens/sec, %.1f GFLOP/s in products (%d thread%s)\n",
+            fprintf(stderr, "seq2seq: %d epochs, %.0f target tokens in %.3f s of training: %.1f tokens/sec, %.1f GFLOP/s in products (%s)\n",
                     tr->epoch - start_epoch, all_tokens, all_seconds, all_tokens / all_seconds,
-                    all_flops / all_seconds * 1e-9, c.threads, c.threads == 1 ? "" : "s");
+                    all_flops / all_seconds * 1e-9, who);
     }
     if (validating && !c.quiet) {
-        if (stopped && !g_stop && tr->epoch > start_epoch)
+        if (stopped && !interrupted && tr->epoch > start_epoch)
             fprintf(stderr, "seq2seq: early stop at epoch %d: no better validation BLEU in %d checks\n", tr->epoch, c.early_stop);
         if (vr.best_epoch == 0)
             fprintf(stderr, "seq2seq: no validation check yet (every %d epochs)%s\n", c.valid_every,
@@ -677,6 +748,7 @@ int cmd_train(args *a) {
     s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
     s2s_tok_free(sv); s2s_tok_free(tv); s2s_pairs_free(&pairs); s2s_pairs_free(&vpairs);
     free(latest); free(state);
+    job_close();
     return status;
 }
 

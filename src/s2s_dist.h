@@ -1,7 +1,8 @@
 /* Data parallelism across processes: the group of ranks a training run is spread over, and the
  * few exchanges it needs. Two implementations of this one interface: src/s2s_dist.c (one
- * process, no MPI; every call is trivial) and src/mpi/s2s_dist_mpi.c (Open MPI), which the
- * build links instead when it has MPI (Makefile: MPI=1, the default when mpicc is found).
+ * process, no MPI; every call is trivial; in libs2s.a and libs2s.so) and src/mpi/s2s_dist_mpi.c
+ * (Open MPI), which the seq2seq program links ahead of libs2s.a when the build has MPI
+ * (Makefile: MPI=1, the default when mpicc is found).
  *
  * A NULL group is one process: rank 0 of 1. s2s_dist_open returns NULL unless the process was
  * started by an MPI launcher (mpirun, mpiexec, srun), so a binary built with MPI behaves as one
@@ -50,6 +51,9 @@ int s2s_dist_size(const s2s_dist *d);
 /* Whether this rank prints the job's messages and writes its files: rank 0, or after ranks
  * were lost, the lowest rank still there (so the job says what happened once). */
 int s2s_dist_speaks(const s2s_dist *d);
+/* 1 once an exchange has failed (ranks lost, or one left on its own error): the group can do
+ * nothing more, and the caller's error is that failure. */
+int s2s_dist_failed(const s2s_dist *d);
 /* 1 when the build has MPI (s2s_dist_open can join a job). */
 int s2s_dist_built(void);
 /* The flag (set by a signal handler) that starts the grace period described above. */

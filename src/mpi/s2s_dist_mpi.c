@@ -95,6 +95,7 @@ void s2s_dist_close(s2s_dist *d) {
 int s2s_dist_rank(const s2s_dist *d) { return d ? d->rank : 0; }
 int s2s_dist_size(const s2s_dist *d) { return d ? d->size : 1; }
 int s2s_dist_speaks(const s2s_dist *d) { return d ? d->rank == d->speaker : 1; }
+int s2s_dist_failed(const s2s_dist *d) { return d ? d->failed : 0; }
 int s2s_dist_built(void) { return 1; }
 void s2s_dist_watch(s2s_dist *d, volatile sig_atomic_t *flag) { if (d) d->flag = flag; }
 void s2s_dist_set_reduce(s2s_dist *d, s2s_dist_reduce how) { if (d) d->how = how; }
