@@ -111,6 +111,10 @@ static void agree(int status, const char *failure, const char *opts, uint64_t da
         return;
     }
     if (s2s_dist_speaks(g_dist)) fprintf(stderr, "seq2seq: %s\n", line);
+    /* the launcher stops the ranks still finishing once one has exited non-zero: quietly */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     job_close();
     exit(exit_status);
 }

@@ -8,11 +8,13 @@
  * started by an MPI launcher (mpirun, mpiexec, srun), so a binary built with MPI behaves as one
  * built without it when started on its own, and never initialises MPI then.
  *
- * Failures. Every exchange waits by polling, so that a peer that died can be named: when the
- * watched flag (s2s_dist_watch; the program's SIGINT/SIGTERM flag) is set, which is what Open
- * MPI's launcher does to the survivors when a rank dies, an exchange still waiting
- * S2S_DIST_GRACE seconds later finds out which ranks are gone (they do not answer a ping;
- * ranks that wait on them do) and fails with a message naming them, the same on every rank.
+ * Failures. Every exchange waits by polling, so that a peer that died can be named. A rank on
+ * the same machine is seen gone at once (its process, checked every 10 ms). For the others:
+ * when the watched flag (s2s_dist_watch; the program's SIGINT/SIGTERM flag) is set, which is
+ * what Open MPI's launcher does to the survivors when a rank dies, an exchange still waiting
+ * S2S_DIST_GRACE seconds later pings the ranks it misses: those that do not answer are gone
+ * (ranks that only wait on them answer). The finder tells the others, and every rank fails the
+ * exchange with a message naming the same lost ranks.
  * The caller should ignore SIGPIPE: with TCP between ranks, a write to a dead rank's socket
  * would otherwise end this one before it can say anything. */
 #ifndef S2S_DIST_H

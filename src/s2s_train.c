@@ -232,20 +232,26 @@ static int batch_pass(s2s_trainer *t, const s2s_batch *bt, int stop, double *los
     return S2S_OK;
 }
 
+/* One process stops when its flag is set; the ranks of a job when they agreed to at the last
+ * exchange (every rank the same batch). */
+static int stopping(const s2s_trainer *t, volatile sig_atomic_t *stop) {
+    return s2s_dist_size(t->opt.dist) == 1 ? stop && *stop : t->stopped;
+}
+
 int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t *stop, s2s_err *err) {
-    const int n = t->data->n;
-    if (t->pos == 0) {
+    const int n = t->data->n, ranks = s2s_dist_size(t->opt.dist);
+    /* a new epoch's shuffle only when it trains: stopped before its first batch, the state saved
+     * is that of the epoch just finished, and --resume shuffles as the unbroken run does */
+    if (t->pos == 0 && !stopping(t, stop)) {
         for (int i = 0; i < n; i++) t->perm[i] = i;
         s2s_rng_shuffle(&t->rng, t->perm, n);
         t->ep_loss = t->ep_tokens = t->ep_seconds = t->ep_flops = 0.0;
     }
     double start = now_seconds();
-    const int ranks = s2s_dist_size(t->opt.dist);
     /* the clipping norm is summed in as many parts as the job has threads (s2s_optim.h) */
     const int norm_parts = ranks * omp_get_max_threads();
     int halt = 0;  /* on_batch asked to stop (in a job of ranks, every rank's must agree) */
-    /* one process stops when its flag is set; ranks when they agreed to at the last exchange */
-    while (t->pos < n && !(ranks == 1 ? stop && *stop : t->stopped) && !halt) {
+    while (t->pos < n && !stopping(t, stop) && !halt) {
         int B = n - t->pos < t->opt.batch ? n - t->pos : t->opt.batch;
         s2s_batch bt;
         gather_batch(t, t->perm + t->pos, B, &bt);

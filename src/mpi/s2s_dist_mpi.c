@@ -3,8 +3,9 @@
  * Only the thread that opened the group calls MPI (MPI_THREAD_FUNNELED); OpenMP threads only
  * help with the arithmetic between calls. Every exchange is made of non-blocking point-to-point
  * messages completed by polling (wait_all), never of a blocking collective, so that a rank that
- * died can be named (s2s_dist.h, "Failures") and a rank that leaves on an error of its own can
- * tell the others (s2s_dist_abort's "bye" message) instead of leaving them waiting. */
+ * died can be named (s2s_dist.h, "Failures": /proc for ranks on this machine, pings for the
+ * others) and a rank that leaves on an error of its own can tell the others (s2s_dist_abort's
+ * "bye" message) instead of leaving them waiting. */
 #include "s2s_dist.h"
 
 #include <mpi.h>
@@ -12,10 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 enum { TAG_VALS = 1, TAG_PIECE, TAG_GATHER, TAG_BYE, TAG_PING, TAG_PONG, TAG_NEWS };
+
+/* A process as the machine it runs on knows it: which kernel (its boot id) and which PID
+ * namespace, the pid, and its start time (so a pid used again is not taken for it). */
+typedef struct proc_id {
+    char machine[96];
+    int32_t pid;
+    uint64_t start;
+} proc_id;
 
 struct s2s_dist {
     int rank, size;
@@ -31,8 +41,12 @@ struct s2s_dist {
     MPI_Status *st;                /* [4 * size] and statuses */
     int *lost;                     /* [size] the ranks found gone (find_lost) */
     int *pong;                     /* [size] ranks that answered this rank's ping */
+    int *news_from;                /* [size] ranks that sent news of lost ranks */
     char *cand, *news, *news_in, *told; /* [size] pinged; lost as others said; a news message; ours */
     double ping_at;                /* when this rank pinged (0: not yet) */
+    proc_id *procs;                /* [size] every rank's process */
+    int *nearby;                   /* [size] 1: rank r runs beside this one (its pid can be checked) */
+    double checked_at;             /* when the nearby ranks were last checked */
     const float **piece;           /* [size] the parts of this rank's chunk, in rank order */
     float *pieces;                 /* [size * chunk] the other ranks' parts of this rank's chunk */
     size_t pieces_cap;
@@ -42,6 +56,57 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The state letter and start time of process pid from /proc; 0 when it does not exist. */
+static int proc_stat(int pid, char *state, uint64_t *start) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');  /* the command name may hold spaces and parentheses */
+    if (!p) return 0;
+    unsigned long long st = 0;
+    /* after ") ": state, then fields 4..21, then 22 = start time */
+    if (sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", state, &st) != 2)
+        return 0;
+    *start = st;
+    return 1;
+}
+
+static void read_line(const char *path, char *out, size_t cap) {
+    FILE *f = fopen(path, "r");
+    out[0] = 0;
+    if (f) {
+        if (!fgets(out, (int)cap, f)) out[0] = 0;
+        fclose(f);
+    }
+    out[strcspn(out, "\n")] = 0;
+}
+
+static void my_proc_id(proc_id *p) {
+    char boot[64], ns[64] = "";
+    memset(p, 0, sizeof *p);
+    read_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot);
+    ssize_t k = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);
+    ns[k > 0 ? k : 0] = 0;
+    p->pid = (int32_t)getpid();
+    char state;
+    uint64_t start = 0;
+    if (boot[0] && ns[0] && proc_stat(p->pid, &state, &start)) {
+        snprintf(p->machine, sizeof p->machine, "%s %s", boot, ns);
+        p->start = start;
+    }  /* else machine stays empty: no other rank will check on this one */
+}
+
+/* Whether a rank on this machine still runs (not gone, not a zombie, not another process). */
+static int proc_alive(const proc_id *p) {
+    char state;
+    uint64_t start;
+    return proc_stat(p->pid, &state, &start) && state != 'Z' && state != 'X' && start == p->start;
 }
 
 static int mpi_fail(int rc, const char *what, s2s_err *err) {
@@ -69,11 +134,21 @@ int s2s_dist_open(s2s_dist **out, s2s_err *err) {
     d->lost = s2s_calloc((size_t)d->size, sizeof *d->lost, err, "MPI ranks");
     d->piece = s2s_calloc((size_t)d->size, sizeof *d->piece, err, "MPI ranks");
     d->pong = s2s_calloc((size_t)d->size, sizeof *d->pong, err, "MPI ranks");
+    d->news_from = s2s_calloc((size_t)d->size, sizeof *d->news_from, err, "MPI ranks");
     d->cand = s2s_calloc(4 * (size_t)d->size, 1, err, "MPI ranks");
-    if (!d->req || !d->req_peer || !d->idx || !d->st || !d->lost || !d->piece || !d->pong || !d->cand) {
+    if (!d->req || !d->req_peer || !d->idx || !d->st || !d->lost || !d->piece || !d->pong || !d->news_from || !d->cand) {
         s2s_dist_close(d);
         return S2S_ERR;
     }
+    d->procs = s2s_calloc((size_t)d->size, sizeof *d->procs, err, "MPI ranks");
+    d->nearby = s2s_calloc((size_t)d->size, sizeof *d->nearby, err, "MPI ranks");
+    if (!d->procs || !d->nearby) { s2s_dist_close(d); return S2S_ERR; }
+    proc_id me;
+    my_proc_id(&me);
+    rc = MPI_Allgather(&me, sizeof me, MPI_BYTE, d->procs, sizeof me, MPI_BYTE, d->comm);
+    if (rc != MPI_SUCCESS) { s2s_dist_close(d); return mpi_fail(rc, "MPI_Allgather", err); }
+    for (int r = 0; r < d->size; r++)
+        d->nearby[r] = r != d->rank && me.machine[0] && !strcmp(d->procs[r].machine, me.machine);
     d->news = d->cand + d->size;
     d->news_in = d->news + d->size;
     d->told = d->news_in + d->size;
@@ -88,7 +163,7 @@ void s2s_dist_close(s2s_dist *d) {
         MPI_Finalize();
     }
     free(d->req); free(d->req_peer); free(d->idx); free(d->st); free(d->lost); free(d->piece); free(d->pieces);
-    free(d->pong); free(d->cand);
+    free(d->pong); free(d->news_from); free(d->cand); free(d->procs); free(d->nearby);
     free(d);
 }
 
@@ -99,22 +174,6 @@ int s2s_dist_failed(const s2s_dist *d) { return d ? d->failed : 0; }
 int s2s_dist_built(void) { return 1; }
 void s2s_dist_watch(s2s_dist *d, volatile sig_atomic_t *flag) { if (d) d->flag = flag; }
 void s2s_dist_set_reduce(s2s_dist *d, s2s_dist_reduce how) { if (d) d->how = how; }
-
-/* The group is broken: d->lost[r] marks the ranks found gone. The lowest rank not lost speaks;
- * the message names the lost ranks. */
-static int lost_ranks(s2s_dist *d, const char *during, s2s_err *err) {
-    char list[256] = "";
-    size_t k = 0;
-    int n = 0;
-    d->failed = 1;
-    d->speaker = -1;
-    for (int r = 0; r < d->size; r++) {
-        if (!d->lost[r] && d->speaker < 0) d->speaker = r;
-        if (d->lost[r] && k < sizeof list - 16) { k += (size_t)snprintf(list + k, sizeof list - k, "%s%d", n ? ", " : "", r); n++; }
-    }
-    return s2s_errf(err, "rank%s %s of %d stopped answering during %s (killed or crashed); the job ends",
-                    n == 1 ? "" : "s", list, d->size, during);
-}
 
 /* ---- telling a dead rank from one that waits for it ---------------------------------------
  * When a rank dies, the others may wait on it directly or on a rank that waits on it. So a
@@ -132,8 +191,8 @@ static void tell(s2s_dist *d, int to, int tag, const void *buf, int count) {
     if (MPI_Isend(buf, count, MPI_BYTE, to, tag, d->comm, &rq) == MPI_SUCCESS) MPI_Request_free(&rq);
 }
 
-/* Answers pings; takes in answers and news. */
-static void serve(s2s_dist *d) {
+/* Answers pings; takes in answers and news. Returns 1 when news of lost ranks came (d->lost). */
+static int serve(s2s_dist *d) {
     int flag;
     MPI_Status st;
     while (MPI_Iprobe(MPI_ANY_SOURCE, TAG_PING, d->comm, &flag, &st) == MPI_SUCCESS && flag) {
@@ -149,19 +208,39 @@ static void serve(s2s_dist *d) {
     while (MPI_Iprobe(MPI_ANY_SOURCE, TAG_NEWS, d->comm, &flag, &st) == MPI_SUCCESS && flag) {
         MPI_Recv(d->news_in, d->size, MPI_BYTE, st.MPI_SOURCE, TAG_NEWS, d->comm, MPI_STATUS_IGNORE);
         for (int r = 0; r < d->size; r++) d->news[r] |= d->news_in[r];
+        d->news_from[st.MPI_SOURCE] = 1;
     }
+    int any = 0;
+    for (int r = 0; r < d->size; r++) any |= d->news[r];
+    if (any)
+        for (int r = 0; r < d->size; r++) d->lost[r] |= d->news[r];
+    return any;
+}
+
+/* The group is broken: d->lost[r] marks the ranks found gone, less those that sent news (they
+ * were there to find the others gone, and may have left since: not a cause but a consequence).
+ * The lowest rank not lost speaks; the message names the lost ranks. */
+static int lost_ranks(s2s_dist *d, const char *during, s2s_err *err) {
+    char list[256] = "";
+    size_t k = 0;
+    int n = 0;
+    serve(d);  /* the news already on its way */
+    d->failed = 1;
+    d->speaker = -1;
+    for (int r = 0; r < d->size; r++) {
+        d->lost[r] = (d->lost[r] || d->news[r]) && !d->news_from[r] && r != d->rank;
+        if (!d->lost[r] && d->speaker < 0) d->speaker = r;
+        if (d->lost[r] && k < sizeof list - 16) { k += (size_t)snprintf(list + k, sizeof list - k, "%s%d", n ? ", " : "", r); n++; }
+    }
+    return s2s_errf(err, "rank%s %s of %d stopped answering during %s (killed or crashed); the job ends",
+                    n == 1 ? "" : "s", list, d->size, during);
 }
 
 /* After the grace period: ping the ranks of the unfinished receives among d->req[0..nr) (all
  * other ranks when those do not say, as in a collective), then decide. Returns 1 when d->lost
- * is known (from this rank's pings or from news), 0 to go on waiting. */
+ * is known, 0 to go on waiting. */
 static int find_lost(s2s_dist *d, int nr, double t) {
     int any = 0;
-    for (int r = 0; r < d->size; r++) any |= d->news[r];
-    if (any) {  /* another rank found them */
-        for (int r = 0; r < d->size; r++) d->lost[r] = d->news[r];
-        return 1;
-    }
     if (!d->ping_at) {
         d->ping_at = t;
         memset(d->cand, 0, (size_t)d->size);
@@ -183,6 +262,24 @@ static int find_lost(s2s_dist *d, int nr, double t) {
     for (int r = 0; r < d->size; r++)
         if (r != d->rank && !d->lost[r]) tell(d, r, TAG_NEWS, d->told, d->size);
     return 1;
+}
+
+/* Every 10 ms: whether a rank on this machine has ended (then d->lost says which, and the others
+ * are told). This finds a dead neighbour at once, without waiting for the launcher's signal. */
+static int nearby_lost(s2s_dist *d) {
+    double t = now_s();
+    if (t - d->checked_at < 0.01) return 0;
+    d->checked_at = t;
+    int any = 0;
+    for (int r = 0; r < d->size; r++) {
+        d->lost[r] = d->nearby[r] && !proc_alive(&d->procs[r]);
+        d->told[r] = (char)d->lost[r];
+        any |= d->lost[r];
+    }
+    if (any)
+        for (int r = 0; r < d->size; r++)
+            if (r != d->rank && !d->lost[r]) tell(d, r, TAG_NEWS, d->told, d->size);
+    return any;
 }
 
 /* Waits for d->req[0..nr) to complete, polling: answers pings meanwhile; ends early on a bye
@@ -209,7 +306,7 @@ static int wait_all(s2s_dist *d, int nr, const char *during, s2s_err *err) {
             d->speaker = -1;  /* the leaving rank said why */
             return s2s_errf(err, "rank %d left the job on an error (above)", bst.MPI_SOURCE);
         }
-        serve(d);
+        if (serve(d) || nearby_lost(d)) return lost_ranks(d, during, err);
         if (d->flag && *d->flag) {
             double t = now_s();
             if (!d->flag_since) d->flag_since = t;
@@ -335,7 +432,15 @@ int s2s_dist_allgather(s2s_dist *d, const void *mine, size_t bytes, void *all, s
 
 void s2s_dist_abort(s2s_dist *d, int status) {
     fflush(NULL);
-    if (d && !d->failed && d->size > 1) {
+    if (d && d->failed) {
+        /* stay a moment to answer pings and let the news out, so that the others do not count
+         * this rank among the lost when they look */
+        double t0 = now_s();
+        while (now_s() - t0 < 0.2) {
+            serve(d);
+            sched_yield();
+        }
+    } else if (d && d->size > 1) {
         /* tell the others this rank is leaving (it printed why), so they end without waiting;
          * give the messages a moment to go out, then leave whatever happened to them */
         char bye = 1;

@@ -1,0 +1,108 @@
+/* The training loop's bookkeeping: a stop between epochs leaves the state of the finished epoch
+ * (so --resume shuffles as an unbroken run does), and the clipping norm's parts decide its
+ * rounding whatever the threads that compute them (what lets MPI ranks clip as one process). */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "s2s_optim.h"
+#include "s2s_train.h"
+
+typedef struct toy {
+    s2s_pairs pairs;
+    s2s_vocab *sv, *tv;
+    s2s_dataset data;
+} toy;
+
+static int toy_open(toy *t) {
+    s2s_err err;
+    if (s2s_pairs_read("tests/data/tiny.tsv", 0, &t->pairs, &err) ||
+        s2s_vocab_build(t->pairs.src_tok, t->pairs.src_start[t->pairs.n], 1, &t->sv, &err) ||
+        s2s_vocab_build(t->pairs.tgt_tok, t->pairs.tgt_start[t->pairs.n], 1, &t->tv, &err) ||
+        s2s_dataset_build(&t->pairs, t->sv, t->tv, 8, &t->data, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void toy_close(toy *t) {
+    s2s_dataset_free(&t->data); s2s_vocab_free(t->sv); s2s_vocab_free(t->tv); s2s_pairs_free(&t->pairs);
+}
+
+/* A trainer with dropout (so the generator matters) on the tiny corpus, seed 7. */
+static int make_trainer(const toy *d, s2s_model **m, s2s_trainer **tr) {
+    s2s_err err;
+    s2s_config cfg = {S2S_ATTN, s2s_vocab_size(d->sv), s2s_vocab_size(d->tv), 8, 12, 2, 0.2f, 8};
+    s2s_rng r;
+    s2s_rng_seed(&r, 7);
+    if (s2s_model_create(&cfg, m, &err)) { CHECK_MSG(0, "%s", err.msg); return -1; }
+    s2s_model_init(*m, &r);
+    s2s_train_opts to = {.batch = 8, .lr = 0.01f, .clip = 1.0f, .threads = 1};
+    if (s2s_trainer_create(*m, &d->data, &to, &r, tr, &err)) { CHECK_MSG(0, "%s", err.msg); return -1; }
+    return 0;
+}
+
+/* Stopped before the first batch of an epoch, the trainer keeps the finished epoch's order and
+ * generator; going on from there gives the weights of an unbroken run. */
+static int test_stop_between_epochs(void) {
+    toy d;
+    if (toy_open(&d)) return 0;
+    s2s_model *ma, *mb;
+    s2s_trainer *a, *b;
+    if (make_trainer(&d, &ma, &a) || make_trainer(&d, &mb, &b)) return 0;
+    s2s_err err;
+    s2s_epoch_stats st;
+    volatile sig_atomic_t stop = 0;
+    for (int e = 0; e < 3; e++) CHECK(!s2s_trainer_epoch(b, &st, &stop, &err) && st.complete);
+    for (int e = 0; e < 2; e++) CHECK(!s2s_trainer_epoch(a, &st, &stop, &err) && st.complete);
+    s2s_rng rng = a->rng;
+    int32_t *perm = malloc(sizeof(int32_t) * (size_t)d.data.n);
+    memcpy(perm, a->perm, sizeof(int32_t) * (size_t)d.data.n);
+    stop = 1;
+    CHECK(!s2s_trainer_epoch(a, &st, &stop, &err) && !st.complete);
+    CHECK(a->pos == 0 && a->epoch == 2);
+    CHECK(!memcmp(&rng, &a->rng, sizeof rng));
+    CHECK(!memcmp(perm, a->perm, sizeof(int32_t) * (size_t)d.data.n));
+    stop = 0;
+    CHECK(!s2s_trainer_epoch(a, &st, &stop, &err) && st.complete && a->epoch == 3);
+    CHECK(!memcmp(ma->params, mb->params, ma->n_params * sizeof(float)));
+    free(perm);
+    s2s_trainer_free(a); s2s_trainer_free(b); s2s_model_free(ma); s2s_model_free(mb);
+    toy_close(&d);
+    return 0;
+}
+
+/* s2s_clip_grad_norm_parts on one thread = s2s_clip_grad_norm on `parts` threads, bit for bit,
+ * norm and clipped gradients (arena sizes around the 16-float chunks and 256-chunk folds). */
+static int test_norm_parts(void) {
+    const size_t sizes[] = {16384, 16399, 65536 + 7, 300001};
+    const int saved = omp_get_max_threads();
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        const size_t n = sizes[k];
+        float *g = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+        s2s_rng r;
+        s2s_rng_seed(&r, n);
+        for (size_t i = 0; i < n; i++) g[i] = (float)((double)(s2s_rng_next(&r) >> 11) / 9007199254740992.0 - 0.5);
+        for (int parts = 1; parts <= 5; parts++) {
+            memcpy(a, g, n * sizeof(float));
+            memcpy(b, g, n * sizeof(float));
+            omp_set_num_threads(parts);
+            double na = s2s_clip_grad_norm(a, n, 1.0);
+            omp_set_num_threads(1);
+            double nb = s2s_clip_grad_norm_parts(b, n, 1.0, parts);
+            CHECK_MSG(na == nb, "n %zu parts %d: norm %.17g on threads, %.17g in parts", n, parts, na, nb);
+            CHECK(!memcmp(a, b, n * sizeof(float)));
+        }
+        free(g); free(a); free(b);
+    }
+    omp_set_num_threads(saved);
+    return 0;
+}
+
+int main(void) {
+    RUN(test_stop_between_epochs);
+    RUN(test_norm_parts);
+    TEST_END();
+}
