@@ -34,7 +34,8 @@ static void toy_close(toy *t) {
 /* A trainer with dropout (so the generator matters) on the tiny corpus, seed 7. */
 static int make_trainer(const toy *d, s2s_model **m, s2s_trainer **tr) {
     s2s_err err;
-    s2s_config cfg = {S2S_ATTN, s2s_vocab_size(d->sv), s2s_vocab_size(d->tv), 8, 12, 2, 0.2f, 8};
+    s2s_config cfg = s2s_config_d2l(s2s_vocab_size(d->sv), s2s_vocab_size(d->tv));
+    cfg.embed = 8; cfg.hidden = 12; cfg.dropout = 0.2f; cfg.num_steps = 8;
     s2s_rng r;
     s2s_rng_seed(&r, 7);
     if (s2s_model_create(&cfg, m, &err)) { CHECK_MSG(0, "%s", err.msg); return -1; }
