@@ -32,7 +32,7 @@ static int setup_open(setup *s) {
     s2s_rng_seed(&r, 3);
     if (s2s_model_create(&c, &s->m, &err)) return 1;
     s2s_model_init(s->m, &r);
-    s2s_train_opts o = {8, 0.01f, 1.0f, 1};
+    s2s_train_opts o = {.batch = 8, .lr = 0.01f, .clip = 1.0f, .threads = 1};
     if (s2s_trainer_create(s->m, &s->d, &o, &r, &s->t, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     return 0;
 }
