@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "s2s_dist.h"
@@ -111,12 +112,14 @@ static void agree(int status, const char *failure, const char *opts, uint64_t da
         return;
     }
     if (s2s_dist_speaks(g_dist)) fprintf(stderr, "seq2seq: %s\n", line);
-    /* the launcher stops the ranks still finishing once one has exited non-zero: quietly */
+    /* The launcher stops the ranks still finishing once one has exited non-zero: ignore its
+     * signals, and leave at once after MPI (no exit handlers to be caught in). */
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
+    fflush(NULL);
     job_close();
-    exit(exit_status);
+    _exit(exit_status);
 }
 
 void job_agree(const char *opts, uint64_t data_hash, uint64_t state_hash) {
