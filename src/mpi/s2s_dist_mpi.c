@@ -97,7 +97,7 @@ static void my_proc_id(proc_id *p) {
     char state;
     uint64_t start = 0;
     if (boot[0] && ns[0] && proc_stat(p->pid, &state, &start)) {
-        snprintf(p->machine, sizeof p->machine, "%s %s", boot, ns);
+        snprintf(p->machine, sizeof p->machine, "%.47s %.47s", boot, ns);
         p->start = start;
     }  /* else machine stays empty: no other rank will check on this one */
 }
