@@ -23,7 +23,6 @@ int s2s_config_check(const s2s_config *c, s2s_err *err) {
     if (c->layers < 1 || c->layers > S2S_MAX_LAYERS) return s2s_errf(err, "layers %d is out of range (1 .. %d)", c->layers, S2S_MAX_LAYERS);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) return s2s_errf(err, "dropout %g is out of range [0, 1)", (double)c->dropout);
     if (c->num_steps < 1 || c->num_steps > S2S_MAX_STEPS) return s2s_errf(err, "num_steps %d is out of range (1 .. %d)", c->num_steps, S2S_MAX_STEPS);
-    if (c->encoder == S2S_BI) return s2s_errf(err, "the bidirectional encoder is not in this build yet");
     if (c->encoder == S2S_BI && c->hidden % 2)
         return s2s_errf(err, "a bidirectional encoder needs an even hidden size (H/2 units per direction; got %d)", c->hidden);
     if (c->input_feed != 0 && c->input_feed != 1) return s2s_errf(err, "input_feed must be 0 or 1");

@@ -249,6 +249,70 @@ static int layer_fixture(const char *name, s2s_cell_kind kind) {
     return 0;
 }
 static int test_lstm_layer(void) { return layer_fixture("fam_lstm.safetensors", S2S_LSTM); }
+
+/* A 2-layer bidirectional nn.GRU / nn.LSTM over packed sequences, as the encoder computes it:
+ * the fixture's inputs x [T,B,In] become the rows of an embedding (position (t, b) is token
+ * t*B + b), its parameters the encoder's; then outputs (zero at padding), final states (both
+ * directions side by side), and from upstream dy, dhn every weight's gradient and grad.x (the
+ * embedding's rows). */
+static int packed_fixture(const char *name) {
+    s2s_st_file *f = open_fixture(name);
+    if (!f) { CHECK(0); return 0; }
+    const int In = META(f, "In"), Hd = META(f, "H"), L = META(f, "L"), T = META(f, "T"), B = META(f, "B"), H = 2 * Hd;
+    const s2s_cell_kind kind = !strcmp(s2s_st_meta(f, "kind"), "lstm") ? S2S_LSTM : S2S_GRU;
+    s2s_config cfg = family_config((family){kind, S2S_BI, S2S_NO_ATTENTION, 0, 0}, T * B, 4, In, H, L, 0.0f, T);
+    if (!available(&cfg)) { s2s_st_free(f); return 1; }
+    s2s_model *m; s2s_ws *ws; s2s_err err;
+    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create_opts(m, B, T, &g_opts, &ws, &err)) {
+        CHECK_MSG(0, "%s", err.msg); s2s_st_free(f); return 0;
+    }
+    const int S = ws->S;
+    const size_t BH = (size_t)B * H, BHd = (size_t)B * Hd;
+    char nm[96];
+    for (int i = 0; i < m->n_tensors; i++) {
+        const char *tn = m->tensors[i].name;
+        if (strncmp(tn, "encoder.rnn.", 12)) continue;
+        const s2s_tensor *t = s2s_st_find(f, tn + 12);
+        CHECK_MSG(t && t->nbytes == m->tensors[i].size * 4, "fixture tensor %s missing or misshapen", tn + 12);
+        if (t) memcpy(m->params + m->tensors[i].offset, t->data, t->nbytes);
+    }
+    memcpy(m->p.enc_emb, F32(f, "x"), sizeof(float) * T * B * In);
+    int32_t src[64], len[8];
+    for (int b = 0; b < B; b++) {
+        len[b] = I32(f, "lengths")[b];
+        for (int t = 0; t < T; t++) src[b * T + t] = t * B + b;
+    }
+    s2s_enc_forward(m, ws, B, src, len, 0, NULL);
+    CHECK_ARRAY(ws->enc_out[L - 1], F32(f, "y"), T * BH, RTOL, ATOL, "y");
+    float *want = calloc(BH, 4), *up = calloc((size_t)S * L * BH, 4);
+    for (int st = 0; st < S; st++) {
+        const float *hn = F32(f, st ? "cn" : "hn"), *dhn = F32(f, st ? "dcn" : "dhn");
+        for (int l = 0; l < L; l++) {
+            for (int b = 0; b < B; b++)
+                for (int d = 0; d < 2; d++) {
+                    memcpy(want + b * H + d * Hd, hn + (2 * l + d) * BHd + b * Hd, sizeof(float) * Hd);
+                    memcpy(up + ((size_t)st * L + l) * BH + b * H + d * Hd, dhn + (2 * l + d) * BHd + b * Hd, sizeof(float) * Hd);
+                }
+            CHECK_ARRAY(ws->enc_final[st][l], want, BH, RTOL, ATOL, st ? "cn" : "hn");
+        }
+    }
+    s2s_model_zero_grad(m);
+    memcpy(ws->enc_dy, F32(f, "dy"), sizeof(float) * T * BH);
+    memcpy(ws->enc_dstate, up, sizeof(float) * S * L * BH);
+    s2s_enc_backward(m, ws, src);
+    CHECK_ARRAY(m->g.enc_emb, F32(f, "grad.x"), T * B * In, RTOL, ATOL, "grad.x");
+    for (int i = 0; i < m->n_tensors; i++) {
+        const char *tn = m->tensors[i].name;
+        if (strncmp(tn, "encoder.rnn.", 12)) continue;
+        snprintf(nm, sizeof nm, "grad.%s", tn + 12);
+        CHECK_ARRAY(m->grads + m->tensors[i].offset, F32(f, nm), (long)m->tensors[i].size, RTOL, ATOL, nm);
+    }
+    free(want); free(up);
+    s2s_ws_free(ws); s2s_model_free(m); s2s_st_free(f);
+    return 0;
+}
+static int test_bigru_packed(void) { return packed_fixture("fam_bigru_packed.safetensors"); }
+static int test_bilstm_packed(void) { return packed_fixture("fam_bilstm_packed.safetensors"); }
 static int test_gru_layer(void) { return layer_fixture("gru.safetensors", S2S_GRU); }
 
 /* Every cell's forward against its reference (the element-wise part in portable loops): bit for
@@ -552,6 +616,8 @@ int main(void) {
         RUN(test_lstm_bi_luong_general_feed);
         RUN(test_gru_uni_bahdanau_tied);
         RUN(test_lstm_bi_luong_dot_feed_tied);
+        RUN(test_bigru_packed);
+        RUN(test_bilstm_packed);
     }
     g_opts.token_tables = 1;
     s2s_gemm_backend(S2S_GEMM_OWN);
