@@ -385,11 +385,11 @@ int s2s_bleu_corpus(const char *const *hyps, const char *const *refs, int n, s2s
     if (tok != S2S_TOK_13A && tok != S2S_TOK_NONE)
         return s2s_errf(err, "corpus BLEU: unknown tokenizer %d", (int)tok);
     for (int i = 0; i < n; i++) {
-        if (!hyps[i]) return s2s_errf(err, "corpus BLEU: hypothesis %d is NULL", i);
-        if (!refs[i]) return s2s_errf(err, "corpus BLEU: reference %d is NULL", i);
+        if (!hyps[i]) return s2s_errf(err, "corpus BLEU: hypothesis %d (counting from 1) is NULL", i + 1);
+        if (!refs[i]) return s2s_errf(err, "corpus BLEU: reference %d (counting from 1) is NULL", i + 1);
         if (!refs[i][0])
-            return s2s_errf(err, "corpus BLEU: reference %d is empty (sacreBLEU refuses empty "
-                            "references; drop that pair)", i);
+            return s2s_errf(err, "corpus BLEU: reference %d (counting from 1) is empty (sacreBLEU refuses empty "
+                            "references; drop that pair)", i + 1);
     }
     s2s_corpus_bleu r;
     memset(&r, 0, sizeof r);

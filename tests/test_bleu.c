@@ -229,11 +229,11 @@ static int test_corpus_errors(void) {
     s2s_err err = {{0}};
     const char *h[] = {"a b c d", "x"}, *r[] = {"a b c d", ""};
     CHECK(s2s_bleu_corpus(h, r, 2, S2S_TOK_13A, &b, NULL, 0, &err) == S2S_ERR);
-    CHECK(strstr(err.msg, "reference 1 is empty") != NULL);
+    CHECK(strstr(err.msg, "reference 2 (counting from 1) is empty") != NULL);
     CHECK(s2s_bleu_corpus(h, r, 0, S2S_TOK_13A, &b, NULL, 0, &err) == S2S_ERR);
     const char *hn[] = {NULL};
     CHECK(s2s_bleu_corpus(hn, r, 1, S2S_TOK_13A, &b, NULL, 0, &err) == S2S_ERR);
-    CHECK(strstr(err.msg, "hypothesis 0") != NULL);
+    CHECK(strstr(err.msg, "hypothesis 1 (counting from 1)") != NULL);
     /* a short signature buffer is truncated, never overrun */
     char sig[8];
     CHECK(s2s_bleu_corpus(h, r, 1, S2S_TOK_13A, &b, sig, sizeof sig, &err) == S2S_OK);

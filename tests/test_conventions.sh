@@ -7,7 +7,10 @@ SMALL="--embed 16 --hidden 16 --batch 8 --lr 0.01"
 $S2S train --data $TINY $SMALL --epochs 20 --seed 3 --out "$TMP/m.st" --quiet >/dev/null
 
 # --- help and version --------------------------------------------------------------------
-for c in train translate attention eval bleu info data version help; do
+# every command `seq2seq help` lists (so a new one is covered without editing this list)
+commands=$($S2S help | awk '/^seq2seq [a-z]+ / {print $2}')
+if [ "$(printf '%s\n' $commands | wc -l)" -ge 9 ]; then ok help_lists_commands; else bad help_lists_commands "$commands"; fi
+for c in $commands; do
   for h in --help -h; do
     out=$($S2S $c $h 2>"$TMP/err"); rc=$?
     if [ $rc -eq 0 ] && [ "$(printf '%s\n' "$out" | head -1 | cut -d' ' -f1-3)" = "usage: seq2seq $c" ] && [ ! -s "$TMP/err" ]; then
