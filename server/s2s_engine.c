@@ -109,7 +109,7 @@ int s2s_engine_translate(s2s_engine *e, const char *const *src, int n, const s2s
     s2s_translate_options to;
     s2s_translate_options_init(&to);
     to.beam = o->beam; to.nbest = o->nbest; to.alpha = o->alpha;
-    to.scores = 1;                           /* every answer has scores: greedy runs as a beam of one */
+    to.scores = 1;                           /* every answer has scores (beam 1: greedy's summed log p) */
     to.attention = o->attention && e->has_attention;
     to.batch = n;                            /* the server's batch is the handle's batch */
     to.threads = 1;

@@ -16,7 +16,7 @@ typedef struct s2s_decode_opts {
 
 typedef struct s2s_engine_hyp {
     char *text;     /* the translation, tokens joined by spaces (malloc'd) */
-    double score;   /* summed log-probabilities / length^alpha (greedy runs as a beam of one) */
+    double score;   /* summed log-probabilities / length^alpha (as a beam search's, also at beam 1) */
 } s2s_engine_hyp;
 
 /* One sentence's translation. The attention matrix, when asked for, is that of hyps[0]:
