@@ -23,15 +23,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static char *src_tok[] = {"a", "<eos>"}, *tgt_tok[] = {"\"b\\", "<eos>"};
     static float attn[4] = {0.25f, 0.75f, 1.0f, 0.0f};
     for (int i = 0; i < r.n; i++) {
-        res[i].n_hyps = i % 2 ? 1 : r.opts.nbest;
-        res[i].hyps = calloc((size_t)res[i].n_hyps, sizeof *res[i].hyps);
-        for (int h = 0; h < res[i].n_hyps; h++) {
-            res[i].hyps[h].text = r.text[i];  /* any text: the answer escapes it */
-            res[i].hyps[h].score = -h - 0.5;
-        }
-        if (i % 3 == 0) {
-            res[i].n_src = res[i].n_tgt = 2;
-            res[i].src_tokens = src_tok; res[i].tgt_tokens = tgt_tok; res[i].attn = attn;
+        s2s_engine_result *x = &res[i];
+        x->n_hyps = i % 2 ? 1 : r.opts.nbest;
+        x->hyps = calloc((size_t)x->n_hyps, sizeof *x->hyps);
+        if (i % 3 == 0) { x->n_src = 2; x->src_tokens = src_tok; }
+        for (int h = 0; h < x->n_hyps; h++) {
+            x->hyps[h].text = r.text[i];  /* any text: the answer escapes it */
+            x->hyps[h].score = -h - 0.5;
+            if (i % 3 == 0) { x->hyps[h].n_tgt = 2; x->hyps[h].tgt_tokens = tgt_tok; x->hyps[h].attn = attn; }
         }
     }
     size_t len;

@@ -125,6 +125,10 @@ S2S_API double s2s_translation_score(const s2s_translation *r, int i, int k);
 S2S_API const float *s2s_translation_attention(const s2s_translation *r, int i, int *rows, int *cols);
 S2S_API const char *s2s_translation_source_token(const s2s_translation *r, int i, int col);
 S2S_API const char *s2s_translation_target_token(const s2s_translation *r, int i, int row);
+/* The same for sentence i's hypothesis k (0 = the best, as above; k < s2s_translation_hyps):
+ * its own rows and target labels, the same columns and source labels. */
+S2S_API const float *s2s_translation_hyp_attention(const s2s_translation *r, int i, int k, int *rows, int *cols);
+S2S_API const char *s2s_translation_hyp_target_token(const s2s_translation *r, int i, int k, int row);
 S2S_API void s2s_translation_free(s2s_translation *r);
 
 /* ---- training ----------------------------------------------------------------------------

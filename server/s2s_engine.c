@@ -69,11 +69,31 @@ const char *s2s_engine_describe(const s2s_engine *e) { return e->desc; }
 
 void s2s_engine_result_free(s2s_engine_result *r) {
     if (!r) return;
-    for (int h = 0; h < r->n_hyps; h++) free(r->hyps[h].text);
+    for (int h = 0; h < r->n_hyps; h++) {
+        s2s_engine_hyp *y = &r->hyps[h];
+        for (int t = 0; t < y->n_tgt; t++) free(y->tgt_tokens[t]);
+        free(y->text); free(y->tgt_tokens); free(y->attn);
+    }
     for (int i = 0; i < r->n_src; i++) free(r->src_tokens[i]);
-    for (int i = 0; i < r->n_tgt; i++) free(r->tgt_tokens[i]);
-    free(r->hyps); free(r->src_tokens); free(r->tgt_tokens); free(r->attn); free(r->error);
+    free(r->hyps); free(r->src_tokens); free(r->error);
     memset(r, 0, sizeof *r);
+}
+
+/* Hypothesis k of sentence i of a handle's result into y (its own copies); cols columns. */
+static int take_hyp(const s2s_translation *tr, int i, int k, int cols, s2s_engine_hyp *y) {
+    int rows = 0, c = 0;
+    y->score = s2s_translation_score(tr, i, k);
+    if (!(y->text = strdup(s2s_translation_text(tr, i, k)))) return S2S_ERR;
+    const float *w = s2s_translation_hyp_attention(tr, i, k, &rows, &c);
+    if (!w || !rows || c != cols) return S2S_OK;
+    y->tgt_tokens = calloc((size_t)rows, sizeof(char *));
+    y->attn = malloc(sizeof(float) * (size_t)rows * cols);
+    if (!y->tgt_tokens || !y->attn) return S2S_ERR;
+    memcpy(y->attn, w, sizeof(float) * (size_t)rows * cols);
+    for (; y->n_tgt < rows; y->n_tgt++)
+        if (!(y->tgt_tokens[y->n_tgt] = strdup(s2s_translation_hyp_target_token(tr, i, k, y->n_tgt))))
+            return S2S_ERR;
+    return S2S_OK;
 }
 
 /* Sentence i of a handle's result into r (its own copies). */
@@ -81,21 +101,13 @@ static int take_result(const s2s_translation *tr, int i, s2s_engine_result *r) {
     int nh = s2s_translation_hyps(tr, i), rows = 0, cols = 0;
     if (!(r->hyps = calloc((size_t)(nh ? nh : 1), sizeof *r->hyps))) return S2S_ERR;
     r->n_hyps = nh;
-    for (int k = 0; k < nh; k++) {
-        r->hyps[k].score = s2s_translation_score(tr, i, k);
-        if (!(r->hyps[k].text = strdup(s2s_translation_text(tr, i, k)))) return S2S_ERR;
+    if (s2s_translation_attention(tr, i, &rows, &cols) && rows > 0) {
+        if (!(r->src_tokens = calloc((size_t)cols, sizeof(char *)))) return S2S_ERR;
+        for (; r->n_src < cols; r->n_src++)
+            if (!(r->src_tokens[r->n_src] = strdup(s2s_translation_source_token(tr, i, r->n_src)))) return S2S_ERR;
     }
-    const float *w = s2s_translation_attention(tr, i, &rows, &cols);
-    if (!w) return S2S_OK;
-    r->src_tokens = calloc((size_t)cols, sizeof(char *));
-    r->tgt_tokens = calloc((size_t)rows, sizeof(char *));
-    r->attn = malloc(sizeof(float) * (size_t)rows * cols);
-    if (!r->src_tokens || !r->tgt_tokens || !r->attn) return S2S_ERR;
-    memcpy(r->attn, w, sizeof(float) * (size_t)rows * cols);
-    for (; r->n_src < cols; r->n_src++)
-        if (!(r->src_tokens[r->n_src] = strdup(s2s_translation_source_token(tr, i, r->n_src)))) return S2S_ERR;
-    for (; r->n_tgt < rows; r->n_tgt++)
-        if (!(r->tgt_tokens[r->n_tgt] = strdup(s2s_translation_target_token(tr, i, r->n_tgt)))) return S2S_ERR;
+    for (int k = 0; k < nh; k++)
+        if (take_hyp(tr, i, k, r->n_src, &r->hyps[k])) return S2S_ERR;
     return S2S_OK;
 }
 

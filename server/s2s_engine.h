@@ -11,23 +11,26 @@ typedef struct s2s_decode_opts {
     int beam;       /* 1 = greedy */
     int nbest;      /* hypotheses returned per sentence, 1 .. beam */
     float alpha;    /* length normalisation exponent of beam search */
-    int attention;  /* 1: attention weights and tokens for each sentence's best hypothesis */
+    int attention;  /* 1: attention weights and tokens for every hypothesis */
 } s2s_decode_opts;
 
+/* A hypothesis; its attention, when asked for and the model has it: rows = its target tokens
+ * (the output, and the <eos> step if it ended), columns = the sentence's source tokens. */
 typedef struct s2s_engine_hyp {
     char *text;     /* the translation, tokens joined by spaces (malloc'd) */
     double score;   /* summed log-probabilities / length^alpha (as a beam search's, also at beam 1) */
+    int n_tgt;      /* attention rows (0 without attention) */
+    char **tgt_tokens; /* [n_tgt] (malloc'd strings) */
+    float *attn;    /* [n_tgt, n_src], each row sums to 1 */
 } s2s_engine_hyp;
 
-/* One sentence's translation. The attention matrix, when asked for, is that of hyps[0]:
- * rows = target tokens (the output and the <eos> step, if it ended), columns = source tokens
- * as the model read them (after preprocessing and truncation, and <eos>). */
+/* One sentence's translation. */
 typedef struct s2s_engine_result {
     int n_hyps;                 /* 1 .. nbest, best first */
     s2s_engine_hyp *hyps;
-    int n_src, n_tgt;           /* attention's columns and rows (0 without attention) */
-    char **src_tokens, **tgt_tokens; /* [n_src], [n_tgt] (malloc'd strings) */
-    float *attn;                /* [n_tgt, n_src], each row sums to 1 */
+    int n_src;                  /* attention's columns (0 without attention) */
+    char **src_tokens;          /* [n_src] the source tokens as the model read them (preprocessed
+                                 * words or pieces, cut at num_steps, then <eos>; malloc'd) */
     char *error;                /* non-NULL: the model cannot take this sentence (the input is at
                                  * fault; the message says why) and the rest is empty */
 } s2s_engine_result;

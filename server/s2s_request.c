@@ -301,6 +301,21 @@ static cJSON *onmt_answer(const s2s_request *r, const s2s_engine_result *res) {
     return root;
 }
 
+/* A hypothesis' attention: {"tgt_tokens": [...], "weights": [[...] per target token]}; null
+ * when the model has none (a plain decoder). */
+static cJSON *attention(const s2s_engine_hyp *y, int n_src) {
+    if (!y->attn || !n_src) return cJSON_CreateNull();
+    cJSON *a = cJSON_CreateObject(), *w;
+    cJSON_AddItemToObject(a, "tgt_tokens", strings(y->tgt_tokens, y->n_tgt));
+    if (!(w = cJSON_AddArrayToObject(a, "weights"))) return a;
+    for (int t = 0; t < y->n_tgt; t++) {
+        cJSON *row = cJSON_CreateArray();
+        cJSON_AddItemToArray(w, row);
+        for (int s = 0; row && s < n_src; s++) cJSON_AddItemToArray(row, num(y->attn[(size_t)t * n_src + s], 1));
+    }
+    return a;
+}
+
 static cJSON *v1_answer(const s2s_request *r, const s2s_engine_result *res) {
     cJSON *root = cJSON_CreateObject(), *tr = cJSON_AddArrayToObject(root, "translations");
     for (int i = 0; tr && i < r->n; i++) {
@@ -308,27 +323,15 @@ static cJSON *v1_answer(const s2s_request *r, const s2s_engine_result *res) {
         cJSON *o = cJSON_CreateObject(), *hyps;
         cJSON_AddItemToArray(tr, o);
         cJSON_AddStringToObject(o, "src", r->text[i]);
+        if (r->opts.attention && x->n_src)
+            cJSON_AddItemToObject(o, "src_tokens", strings(x->src_tokens, x->n_src));
         if (!(hyps = cJSON_AddArrayToObject(o, "hypotheses"))) break;
         for (int h = 0; h < x->n_hyps; h++) {
             cJSON *ho = cJSON_CreateObject();
             cJSON_AddItemToArray(hyps, ho);
             cJSON_AddStringToObject(ho, "text", x->hyps[h].text);
             cJSON_AddItemToObject(ho, "score", num(x->hyps[h].score, 0));
-        }
-        if (r->opts.attention && x->attn) {
-            cJSON *a = cJSON_AddObjectToObject(o, "attention"), *w;
-            cJSON_AddNumberToObject(a, "hypothesis", 0);  /* the engine gives the best one's */
-            cJSON_AddItemToObject(a, "src_tokens", strings(x->src_tokens, x->n_src));
-            cJSON_AddItemToObject(a, "tgt_tokens", strings(x->tgt_tokens, x->n_tgt));
-            if (!(w = cJSON_AddArrayToObject(a, "weights"))) break;
-            for (int t = 0; t < x->n_tgt; t++) {
-                cJSON *row = cJSON_CreateArray();
-                cJSON_AddItemToArray(w, row);
-                for (int s = 0; row && s < x->n_src; s++)
-                    cJSON_AddItemToArray(row, num(x->attn[(size_t)t * x->n_src + s], 1));
-            }
-        } else if (r->opts.attention) {
-            cJSON_AddNullToObject(o, "attention");  /* asked for, but the model has none (plain) */
+            if (r->opts.attention) cJSON_AddItemToObject(ho, "attention", attention(&x->hyps[h], x->n_src));
         }
     }
     return root;

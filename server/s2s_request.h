@@ -11,10 +11,12 @@
  *   whitespace is put back around "tgt"; a src that is empty after stripping gets "" and 0.
  * POST /v1/translate:
  *   request  {"text": ["...", ...] | "...", "beam": K, "nbest": N, "alpha": A, "attention": true}
- *   response {"translations": [{"src": ..., "hypotheses": [{"text": ..., "score": S}, ...],
- *             "attention": {"src_tokens": [...], "tgt_tokens": [...], "weights": [[...], ...]}}]}
- *             ("attention" for the best hypothesis, when asked for and the model has it; one
- *             row of weights per target token, one column per source token). */
+ *   response {"translations": [{"src": ..., "src_tokens": [...],
+ *             "hypotheses": [{"text": ..., "score": S,
+ *                             "attention": {"tgt_tokens": [...], "weights": [[...], ...]}}, ...]}]}
+ *             ("src_tokens" and each hypothesis' "attention" when asked for; "attention" is
+ *             null for a model without attention; one row of weights per target token, one
+ *             column per source token). */
 #ifndef S2S_REQUEST_H
 #define S2S_REQUEST_H
 #include <stddef.h>

@@ -15,9 +15,8 @@ void s2s_beam_opts_default(s2s_beam_opts *o) {
 
 void s2s_beam_result_free(s2s_beam_result *r) {
     if (!r) return;
-    for (int i = 0; i < r->n_hyps; i++) free(r->hyps[i].tokens);
-    free(r->hyps);
-    free(r->attn);
+    for (int i = 0; i < r->n_hyps; i++) { free(r->hyps[i].tokens); free(r->hyps[i].attn); }
+    free(r->hyps);  /* r->attn is hyps[0].attn */
     memset(r, 0, sizeof *r);
 }
 
@@ -175,10 +174,10 @@ int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *
             y->len = len; y->ended = F[h].ended; y->logprob = F[h].sum; y->score = F[h].score;
             y->tokens = s2s_malloc(sizeof(int32_t) * (len ? len : 1), err, "beam tokens");
             float *A = NULL;
-            if (h == 0 && o->want_attn) {
-                A = res->attn = s2s_malloc(sizeof(float) * steps * Ta, err, "beam attention");
-                res->attn_steps = steps; res->attn_T = Ta;
+            if (o->want_attn) {
+                A = y->attn = s2s_malloc(sizeof(float) * steps * Ta, err, "beam attention");
                 if (!A) { rc = S2S_ERR; goto out; }
+                if (h == 0) { res->attn = A; res->attn_steps = steps; res->attn_T = Ta; }
             }
             if (!y->tokens) { rc = S2S_ERR; goto out; }
             int slot = F[h].end_slot;

@@ -41,7 +41,7 @@ typedef struct s2s_beam_opts {
     int max_len;         /* at most this many generated tokens per sentence (>= 1) */
     float max_len_ratio; /* > 0: sentence i gets min(max_len, ceil(ratio * src_len[i])), >= 1 */
     int nbest;           /* hypotheses returned per sentence, 1 .. K */
-    int want_attn;       /* 1: attention rows for each sentence's best hypothesis */
+    int want_attn;       /* 1: the attention rows of each hypothesis returned */
 } s2s_beam_opts;
 
 /* beam 4, alpha 1, max_len 10 (d2l's num_steps), no ratio, nbest 1, no attention. */
@@ -53,13 +53,16 @@ typedef struct s2s_beam_hyp {
     int ended;           /* 1: ended with <eos>; 0: cut at max_len */
     double logprob;      /* raw sum of log p over the len + ended generated tokens */
     double score;        /* logprob / (len + ended)^alpha */
+    float *attn;         /* want_attn: [len + ended, attn_T] the attention rows of its own
+                          * steps; else NULL */
 } s2s_beam_hyp;
 
 typedef struct s2s_beam_result {
     int n_hyps;          /* 1 .. nbest, best first (by score) */
     s2s_beam_hyp *hyps;
     int attn_steps, attn_T;
-    float *attn;         /* want_attn: [attn_steps = len + ended, attn_T] for hyps[0]; else NULL */
+    float *attn;         /* want_attn: hyps[0].attn (the same array, owned there), with
+                          * attn_steps = its len + ended rows; else NULL */
 } s2s_beam_result;
 
 /* Frees what r owns (not r itself) and zeroes it; safe on a zeroed result. */

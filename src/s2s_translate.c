@@ -61,7 +61,8 @@ struct s2s_translator {
 struct attn_res {
     int rows, cols;
     float *w;                 /* [rows, cols] */
-    char **src, **tgt;        /* [cols], [rows] labels, each one block (pointers, then the strings) */
+    char **src, **tgt;        /* [cols], [rows] labels, each one block (pointers, then the strings);
+                               * src in the entry of hypothesis 0 only (the same for all) */
 };
 
 struct s2s_translation {
@@ -69,7 +70,8 @@ struct s2s_translation {
     int *n_hyps;              /* [n] */
     char **text;              /* [n * nbest] */
     double *score;            /* [n * nbest] */
-    struct attn_res *att;     /* [n] with options.attention, else NULL */
+    struct attn_res *att;     /* [n * nbest] (sentence i's hypothesis k at i * nbest + k) with
+                               * options.attention, else NULL */
 };
 
 /* ---- text: the one place sentences become ids and ids become text ---------------------------
@@ -376,16 +378,16 @@ static void worker_free(worker *w) {
     free(w->bids); free(w->blen); free(w->res); free(w->olen); free(w->br); free(w->attn); free(w->logprob);
 }
 
-/* Sentence i's attention: rows output steps of the weights w (row stride ld), nk columns. */
-static int keep_attention(job *j, int i, const float *w, size_t ld, int rows, int nk, const int32_t *tok,
+/* The attention of sentence i's hypothesis k: rows output steps of the weights w (row stride
+ * ld), nk columns. */
+static int keep_attention(job *j, int i, int k, const float *w, size_t ld, int rows, int nk, const int32_t *tok,
                           int ntok, int ended) {
-    struct attn_res *a = &j->res->att[i];
+    struct attn_res *a = &j->res->att[(size_t)i * j->res->nbest + k];
     a->rows = rows; a->cols = nk;
     a->w = malloc(sizeof(float) * (size_t)(rows > 0 ? rows : 1) * (size_t)nk);
     a->tgt = text_target_labels(j->t, tok, ntok, ended);
-    a->src = j->src_lab[i];
-    j->src_lab[i] = NULL;
-    if (!a->w || !a->tgt) return S2S_ERR;
+    if (k == 0) { a->src = j->src_lab[i]; j->src_lab[i] = NULL; }
+    if (!a->w || !a->tgt || (k == 0 && !a->src)) return S2S_ERR;
     for (int r = 0; r < rows; r++) memcpy(a->w + (size_t)r * nk, w + (size_t)r * ld, sizeof(float) * nk);
     return S2S_OK;
 }
@@ -418,7 +420,8 @@ static int run_batch(worker *w, int k, s2s_err *err) {
             if (!(r->text[(size_t)i * nb] = text_decode(j->t, tok, L))) return s2s_errf(err, "out of memory for a translation");
             if (j->o.attention) {
                 const int ended = *ol < ml && L == *ol;  /* the step that chose <eos> is kept */
-                if (keep_attention(j, i, w->attn + (size_t)b * ml * T, T, L + ended, w->blen[b], tok, L, ended))
+                const float *a = w->attn + (size_t)b * ml * T;
+                if (keep_attention(j, i, 0, a, T, L + ended, w->blen[b], tok, L, ended))
                     return s2s_errf(err, "out of memory for the attention weights");
             }
         }
@@ -435,10 +438,12 @@ static int run_batch(worker *w, int k, s2s_err *err) {
             if (!(r->text[(size_t)i * nb + h] = text_decode(j->t, br->hyps[h].tokens, br->hyps[h].len)))
                 rc = s2s_errf(err, "out of memory for a translation");
         }
-        if (rc == S2S_OK && j->o.attention && br->n_hyps > 0 &&
-            keep_attention(j, i, br->attn, (size_t)br->attn_T, br->attn_steps, w->blen[b], br->hyps[0].tokens,
-                           br->hyps[0].len, br->hyps[0].ended))
-            rc = s2s_errf(err, "out of memory for the attention weights");
+        for (int h = 0; rc == S2S_OK && j->o.attention && h < br->n_hyps; h++) {
+            const s2s_beam_hyp *y = &br->hyps[h];
+            const int steps = y->len + y->ended;
+            if (keep_attention(j, i, h, y->attn, (size_t)br->attn_T, steps, w->blen[b], y->tokens, y->len, y->ended))
+                rc = s2s_errf(err, "out of memory for the attention weights");
+        }
     }
     for (int b = 0; b < B; b++) s2s_beam_result_free(&w->br[b]);
     return rc;
@@ -455,7 +460,7 @@ static int empty_sources(s2s_translation *r, const int32_t *ids, const int32_t *
         if (!(text[0] = strdup(""))) return s2s_errf(err, "out of memory for a translation");
         r->n_hyps[i] = 1;
         r->score[(size_t)i * r->nbest] = isnan(r->score[(size_t)i * r->nbest]) ? NAN : 0.0;
-        if (r->att) r->att[i].rows = 0;
+        for (int h = 0; r->att && h < r->nbest; h++) r->att[(size_t)i * r->nbest + h].rows = 0;
     }
     return S2S_OK;
 }
@@ -535,7 +540,9 @@ void s2s_translation_free(s2s_translation *r) {
     if (r->text)
         for (size_t i = 0; i < (size_t)r->n * r->nbest; i++) free(r->text[i]);
     if (r->att)
-        for (int i = 0; i < r->n; i++) { free(r->att[i].w); free(r->att[i].src); free(r->att[i].tgt); }
+        for (size_t i = 0; i < (size_t)r->n * r->nbest; i++) {
+            free(r->att[i].w); free(r->att[i].src); free(r->att[i].tgt);
+        }
     free(r->n_hyps); free(r->text); free(r->score); free(r->att);
     free(r);
 }
@@ -548,7 +555,7 @@ static s2s_translation *result_alloc(int n, int nbest, int attention, s2s_err *e
     if (!(r->n_hyps = s2s_calloc(nn, sizeof(int), err, "the translations")) ||
         !(r->text = s2s_calloc(nn * nbest, sizeof(char *), err, "the translations")) ||
         !(r->score = s2s_calloc(nn * nbest, sizeof(double), err, "the scores")) ||
-        (attention && !(r->att = s2s_calloc(nn, sizeof *r->att, err, "the attention weights")))) {
+        (attention && !(r->att = s2s_calloc(nn * nbest, sizeof *r->att, err, "the attention weights")))) {
         s2s_translation_free(r);
         return NULL;
     }
@@ -680,21 +687,35 @@ double s2s_translation_score(const s2s_translation *r, int i, int k) {
     return r && i >= 0 && i < r->n && k >= 0 && k < r->n_hyps[i] ? r->score[(size_t)i * r->nbest + k] : NAN;
 }
 
-const float *s2s_translation_attention(const s2s_translation *r, int i, int *rows, int *cols) {
-    const struct attn_res *a = r && r->att && i >= 0 && i < r->n ? &r->att[i] : NULL;
+/* Sentence i's hypothesis k's attention entry, or NULL. */
+static const struct attn_res *attention_of(const s2s_translation *r, int i, int k) {
+    if (!r || !r->att || i < 0 || i >= r->n || k < 0 || k >= r->n_hyps[i]) return NULL;
+    return &r->att[(size_t)i * r->nbest + k];
+}
+
+const float *s2s_translation_hyp_attention(const s2s_translation *r, int i, int k, int *rows, int *cols) {
+    const struct attn_res *a = attention_of(r, i, k);
     if (rows) *rows = a && a->w ? a->rows : 0;
     if (cols) *cols = a && a->w ? a->cols : 0;
     return a ? a->w : NULL;
 }
 
+const float *s2s_translation_attention(const s2s_translation *r, int i, int *rows, int *cols) {
+    return s2s_translation_hyp_attention(r, i, 0, rows, cols);
+}
+
 const char *s2s_translation_source_token(const s2s_translation *r, int i, int col) {
-    const struct attn_res *a = r && r->att && i >= 0 && i < r->n ? &r->att[i] : NULL;
+    const struct attn_res *a = attention_of(r, i, 0);
     return a && a->src && col >= 0 && col < a->cols ? a->src[col] : NULL;
 }
 
-const char *s2s_translation_target_token(const s2s_translation *r, int i, int row) {
-    const struct attn_res *a = r && r->att && i >= 0 && i < r->n ? &r->att[i] : NULL;
+const char *s2s_translation_hyp_target_token(const s2s_translation *r, int i, int k, int row) {
+    const struct attn_res *a = attention_of(r, i, k);
     return a && a->tgt && row >= 0 && row < a->rows ? a->tgt[row] : NULL;
+}
+
+const char *s2s_translation_target_token(const s2s_translation *r, int i, int row) {
+    return s2s_translation_hyp_target_token(r, i, 0, row);
 }
 
 /* ---- scoring ------------------------------------------------------------------------------- */

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Drives the page of `seq2seq serve` in headless Chromium (chromedriver, Debian's
 python3-selenium): types a sentence, clicks Translate, and checks what the page shows against
-the server's own API: the translation, the n-best list with its scores, and the heatmap (one
-cell per (target, source) token pair, the tokens as axis labels, a cell's weight on hover).
+the server's own API: the translation, the n-best list with its scores, and the heatmap of the
+chosen hypothesis (one cell per (target, source) token pair, the tokens as axis labels, a
+cell's weight on hover), first the best one's, then another's after clicking it in the list.
 
     page_check.py URL SENTENCE [--screenshot FILE.png]
 
@@ -27,6 +28,25 @@ def check(name, ok, detail=""):
     global failures
     print(("PASS " if ok else "FAIL ") + name + ("" if ok or not detail else "\n  " + detail))
     failures += not ok
+
+
+def check_heatmap(d, name, src, att):
+    """The heatmap drawn: one cell per (target, source) pair, the tokens as labels, the API's
+    weights. Returns its cells."""
+    rows, cols = len(att["tgt_tokens"]), len(src)
+    cells = d.find_elements(By.CSS_SELECTOR, "#heatmap rect.cell")
+    check(name + "_cells", len(cells) == rows * cols,
+          "%d cells for %d target x %d source tokens" % (len(cells), rows, cols))
+    pairs = {(int(c.get_attribute("data-row")), int(c.get_attribute("data-col"))) for c in cells}
+    check(name + "_one_cell_per_pair", pairs == {(i, j) for i in range(rows) for j in range(cols)})
+    labels = [t.text for t in d.find_elements(By.CSS_SELECTOR, "#heatmap text")]
+    check(name + "_labels", all(tok in labels for tok in src + att["tgt_tokens"])
+          and "Keys" in labels and "Queries" in labels, "labels %r" % labels)
+    worst = max([abs(float(c.get_attribute("data-weight")) -
+                     att["weights"][int(c.get_attribute("data-row"))][int(c.get_attribute("data-col"))])
+                 for c in cells] or [1])
+    check(name + "_weights", worst < 1e-6, "largest difference %g" % worst)
+    return cells
 
 
 def api(url, sentence):
@@ -71,21 +91,20 @@ def main():
         expect = [(h["text"], "%.4f" % h["score"]) for h in want["hypotheses"]]
         check("page_nbest_with_scores", shown == expect and len(shown) == NBEST, "page %r, API %r" % (shown, expect))
 
-        att = want["attention"]
-        rows, cols = len(att["tgt_tokens"]), len(att["src_tokens"])
+        src = want["src_tokens"]
+        att = want["hypotheses"][0]["attention"]
+        rows, cols = len(att["tgt_tokens"]), len(src)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#heatmap rect.cell"))
+        cells = check_heatmap(d, "page_heatmap", src, att)
+        # another hypothesis chosen in the n-best list: its own heatmap
+        other = want["hypotheses"][1]["attention"]
+        items[1].click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#heatmap rect.cell")) == len(other["tgt_tokens"]) * cols
+                   and "translation 2" in d.find_element(By.ID, "caption").text)
+        check_heatmap(d, "page_chosen_hypothesis_heatmap", src, other)
+        items[0].click()
+        wait.until(lambda d: "the best translation" in d.find_element(By.ID, "caption").text)
         cells = d.find_elements(By.CSS_SELECTOR, "#heatmap rect.cell")
-        check("page_heatmap_cells", len(cells) == rows * cols,
-              "%d cells for %d target x %d source tokens" % (len(cells), rows, cols))
-        pairs = {(int(c.get_attribute("data-row")), int(c.get_attribute("data-col"))) for c in cells}
-        check("page_heatmap_one_cell_per_pair", pairs == {(i, j) for i in range(rows) for j in range(cols)})
-        labels = [t.text for t in d.find_elements(By.CSS_SELECTOR, "#heatmap text")]
-        check("page_heatmap_labels", all(tok in labels for tok in att["src_tokens"] + att["tgt_tokens"])
-              and "Keys" in labels and "Queries" in labels, "labels %r" % labels)
-        # the weights drawn are the API's, and hovering a cell shows its weight
-        worst = max(abs(float(c.get_attribute("data-weight")) - att["weights"][int(c.get_attribute("data-row"))]
-                        [int(c.get_attribute("data-col"))]) for c in cells)
-        check("page_heatmap_weights", worst < 1e-6, "largest difference %g" % worst)
         i, j = rows - 1, cols - 1
         cell = d.find_element(By.CSS_SELECTOR, '#heatmap rect.cell[data-row="%d"][data-col="%d"]' % (i, j))
         ActionChains(d).move_to_element(cell).perform()

@@ -191,6 +191,15 @@ static int test_matches_decoders(void) {
         w = s2s_translation_attention(rb, i, &rows, &cols);
         bad += !w || rows != br.attn_steps || cols != len;
         for (int r = 0; w && r < rows; r++) bad += memcmp(w + (size_t)r * cols, br.attn + (size_t)r * T, sizeof(float) * cols) != 0;
+        for (int h = 0; h < br.n_hyps && h < s2s_translation_hyps(rb, i); h++) {  /* every hypothesis' own */
+            const s2s_beam_hyp *y = &br.hyps[h];
+            w = s2s_translation_hyp_attention(rb, i, h, &rows, &cols);
+            bad += !w || rows != y->len + y->ended || cols != len;
+            for (int r = 0; w && r < rows; r++) bad += memcmp(w + (size_t)r * cols, y->attn + (size_t)r * T, sizeof(float) * cols) != 0;
+            const char *last = s2s_translation_hyp_target_token(rb, i, h, rows - 1);
+            bad += !last || strcmp(last, y->ended ? "<eos>" : s2s_vocab_token(tv, y->tokens[y->len - 1]));
+        }
+        bad += s2s_translation_hyp_attention(rb, i, s2s_translation_hyps(rb, i), &rows, &cols) != NULL || rows || cols;
         s2s_beam_result_free(&br);
         s2s_ws_free(bws);
     }

@@ -358,12 +358,16 @@ static void check_model(const s2s_model *m, s2s_ws *ws, int n, const int32_t *sr
                 if (h) CHECK(y->score <= r[i].hyps[h - 1].score);
                 CHECK(y->ended || y->len == max_len);
             }
-            {  /* the best one's attention rows are those of its own prefix */
-                const s2s_beam_hyp *y = &r[i].hyps[0];
+            /* every hypothesis' attention rows are those of its own prefix; the result's are the
+             * best one's */
+            CHECK(r[i].attn == r[i].hyps[0].attn && r[i].attn_steps == r[i].hyps[0].len + r[i].hyps[0].ended &&
+                  r[i].attn_T == T);
+            for (int h = 0; h < r[i].n_hyps; h++) {
+                const s2s_beam_hyp *y = &r[i].hyps[h];
                 float *A = malloc(sizeof(float) * (max_len + 1) * T);
                 rescore_attn(m, ws, src + (size_t)i * T, src_len[i], y->tokens, y->len, y->ended, A);
-                CHECK(r[i].attn_steps == y->len + y->ended && r[i].attn_T == T);
-                if (r[i].attn_steps == y->len + y->ended) CHECK_ARRAY(r[i].attn, A, (long)r[i].attn_steps * T, 1e-4, 1e-5, "beam attention");
+                CHECK(y->attn != NULL);
+                if (y->attn) CHECK_ARRAY(y->attn, A, (long)(y->len + y->ended) * T, 1e-4, 1e-5, "beam attention");
                 free(A);
             }
             if (ai == 0) {

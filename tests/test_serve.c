@@ -395,42 +395,41 @@ static int test_v1_format(void) {
     cJSON *j = cJSON_Parse(r.body), *tr = cJSON_GetObjectItem(j, "translations");
     CHECK(cJSON_GetArraySize(tr) == 2);
     for (int i = 0; i < 2 && cJSON_GetArraySize(tr) == 2; i++) {
-        cJSON *t = cJSON_GetArrayItem(tr, i), *h = cJSON_GetObjectItem(t, "hypotheses"), *a = cJSON_GetObjectItem(t, "attention");
-        int in = i == 0 ? 0 : n_inputs - 5;
+        cJSON *t = cJSON_GetArrayItem(tr, i), *h = cJSON_GetObjectItem(t, "hypotheses");
+        cJSON *st = cJSON_GetObjectItem(t, "src_tokens");
+        int in = i == 0 ? 0 : n_inputs - 5, C = cJSON_GetArraySize(st);
         CHECK(!strcmp(cJSON_GetObjectItem(t, "src")->valuestring, i == 0 ? "go ." : "I'm home."));
-        CHECK(cJSON_GetArraySize(h) == 2);
-        for (int k = 0; k < 2 && cJSON_GetArraySize(h) == 2; k++) {
-            cJSON *hk = cJSON_GetArrayItem(h, k);
-            const char *cli = beam_a[in * 2 + k], *tab = strchr(cli, '\t');
-            CHECK_MSG(tab && !strcmp(cJSON_GetObjectItem(hk, "text")->valuestring, tab + 1), "'%s' vs CLI '%s'",
-                      cJSON_GetObjectItem(hk, "text")->valuestring, cli);
-            CHECK_NEAR(cJSON_GetObjectItem(hk, "score")->valuedouble, atof(cli), 0, 5.1e-5);
-        }
-        /* attention of the best: one row per target token (the output, then <eos>), one column
-         * per source token (preprocessed, then <eos>), rows summing to 1 */
-        cJSON *st = cJSON_GetObjectItem(a, "src_tokens"), *tt = cJSON_GetObjectItem(a, "tgt_tokens"), *w = cJSON_GetObjectItem(a, "weights");
-        CHECK(cJSON_IsArray(st) && cJSON_IsArray(tt) && cJSON_IsArray(w));
-        CHECK(cJSON_GetObjectItem(a, "hypothesis") && cJSON_GetObjectItem(a, "hypothesis")->valueint == 0);
-        int R = cJSON_GetArraySize(tt), C = cJSON_GetArraySize(st);
-        CHECK(R >= 1 && C >= 2 && cJSON_GetArraySize(w) == R);
-        CHECK(!strcmp(cJSON_GetArrayItem(st, C - 1)->valuestring, "<eos>"));
+        /* the source as the model read it: preprocessed tokens, then <eos> */
+        CHECK(cJSON_IsArray(st) && C >= 2 && !strcmp(cJSON_GetArrayItem(st, C - 1)->valuestring, "<eos>"));
         if (i == 1) CHECK(C == 4 && !strcmp(cJSON_GetArrayItem(st, 0)->valuestring, "i'm") &&
                           !strcmp(cJSON_GetArrayItem(st, 2)->valuestring, "."));
-        for (int r2 = 0; r2 < R && cJSON_GetArraySize(w) == R; r2++) {
-            cJSON *row = cJSON_GetArrayItem(w, r2);
-            CHECK(cJSON_GetArraySize(row) == C);
-            double sum = 0;
-            for (int c = 0; c < cJSON_GetArraySize(row); c++) sum += cJSON_GetArrayItem(row, c)->valuedouble;
-            CHECK_NEAR(sum, 1.0, 0, 1e-5);
+        CHECK(cJSON_GetArraySize(h) == 2);
+        for (int k = 0; k < 2 && cJSON_GetArraySize(h) == 2; k++) {
+            cJSON *hk = cJSON_GetArrayItem(h, k), *a = cJSON_GetObjectItem(hk, "attention");
+            const char *cli = beam_a[in * 2 + k], *tab = strchr(cli, '\t'), *text = cJSON_GetObjectItem(hk, "text")->valuestring;
+            CHECK_MSG(tab && !strcmp(text, tab + 1), "'%s' vs CLI '%s'", text, cli);
+            CHECK_NEAR(cJSON_GetObjectItem(hk, "score")->valuedouble, atof(cli), 0, 5.1e-5);
+            /* each hypothesis' own attention: one row per target token (its output, then <eos> if
+             * it ended), one column per source token, rows summing to 1 */
+            cJSON *tt = cJSON_GetObjectItem(a, "tgt_tokens"), *w = cJSON_GetObjectItem(a, "weights");
+            CHECK(cJSON_IsArray(tt) && cJSON_IsArray(w));
+            int R = cJSON_GetArraySize(tt);
+            CHECK(R >= 1 && cJSON_GetArraySize(w) == R);
+            for (int r2 = 0; r2 < R && cJSON_GetArraySize(w) == R; r2++) {
+                cJSON *row = cJSON_GetArrayItem(w, r2);
+                CHECK(cJSON_GetArraySize(row) == C);
+                double sum = 0;
+                for (int c = 0; c < cJSON_GetArraySize(row); c++) sum += cJSON_GetArrayItem(row, c)->valuedouble;
+                CHECK_NEAR(sum, 1.0, 0, 1e-5);
+            }
+            char joined[512] = "";  /* the target tokens are the hypothesis' own */
+            for (int t2 = 0; t2 < R; t2++) {
+                const char *tok = cJSON_GetArrayItem(tt, t2)->valuestring;
+                if (!strcmp(tok, "<eos>") && t2 == R - 1) break;
+                snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", t2 ? " " : "", tok);
+            }
+            CHECK_MSG(!strcmp(joined, text), "hypothesis %d: attention rows '%s' for '%s'", k, joined, text);
         }
-        /* the target tokens are the best hypothesis' tokens */
-        char joined[512] = "";
-        for (int t2 = 0; t2 < R; t2++) {
-            const char *tok = cJSON_GetArrayItem(tt, t2)->valuestring;
-            if (!strcmp(tok, "<eos>") && t2 == R - 1) break;
-            snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", t2 ? " " : "", tok);
-        }
-        CHECK(!strcmp(joined, cJSON_GetObjectItem(cJSON_GetArrayItem(h, 0), "text")->valuestring));
     }
     cJSON_Delete(j);
     resp_free(&r);
@@ -438,7 +437,8 @@ static int test_v1_format(void) {
     r = post_json(port, "/v1/translate", "{\"text\": \"go .\"}");
     j = cJSON_Parse(r.body);
     cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "translations"), 0);
-    CHECK(r.status == 200 && t0 && !cJSON_GetObjectItem(t0, "attention"));
+    CHECK(r.status == 200 && t0 && !cJSON_GetObjectItem(t0, "src_tokens") &&
+          !cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(t0, "hypotheses"), 0), "attention"));
     CHECK(t0 && !strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(t0, "hypotheses"), 0), "text")->valuestring,
                         greedy_a[0]));
     cJSON_Delete(j);
@@ -459,7 +459,8 @@ static int test_engine(void) {
     CHECK(s2s_engine_translate(e, src, 3, &o, res, &err) == S2S_OK);
     CHECK(!res[0].error && !res[2].error && res[1].error && strstr(res[1].error, "UTF-8"));
     CHECK(res[0].n_hyps == 2 && !strcmp(res[0].hyps[0].text, strchr(beam_a[0], '\t') + 1));
-    CHECK(res[2].n_src == 4 && res[2].attn && res[2].n_tgt >= 1 && res[1].n_hyps == 0);
+    CHECK(res[2].n_src == 4 && res[2].n_hyps == 2 && res[1].n_hyps == 0);
+    for (int k = 0; k < res[2].n_hyps; k++) CHECK(res[2].hyps[k].attn && res[2].hyps[k].n_tgt >= 1);
     for (int i = 0; i < 3; i++) s2s_engine_result_free(&res[i]);
     const char *many[9] = {"a", "a", "a", "a", "a", "a", "a", "a", "a"};
     CHECK(s2s_engine_translate(e, many, 9, &o, res, &err) == S2S_ERR && strstr(err.msg, "over the 8"));
@@ -471,8 +472,9 @@ static int test_engine(void) {
     if (!s) return 0;
     resp r = post_json(s2s_serve_port(s), "/v1/translate", "{\"text\": [\"go .\"], \"attention\": true}");
     cJSON *j = cJSON_Parse(r.body), *t = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "translations"), 0);
-    CHECK(r.status == 200 && t && cJSON_IsNull(cJSON_GetObjectItem(t, "attention")) &&
-          cJSON_GetArraySize(cJSON_GetObjectItem(t, "hypotheses")) == 1);
+    cJSON *h0 = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "hypotheses"), 0);
+    CHECK(r.status == 200 && t && h0 && cJSON_IsNull(cJSON_GetObjectItem(h0, "attention")) &&
+          !cJSON_GetObjectItem(t, "src_tokens") && cJSON_GetArraySize(cJSON_GetObjectItem(t, "hypotheses")) == 1);
     cJSON_Delete(j);
     resp_free(&r);
     s2s_serve_stop(s);
