@@ -10,10 +10,12 @@ static const s2s_cell_ops *const cells[S2S_N_CELLS] = {
     [S2S_LSTM] = &s2s_cell_lstm,
 };
 
-extern const s2s_decoder_ops s2s_dec_bahdanau, s2s_dec_plain;
+extern const s2s_decoder_ops s2s_dec_bahdanau, s2s_dec_plain, s2s_dec_luong_dot, s2s_dec_luong_general;
 static const s2s_decoder_ops *const decoders[S2S_N_ATTENTION] = {
     [S2S_BAHDANAU] = &s2s_dec_bahdanau,
     [S2S_NO_ATTENTION] = &s2s_dec_plain,
+    [S2S_LUONG_DOT] = &s2s_dec_luong_dot,
+    [S2S_LUONG_GENERAL] = &s2s_dec_luong_general,
 };
 
 static const char *const encoders[] = {[S2S_UNI] = "uni", [S2S_BI] = "bi"};
