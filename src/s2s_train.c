@@ -155,8 +155,9 @@ static void one_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, double 
 }
 
 /* This process's slices, one thread each, into their own gradients, then summed into the
- * model's; loss[s] slice s's loss. */
-static void sharded_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, double *loss) {
+ * model's; loss[s] slice s's loss. Returns the sum's clipping norm, measured in the same pass
+ * (s2s_sum_norm_parts with `parts` parts), the step's in one process. */
+static double sharded_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, double *loss, int parts) {
     const int S = t->shards;
     s2s_rng rng[S2S_MAX_SHARDS];
     s2s_batch part[S2S_MAX_SHARDS];
@@ -175,38 +176,32 @@ static void sharded_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, dou
             s2s_backward(t->m, t->shard_ws[s], &part[s]);
         }
     }
-    /* sum the shards' gradients in a fixed order (threads split the arena, not the shards) */
-    const size_t n = t->m->n_params;
-    float *g = t->m->grads;
-    const float *sg[S2S_MAX_SHARDS];
-    for (int s = 0; s < S; s++) sg[s] = s2s_ws_grads(t->shard_ws[s]);
-#pragma omp parallel num_threads(S)
-    {  /* each thread a contiguous part of the arena, shards added in order: vectorises */
-        const int th = omp_get_thread_num(), nt = omp_get_num_threads();
-        const size_t i0 = n * th / nt, i1 = n * (th + 1) / nt;
-        float *restrict gg = g;
-        memcpy(gg + i0, sg[0] + i0, (i1 - i0) * sizeof(float));
-        for (int s = 1; s < S; s++) {
-            const float *restrict x = sg[s];
-            for (size_t i = i0; i < i1; i++) gg[i] += x[i];
-        }
-    }
     for (int s = 0; s < S; s++)
         if (part[s].B > 0) t->ep_flops += 3.0 * s2s_ws_forward_flops(t->m, t->shard_ws[s]);
+    /* sum the shards' gradients in a fixed order (threads split the arena, not the shards) */
+    const float *sg[S2S_MAX_SHARDS];
+    for (int s = 0; s < S; s++) sg[s] = s2s_ws_grads(t->shard_ws[s]);
+    return s2s_sum_norm_parts(t->m->grads, sg, S, t->m->n_params, parts);
 }
 
 /* One batch forward and backward over the job's slices, its gradients summed into the
  * model's: this process's slices, then (in a job of ranks) the exchange, which also agrees on
- * the stop flag and gathers every slice's loss and every rank's work. Returns the batch's loss
- * (the slices' losses added in slice order, as one process adds its threads'). */
-static int batch_pass(s2s_trainer *t, const s2s_batch *bt, int stop, double *loss, s2s_err *err) {
+ * the stop flag and gathers every slice's loss and every rank's work. *loss: the batch's loss
+ * (the slices' losses added in slice order, as one process adds its threads'); *norm: the
+ * gradient's clipping norm in `parts` parts when the pass measured it, else -1. */
+static int batch_pass(s2s_trainer *t, const s2s_batch *bt, int stop, int parts, double *loss, double *norm,
+                      s2s_err *err) {
     double mine[2 + S2S_MAX_SHARDS] = {0};  /* stop flag, operations, losses of the slices */
     double *sl = mine + 2;
     const uint64_t seed = s2s_rng_next(&t->rng);
     const double flops0 = t->ep_flops;
-    if (t->shards == 1) one_pass(t, bt, seed, sl);
-    else sharded_pass(t, bt, seed, sl);
     const int R = s2s_dist_size(t->opt.dist);
+    *norm = -1.0;
+    if (t->shards == 1) one_pass(t, bt, seed, sl);
+    else {
+        double nm = sharded_pass(t, bt, seed, sl, parts);
+        if (R == 1) *norm = nm;  /* a job's norm is the sum's over all ranks */
+    }
     if (R == 1) {
         *loss = 0.0;
         for (int s = 0; s < t->shards; s++) *loss += sl[s];
@@ -255,12 +250,13 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
         int B = n - t->pos < t->opt.batch ? n - t->pos : t->opt.batch;
         s2s_batch bt;
         gather_batch(t, t->perm + t->pos, B, &bt);
-        double l;
-        if (batch_pass(t, &bt, stop && *stop, &l, err)) {
+        double l, norm;
+        if (batch_pass(t, &bt, stop && *stop, norm_parts, &l, &norm, err)) {
             t->ep_seconds += now_seconds() - start;
             return S2S_ERR;
         }
-        t->last_grad_norm = s2s_clip_grad_norm_parts(t->m->grads, t->m->n_params, t->opt.clip, norm_parts);
+        if (norm < 0) norm = s2s_grad_norm_parts(t->m->grads, t->m->n_params, norm_parts);
+        t->last_grad_norm = norm;
         /* a non-finite loss or gradient would make every weight NaN at this step: stop before it,
          * the weights as they were after the last good batch (every rank of a job sees the same) */
         if (!isfinite(l) || !isfinite(t->last_grad_norm)) {
@@ -269,7 +265,8 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
                                  "from broken weights", t->epoch + 1, t->pos / t->opt.batch + 1,
                             isfinite(l) ? "gradient norm" : "loss", isnan(x) ? "NaN" : "infinite");
         }
-        s2s_adam_step(&t->adam, t->m->params, t->m->grads);
+        /* clipping as Adam reads the gradient: one pass over the arena instead of two */
+        s2s_adam_step_scaled(&t->adam, t->m->params, t->m->grads, s2s_clip_scale(norm, t->opt.clip));
         t->ep_loss += l;
         for (int b = 0; b < B; b++) t->ep_tokens += bt.tgt_len[b];
         t->pos += B;

@@ -102,8 +102,52 @@ static int test_norm_parts(void) {
     return 0;
 }
 
+/* The fused passes give the separate passes' bits: s2s_sum_norm_parts = sum in order then
+ * s2s_grad_norm_parts; s2s_adam_step_scaled = clip's multiplication then s2s_adam_step. */
+static int test_fused_passes(void) {
+    const size_t sizes[] = {1000, 16384, 65536 + 7, 300001};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        const size_t n = sizes[k];
+        float *src[3], *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+        s2s_rng r;
+        s2s_rng_seed(&r, 11 + n);
+        for (int j = 0; j < 3; j++) {
+            src[j] = malloc(n * sizeof(float));
+            for (size_t i = 0; i < n; i++) src[j][i] = (float)((double)(s2s_rng_next(&r) >> 11) / 9007199254740992.0 - 0.5);
+        }
+        for (int ns = 1; ns <= 3; ns++)
+            for (int parts = 1; parts <= 3; parts++) {
+                memcpy(a, src[0], n * sizeof(float));
+                for (int j = 1; j < ns; j++)
+                    for (size_t i = 0; i < n; i++) a[i] += src[j][i];
+                double na = s2s_grad_norm_parts(a, n, parts);
+                double nb = s2s_sum_norm_parts(b, (const float *const *)src, ns, n, parts);
+                CHECK_MSG(na == nb && !memcmp(a, b, n * sizeof(float)), "n %zu, %d arenas, %d parts", n, ns, parts);
+            }
+        /* one Adam step on a gradient clipped to norm 0.5, two ways */
+        float *p1 = malloc(n * sizeof(float)), *p2 = malloc(n * sizeof(float));
+        float *m1 = calloc(n, sizeof(float)), *v1 = calloc(n, sizeof(float));
+        float *m2 = calloc(n, sizeof(float)), *v2 = calloc(n, sizeof(float));
+        memcpy(p1, src[2], n * sizeof(float));
+        memcpy(p2, src[2], n * sizeof(float));
+        memcpy(a, src[0], n * sizeof(float));
+        memcpy(b, src[0], n * sizeof(float));
+        s2s_adam x = {0.01f, 0.9f, 0.999f, 1e-8f, 0, m1, v1, n}, y = {0.01f, 0.9f, 0.999f, 1e-8f, 0, m2, v2, n};
+        double norm = s2s_clip_grad_norm(a, n, 0.5);
+        s2s_adam_step(&x, p1, a);
+        s2s_adam_step_scaled(&y, p2, b, s2s_clip_scale(s2s_grad_norm_parts(b, n, omp_get_max_threads()), 0.5));
+        CHECK(norm > 0.5);
+        CHECK(!memcmp(p1, p2, n * sizeof(float)) && !memcmp(m1, m2, n * sizeof(float)) && !memcmp(v1, v2, n * sizeof(float)));
+        free(p1); free(p2); free(m1); free(v1); free(m2); free(v2);
+        for (int j = 0; j < 3; j++) free(src[j]);
+        free(a); free(b);
+    }
+    return 0;
+}
+
 int main(void) {
     RUN(test_stop_between_epochs);
     RUN(test_norm_parts);
+    RUN(test_fused_passes);
     TEST_END();
 }
