@@ -57,7 +57,7 @@ endif
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test demo clean bench bench-serve fuzz sanitize tsan install FORCE
+.PHONY: all deps test demo clean bench bench-serve bench-allreduce fuzz sanitize tsan install FORCE
 
 BIN     ?= seq2seq
 # The library's version is the public header's; the shared library's SONAME carries its major.
@@ -155,6 +155,15 @@ install: all
 bench: all
 	S2S_EXTRA_PKGS="python3-torch time" bash scripts/deps.sh
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
+
+# The gradient exchange's cost under mpirun, ours and MPI_Allreduce, 2 and 4 ranks on this machine
+# (docs/SCALING.md); BENCH_LOCK=FILE runs it under flock.
+$(BUILD)/bench_allreduce: bench/allreduce.c $(DIST_OBJ) $(BUILD)/libs2s.a $(BUILD)/flags
+	@$(CC) $(ALL_CFLAGS) $< $(DIST_OBJ) $(BUILD)/libs2s.a $(LDLIBS) $(MPI_LIBS) -o $@
+
+bench-allreduce: $(BUILD)/bench_allreduce
+	$(if $(filter 1,$(MPI)),,@echo "bench-allreduce needs MPI=1 (Open MPI's mpicc)"; exit 1)
+	$(if $(BENCH_LOCK),flock $(BENCH_LOCK)) bash bench/allreduce.sh $(BUILD)/bench_allreduce
 
 # seq2seq serve under bounded load (wrk) against the batched CLI; BENCH_LOCK=FILE runs it under flock
 bench-serve: all
