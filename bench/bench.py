@@ -3,10 +3,14 @@
 torch) on the same data, configuration, machine and thread count, alternating the two.
 
   /usr/bin/python3 bench/bench.py [--quick] [--write]      (or: make bench)
+  /usr/bin/python3 bench/bench.py --families [all|FAMILY,...] [--quick] [--write]
 
 Prints a table of target tokens/sec (training) and sentences/sec (greedy translation), the
 ratios, peak resident memory (/usr/bin/time -v), and achieved GFLOP/s against the machine's
 peak; --write also records it in bench/RESULTS.md. Needs Debian's python3-torch and time.
+--families instead measures the model families' training (tools/families_ref.py as PyTorch)
+on the d2l-size and the big configuration, each program at 1 and 2 threads, into
+bench/FAMILIES.md.
 """
 import argparse, os, re, subprocess, sys, time
 
@@ -14,6 +18,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, '..', 'shared', 'data', 'fra-eng', 'fra.txt')
 S2S = os.path.join(ROOT, 'seq2seq')
 REF = [sys.executable, os.path.join(ROOT, 'tools', 'd2l_ref.py')]
+FAM_REF = [sys.executable, os.path.join(ROOT, 'tools', 'families_ref.py')]
+# d2l's two, then the families of tests/fixtures/fam_*: every option at least once
+FAMILIES = ['gru-uni-bahdanau', 'gru-uni-none', 'lstm-uni-bahdanau', 'lstm-uni-none', 'gru-bi-bahdanau',
+            'lstm-bi-none', 'gru-uni-luong-dot', 'gru-uni-luong-general-feed', 'lstm-bi-luong-general-feed',
+            'gru-uni-bahdanau-tied', 'lstm-bi-luong-dot-feed-tied']
 TMP = '/tmp/s2s-bench'
 
 
@@ -57,6 +66,95 @@ def ref_translate(model, start, count, threads):
     o, rss, _ = run(REF + ['bench-translate', '--model', model, '--data', DATA, '--from', str(start),
                            '--count', str(count), '--threads', str(threads)])
     return dict(sps=float(re.search(r'([\d.]+) sentences/sec', o).group(1)), rss=rss)
+
+
+def family_opts(name):
+    """CELL-ENCODER-ATTENTION[-feed][-tied] as both programs' options."""
+    cell, enc, rest = name.split('-', 2)
+    att = next(a for a in ('luong-general', 'luong-dot', 'bahdanau', 'none') if rest.startswith(a))
+    return (['--cell', cell, '--encoder', enc, '--attention', att] + (['--input-feed'] if '-feed' in rest else []) +
+            (['--tie-embeddings'] if '-tied' in rest else []))
+
+
+def fam_ref_train(cfg, threads, epochs, out, max_batches):
+    """PyTorch's families_ref.py: tokens/s over the batches it trained (max_batches per epoch, 0 = all)."""
+    o, rss, _ = run(FAM_REF + ['train', '--data', DATA] + cfg + ['--epochs', str(epochs), '--threads', str(threads),
+                                                              '--max-batches', str(max_batches), '--out', out])
+    m = re.search(r'wall time ([\d.]+) s training \(\d+ epochs, (\d+) target tokens\)', o)
+    return dict(seconds=float(m.group(1)), tps=int(m.group(2)) / float(m.group(1)), rss=rss)
+
+
+def bench_families(a, mc, names):
+    """Training throughput of every family in both programs, 1 and 2 threads each, alternating;
+    the ratio is seq2seq at its best thread count over PyTorch at its best."""
+    d2l = ['--pairs', '601', '--embed', '32', '--hidden', '32', '--layers', '2', '--dropout', '0.1', '--batch', '64',
+           '--steps', '10', '--lr', '0.005']
+    big = ['--pairs', '20000', '--embed', '256', '--hidden', '256', '--layers', '2', '--dropout', '0.1',
+           '--batch', '64', '--steps', '20', '--lr', '0.005']
+    # per size and thread count (1, 2): (our epochs, PyTorch's epochs, PyTorch's batches per epoch, 0 = all).
+    # PyTorch's big epoch (313 batches) lasts many minutes, so it trains on its first batches; so does
+    # its d2l-size run on 2 threads of a loaded machine. Our big run is always one whole epoch.
+    runs = {'d2l': ((30, 2, 0), (30, 1, 0)) if a.quick else ((100, 3, 0), (100, 1, 0)),
+            'big': ((1, 1, 4), (1, 1, 2)) if a.quick else ((1, 1, 10), (1, 1, 3))}
+    sizes = [('d2l', d2l)] + ([] if a.skip_big else [('big', big)])
+    # d2l's two models on the big configuration are `make bench`'s (bench/RESULTS.md): skipped here
+    # unless named, to keep the run under ~40 minutes on 2 cores
+    big_names = [n for n in names if a.families != 'all' or n not in FAMILIES[:2]]
+    lines = []
+    say = lambda s: (print(s, flush=True), lines.append(s))
+    res = {}
+    t0, started, load0 = time.time(), time.strftime('%Y-%m-%d %H:%M'), os.getloadavg()[0]
+    for name in names:
+        cfg = family_opts(name)
+        for size, base in sizes:
+            if size == 'big' and name not in big_names:
+                continue
+            for th in (1, 2):
+                eo, er, mb = runs[size][th - 1]
+                o = ours_train(base + cfg, th, eo, f'{TMP}/fam_ours.safetensors')
+                r = fam_ref_train(base + cfg, th, er, f'{TMP}/fam_ref.safetensors', mb)
+                res[(name, size, th)] = (o, r)
+                print(f'  {name} {size} threads {th}: ours {o["tps"]:.0f} tok/s, '
+                      f'PyTorch {r["tps"]:.0f} tok/s (load {os.getloadavg()[0]:.1f})', flush=True)
+    args = ''.join(f' --env {kv}' for kv in a.env) + (' --quick' if a.quick else '')
+    args += '' if a.families == 'all' else f' {a.families}'
+    d, b = runs['d2l'], runs['big']
+    say(f'Machine: {mc["name"]}, {mc["cores"]} cores; our products: {gemm_backend()}; OpenBLAS core type {mc["blas"]}.')
+    say(f'Run: {started}, `/usr/bin/python3 bench/bench.py --families{args}` ({(time.time() - t0) / 60:.0f} min); '
+        f'load average (1 min) {load0:.1f} before it and {os.getloadavg()[0]:.1f} after, on {mc["cores"]} CPUs: '
+        'other jobs shared the machine. One run per cell, the two programs alternating.')
+    say(f'Training throughput in target tokens/s. d2l-size: the d2l configuration (601 pairs, embed and hidden 32, '
+        f'2 layers, batch 64, 10 steps), seq2seq {d[0][0]} epochs, PyTorch (tools/families_ref.py) {d[0][1]} epochs '
+        f'on 1 thread and {d[1][1]} on 2; big: 20,000 pairs, embed and hidden 256, 20 steps, seq2seq one epoch '
+        f'(313 batches), PyTorch its first {b[0][2]} batches on 1 thread and {b[1][2]} on 2 (its whole epoch lasts '
+        'many minutes). The ratio is each program at its best thread count; goals 20x (d2l-size) and 3x (big). '
+        + ('' if big_names == names else
+           'd2l\'s two models on the big configuration: `make bench` (bench/RESULTS.md).'))
+    say('')
+    head = '| family |'
+    for size, _ in sizes:
+        head += f' {size}: seq2seq 1 / 2 threads | PyTorch 1 / 2 threads | ratio |'
+    say(head)
+    say('|' + ' --- |' * (1 + 3 * len(sizes)))
+    for name in names:
+        row = f'| {name} |'
+        for size, _ in sizes:
+            if (name, size, 1) not in res:
+                row += ' | | see RESULTS.md |'
+                continue
+            o1, r1 = res[(name, size, 1)]; o2, r2 = res[(name, size, 2)]
+            ob, rb = max(o1['tps'], o2['tps']), max(r1['tps'], r2['tps'])
+            goal = 20 if size == 'd2l' else 3
+            row += (f' {o1["tps"]:,.0f} / {o2["tps"]:,.0f} | {r1["tps"]:,.0f} / {r2["tps"]:,.0f} | '
+                    f'{ob / rb:.1f}x{"" if ob / rb >= goal else " (below " + str(goal) + "x)"} |')
+        say(row)
+    if a.write:
+        path = os.path.join(ROOT, 'bench', a.families_results)
+        with open(path, 'w') as f:
+            f.write('# Benchmark results: the model families\n\nWritten by `bench/bench.py --families --write`; '
+                    'see bench/README.md for what is measured.\n\n')
+            f.write('\n'.join(lines) + '\n')
+        print(f'wrote {path}')
 
 
 def measured_ghz(threads):
@@ -114,6 +212,9 @@ def main():
     ap.add_argument('--env', action='append', default=[], metavar='NAME=VALUE',
                     help='set in the environment of both programs (e.g. OPENBLAS_CORETYPE=SkylakeX)')
     ap.add_argument('--results', default='RESULTS.md', help='file under bench/ that --write writes')
+    ap.add_argument('--families', nargs='?', const='all', metavar='all|FAMILY,...',
+                    help='benchmark the model families\' training instead (CELL-ENCODER-ATTENTION[-feed][-tied])')
+    ap.add_argument('--families-results', default='FAMILIES.md', help='file under bench/ that --families --write writes')
     a = ap.parse_args()
     for kv in a.env:
         k, _, v = kv.partition('=')
@@ -123,6 +224,14 @@ def main():
     os.makedirs(TMP, exist_ok=True)
     mc = machine()  # (runs two short trainings under perf stat for the clock)
     mc['blas'] = ENV.get('OPENBLAS_CORETYPE', 'auto')
+    if a.families:
+        names = FAMILIES if a.families == 'all' else a.families.split(',')
+        for n in names:  # a bad name stops here, before any run
+            try:
+                family_opts(n)
+            except (ValueError, StopIteration):
+                sys.exit(f'bench: --families: {n!r} is not CELL-ENCODER-ATTENTION[-feed][-tied]')
+        return bench_families(a, mc, names)
     rows, lines = [], []
     say = lambda s: (print(s, flush=True), lines.append(s))
 

@@ -270,20 +270,25 @@ def clip_gradients(net, theta):
             g *= factor
 
 
-def train(net, loader, lr, num_epochs, tgt_vocab, device):
+def train(net, loader, lr, num_epochs, tgt_vocab, device, max_batches=0):
     """Reproduces d2l's train_seq2seq: xavier init, Adam, masked cross-entropy, teacher forcing
     ('<bos>' + target without its last token), clipping at norm 1. Prints every epoch's loss
-    per token, then the last epoch's loss and tokens/sec; returns those two."""
+    per token, then the last epoch's loss and tokens/sec; returns those two. max_batches > 0
+    (timing only, not d2l's): each epoch stops after that many batches; train.trained_tokens
+    then counts the target tokens actually trained on."""
     xavier_init(net)
     net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     criterion = MaskedCrossEntropy()
     bos = tgt_vocab['<bos>']
     net.train()
+    train.trained_tokens = 0.0
     for epoch in range(num_epochs):
         started = time.time()
         loss_sum, n_tokens = 0.0, 0.0
-        for batch in loader:
+        for k, batch in enumerate(loader):
+            if max_batches and k == max_batches:
+                break
             optimizer.zero_grad()
             src, src_valid, tgt, tgt_valid = (t.to(device) for t in batch)
             starts = torch.full((tgt.shape[0], 1), bos, dtype=tgt.dtype, device=device)
@@ -296,6 +301,7 @@ def train(net, loader, lr, num_epochs, tgt_vocab, device):
             with torch.no_grad():
                 loss_sum += float(losses.sum())
                 n_tokens += float(tgt_valid.sum())
+        train.trained_tokens += n_tokens
         print(f'epoch {epoch + 1} loss {loss_sum / n_tokens:.6f}', flush=True)
     elapsed = time.time() - started
     print(f'loss {loss_sum / n_tokens:.3f}, {n_tokens / elapsed:.1f} tokens/sec on {device}')
@@ -478,11 +484,11 @@ def cmd_train(a):
           f'tgt vocab {len(tgt_vocab)}, threads {torch.get_num_threads()}', flush=True)
     net = a.make_net(a, len(src_vocab), len(tgt_vocab))
     t1 = time.time()
-    train(net, train_iter, a.lr, a.epochs, tgt_vocab, torch.device('cpu'))
+    train(net, train_iter, a.lr, a.epochs, tgt_vocab, torch.device('cpu'), a.max_batches)
     t2 = time.time()
     size = save_model(a.out, net, a.model, src_vocab, tgt_vocab, a.embed, a.hidden, a.layers,
                       a.dropout, a.steps, a.extra_meta(a))
-    print(f'wall time {t2 - t1:.2f} s training ({a.epochs} epochs), '
+    print(f'wall time {t2 - t1:.2f} s training ({a.epochs} epochs, {train.trained_tokens:.0f} target tokens), '
           f'{time.time() - t0:.2f} s total')
     print(f'wrote {a.out} ({size} bytes)')
 
@@ -531,6 +537,8 @@ def make_parser(description):
     t.add_argument('--seed', type=int, default=0)
     t.add_argument('--threads', type=int, default=1)
     t.add_argument('--out', required=True)
+    t.add_argument('--max-batches', type=int, default=0,
+                   help='timing only: stop each epoch after N batches (0: the whole epoch, d2l)')
     t.set_defaults(func=cmd_train, make_net=net_from_args, extra_meta=lambda a: ())
     r = sub.add_parser('translate')
     r.add_argument('--model', required=True)
