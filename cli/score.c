@@ -35,11 +35,8 @@ int cmd_info(args *a) {
     if (s2s_model_load_tok(path, &m, &st, &tt, &err)) die("%s", err.msg);
     struct stat sb;
     stat(path, &sb);
-    static const char *const decoder[] = {[S2S_BAHDANAU] = "Bahdanau attention", [S2S_NO_ATTENTION] = "plain",
-                                          [S2S_LUONG_DOT] = "Luong attention, dot score",
-                                          [S2S_LUONG_GENERAL] = "Luong attention, general score"};
     const s2s_config *c = &m->cfg;
-    printf("model       %s (%s decoder)\n", s2s_model_kind_name(c->attention), decoder[c->attention]);
+    printf("model       %s (%s decoder)\n", s2s_model_kind_name(c->attention), s2s_attention_title(c->attention));
     printf("cell        %s\nencoder     %s\nattention   %s\ninput_feed  %d\ntie_embeddings %d\n", s2s_cell_name(c->cell),
            s2s_encoder_name(c->encoder), s2s_attention_name(c->attention), c->input_feed, c->tie_embeddings);
     printf("embed       %d\nhidden      %d\nlayers      %d\ndropout     %g\nnum_steps   %d\n", m->cfg.embed,

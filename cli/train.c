@@ -366,7 +366,7 @@ void train_parse(args *a, train_cfg *out) {
         if ((!strcmp(model, "attn") ? S2S_BAHDANAU : S2S_NO_ATTENTION) != a2)
             usage_error(a, "--model %s and --attention %s disagree (--model attn|plain is d2l's spelling of --attention bahdanau|none)", model, attention);
     }
-    if (c.mc.input_feed && c.mc.attention != S2S_LUONG_DOT && c.mc.attention != S2S_LUONG_GENERAL)
+    if (c.mc.input_feed && !s2s_attention_feeds(c.mc.attention))
         usage_error(a, "--input-feed needs Luong attention (--attention luong-dot or luong-general)");
     if (c.mc.tie_embeddings && c.mc.embed != c.mc.hidden)
         usage_error(a, "--tie-embeddings needs --embed equal to --hidden (the output layer's weight is [vocabulary, hidden]); got %d and %d",

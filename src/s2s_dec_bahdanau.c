@@ -119,5 +119,5 @@ static double flops(const s2s_model *m, const s2s_ws *ws, double rows) {
 
 const s2s_decoder_ops s2s_dec_bahdanau = {
     "bahdanau", "attn", 1, tensors, in0, emb_col, carve, prepare, step, outputs,
-    step_backward, finish_backward, reorder, attention, flops,
+    step_backward, finish_backward, reorder, attention, flops, "Bahdanau attention", 0,
 };

@@ -219,9 +219,9 @@ static double flops(const s2s_model *m, const s2s_ws *ws, double rows) {
 
 const s2s_decoder_ops s2s_dec_luong_dot = {
     "luong-dot", "luong", 1, tensors, in0, emb_col, carve, prepare, step, outputs,
-    step_backward, finish_backward, reorder, attention, flops,
+    step_backward, finish_backward, reorder, attention, flops, "Luong attention, dot score", 1,
 };
 const s2s_decoder_ops s2s_dec_luong_general = {
     "luong-general", "luong", 1, tensors, in0, emb_col, carve, prepare, step, outputs,
-    step_backward, finish_backward, reorder, attention, flops,
+    step_backward, finish_backward, reorder, attention, flops, "Luong attention, general score", 1,
 };

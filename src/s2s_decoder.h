@@ -57,6 +57,8 @@ typedef struct s2s_decoder_ops {
     /* Operations of its products for the last pass given the decoder rows computed (see
      * s2s_ws_forward_flops). */
     double (*flops)(const s2s_model *m, const s2s_ws *ws, double rows);
+    const char *title;                 /* what `seq2seq info` calls it */
+    int feeds;                         /* takes --input-feed (h~_{t-1} beside the embedding) */
 } s2s_decoder_ops;
 
 /* The table (s2s_families.c): NULL for an unknown kind. */

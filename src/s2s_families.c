@@ -28,6 +28,8 @@ const s2s_decoder_ops *s2s_decoder_of(int kind) {
 const char *s2s_cell_name(s2s_cell_kind c) { return s2s_cell_of(c) ? cells[c]->name : NULL; }
 const char *s2s_attention_name(s2s_attention a) { return s2s_decoder_of(a) ? decoders[a]->name : NULL; }
 const char *s2s_model_kind_name(s2s_attention a) { return s2s_decoder_of(a) ? decoders[a]->kind : NULL; }
+const char *s2s_attention_title(s2s_attention a) { return s2s_decoder_of(a) ? decoders[a]->title : NULL; }
+int s2s_attention_feeds(s2s_attention a) { return s2s_decoder_of(a) ? decoders[a]->feeds : 0; }
 const char *s2s_encoder_name(s2s_enc_kind e) { return e == S2S_UNI || e == S2S_BI ? encoders[e] : NULL; }
 
 int s2s_cell_parse(const char *s, s2s_cell_kind *out) {

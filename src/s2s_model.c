@@ -26,7 +26,7 @@ int s2s_config_check(const s2s_config *c, s2s_err *err) {
     if (c->encoder == S2S_BI && c->hidden % 2)
         return s2s_errf(err, "a bidirectional encoder needs an even hidden size (H/2 units per direction; got %d)", c->hidden);
     if (c->input_feed != 0 && c->input_feed != 1) return s2s_errf(err, "input_feed must be 0 or 1");
-    if (c->input_feed && c->attention != S2S_LUONG_DOT && c->attention != S2S_LUONG_GENERAL)
+    if (c->input_feed && !s2s_attention_feeds(c->attention))
         return s2s_errf(err, "input feeding needs Luong attention (--attention luong-dot or luong-general), not %s",
                         s2s_attention_name(c->attention));
     if (c->tie_embeddings != 0 && c->tie_embeddings != 1) return s2s_errf(err, "tie_embeddings must be 0 or 1");

@@ -50,6 +50,10 @@ int s2s_encoder_parse(const char *s, s2s_enc_kind *out);
 /* d2l's spelling of the decoder (--model, metadata "model"): "attn" (Bahdanau), "plain"
  * (none), "luong" (either Luong scoring). */
 const char *s2s_model_kind_name(s2s_attention a);
+/* The decoder in words ("Bahdanau attention", "plain", "Luong attention, dot score", ...; NULL
+ * for an unknown value) and whether it takes input feeding (config input_feed = 1: Luong's). */
+const char *s2s_attention_title(s2s_attention a);
+int s2s_attention_feeds(s2s_attention a);
 
 /* Checks sizes are positive and sane and the choices go together; the message names the bad
  * field. */

@@ -542,6 +542,39 @@ static int test_family_steps(void) {
 /* Model files: every family saves and loads back exactly (format 2 names it in the metadata);
  * a tied model's file holds both names with equal data, and a file where they differ is
  * refused. */
+/* The tables name every cell and decoder both ways, and what the options check asks of a
+ * decoder (input feeding) comes from its entry, not from a list of families. */
+static int test_family_names(void) {
+    for (int a = 0; a < S2S_N_ATTENTION; a++) {
+        const char *name = s2s_attention_name((s2s_attention)a);
+        s2s_attention back = (s2s_attention)-1;
+        CHECK_MSG(name && s2s_attention_title((s2s_attention)a) && s2s_model_kind_name((s2s_attention)a),
+                  "decoder %d lacks a name, title or kind", a);
+        if (!name) continue;
+        CHECK_MSG(s2s_attention_parse(name, &back) == 0 && back == (s2s_attention)a,
+                  "%s does not parse back", name);
+        s2s_config c = s2s_config_d2l(9, 11);
+        c.attention = (s2s_attention)a;
+        c.input_feed = 1;
+        s2s_err err;
+        const int feeds = s2s_attention_feeds((s2s_attention)a);
+        CHECK_MSG((s2s_config_check(&c, &err) == S2S_OK) == (feeds != 0),
+                  "%s: input feeding %s, its table entry says %d", name, feeds ? "refused" : "accepted", feeds);
+    }
+    for (int k = 0; k < S2S_N_CELLS; k++) {
+        const char *name = s2s_cell_name((s2s_cell_kind)k);
+        s2s_cell_kind back = (s2s_cell_kind)-1;
+        CHECK_MSG(name && s2s_cell_parse(name, &back) == 0 && back == (s2s_cell_kind)k,
+                  "cell %d does not parse back", k);
+    }
+    CHECK(!s2s_attention_title((s2s_attention)S2S_N_ATTENTION) && !s2s_attention_feeds((s2s_attention)-1));
+    s2s_attention none;
+    CHECK(s2s_attention_parse("luong", &none) == -1);
+    CHECK(!strcmp(s2s_attention_title(S2S_NO_ATTENTION), "plain") && s2s_attention_feeds(S2S_LUONG_DOT) &&
+          s2s_attention_feeds(S2S_LUONG_GENERAL) && !s2s_attention_feeds(S2S_BAHDANAU));
+    return 0;
+}
+
 static int test_family_files(void) {
     char dir[] = "/tmp/s2s-fam-XXXXXX", path[64], bad[64];
     if (!mkdtemp(dir)) { CHECK(0); return 0; }
@@ -630,5 +663,6 @@ int main(void) {
     s2s_linalg_use_reference(0);
     RUN(test_family_steps);
     RUN(test_family_files);
+    RUN(test_family_names);
     TEST_END();
 }

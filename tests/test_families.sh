@@ -38,8 +38,12 @@ for fam in $FAMILIES; do
   awk -v l="$loss" 'BEGIN { exit !(l < 0.5) }' || problems+=("final loss $loss")
   info=$($S2S info "$TMP/$fam.st")
   att=${opts#*--attention }; att=${att%% *}
-  printf '%s\n' "$info" | grep -q "^cell *${fam%%-*}$" && printf '%s\n' "$info" | grep -q "^attention *$att$" ||
-    problems+=("info: $info")
+  enc=${fam#*-}; enc=${enc%%-*}
+  feed=0; case $fam in *-feed*) feed=1 ;; esac
+  tied=0; case $fam in *-tied) tied=1 ;; esac
+  for want in "cell *${fam%%-*}" "encoder *$enc" "attention *$att" "input_feed *$feed" "tie_embeddings *$tied"; do
+    printf '%s\n' "$info" | grep -q "^$want$" || { problems+=("info lacks '$want': $info"); break; }
+  done
   # greedy = beam 1; batched on 2 threads = one at a time
   g1=$($S2S translate --model "$TMP/$fam.st" --input "$TMP/src.txt" --batch 1 --threads 1)
   g2=$($S2S translate --model "$TMP/$fam.st" --input "$TMP/src.txt" --batch 5 --threads 2)
