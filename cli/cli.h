@@ -50,6 +50,7 @@ int cmd_info(args *a);
 int cmd_bleu(args *a);
 int cmd_serve(args *a);
 int cmd_tokenize(args *a);
+int cmd_average(args *a);
 
 /* Reading input: every line of a stream (NUL bytes and invalid UTF-8 refused, naming the
  * 1-based line; line ends removed), a file opened or a one-line death. */
@@ -112,6 +113,20 @@ typedef struct train_cfg {
     int valid_every;    /* validation every E epochs (10 when there is a validation set, else 0) */
     int early_stop;     /* --early-stop P: stop after P checks without a better BLEU (0 = off) */
     int allreduce;      /* --allreduce: S2S_REDUCE_ORDERED (ordered) or S2S_REDUCE_MPI (mpi) */
+    /* the recipe for real data (0: d2l's behaviour) */
+    int batch_tokens;   /* --batch-tokens N: length-bucketed batches of at most N positions */
+    int max_len;        /* --max-len N: pairs with a side of more than N tokens are dropped */
+    int steps_given;    /* --steps was given (else --max-len sets it to N + 1) */
+    double smoothing;   /* --label-smoothing E */
+    int lr_schedule;    /* --lr-schedule (s2s_lr_schedule) */
+    int warmup;         /* --warmup N updates */
+    int lr_patience;    /* --lr-patience P: plateau lowers the rate after P + 1 checks in a row without
+                         * a higher BLEU */
+    double lr_factor;   /* --lr-factor F: plateau's factor */
+    int valid_every_steps; /* --valid-every-steps N: validation every N updates instead of epochs */
+    double clip;        /* --clip X: gradient norm clipping (d2l's 1) */
+    double max_time;    /* --max-time S: stop (and save) S seconds after the start (0: no limit) */
+    double t_start;     /* now_s() when the command started */
     double lr;
     unsigned long long seed;
     /* --tokenizer d2l|spm and SentencePiece's options (s2s_tok.h) */
@@ -121,6 +136,9 @@ typedef struct train_cfg {
     double coverage;         /* --character-coverage (1.0) */
     const char *spm_model, *spm_src, *spm_tgt;  /* models from files instead of training */
 } train_cfg;
+/* The held-out rule of --valid-pairs and `data split`: of n pairs, validation pair k (0 <= k < nv)
+ * is pair floor((2k+1) n / (2 nv)); the others, in order, are the training pairs (tidx). */
+void valid_split(int n, int nv, int *vidx, int *tidx);
 /* Parses and checks `seq2seq train` options; dies (one line) on anything wrong. */
 void train_parse(args *a, train_cfg *out);
 #ifdef S2S_FUZZ

@@ -130,6 +130,17 @@ static const command k_commands[] = {
      "  connections, queue) is refused with a JSON error; idle or slow connections close after --timeout s.\n"
      "  SIGHUP reloads the model file (a file that fails keeps the old model); SIGTERM answers the requests\n"
      "  in flight and exits 0 (SIGINT: 130).\n"},
+    {"average", cmd_average,
+     "MODEL MODEL... --out MODEL\n"
+     "  Checkpoint averaging: every weight the mean of the models' (one run's checkpoints: the same\n"
+     "  configuration, vocabularies and tokenizers, else an error).\n"},
+    {"data", cmd_data,
+     "fetch|path fra-eng [--dir DIR] [--data-url URL --sha1 HEX] [--force] [--quiet]\n"
+     "  fetch: download d2l's corpus into the cache (or DIR) once; path: where it is (exit 1 when it\n"
+     "  is not there yet).\n"
+     "seq2seq data split PAIRS.tsv --valid-pairs N --train TRAIN.tsv --valid VALID.tsv [--quiet]\n"
+     "  Holds out pairs floor((2k+1)n/2N), k < N, of the n pairs (train's --valid-pairs rule), then\n"
+     "  leaves out of TRAIN.tsv every pair whose source or target equals a held-out pair's (byte for byte).\n"},
     {"version", cmd_version, "\n  The build: version and what runs the matrix products (also 'seq2seq --version').\n"},
     {"help", cmd_help, "[COMMAND]\n  Every command's usage, or one's (also 'seq2seq COMMAND --help').\n"},
 };

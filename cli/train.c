@@ -68,12 +68,41 @@ static void opt_values(const train_cfg *c, const char **v) {
     snprintf(opt_buf[N_CHECKED + 2], 64, "%d", c->threads); snprintf(opt_buf[N_CHECKED + 3], 64, "%d", g_ranks);
     v[N_CHECKED + 2] = opt_buf[N_CHECKED + 2]; v[N_CHECKED + 3] = opt_buf[N_CHECKED + 3];
 }
+/* The recipe's options, stored only when they are not d2l's (so a d2l run's state file is as
+ * before): a key the file lacks stands for its default here, and must be the default now. */
+static const char *rec_keys[] = {"opt.batch-tokens", "opt.max-len", "opt.label-smoothing", "opt.lr-schedule",
+                                 "opt.warmup", "opt.lr-patience", "opt.lr-factor", "opt.valid-every-steps",
+                                 "opt.clip"};
+enum { N_REC = 9 };
+static const char *const rec_default[N_REC] = {"0", "0", "0", "constant", "0", "2", "0.5", "0", "1"};
+static char rec_buf[N_REC][64];
+static void rec_values(const train_cfg *c, const char **v) {
+    snprintf(rec_buf[0], 64, "%d", c->batch_tokens); snprintf(rec_buf[1], 64, "%d", c->max_len);
+    snprintf(rec_buf[2], 64, "%.9g", c->smoothing); snprintf(rec_buf[3], 64, "%s", s2s_lr_schedule_name(c->lr_schedule));
+    snprintf(rec_buf[4], 64, "%d", c->warmup); snprintf(rec_buf[5], 64, "%d", c->lr_patience);
+    snprintf(rec_buf[6], 64, "%.9g", c->lr_factor); snprintf(rec_buf[7], 64, "%d", c->valid_every_steps);
+    snprintf(rec_buf[8], 64, "%.9g", c->clip);
+    for (int i = 0; i < N_REC; i++) v[i] = rec_buf[i];
+}
+/* The recipe's keys and values that differ from the defaults, into k and v; returns how many. */
+static int rec_changed(const train_cfg *c, const char **k, const char **v) {
+    const char *rv[N_REC];
+    rec_values(c, rv);
+    int n = 0;
+    for (int i = 0; i < N_REC; i++)
+        if (strcmp(rv[i], rec_default[i])) { k[n] = rec_keys[i]; v[n] = rv[i]; n++; }
+    return n;
+}
 static int check_resume_opt(const char *key, const char *value, void *ctx, s2s_err *err) {
-    const char *v[N_OPTS];
+    const char *v[N_OPTS], *rv[N_REC];
     opt_values(ctx, v);
+    rec_values(ctx, rv);
     for (int i = 0; i < N_CHECKED; i++)
         if (!strcmp(opt_keys[i] + 4, key) && strcmp(v[i], value))
             return s2s_errf(err, "--resume: the run was started with --%s %s, now %s (use the same options)", key, value, v[i]);
+    for (int i = 0; i < N_REC; i++)
+        if (!strcmp(rec_keys[i] + 4, key) && strcmp(rv[i], value))
+            return s2s_errf(err, "--resume: the run was started with --%s %s, now %s (use the same options)", key, value, rv[i]);
     return S2S_OK;
 }
 
@@ -89,11 +118,15 @@ static int same_vocab(const s2s_vocab *a, const s2s_vocab *b) {
 typedef struct valid_run {
     double best_bleu;   /* best validation BLEU so far (-1: no check yet) */
     double best_loss;   /* validation loss at that check */
-    int best_epoch;     /* its epoch (0: none) */
+    int best_epoch;     /* its epoch (0: none; with --valid-every-steps the epochs completed then) */
     int bad_checks;     /* checks since the last improvement */
+    long best_step;     /* --valid-every-steps: the update of the best check */
+    double lr_scale;    /* --lr-schedule plateau: the factor on the rate so far */
+    int lr_bad;         /* plateau: checks without improvement since the rate last changed */
 } valid_run;
-static const char *run_keys[] = {"valid.best_bleu", "valid.best_loss", "valid.best_epoch", "valid.bad_checks"};
-enum { N_RUN = 4 };
+static const char *run_keys[] = {"valid.best_bleu", "valid.best_loss", "valid.best_epoch", "valid.bad_checks",
+                                 "valid.best_step", "valid.lr_scale", "valid.lr_bad"};
+enum { N_RUN = 4, N_RUN_ALL = 7 };
 
 /* Where the latest weights go: --out itself, or with --early-stop (where --out keeps the best
  * model) OUT without ".safetensors" + ".last.safetensors", else OUT + ".last". Malloc'd. */
@@ -115,9 +148,25 @@ static char *latest_path(const train_cfg *c) {
 typedef struct curves {
     float *ep, *loss;      /* [n] every epoch trained (restored on --resume from the state file) */
     int n;
-    float *vep, *vloss, *vbleu; /* [nv] validation checks */
+    float *vep, *vloss, *vbleu; /* [nv] validation checks (at fractional epochs with --valid-every-steps) */
     int nv;
+    size_t vcap;           /* room in the validation arrays */
 } curves;
+
+static void curves_add_check(curves *cv, double epoch, double loss, double bleu) {
+    if ((size_t)cv->nv == cv->vcap) {
+        size_t cap = cv->vcap * 2 + 16;
+        float *a = realloc(cv->vep, cap * sizeof(float)), *b = a ? realloc(cv->vloss, cap * sizeof(float)) : NULL;
+        if (a) cv->vep = a;
+        if (b) cv->vloss = b;
+        float *c = b ? realloc(cv->vbleu, cap * sizeof(float)) : NULL;
+        if (!c) die("out of memory");
+        cv->vbleu = c;
+        cv->vcap = cap;
+    }
+    cv->vep[cv->nv] = (float)epoch; cv->vloss[cv->nv] = (float)loss; cv->vbleu[cv->nv] = (float)bleu;
+    cv->nv++;
+}
 
 /* The curves as the state file's extra tensors (empty series are left out). */
 static const char *hist_names[5] = {"history.epoch", "history.loss", "history.valid_epoch", "history.valid_loss",
@@ -140,17 +189,23 @@ static void save_all(const train_cfg *c, const char *latest, const char *state, 
                      const s2s_tok *sv, const s2s_tok *tv, const s2s_trainer *tr, const valid_run *vr,
                      const curves *cv, int best) {
     s2s_err err;
-    char rbuf[N_RUN][40];
-    const char *k[N_OPTS + N_RUN], *v[N_OPTS + N_RUN];
+    char rbuf[N_RUN_ALL][40];
+    const char *k[N_OPTS + N_REC + N_RUN_ALL], *v[N_OPTS + N_REC + N_RUN_ALL];
     opt_values(c, v);
     for (int i = 0; i < N_OPTS; i++) k[i] = opt_keys[i];
+    int nk = N_OPTS + rec_changed(c, k + N_OPTS, v + N_OPTS);
     snprintf(rbuf[0], 40, "%.17g", vr->best_bleu); snprintf(rbuf[1], 40, "%.17g", vr->best_loss);
     snprintf(rbuf[2], 40, "%d", vr->best_epoch); snprintf(rbuf[3], 40, "%d", vr->bad_checks);
-    for (int i = 0; i < N_RUN; i++) { k[N_OPTS + i] = run_keys[i]; v[N_OPTS + i] = rbuf[i]; }
+    snprintf(rbuf[4], 40, "%ld", vr->best_step); snprintf(rbuf[5], 40, "%.17g", vr->lr_scale);
+    snprintf(rbuf[6], 40, "%d", vr->lr_bad);
+    for (int i = 0; i < N_RUN_ALL; i++) {  /* the step and plateau's only when they are used */
+        if ((i == 4 && !c->valid_every_steps) || (i >= 5 && c->lr_schedule != S2S_LR_PLATEAU)) continue;
+        k[nk] = run_keys[i]; v[nk] = rbuf[i]; nk++;
+    }
     s2s_tensor hist[5];
     int nh = curves_tensors(cv, hist);
     s2s_out o[3] = {{0}};
-    int rc = s2s_state_stage(&o[0], state, tr, k, v, N_OPTS + N_RUN, hist, nh, &err) ||
+    int rc = s2s_state_stage(&o[0], state, tr, k, v, nk, hist, nh, &err) ||
              s2s_model_stage_tok(&o[1], latest, m, sv, tv, &err) ||
              (best && s2s_model_stage_tok(&o[2], c->out, m, sv, tv, &err));
     for (int i = 0; i < 3 && !rc; i++)
@@ -179,6 +234,12 @@ static int check_state_opts(const s2s_st_file *f, const char *state, train_cfg *
         if (!strncmp(k, "opt.", 4) && check_resume_opt(k + 4, v, c, &err)) die("%s", err.msg);
         if (!strcmp(k, "opt.threads") || !strcmp(k, "opt.ranks")) slices *= atoi(v);
     }
+    const char *rv[N_REC];
+    rec_values(c, rv);
+    for (int i = 0; i < N_REC; i++)
+        if (!s2s_st_meta(f, rec_keys[i]) && strcmp(rv[i], rec_default[i]))
+            die("--resume: the run was started without --%s (%s), now %s (use the same options)", rec_keys[i] + 4,
+                rec_default[i], rv[i]);
     if (!s2s_st_meta(f, "opt.threads") || !s2s_st_meta(f, "opt.ranks")) slices = 0;
     return slices;
 }
@@ -191,6 +252,9 @@ static void job_options(const train_cfg *c, char *buf, size_t cap) {
     opt_values(c, v);
     size_t k = 0;
     for (int i = 0; i < N_CHECKED && k < cap; i++) k += (size_t)snprintf(buf + k, cap - k, "--%s %s\n", opt_keys[i] + 4, v[i]);
+    const char *rv[N_REC];
+    rec_values(c, rv);
+    for (int i = 0; i < N_REC && k < cap; i++) k += (size_t)snprintf(buf + k, cap - k, "--%s %s\n", rec_keys[i] + 4, rv[i]);
     if (k < cap)
         snprintf(buf + k, cap - k, "--epochs %d\n--threads %d\n--resume %s\n--allreduce %s\n", c->epochs, c->threads,
                  c->resume ? "yes" : "no", c->allreduce == S2S_REDUCE_MPI ? "mpi" : "ordered");
@@ -227,19 +291,30 @@ static void load_valid_run(const s2s_st_file *f, const char *state, int epoch, v
                 whole ? " whole" : "", i == 0 ? -1.0 : 0.0, hi);
     }
     vr->best_bleu = x[0]; vr->best_loss = x[1]; vr->best_epoch = (int)x[2]; vr->bad_checks = (int)x[3];
+    for (int i = N_RUN; i < N_RUN_ALL; i++) {  /* the step's and the plateau's, when the run has them */
+        const char *s = s2s_st_meta(f, run_keys[i]);
+        if (!s) continue;
+        char *end;
+        double y = strtod(s, &end), hi = i == 5 ? 1.0 : 1e15;
+        if (end == s || *end || !isfinite(y) || y < (i == 5 ? 1e-30 : 0) || y > hi || (i != 5 && y != floor(y)))
+            die("--resume: %s: \"%s\" = \"%.40s\" is out of range", state, run_keys[i], s);
+        if (i == 4) vr->best_step = (long)y; else if (i == 5) vr->lr_scale = y; else vr->lr_bad = (int)y;
+    }
 }
 
 /* Puts the curves of the epochs before a --resume (kept in the state file) in front of cv's,
  * growing its arrays by as much (older state files have none: the curves then start at the
- * resumed epoch). cap and vcap are the arrays' sizes; a curve has at most one point an epoch. */
-static void load_history(const s2s_st_file *f, const char *state, int epoch, curves *cv, size_t cap, size_t vcap) {
+ * resumed epoch). cap and vcap are the arrays' sizes; the training curve has at most one point an
+ * epoch, the validation curve at most vmax. */
+static void load_history(const s2s_st_file *f, const char *state, int epoch, long vmax, curves *cv, size_t cap,
+                         size_t vcap) {
     float **d[5] = {&cv->ep, &cv->loss, &cv->vep, &cv->vloss, &cv->vbleu};
     for (int g = 0; g < 2; g++) {  /* the training curve (2 series), the validation checks (3) */
         const int first = g ? 2 : 0, count = g ? 3 : 2;
         int n = -1;
         for (int i = first; i < first + count; i++) {
             const s2s_tensor *t = s2s_st_find(f, hist_names[i]);
-            int len = !t ? 0 : t->dtype == S2S_F32 && t->ndim == 1 && t->shape[0] <= epoch &&
+            int len = !t ? 0 : t->dtype == S2S_F32 && t->ndim == 1 && t->shape[0] <= (g ? vmax : epoch) &&
                                 t->nbytes == (size_t)t->shape[0] * sizeof(float) ? (int)t->shape[0] : -1;
             if (len < 0 || (n >= 0 && len != n))
                 die("--resume: %s: \"%s\" is not a curve of this run", state, hist_names[i]);
@@ -249,7 +324,7 @@ static void load_history(const s2s_st_file *f, const char *state, int epoch, cur
             *d[i] = a;
             if (t) memcpy(a, t->data, t->nbytes);
         }
-        if (g) cv->nv = n; else cv->n = n;
+        if (g) { cv->nv = n; cv->vcap = vcap + (size_t)n; } else cv->n = n;
     }
 }
 
@@ -288,6 +363,7 @@ void train_parse(args *a, train_cfg *out) {
     c.pairs = 601; c.batch = 64; c.epochs = 250; c.threads = 1; c.lr = 0.005; c.seed = 1; c.log_every = 10;
     c.vocab_size = 8000; c.coverage = 1.0;
     const char *o, *tok_opt = NULL, *spm_opt = NULL, *train_opt = NULL;  /* for the checks below */
+    c.lr_schedule = S2S_LR_CONSTANT; c.warmup = -1; c.lr_patience = 2; c.lr_factor = 0.5; c.clip = 1.0;
     while (next_opt(a, &o)) {
         if (a->positional) usage_error(a, "unexpected argument '%s'", o);
         else if (!strcmp(o, "--data")) c.data = val(a, o);
@@ -328,7 +404,22 @@ void train_parse(args *a, train_cfg *out) {
         else if (!strcmp(o, "--layers")) c.mc.layers = (int)parse_int(o, val(a, o), 1, S2S_MAX_LAYERS);
         else if (!strcmp(o, "--dropout")) c.mc.dropout = (float)parse_num(o, val(a, o), 0, 1, 1);
         else if (!strcmp(o, "--batch")) c.batch = (int)parse_int(o, val(a, o), 1, 1000000);
-        else if (!strcmp(o, "--steps")) c.mc.num_steps = (int)parse_int(o, val(a, o), 1, 4096);
+        else if (!strcmp(o, "--steps")) { c.mc.num_steps = (int)parse_int(o, val(a, o), 1, 4096); c.steps_given = 1; }
+        else if (!strcmp(o, "--batch-tokens")) c.batch_tokens = (int)parse_int(o, val(a, o), 1, 1000000);
+        else if (!strcmp(o, "--max-len")) c.max_len = (int)parse_int(o, val(a, o), 1, 4095);
+        else if (!strcmp(o, "--label-smoothing")) c.smoothing = parse_num(o, val(a, o), 0, 1, 1);
+        else if (!strcmp(o, "--lr-schedule")) {
+            const char *k = val(a, o);
+            s2s_lr_schedule sc;
+            if (s2s_lr_schedule_parse(k, &sc)) die_usage("--lr-schedule: '%s' is not constant, inverse-sqrt or plateau", k);
+            c.lr_schedule = sc;
+        }
+        else if (!strcmp(o, "--warmup")) c.warmup = (int)parse_int(o, val(a, o), 0, 100000000);
+        else if (!strcmp(o, "--lr-patience")) c.lr_patience = (int)parse_int(o, val(a, o), 0, 100000000);
+        else if (!strcmp(o, "--lr-factor")) c.lr_factor = parse_num(o, val(a, o), 0, 1, 1);
+        else if (!strcmp(o, "--valid-every-steps")) c.valid_every_steps = (int)parse_int(o, val(a, o), 1, 100000000);
+        else if (!strcmp(o, "--clip")) c.clip = parse_num(o, val(a, o), 0, 1e9, 0);
+        else if (!strcmp(o, "--max-time")) c.max_time = parse_num(o, val(a, o), 0, 1e9, 0);
         else if (!strcmp(o, "--lr")) c.lr = parse_num(o, val(a, o), 0, 1e3, 0);
         else if (!strcmp(o, "--epochs")) c.epochs = (int)parse_int(o, val(a, o), 0, 100000000);
         else if (!strcmp(o, "--seed")) c.seed = (unsigned long long)parse_int(o, val(a, o), 0, 0x7fffffffffffffffL);
@@ -373,6 +464,23 @@ void train_parse(args *a, train_cfg *out) {
             c.mc.embed, c.mc.hidden);
     if (c.mc.encoder == S2S_BI && c.mc.hidden % 2)
         usage_error(a, "--encoder bi needs an even --hidden (half the units run each direction); got %d", c.mc.hidden);
+    if (c.max_len) {
+        if (!c.steps_given) c.mc.num_steps = c.max_len + 1;
+        else if (c.mc.num_steps < c.max_len + 1)
+            usage_error(a, "--max-len %d keeps pairs of up to %d tokens (+ <eos>): --steps must be at least %d (or left out)",
+                        c.max_len, c.max_len, c.max_len + 1);
+    }
+    if (c.batch_tokens && c.batch_tokens < c.mc.num_steps)
+        usage_error(a, "--batch-tokens %d is less than --steps %d: the longest pair would not fit in a batch",
+                    c.batch_tokens, c.mc.num_steps);
+    if (c.warmup < 0) c.warmup = c.lr_schedule == S2S_LR_INVSQRT ? 4000 : 0;
+    if (c.lr_schedule == S2S_LR_INVSQRT && c.warmup < 1)
+        usage_error(a, "--lr-schedule inverse-sqrt needs --warmup of at least 1 update (fairseq's default: 4000)");
+    if (c.lr_schedule == S2S_LR_PLATEAU && !c.valid && !c.valid_pairs)
+        usage_error(a, "--lr-schedule plateau lowers the rate when validation BLEU stops rising: it needs --valid-pairs N or --valid FILE");
+    if (c.valid_every && c.valid_every_steps) usage_error(a, "give either --valid-every (epochs) or --valid-every-steps, not both");
+    if (c.valid_every_steps && !c.valid && !c.valid_pairs)
+        usage_error(a, "--valid-every-steps needs a validation set (--valid-pairs N or --valid FILE)");
     /* SentencePiece options choose the spm tokenizer, unless d2l's is asked for by name */
     if (tok_opt && !strcmp(tok_opt, "d2l") && spm_opt)
         usage_error(a, "%s goes with --tokenizer spm (d2l's tokenizer has no SentencePiece model)", spm_opt);
@@ -386,7 +494,7 @@ void train_parse(args *a, train_cfg *out) {
     if (c.valid_count && !c.valid) usage_error(a, "--valid-count goes with --valid FILE");
     if (!c.valid && !c.valid_pairs && (c.valid_every || c.early_stop))
         usage_error(a, "--%s needs a validation set (--valid-pairs N or --valid FILE)", c.valid_every ? "valid-every" : "early-stop");
-    if ((c.valid || c.valid_pairs) && !c.valid_every) c.valid_every = 10;
+    if ((c.valid || c.valid_pairs) && !c.valid_every && !c.valid_every_steps) c.valid_every = 10;
     if (!c.out) usage_error(a, "--out MODEL is required");
     if (c.data && (c.src || c.tgt)) usage_error(a, "give either --data or --src/--tgt, not both");
     if ((c.src != NULL) != (c.tgt != NULL)) usage_error(a, "--src and --tgt go together");
@@ -395,12 +503,12 @@ void train_parse(args *a, train_cfg *out) {
 
 /* Refuses sizes whose parameters, gradients, Adam moments and activations cannot fit in this
  * machine's memory, before anything is allocated (Linux would rather kill us later). */
-static void check_memory(const s2s_config *mc, int batch, int threads) {
+static void check_memory(const s2s_config *mc, const s2s_train_opts *to, int n) {
     double need, have;
     const char *bound;
     char a[32], b[32];
     s2s_memory_limit(&bound);
-    if (!s2s_trainer_fits(mc, batch, threads, &need, &have))
+    if (!s2s_trainer_fits_opts(mc, to, n, &need, &have))
         die("train: this configuration needs %s of memory (parameters, gradients, Adam moments and one batch's "
             "activations), and %s %s; lower --batch, --hidden, --embed, --steps or --pairs",
             s2s_bytes_shown(need, a), bound, s2s_bytes_shown(have, b));
@@ -413,7 +521,7 @@ static void check_memory(const s2s_config *mc, int batch, int threads) {
  * corpus is sorted by length, so the last N pairs would be only the longest sentences), does not
  * depend on --seed, and has nv distinct pairs since each slice is at least one pair wide
  * (nv < n). The others, in file order, are the training pairs. */
-static void split_indices(int n, int nv, int *vidx, int *tidx) {
+void valid_split(int n, int nv, int *vidx, int *tidx) {
     int k = 0, t = 0;
     for (int i = 0; i < n; i++) {
         if (k < nv && i == (int)((2LL * k + 1) * n / (2LL * nv))) vidx[k++] = i;
@@ -452,11 +560,13 @@ static void validator_close(validator *v) {
 /* Validation loss (mean per valid target token, no dropout) and corpus BLEU (sacreBLEU, 13a) of
  * greedy translations, in batches of B on the trainer's workspace. Neither touches the
  * trainer's generator, so training goes on exactly as without validation. */
-static void validate(validator *v, s2s_model *m, s2s_ws *ws, int B, const s2s_tok *tv, double *loss, double *bleu) {
+static void validate(validator *v, s2s_model *m, s2s_ws *ws, int B, int per_token, const s2s_tok *tv,
+                     double *loss, double *bleu) {
     const int T = v->data.T, n = v->data.n;
     s2s_err err;
-    *loss = s2s_eval_loss(m, ws, &v->data, B);
+    *loss = s2s_eval_loss(m, ws, &v->data, B, per_token);
     if (*loss < 0) die("out of memory");
+    if (s2s_ws_set_steps(ws, T, &err)) die("%s", err.msg);  /* training passes may have left fewer */
     for (int s = 0; s < n; s += B) {
         int nb = n - s < B ? n - s : B;
         if (s2s_greedy(m, ws, nb, v->data.src + (size_t)s * T, v->data.src_len + s, T, v->out, v->olen, NULL, &err))
@@ -470,6 +580,28 @@ static void validate(validator *v, s2s_model *m, s2s_ws *ws, int B, const s2s_to
     if (s2s_bleu_corpus((const char *const *)v->hyps, (const char *const *)v->refs, n, S2S_TOK_13A, &cb, NULL, 0, &err))
         die("%s", err.msg);
     *bleu = cb.score;
+}
+
+/* Stops an epoch between batches for a check every N updates (the same update on every rank of
+ * a job), and at --max-time through the stop flag (one process only). */
+typedef struct batch_hook {
+    int every;          /* --valid-every-steps (0: none) */
+    double deadline;    /* now_s() at which to stop (0: none) */
+    int time_up;        /* the deadline set g_stop */
+} batch_hook;
+static int on_batch(void *ctx, const s2s_trainer *t) {
+    batch_hook *h = ctx;
+    if (h->deadline > 0 && !h->time_up && now_s() >= h->deadline) { h->time_up = 1; g_stop = 1; }
+    return h->every && t->adam.step % h->every == 0;
+}
+
+/* Batches by tokens: the padding of the epoch's batches, source and target. */
+static const char *padding_note(const s2s_trainer *t) {
+    static char buf[96];
+    snprintf(buf, sizeof buf, ", padding %.1f%% source, %.1f%% target",
+             t->all_pos[0] > 0 ? 100 * t->pad_pos[0] / t->all_pos[0] : 0.0,
+             t->all_pos[1] > 0 ? 100 * t->pad_pos[1] / t->all_pos[1] : 0.0);
+    return buf;
 }
 
 /* The tokenizers of a new run (s2s_tok_for_training): d2l's vocabularies of the training pairs,
@@ -493,6 +625,7 @@ int cmd_train(args *a) {
     train_cfg c;
     train_parse(a, &c);
     if (!writer) { c.quiet = 1; c.plot = NULL; }
+    c.t_start = now_s();
     char *latest = latest_path(&c), *state = str_cat(c.out, ".state");
     if (writer) check_train_files(&c, latest, state);
     if (!c.data && !c.src) c.data = data_default_corpus(c.quiet);  /* d2l's fra-eng, fetched into the cache once */
@@ -521,7 +654,7 @@ int cmd_train(args *a) {
                 c.valid_pairs, where, all.n, c.pairs, all.n - 1);
         int *vidx = malloc(sizeof(int) * (size_t)c.valid_pairs), *tidx = malloc(sizeof(int) * (size_t)all.n);
         if (!vidx || !tidx) die("out of memory");
-        split_indices(all.n, c.valid_pairs, vidx, tidx);
+        valid_split(all.n, c.valid_pairs, vidx, tidx);
         const char *dbg = getenv("S2S_DEBUG_SPLIT");
         if (dbg && !strcmp(dbg, "1")) {  /* for tests: the split, as 0-based indices into the pairs read */
             fputs("split valid:", stderr);
@@ -559,10 +692,22 @@ int cmd_train(args *a) {
         fprintf(stderr, "seq2seq: tokens per sentence: source %.2f (longest %d), target %.2f (longest %d); "
                 "%d of %d pairs (%.1f%%) are cut at --steps %d\n", es.tokens[0] / data.n, es.longest[0],
                 es.tokens[1] / data.n, es.longest[1], es.cut, data.n, 100.0 * es.cut / data.n, c.mc.num_steps);
+    const double corpus_bytes = (double)s2s_pairs_bytes(&pairs);
+    s2s_pairs_free(&pairs);  /* the ids are all training needs from here on */
+    if (c.max_len) {
+        const int dropped = s2s_dataset_drop_long(&data, c.max_len);
+        if (!c.quiet && dropped)
+            fprintf(stderr, "seq2seq: --max-len %d: dropped %d pair%s with a longer side (%.2f%%)\n", c.max_len, dropped,
+                    dropped == 1 ? "" : "s", 100.0 * dropped / (data.n + dropped));
+        if (data.n == 0) die("--max-len %d: no training pair is that short", c.max_len);
+    }
     c.mc.src_vocab = s2s_vocab_size(s2s_tok_vocab(sv));
     c.mc.tgt_vocab = s2s_vocab_size(s2s_tok_vocab(tv));
     const int batch = c.batch < data.n ? c.batch : data.n;
-    check_memory(&c.mc, batch, c.threads);
+    s2s_train_opts to = {.batch = c.batch, .lr = (float)c.lr, .clip = (float)c.clip, .threads = c.threads,
+                         .dist = dist, .batch_tokens = c.batch_tokens, .smoothing = (float)c.smoothing,
+                         .schedule = (s2s_lr_schedule)c.lr_schedule, .warmup = c.warmup};
+    check_memory(&c.mc, &to, data.n);
     /* --threads sets the mathematics (slices of each batch), so it is not capped to the machine */
     if (!c.quiet && c.threads > batch)
         fprintf(stderr, "seq2seq: --threads %d: batches of %d rows are cut into %d slices (one row each)\n",
@@ -604,11 +749,11 @@ int cmd_train(args *a) {
         s2s_model_init(m, &rng);
     }
     g_ranks = s2s_dist_size(dist);
+    if (g_ranks > 1 && c.max_time > 0) die("--max-time is for one process (the ranks of a job would not stop together)");
     s2s_dist_set_reduce(dist, (s2s_dist_reduce)c.allreduce);
-    s2s_train_opts to = {.batch = c.batch, .lr = (float)c.lr, .clip = 1.0f, .threads = c.threads, .dist = dist};
     s2s_trainer *tr;
     if (s2s_trainer_create(m, &data, &to, &rng, &tr, &err)) die("%s", err.msg);
-    valid_run vr = {-1.0, 0.0, 0, 0};
+    valid_run vr = {-1.0, 0.0, 0, 0, 0, 1.0, 0};
     if (c.resume) {
         if (s2s_state_from_st(resume_f, state, tr, check_resume_opt, &c, &err)) die("--resume: %s", err.msg);
         if (tr->epoch > c.epochs)
@@ -617,7 +762,8 @@ int cmd_train(args *a) {
         if (validating) load_valid_run(resume_f, state, tr->epoch, &vr);
     }
     validator vd;
-    /* validation runs on shard 0's workspace, which holds a slice of a batch with --threads > 1 */
+    /* validation runs on shard 0's workspace, which holds a slice of a batch with --threads > 1
+     * (and, with batches by tokens, fewer rows of num_steps than a batch has) */
     if (validating) validator_open(&vd, &vpairs, sv, tv, c.mc.num_steps, tr->ws_rows, c.valid ? c.valid : where);
     /* every rank of a job must start from the same options, data and state (or fail together) */
     char job_opts[1400];
@@ -637,16 +783,27 @@ int cmd_train(args *a) {
                 s2s_encoder_name(c.mc.encoder), s2s_attention_name(c.mc.attention), c.mc.input_feed ? ", input feeding" : "",
                 c.mc.tie_embeddings ? ", tied embeddings" : "", m->n_params);
         if (validating)
-            fprintf(stderr, "seq2seq: validation on %d pairs (%s) every %d epochs%s\n", vpairs.n,
-                    c.valid ? c.valid : "held out of the training pairs", c.valid_every,
+            fprintf(stderr, "seq2seq: validation on %d pairs (%s) every %d %s%s\n", vpairs.n,
+                    c.valid ? c.valid : "held out of the training pairs",
+                    c.valid_every_steps ? c.valid_every_steps : c.valid_every, c.valid_every_steps ? "updates" : "epochs",
                     c.early_stop ? "; --out keeps the best model" : "");
+        if (c.batch_tokens || c.smoothing > 0 || c.lr_schedule != S2S_LR_CONSTANT || c.warmup) {
+            char bt[64] = "batches of --batch pairs";
+            if (c.batch_tokens) snprintf(bt, sizeof bt, "batches of at most %d positions by length", c.batch_tokens);
+            fprintf(stderr, "seq2seq: %s, loss per %s, label smoothing %g, learning rate %g %s after %d warm-up updates\n",
+                    bt, c.batch_tokens ? "target token" : "sequence / steps", c.smoothing, c.lr,
+                    s2s_lr_schedule_name(c.lr_schedule), c.warmup);
+        }
         /* what the run holds: parameters, gradients and Adam's two moments (plus each extra
-         * shard's gradients), the activations of one batch, and the corpus as read */
+         * shard's gradients), the activations of one batch, and the corpus as read (the text
+         * while the vocabularies and ids are made, then the ids) */
         double mib = 1048576.0, state, act;
-        s2s_trainer_memory(&c.mc, batch, c.threads, &state, &act);
-        double corpus = (double)s2s_pairs_bytes(&pairs) + (double)data.n * data.T * 4 * 2;
-        fprintf(stderr, "seq2seq: memory: %.1f MiB parameters+gradients+Adam, %.1f MiB activations, %.1f MiB corpus = %.1f MiB\n",
-                state / mib, act / mib, corpus / mib, (state + act + corpus) / mib);
+        s2s_trainer_memory_opts(&c.mc, &to, data.n, &state, &act);
+        double ids = (double)data.n * data.T * 4 * 2;
+        fprintf(stderr, "seq2seq: memory: %.1f MiB parameters+gradients+Adam, %.1f MiB activations, %.1f MiB corpus "
+                "(%.1f MiB text, then %.1f MiB ids) = %.1f MiB\n", state / mib, act / mib,
+                (corpus_bytes > ids ? corpus_bytes : ids) / mib, corpus_bytes / mib, ids / mib,
+                (state + act + (corpus_bytes > ids ? corpus_bytes : ids)) / mib);
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -660,17 +817,24 @@ int cmd_train(args *a) {
     const int n_checks = c.valid_every ? c.epochs / c.valid_every + 1 : 1;
     const size_t cap = (size_t)c.epochs + 1, vcap = (size_t)n_checks;
     curves cv = {calloc(cap, sizeof(float)), calloc(cap, sizeof(float)), 0,
-                 calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), 0};
+                 calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), 0, vcap};
     if (!cv.ep || !cv.loss || !cv.vep || !cv.vloss || !cv.vbleu) die("out of memory");
-    if (c.resume) load_history(resume_f, state, tr->epoch, &cv, cap, vcap);
+    if (c.resume) {
+        const long vmax = c.valid_every_steps ? tr->adam.step / c.valid_every_steps : tr->epoch;
+        load_history(resume_f, state, tr->epoch, vmax, &cv, cap, vcap);
+    }
     s2s_st_free(resume_f);
+    if (c.lr_schedule == S2S_LR_PLATEAU) tr->lr_scale = (float)vr.lr_scale;
     s2s_epoch_stats st = {0};
     int plot_failed = 0;
     double t0 = now_s();
-    int start_epoch = tr->epoch, stopped = c.early_stop && vr.bad_checks >= c.early_stop;
+    int start_epoch = tr->epoch, stopped = c.early_stop && vr.bad_checks >= c.early_stop, time_up = 0;
     double all_tokens = 0, all_seconds = 0, all_flops = 0;
     if (stopped && !c.quiet)
         fprintf(stderr, "seq2seq: this run already stopped early at epoch %d (no better validation BLEU in %d checks)\n", tr->epoch, vr.bad_checks);
+    /* --valid-every-steps and --max-time stop the epoch between batches; it then goes on */
+    batch_hook hook = {c.valid_every_steps, c.max_time > 0 ? c.t_start + c.max_time : 0.0, 0};
+    if (hook.every || hook.deadline > 0) { tr->on_batch = on_batch; tr->on_batch_ctx = &hook; }
     while (!stopped && tr->epoch < c.epochs) {
         if (s2s_trainer_epoch(tr, &st, &g_stop, &err)) {
             if (!s2s_dist_failed(dist)) die("%s", err.msg);  /* training diverged */
@@ -678,43 +842,72 @@ int cmd_train(args *a) {
             saved_note(note, sizeof note, latest, state);
             job_lost(err.msg, note);
         }
-        if (!st.complete) break;
-        all_tokens += st.tokens; all_seconds += st.seconds; all_flops += st.flops;
-        int e = tr->epoch;
-        cv.ep[cv.n] = (float)e; cv.loss[cv.n] = (float)st.loss; cv.n++;
+        if (!st.complete && g_stop && !hook.time_up) break;
+        time_up = hook.time_up;
+        const int e = tr->epoch;  /* epochs completed */
         double tps = st.seconds > 0 ? st.tokens / st.seconds : 0.0;
-        /* checks at multiples of E only, so a resumed run checks where an uninterrupted one does */
-        const int check = validating && e % c.valid_every == 0;
+        /* checks at multiples of E epochs or N updates only, so a resumed run checks where an
+         * uninterrupted one does */
+        int check = 0;
+        if (validating && c.valid_every_steps) check = tr->adam.step > 0 && tr->adam.step % c.valid_every_steps == 0;
+        else if (validating) check = st.complete && e % c.valid_every == 0;
+        if (st.complete) {
+            all_tokens += st.tokens; all_seconds += st.seconds; all_flops += st.flops;
+            cv.ep[cv.n] = (float)e; cv.loss[cv.n] = (float)st.loss; cv.n++;
+        }
         double vloss = 0, vbleu = 0;
         int improved = 0;
         if (check) {
-            validate(&vd, m, tr->ws, tr->ws_rows, tv, &vloss, &vbleu);
-            cv.vep[cv.nv] = (float)e; cv.vloss[cv.nv] = (float)vloss; cv.vbleu[cv.nv] = (float)vbleu; cv.nv++;
+            validate(&vd, m, tr->ws, tr->ws_rows, c.batch_tokens > 0, tv, &vloss, &vbleu);
+            curves_add_check(&cv, st.complete ? e : e + (double)tr->pos / data.n, vloss, vbleu);
             improved = vbleu > vr.best_bleu;  /* a tie is no improvement */
-            if (improved) { vr.best_bleu = vbleu; vr.best_loss = vloss; vr.best_epoch = e; vr.bad_checks = 0; }
-            else vr.bad_checks++;
+            if (improved) {
+                vr.best_bleu = vbleu; vr.best_loss = vloss; vr.best_epoch = e; vr.best_step = tr->adam.step;
+                vr.bad_checks = 0; vr.lr_bad = 0;
+            } else {
+                vr.bad_checks++;
+                /* ReduceLROnPlateau (mode max, threshold 0, cooldown 0): after more than P bad checks */
+                if (c.lr_schedule == S2S_LR_PLATEAU && ++vr.lr_bad > c.lr_patience) {
+                    vr.lr_scale *= c.lr_factor;
+                    tr->lr_scale = (float)vr.lr_scale;
+                    vr.lr_bad = 0;
+                }
+            }
         }
-        char vtxt[128] = "";
+        char vtxt[160] = "";
         if (check)
-            snprintf(vtxt, sizeof vtxt, ", valid loss %.3f, valid BLEU %.2f%s", vloss, vbleu, improved && c.early_stop ? " (best, saved)" : "");
-        if (tty) {
+            snprintf(vtxt, sizeof vtxt, ", valid loss %.3f, valid BLEU %.2f%s%s", vloss, vbleu,
+                     improved && c.early_stop ? " (best, saved)" : "",
+                     c.lr_schedule == S2S_LR_PLATEAU && vr.lr_scale < 1 ? (vr.lr_bad == 0 && !improved ? ", rate lowered" : "") : "");
+        if (check && !st.complete) {  /* a check within the epoch */
+            const double lnow = tr->ep_tokens > 0 ? tr->ep_loss / tr->ep_tokens : 0.0;
+            if (!c.quiet)
+                fprintf(stderr, "%supdate %ld (epoch %.2f) loss %.3f, lr %.3g%s\n", tty ? "\r" : "", tr->adam.step,
+                        e + (double)tr->pos / data.n, lnow, (double)tr->adam.lr, vtxt);
+        } else if (st.complete && tty) {
             double left = (now_s() - t0) / (e - start_epoch) * (c.epochs - e);
             fprintf(stderr, "\repoch %d/%d  loss %.3f  %.0f tokens/sec  %.0fs left   ", e, c.epochs, st.loss, tps, left);
             if (check) fprintf(stderr, "\repoch %d/%d loss %.3f, %.1f tokens/sec%s\n", e, c.epochs, st.loss, tps, vtxt);
-        } else if (!c.quiet && (check || e % c.log_every == 0 || e == c.epochs)) {
-            fprintf(stderr, "epoch %d/%d loss %.3f, %.1f tokens/sec%s\n", e, c.epochs, st.loss, tps, vtxt);
+        } else if (st.complete && !c.quiet && (check || e % c.log_every == 0 || e == c.epochs)) {
+            fprintf(stderr, "epoch %d/%d loss %.3f, %.1f tokens/sec%s%s\n", e, c.epochs, st.loss, tps,
+                    c.batch_tokens ? padding_note(tr) : "", vtxt);
         }
-        if (c.plot && (check || e % c.log_every == 0 || e == c.epochs)) draw_curves(c.plot, &cv, &plot_failed, 0);
+        if (c.plot && (check || (st.complete && (e % c.log_every == 0 || e == c.epochs))))
+            draw_curves(c.plot, &cv, &plot_failed, 0);
         const int best = improved && c.early_stop;  /* the best model, the latest weights and their state */
-        if (writer && (best || (c.save_every && e % c.save_every == 0 && e < c.epochs)))
+        if (writer && (best || (st.complete && c.save_every && e % c.save_every == 0 && e < c.epochs)))
             save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, best);
         if (c.early_stop && vr.bad_checks >= c.early_stop) stopped = 1;
+        if (time_up) break;
+    }
+    if (!st.complete && st.seconds > 0 && (!g_stop || hook.time_up)) {  /* stopped within an epoch by --max-time */
+        all_tokens += st.tokens; all_seconds += st.seconds; all_flops += st.flops;
     }
     if (tty) fputc('\n', stderr);
     if (writer) save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, 0);
     if (c.plot && plot_failed) draw_curves(c.plot, &cv, &plot_failed, 1);
     /* one process stops on its own flag; the ranks of a job on the one they agreed on */
-    const int interrupted = g_ranks > 1 ? tr->stopped : g_stop;
+    const int interrupted = g_ranks > 1 ? tr->stopped : g_stop && !hook.time_up;
     int status = 0;
     if (interrupted) {
         if (writer)
@@ -726,16 +919,23 @@ int cmd_train(args *a) {
         if (g_ranks > 1) snprintf(who, sizeof who, "%d ranks x %d thread%s", g_ranks, c.threads, c.threads == 1 ? "" : "s");
         else snprintf(who, sizeof who, "%d thread%s", c.threads, c.threads == 1 ? "" : "s");
         if (!c.quiet && all_seconds > 0)
-            fprintf(stderr, "seq2seq: %d epochs, %.0f target tokens in %.3f s of training: %.1f tokens/sec, %.1f GFLOP/s in products (%s)\n",
+            fprintf(stderr, "seq2seq: %d epochs, %.0f target tokens in %.3f s of training: %.1f tokens/sec, %.1f GFLOP/s in products (%s), %ld updates in all\n",
                     tr->epoch - start_epoch, all_tokens, all_seconds, all_tokens / all_seconds,
-                    all_flops / all_seconds * 1e-9, who);
+                    all_flops / all_seconds * 1e-9, who, tr->adam.step);
     }
+    if (time_up && !interrupted && !c.quiet)
+        fprintf(stderr, "seq2seq: --max-time %g s reached at update %ld (epoch %d + %d pairs); saved, --resume (with a "
+                "later --max-time) goes on\n", c.max_time, tr->adam.step, tr->epoch, tr->pos);
     if (validating && !c.quiet) {
         if (stopped && !interrupted && tr->epoch > start_epoch)
             fprintf(stderr, "seq2seq: early stop at epoch %d: no better validation BLEU in %d checks\n", tr->epoch, c.early_stop);
-        if (vr.best_epoch == 0)
-            fprintf(stderr, "seq2seq: no validation check yet (every %d epochs)%s\n", c.valid_every,
+        if (vr.best_bleu < 0)
+            fprintf(stderr, "seq2seq: no validation check yet (every %d %s)%s\n",
+                    c.valid_every_steps ? c.valid_every_steps : c.valid_every, c.valid_every_steps ? "updates" : "epochs",
                     c.early_stop ? "; the best model is not saved until the first one" : "");
+        else if (c.early_stop && c.valid_every_steps)
+            fprintf(stderr, "seq2seq: %s is the model of update %ld (best valid BLEU %.2f, valid loss %.3f); latest weights in %s\n",
+                    c.out, vr.best_step, vr.best_bleu, vr.best_loss, latest);
         else if (c.early_stop)
             fprintf(stderr, "seq2seq: %s is the model of epoch %d (best valid BLEU %.2f, valid loss %.3f); latest weights in %s\n",
                     c.out, vr.best_epoch, vr.best_bleu, vr.best_loss, latest);
@@ -746,7 +946,7 @@ int cmd_train(args *a) {
     free(cv.ep); free(cv.loss); free(cv.vep); free(cv.vloss); free(cv.vbleu);
     if (validating) validator_close(&vd);
     s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
-    s2s_tok_free(sv); s2s_tok_free(tv); s2s_pairs_free(&pairs); s2s_pairs_free(&vpairs);
+    s2s_tok_free(sv); s2s_tok_free(tv); s2s_pairs_free(&vpairs);
     free(latest); free(state);
     job_close();
     return status;

@@ -314,14 +314,17 @@ int s2s_state_stage(s2s_out *o, const char *path, const s2s_trainer *t, const ch
                     s2s_err *err) {
     memset(o, 0, sizeof *o);
     const size_t n = t->m->n_params;
-    enum { OWN = 4, MAX_EXTRA = 8 };
+    enum { MAX_OWN = 5, MAX_EXTRA = 8 };
     if (n_extra < 0 || n_extra > MAX_EXTRA) return s2s_errf(err, "%s: %d extra state tensors (at most %d)", path, n_extra, MAX_EXTRA);
-    s2s_tensor ts[OWN + MAX_EXTRA] = {
+    s2s_tensor ts[MAX_OWN + MAX_EXTRA] = {
         {"adam.m", S2S_F32, 1, {(int64_t)n}, t->adam.m, n * sizeof(float)},
         {"adam.v", S2S_F32, 1, {(int64_t)n}, t->adam.v, n * sizeof(float)},
         {"order", S2S_I32, 1, {t->data->n}, t->perm, (size_t)t->data->n * sizeof(int32_t)},
         {"rng", S2S_I64, 1, {4}, t->rng.s, sizeof t->rng.s},
     };
+    int OWN = 4;
+    if (t->opt.batch_tokens > 0)  /* batches by tokens: where each of the epoch's batches starts in order */
+        ts[OWN++] = (s2s_tensor){"batches", S2S_I32, 1, {t->nb + 1}, t->bstart, ((size_t)t->nb + 1) * sizeof(int32_t)};
     for (int i = 0; i < n_extra; i++) ts[OWN + i] = extra[i];
     enum { FIXED = 8 };
     const char **keys = s2s_calloc((size_t)n_opts + FIXED, sizeof *keys, err, "state metadata");
@@ -409,17 +412,42 @@ int s2s_state_from_st(const s2s_st_file *f, const char *path, s2s_trainer *t,
     uint64_t rs[4];
     memcpy(rs, rg->data, sizeof rs);
     if (!(rs[0] | rs[1] | rs[2] | rs[3])) return s2s_errf(err, "%s: the generator state is all zero (not one it can reach)", path);
-    /* one Adam step per batch: the step count follows from the epoch and the position in it, so
-     * an absurd or edited epoch (or position) does not pass */
-    const long long per_epoch = (N + B - 1) / B;
+    /* one Adam step per batch: with d2l's batches the step count follows from the epoch and the
+     * position in it, so an absurd or edited epoch (or position) does not pass; batches by tokens
+     * vary from epoch to epoch, and the position must be where one of the saved batches starts */
+    const long long per_epoch = t->opt.batch_tokens > 0 ? N : (N + B - 1) / B;
     if (meta_whole(f, path, "epoch", 0, 100000000, &epoch, err) || meta_whole(f, path, "pos", 0, N - 1, &pos, err) ||
         meta_whole(f, path, "adam_step", 0, 100000000LL * per_epoch + per_epoch, &step, err) ||
         meta_num(f, path, "epoch_loss_sum", 0, 1e300, &el, err) || meta_num(f, path, "epoch_tokens", 0, 1e300, &et, err) ||
         meta_num(f, path, "epoch_seconds", 0, 1e300, &es, err))
         return S2S_ERR;
-    if (pos % B || step != epoch * per_epoch + pos / B)
+    const s2s_tensor *bs = s2s_st_find(f, "batches");
+    int nb = 0;
+    if (t->opt.batch_tokens > 0) {
+        if (!bs || bs->dtype != S2S_I32 || bs->ndim != 1 || bs->shape[0] < 1 || bs->shape[0] > (int64_t)N + 1 ||
+            bs->nbytes != (size_t)bs->shape[0] * sizeof(int32_t))
+            return s2s_errf(err, "%s: no epoch plan of batches by tokens (\"batches\"): a run with --batch-tokens "
+                                 "resumes from its own state", path);
+        nb = (int)bs->shape[0] - 1;
+        const unsigned char *bb = bs->data;
+        int32_t prev = -1, k = 0, at_pos = 0;
+        for (int i = 0; i <= nb; i++) {
+            memcpy(&k, bb + (size_t)i * sizeof k, sizeof k);
+            if (k <= prev || (i == 0 && k != 0) || (i == nb && nb > 0 && k != N) || k > N)
+                return s2s_errf(err, "%s: the epoch's batches (\"batches\") do not cut its %d pairs in order (entry %d)",
+                                path, N, i);
+            at_pos |= k == pos;
+            prev = k;
+        }
+        if (!at_pos || step < epoch)
+            return s2s_errf(err, "%s: position %lld is not where a batch of the epoch starts (or Adam step %lld is "
+                                 "too low)", path, pos, step);
+    } else if (bs) {
+        return s2s_errf(err, "%s: this run was trained with batches by tokens: resume it with its --batch-tokens", path);
+    } else if (pos % B || step != epoch * per_epoch + pos / B) {
         return s2s_errf(err, "%s: epoch %lld, position %lld and Adam step %lld do not agree (batches of %d, %lld per epoch)",
                         path, epoch, pos, step, B, per_epoch);
+    }
     /* the weights the state was saved with must be the ones loaded (absent in older files) */
     const char *fp = s2s_st_meta(f, "weights_fnv1a");
     char have[40];
@@ -449,8 +477,85 @@ int s2s_state_from_st(const s2s_st_file *f, const char *path, s2s_trainer *t,
     memcpy(t->adam.m, am->data, am->nbytes);
     memcpy(t->adam.v, av->data, av->nbytes);
     memcpy(t->perm, od->data, od->nbytes);
+    if (nb) { memcpy(t->bstart, bs->data, bs->nbytes); t->nb = nb; }
     memcpy(t->rng.s, rs, sizeof t->rng.s);
     t->adam.step = (long)step; t->epoch = (int)epoch; t->pos = (int)pos;
     t->ep_loss = el; t->ep_tokens = et; t->ep_seconds = es;
     return S2S_OK;
+}
+
+/* ---- checkpoint averaging ------------------------------------------------------------------- */
+
+int s2s_model_average(const char *const *paths, int n, const char *out, s2s_err *err) {
+    if (n < 1) return s2s_errf(err, "average: no model files");
+    s2s_st_file **f = s2s_calloc((size_t)n, sizeof *f, err, "the model files");
+    if (!f) return S2S_ERR;
+    int rc = S2S_ERR, nt = 0, nm = 0;
+    s2s_tensor *ts = NULL;
+    float **acc = NULL;
+    const char **keys = NULL, **vals = NULL;
+    for (int i = 0; i < n; i++) {
+        s2s_model *m;
+        s2s_vocab *sv, *tv;
+        if (s2s_st_read(paths[i], &f[i], err) || s2s_model_from_st(f[i], paths[i], &m, &sv, &tv, err)) goto done;
+        s2s_model_free(m); s2s_vocab_free(sv); s2s_vocab_free(tv);
+    }
+    /* the same configuration, vocabularies and tokenizers: every metadata entry, both ways */
+    nm = s2s_st_meta_count(f[0]); nt = s2s_st_count(f[0]);
+    for (int i = 1; i < n; i++) {
+        if (s2s_st_meta_count(f[i]) != nm) {
+            s2s_errf(err, "average: %s and %s are not models of one configuration (%d and %d metadata entries)",
+                     paths[0], paths[i], nm, s2s_st_meta_count(f[i]));
+            goto done;
+        }
+        for (int j = 0; j < nm; j++) {
+            const char *k, *v, *w;
+            s2s_st_meta_at(f[0], j, &k, &v);
+            if (!(w = s2s_st_meta(f[i], k)) || strcmp(v, w)) {
+                s2s_errf(err, "average: %s and %s differ in \"%s\"%s: average checkpoints of one training run", paths[0],
+                         paths[i], k, strstr(k, "vocab") ? " (their vocabularies)" : "");
+                goto done;
+            }
+        }
+        if (s2s_st_count(f[i]) != nt) {
+            s2s_errf(err, "average: %s and %s hold different tensors", paths[0], paths[i]);
+            goto done;
+        }
+    }
+    ts = s2s_calloc((size_t)nt, sizeof *ts, err, "the averaged tensors");
+    acc = ts ? s2s_calloc((size_t)nt, sizeof *acc, err, "the averaged tensors") : NULL;
+    keys = acc ? s2s_calloc((size_t)nm + 1, sizeof *keys, err, "metadata") : NULL;
+    vals = keys ? s2s_calloc((size_t)nm + 1, sizeof *vals, err, "metadata") : NULL;
+    if (!vals) goto done;
+    for (int j = 0; j < nm; j++) s2s_st_meta_at(f[0], j, &keys[j], &vals[j]);
+    for (int t = 0; t < nt; t++) {
+        ts[t] = *s2s_st_get(f[0], t);  /* model files hold F32 tensors only (s2s_model_from_st) */
+        const size_t ne = ts[t].nbytes / sizeof(float);
+        double *sum = s2s_calloc(ne ? ne : 1, sizeof(double), err, "a tensor's sum");
+        if (!sum || !(acc[t] = s2s_malloc((ne ? ne : 1) * sizeof(float), err, "an averaged tensor"))) { free(sum); goto done; }
+        for (int i = 0; i < n; i++) {
+            const s2s_tensor *x = s2s_st_find(f[i], ts[t].name);
+            if (!x || x->dtype != ts[t].dtype || x->nbytes != ts[t].nbytes) {
+                free(sum);
+                s2s_errf(err, "average: %s and %s differ in tensor %s", paths[0], paths[i], ts[t].name);
+                goto done;
+            }
+            const unsigned char *b = x->data;
+            for (size_t e = 0; e < ne; e++) {
+                float v;
+                memcpy(&v, b + e * sizeof v, sizeof v);
+                sum[e] += v;
+            }
+        }
+        for (size_t e = 0; e < ne; e++) acc[t][e] = (float)(sum[e] / n);
+        free(sum);
+        ts[t].data = acc[t];
+    }
+    rc = s2s_st_write(out, ts, nt, keys, vals, nm, err);
+done:
+    for (int t = 0; acc && t < nt; t++) free(acc[t]);
+    free(acc); free(ts); free(keys); free(vals);
+    for (int i = 0; i < n; i++) s2s_st_free(f[i]);
+    free(f);
+    return rc;
 }

@@ -42,6 +42,13 @@ struct s2s_st_file;
 int s2s_model_from_st(const struct s2s_st_file *f, const char *path, s2s_model **m, s2s_vocab **src,
                       s2s_vocab **tgt, s2s_err *err);
 
+/* Checkpoint averaging: writes to `out` (atomically) a model file whose every tensor is the
+ * element-wise mean (in double, then F32) of the model files paths[0..n), with their metadata.
+ * They must be models of one configuration, vocabularies and tokenizers: every metadata entry
+ * and every tensor's name, dtype and shape the same; else a one-line error naming the first
+ * difference. */
+int s2s_model_average(const char *const *paths, int n, const char *out, s2s_err *err);
+
 /* Training state (Adam moments and step, epoch, position and order within the epoch, the
  * random generator, the epoch's partial sums, and the options as metadata) next to the model.
  * `extra` tensors (the caller's, e.g. the loss history; names must not start with "adam.",

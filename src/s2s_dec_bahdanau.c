@@ -35,11 +35,11 @@ static int emb_col(const s2s_config *c) { return c->hidden; }  /* the context fi
 
 static void *carve(const s2s_ws *w, s2s_carve *c) {
     bahdanau_ws local, *out = s2s_take_bytes(c, sizeof local), *d = out ? out : &local;  /* NULL while counting */
-    const size_t B = w->max_B, T = w->T, H = w->H, G = w->G;
+    const size_t B = w->max_B, TB = w->TB, T = w->Tcap, H = w->H, G = w->G;
     s2s_keys_carve(&d->k, c, w);
-    d->F = s2s_take(c, T * B * T * H);
-    d->A = s2s_take(c, T * B * T); d->drop = s2s_take(c, T * B * T);
-    d->ctx = s2s_take(c, T * B * H); d->dqp = s2s_take(c, T * B * H);
+    d->F = s2s_take(c, TB * T * H);
+    d->A = s2s_take(c, TB * T); d->drop = s2s_take(c, TB * T);
+    d->ctx = s2s_take(c, TB * H); d->dqp = s2s_take(c, TB * H);
     d->q = s2s_take(c, B * H); d->dctx = s2s_take(c, B * H); d->dq = s2s_take(c, B * H);
     d->ctxT = s2s_take(c, H * G * H); d->WqT = s2s_take(c, H * H);
     return out;

@@ -19,30 +19,30 @@
 #include "s2s_nn.h"
 
 void s2s_enc_carve(s2s_ws *w, s2s_carve *c, float dropout) {
-    const size_t B = w->max_B, T = w->T, E = w->E, H = w->H, L = w->L, Hd = w->Hd, G = w->G;
+    const size_t B = w->max_B, TB = w->TB, E = w->E, H = w->H, L = w->L, Hd = w->Hd, G = w->G;
     const size_t EH = E > H ? E : H, S = w->S;
     w->src_len = (int32_t *)s2s_take(c, B);
-    w->enc_x = s2s_take(c, T * B * E);
+    w->enc_x = s2s_take(c, TB * E);
     for (size_t l = 0; l < L; l++) {
         for (int d = 0; d < w->dirs; d++) {
             s2s_rnn_cache *r = &w->enc[l][d];
-            r->gi = s2s_take(c, T * B * G * Hd);
-            r->hs = s2s_take(c, (T + 1) * B * Hd);
-            r->cs = S > 1 ? s2s_take(c, (T + 1) * B * Hd) : NULL;
-            r->cache = s2s_take(c, (size_t)w->P * T * B * Hd);
+            r->gi = s2s_take(c, TB * G * Hd);
+            r->hs = s2s_take(c, (TB + B) * Hd);
+            r->cs = S > 1 ? s2s_take(c, (TB + B) * Hd) : NULL;
+            r->cache = s2s_take(c, (size_t)w->P * TB * Hd);
             if (l == 0) {
-                r->dgi = s2s_take(c, T * B * G * Hd);
-                r->dgh = w->cell->own_dgh ? s2s_take(c, T * B * G * Hd) : r->dgi;
+                r->dgi = s2s_take(c, TB * G * Hd);
+                r->dgh = w->cell->own_dgh ? s2s_take(c, TB * G * Hd) : r->dgi;
             } else {  /* a layer's are free once it has passed its gradient down */
                 r->dgi = w->enc[0][d].dgi; r->dgh = w->enc[0][d].dgh;
             }
             w->wt.enc_hh[l][d] = s2s_take(c, Hd * G * Hd);
         }
-        if (l > 0 && dropout > 0) { w->enc_drop[l].mask = s2s_take(c, T * B * H); w->enc_drop[l].xd = s2s_take(c, T * B * H); }
-        if (w->dirs == 2) w->enc_cat[l] = s2s_take(c, T * B * H);
+        if (l > 0 && dropout > 0) { w->enc_drop[l].mask = s2s_take(c, TB * H); w->enc_drop[l].xd = s2s_take(c, TB * H); }
+        if (w->dirs == 2) w->enc_cat[l] = s2s_take(c, TB * H);
     }
     if (w->dirs == 2) w->enc_fin = s2s_take(c, S * L * B * H);
-    w->enc_dy = s2s_take(c, T * B * EH); w->enc_dx = s2s_take(c, T * B * EH);
+    w->enc_dy = s2s_take(c, TB * EH); w->enc_dx = s2s_take(c, TB * EH);
     w->enc_dstate = s2s_take(c, S * L * B * H);
     w->enc_dh = s2s_take(c, B * Hd); w->enc_hold = s2s_take(c, B * Hd);
     if (S > 1) { w->enc_dc = s2s_take(c, B * Hd); w->enc_hold_c = s2s_take(c, B * Hd); }

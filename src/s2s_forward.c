@@ -25,8 +25,12 @@ void *s2s_take_bytes(s2s_carve *c, size_t bytes) {
 }
 
 /* The sizes a workspace derives from the configuration (also for s2s_ws_estimate). */
-static void ws_dims(s2s_ws *w, const s2s_config *c, int max_B, int T) {
-    w->max_B = max_B; w->T = T; w->E = c->embed; w->H = c->hidden; w->L = c->layers; w->Vt = c->tgt_vocab;
+static void ws_dims(s2s_ws *w, const s2s_config *c, int max_B, int T, long max_tokens) {
+    w->max_B = max_B; w->T = w->Tcap = T;
+    w->TB = max_tokens > 0 ? (size_t)max_tokens : (size_t)max_B * T;
+    if (w->TB < (size_t)max_B) w->TB = max_B;
+    if (w->TB < (size_t)T) w->TB = T;
+    w->E = c->embed; w->H = c->hidden; w->L = c->layers; w->Vt = c->tgt_vocab;
     w->Vs = c->src_vocab;
     w->cell = s2s_cell_of(c->cell);
     w->dec_ops = s2s_decoder_of(c->attention);
@@ -37,17 +41,17 @@ static void ws_dims(s2s_ws *w, const s2s_config *c, int max_B, int T) {
 
 /* The decoder's common buffers; the encoder's and the family's come from their own carves. */
 static void dec_carve(s2s_ws *w, s2s_carve *c, float dropout) {
-    const size_t B = w->max_B, T = w->T, E = w->E, H = w->H, V = w->Vt, L = w->L, G = w->G;
-    w->dec_x = s2s_take(c, T * B * E);
+    const size_t B = w->max_B, TB = w->TB, E = w->E, H = w->H, V = w->Vt, L = w->L, G = w->G;
+    w->dec_x = s2s_take(c, TB * E);
     for (size_t l = 0; l < L; l++) {
         s2s_rnn_cache *r = &w->dec[l];
-        r->gi = s2s_take(c, T * B * G * H);
-        r->hs = s2s_take(c, (T + 1) * B * H);
-        r->cs = w->S > 1 ? s2s_take(c, (T + 1) * B * H) : NULL;
-        r->cache = s2s_take(c, (size_t)w->P * T * B * H);
-        r->dgi = s2s_take(c, T * B * G * H);
-        r->dgh = w->cell->own_dgh ? s2s_take(c, T * B * G * H) : r->dgi;
-        if (l > 0 && dropout > 0) { w->dec_drop[l].mask = s2s_take(c, T * B * H); w->dec_drop[l].xd = s2s_take(c, T * B * H); }
+        r->gi = s2s_take(c, TB * G * H);
+        r->hs = s2s_take(c, (TB + B) * H);
+        r->cs = w->S > 1 ? s2s_take(c, (TB + B) * H) : NULL;
+        r->cache = s2s_take(c, (size_t)w->P * TB * H);
+        r->dgi = s2s_take(c, TB * G * H);
+        r->dgh = w->cell->own_dgh ? s2s_take(c, TB * G * H) : r->dgi;
+        if (l > 0 && dropout > 0) { w->dec_drop[l].mask = s2s_take(c, TB * H); w->dec_drop[l].xd = s2s_take(c, TB * H); }
         w->dh[l] = s2s_take(c, B * H);
         w->dc[l] = w->S > 1 ? s2s_take(c, B * H) : NULL;
         for (int s = 0; s < w->S; s++) { w->inf_now[l][s] = s2s_take(c, B * H); w->inf_next[l][s] = s2s_take(c, B * H); }
@@ -55,20 +59,20 @@ static void dec_carve(s2s_ws *w, s2s_carve *c, float dropout) {
         w->wt.dec_ih[l] = l ? s2s_take(c, H * G * H) : NULL;
     }
     w->dlow = s2s_take(c, B * H);
-    w->dec_dx = s2s_take(c, T * B * E);
-    w->d_out = s2s_take(c, T * B * H);
-    w->logits = s2s_take(c, T * B * V); w->dlogits = s2s_take(c, T * B * V);
+    w->dec_dx = s2s_take(c, TB * E);
+    w->d_out = s2s_take(c, TB * H);
+    w->logits = s2s_take(c, TB * V); w->dlogits = s2s_take(c, TB * V);
     w->gh = s2s_take(c, B * G * H);
     w->loss = s2s_take(c, B);
-    w->hc = s2s_take(c, T * B * H); w->dhc = s2s_take(c, T * B * H);
-    w->crow = (int32_t *)s2s_take(c, T * B); w->clab = (int32_t *)s2s_take(c, T * B); w->closs = s2s_take(c, T * B);
+    w->hc = s2s_take(c, TB * H); w->dhc = s2s_take(c, TB * H);
+    w->crow = (int32_t *)s2s_take(c, TB); w->clab = (int32_t *)s2s_take(c, TB); w->closs = s2s_take(c, TB);
     w->inf_perm = s2s_take(c, B * G * H);  /* rows of H or G*H */
 }
 
 static void ws_layout(s2s_ws *w, s2s_carve *c, float dropout) {
     s2s_enc_carve(w, c, dropout);
     dec_carve(w, c, dropout);
-    const size_t T = w->T, B = w->max_B, E = w->E, V = w->Vt, Vs = w->Vs, TB = T * B;
+    const size_t E = w->E, V = w->Vt, Vs = w->Vs, TB = w->TB;
     for (int side = 0; side < 2; side++) {
         s2s_tok_table *tb = side ? &w->dec_tab : &w->enc_tab;
         const size_t cap = side ? (V < TB ? V : TB) : (Vs < TB ? Vs : TB);
@@ -81,10 +85,12 @@ static void ws_layout(s2s_ws *w, s2s_carve *c, float dropout) {
     w->dec_priv = w->dec_ops->carve(w, c);
 }
 
-size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T) {
+size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T) { return s2s_ws_estimate_opts(c, max_B, T, NULL); }
+
+size_t s2s_ws_estimate_opts(const s2s_config *c, int max_B, int T, const s2s_ws_opts *opts) {
     s2s_ws w;
     memset(&w, 0, sizeof w);
-    ws_dims(&w, c, max_B, T);
+    ws_dims(&w, c, max_B, T, opts ? opts->max_tokens : 0);
     s2s_carve cv = {NULL, 0};
     ws_layout(&w, &cv, c->dropout);
     return cv.used;
@@ -99,8 +105,13 @@ int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *
         return s2s_errf(err, "workspace needs 1..%d steps and at least one row (got B=%d, T=%d)", S2S_MAX_STEPS, max_B, T);
     s2s_ws *w = s2s_calloc(1, sizeof *w, err, "the workspace");
     if (!w) return S2S_ERR;
-    ws_dims(w, &m->cfg, max_B, T);
-    w->opt = opts ? *opts : (s2s_ws_opts){1};
+    w->opt = opts ? *opts : (s2s_ws_opts){1, 0};
+    if (w->opt.max_tokens < 0 || w->opt.max_tokens > ((long)1 << 40)) {
+        long n = w->opt.max_tokens;
+        free(w);
+        return s2s_errf(err, "workspace: %ld positions is out of range", n);
+    }
+    ws_dims(w, &m->cfg, max_B, T, w->opt.max_tokens);
     s2s_carve c = {NULL, 0};
     ws_layout(w, &c, m->cfg.dropout);
     w->bytes = c.used;
@@ -115,6 +126,13 @@ int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *
     w->g = m->g;
     w->grads = m->grads;
     *out = w;
+    return S2S_OK;
+}
+
+int s2s_ws_set_steps(s2s_ws *ws, int T, s2s_err *err) {
+    if (T < 1 || T > ws->Tcap)
+        return s2s_errf(err, "workspace: %d steps, it holds 1..%d", T, ws->Tcap);
+    ws->T = T;
     return S2S_OK;
 }
 
@@ -159,7 +177,7 @@ void s2s_ws_enc_cell_state(const s2s_ws *ws, int l, const float **c) { *c = ws->
  * (longest first, as the trainer orders it), step t only runs the rows still going, a prefix
  * of the batch. all_steps = 1: every step of every row (for comparing logits). */
 static void dec_rows(s2s_ws *ws, const s2s_batch *bt, int all_steps) {
-    const int B = bt->B, T = ws->T;
+    const int B = bt->B, T = ws->Tt;
     int Tdec = T;
     if (!all_steps) {
         Tdec = 1;
@@ -179,7 +197,7 @@ static void dec_rows(s2s_ws *ws, const s2s_batch *bt, int all_steps) {
 /* Layer 0's projection of the embedding columns (with b_ih) into dec[0].gi for every step's
  * rows still going: through the batch's distinct tokens or per position. */
 static void dec_embed(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
-    const int B = bt->B, T = ws->T, E = ws->E, N = ws->G * ws->H, Tdec = ws->Tdec;
+    const int B = bt->B, T = ws->Tt, E = ws->E, N = ws->G * ws->H, Tdec = ws->Tdec;
     const int in0 = ws->dec_ops->in0(&m->cfg);
     const float *W = s2s_dec_ih0(m, ws->dec_ops->emb_col(&m->cfg));
     if ((ws->dec_tab.on = ws->opt.token_tables)) {
@@ -222,37 +240,61 @@ static void dec_step(const s2s_model *m, s2s_ws *ws, int t) {
     ws->dec_ops->step(m, ws, &s);
 }
 
+/* The positions where the target is not padding (the compact rows): their t*B+b and labels. */
+static void compact_rows(s2s_ws *ws, const s2s_batch *bt) {
+    const int B = bt->B, T = ws->Tt;
+    int nc = 0;
+    for (int t = 0; t < ws->Tdec; t++)
+        for (int b = 0; b < B; b++)
+            if (t < bt->tgt_len[b]) {
+                ws->crow[nc] = t * B + b;
+                ws->clab[nc] = bt->tgt[(size_t)b * T + t];
+                nc++;
+            }
+    ws->nc = nc;
+}
+
 /* The dense layer and the loss: over every step of every row (all_steps), else only where the
  * target is not padding (the compact rows). */
 static double output_loss(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, int all_steps, float *loss) {
-    const int B = bt->B, T = ws->T, H = ws->H, V = ws->Vt, Tdec = ws->Tdec;
+    const int B = bt->B, T = ws->Tt, H = ws->H, V = ws->Vt, Tdec = ws->Tdec;
     const float *out = ws->dec_ops->outputs(ws);
-    double total;
+    const int smoothed = bt->smoothing > 0.0f || bt->weight > 0.0f;
+    const float w = bt->weight > 0.0f ? bt->weight : 1.0f / T;
+    double total = 0.0;
     ws->compact = !all_steps;
     if (!ws->compact) {
         s2s_linear_forward(Tdec * B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, ws->logits, V);
-        total = s2s_masked_ce(Tdec, T, B, V, ws->logits, bt->tgt, T, bt->tgt_len, ws->loss, ws->dlogits);
-    } else {
-        int nc = 0;
-        for (int t = 0; t < Tdec; t++)
-            for (int b = 0; b < B; b++)
-                if (t < bt->tgt_len[b]) {
-                    ws->crow[nc] = t * B + b;
-                    ws->clab[nc] = bt->tgt[(size_t)b * T + t];
-                    nc++;
+        if (!smoothed) {
+            total = s2s_masked_ce(Tdec, T, B, V, ws->logits, bt->tgt, T, bt->tgt_len, ws->loss, ws->dlogits);
+        } else {  /* every position, padding with weight 0 */
+            for (int b = 0; b < B; b++) ws->loss[b] = 0.0f;
+            for (int t = 0; t < Tdec; t++)
+                for (int b = 0; b < B; b++) {
+                    const size_t r = (size_t)t * B + b;
+                    float l;
+                    s2s_smoothed_ce(1, V, ws->logits + r * V, bt->tgt + (size_t)b * T + t, bt->smoothing,
+                                    t < bt->tgt_len[b] ? w : 0.0f, &l, ws->dlogits + r * V);
+                    ws->loss[b] += l;
                 }
-        ws->nc = nc;
+            for (int b = 0; b < B; b++) total += ws->loss[b];
+        }
+    } else {
+        compact_rows(ws, bt);
+        const int nc = ws->nc;
         s2s_rows_take(ws->hc, out, H, ws->crow, nc);
         s2s_linear_forward(nc, V, H, ws->hc, H, m->p.dense_w, H, m->p.dense_b, 0.0f, ws->logits, V);
-        /* each compact row is one step of length 1, weighted 1/T as in the full loss */
-        int32_t one = 1;
-        total = 0.0;
         for (int b = 0; b < B; b++) ws->loss[b] = 0.0f;
-        for (int k = 0; k < nc; k++) {
-            s2s_masked_ce(1, T, 1, V, ws->logits + (size_t)k * V, ws->clab + k, 1, &one, ws->closs + k,
-                          ws->dlogits + (size_t)k * V);
-            ws->loss[ws->crow[k] % B] += ws->closs[k];
+        if (!smoothed) {
+            /* each compact row is one step of length 1, weighted 1/T as in the full loss */
+            int32_t one = 1;
+            for (int k = 0; k < nc; k++)
+                s2s_masked_ce(1, T, 1, V, ws->logits + (size_t)k * V, ws->clab + k, 1, &one, ws->closs + k,
+                              ws->dlogits + (size_t)k * V);
+        } else {
+            s2s_smoothed_ce(nc, V, ws->logits, ws->clab, bt->smoothing, w, ws->closs, ws->dlogits);
         }
+        for (int k = 0; k < nc; k++) ws->loss[ws->crow[k] % B] += ws->closs[k];
         for (int b = 0; b < B; b++) total += ws->loss[b];
     }
     if (loss) memcpy(loss, ws->loss, sizeof(float) * B);
@@ -261,6 +303,8 @@ static double output_loss(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, i
 
 double s2s_forward(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, int train, int all_steps,
                    s2s_rng *rng, float *loss) {
+    ws->T = bt->T;  /* the caller keeps both strides <= Tcap and B x each <= TB */
+    ws->Tt = bt->Tt ? bt->Tt : bt->T;
     s2s_enc_forward(m, ws, bt->B, bt->src, bt->src_len, train, rng);
     dec_rows(ws, bt, all_steps);
     dec_embed(m, ws, bt);
@@ -322,7 +366,7 @@ static void dec_layers_wgrad(s2s_ws *ws) {
 
 /* The embedding columns of layer 0, b_ih, and the decoder's embedding. */
 static void dec_embed_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
-    const int B = ws->B, T = ws->T, E = ws->E, N = ws->G * ws->H, Tdec = ws->Tdec;
+    const int B = ws->B, T = ws->Tt, E = ws->E, N = ws->G * ws->H, Tdec = ws->Tdec;
     const int in0 = ws->dec_ops->in0(&m->cfg), ecol = ws->dec_ops->emb_col(&m->cfg);
     const float *dgi0 = ws->dec[0].dgi, *W = s2s_dec_ih0(m, ecol);
     if (ws->dec_tab.on) {

@@ -111,12 +111,18 @@ const s2s_tensor_info *s2s_model_find(const s2s_model *m, const char *name);
 
 /* ---- one batch ------------------------------------------------------------------------ */
 typedef struct s2s_batch {
-    int B, T;                 /* rows, steps (= cfg.num_steps) */
+    int B, T;                 /* rows, source steps (cfg.num_steps; for a packed encoder at least
+                               * the batch's longest source); at most the workspace's */
     const int32_t *src;       /* [B,T] source ids (padded) */
     const int32_t *src_len;   /* [B] */
-    const int32_t *dec_in;    /* [B,T] <bos> + target shifted by one (training only) */
-    const int32_t *tgt;       /* [B,T] labels (training only) */
+    const int32_t *dec_in;    /* [B,Tt] <bos> + target shifted by one (training only) */
+    const int32_t *tgt;       /* [B,Tt] labels (training only) */
     const int32_t *tgt_len;   /* [B] */
+    /* The loss. Both 0: d2l's masked cross-entropy, each position weighted 1/T. Otherwise
+     * every target token's label-smoothed cross-entropy (s2s_smoothed_ce) times weight (0:
+     * 1/T), e.g. 1 / (the whole batch's target tokens) for a mean per token. */
+    float smoothing, weight;
+    int Tt;                   /* target stride, at least the longest target; 0: T */
 } s2s_batch;
 
 typedef struct s2s_ws s2s_ws;
@@ -124,15 +130,25 @@ typedef struct s2s_ws s2s_ws;
 typedef struct s2s_ws_opts {
     int token_tables;  /* 1 (default): the first layers' input projections through the batch's
                         * distinct tokens (s2s_tokproj.c); 0: per position, the reference */
+    long max_tokens;   /* positions (rows x steps) a pass may hold; 0 (default): max_B x T.
+                        * Batches by tokens are many short rows or few long ones, never both */
 } s2s_ws_opts;
-/* A workspace for batches of up to max_B rows and T steps; sized once, reused. The first form
- * takes the default options; opts NULL means the same. */
+/* A workspace for passes of up to max_B rows, T steps and max_B x T positions (or
+ * opts->max_tokens, at least max(max_B, T)); sized once, reused. The first form takes the
+ * default options; opts NULL means the same. A pass's own steps (its time stride) are set by
+ * s2s_forward from the batch, and for inference by s2s_ws_set_steps. */
 int s2s_ws_create(const s2s_model *m, int max_B, int T, s2s_ws **out, s2s_err *err);
 int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *opts, s2s_ws **out,
                        s2s_err *err);
 /* Bytes a workspace for this configuration would take, and the parameter count, computed
  * without allocating (to refuse sizes that cannot fit). */
 size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T);
+size_t s2s_ws_estimate_opts(const s2s_config *c, int max_B, int T, const s2s_ws_opts *opts);
+/* The steps of the next inference pass (s2s_encode's source stride and the encoder's steps):
+ * 1..the workspace's T, with rows x steps within its positions for the rows encoded. Only a
+ * packed (bidirectional) encoder gives the same results for any steps that hold the sources;
+ * d2l's runs over the padding, so its passes keep the model's num_steps. */
+int s2s_ws_set_steps(s2s_ws *ws, int T, s2s_err *err);
 size_t s2s_param_count(const s2s_config *c);
 /* Floating-point operations of the matrix products (and attention's dot products) of the last
  * s2s_forward on this workspace, counting only the decoder rows and output positions it

@@ -203,6 +203,44 @@ double s2s_masked_ce(int Tdec, int Tfull, int B, int V, const float *logits, con
     return total;
 }
 
+/* Σ x[i] in 16 lanes folded in a fixed order (as lanes_dot), then the tail in order. */
+static float lanes_sum(const float *x, int n) {
+    float s[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) s[l] += x[i + l];
+    for (int l = 0; l < 8; l++) s[l] += s[l + 8];
+    for (int l = 0; l < 4; l++) s[l] += s[l + 4];
+    for (int l = 0; l < 2; l++) s[l] += s[l + 2];
+    float r = s[0] + s[1];
+    for (; i < n; i++) r += x[i];
+    return r;
+}
+
+double s2s_smoothed_ce(int n, int V, const float *logits, const int32_t *y, float eps, float w, float *loss,
+                       float *dlogits) {
+    double total = 0.0;
+    const float off = eps / V, on = 1.0f - eps + off;  /* q_c: eps/V, and at the label 1 - eps + eps/V */
+    for (int k = 0; k < n; k++) {
+        const float *x = logits + (size_t)k * V;
+        float *dx = dlogits ? dlogits + (size_t)k * V : NULL;
+        const int lab = y[k];
+        const float mx = lanes_max(x, V), xl = x[lab];
+        const float xs = eps > 0.0f ? lanes_sum(x, V) : 0.0f;  /* read before dx (may alias x) */
+        const double sum = lanes_exp_sum(dx, x, V, mx);
+        const double lse = mx + log(sum);
+        /* -Σ_c q_c log p_c = lse - (1 - eps) x_y - (eps/V) Σ_c x_c */
+        loss[k] = (float)(w * (lse - (1.0 - eps) * xl - (double)off * xs));
+        total += loss[k];
+        if (dx) {
+            const float kk = (float)(w / sum), wo = w * off;
+            for (int v = 0; v < V; v++) dx[v] = dx[v] * kk - wo;
+            dx[lab] -= w * (on - off);
+        }
+    }
+    return total;
+}
+
 /* ---- raw memory work --------------------------------------------------------------------- */
 
 void s2s_rows_gather(float *dst, const float *table, int D, const int32_t *ids, int B, int ld, int steps) {

@@ -84,6 +84,15 @@ void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
 double s2s_masked_ce(int Tdec, int Tfull, int B, int V, const float *logits, const int32_t *y,
                      int ld_y, const int32_t *len, float *loss, float *dlogits);
 
+/* ---- label-smoothed cross-entropy over rows (PyTorch's CrossEntropyLoss(label_smoothing=eps))
+ * n rows of logits [n,V] with labels y[n]; the target distribution is q = (1-eps) onehot(y) +
+ * eps/V over all V classes, and row k's loss is w (logsumexp(x_k) - Σ_c q_c x_kc), i.e. w times
+ * (1-eps) CE(x_k, y_k) + eps mean_c(-log softmax(x_k)_c). eps = 0 is the plain cross-entropy.
+ * Writes loss[n] and returns Σ_k loss_k; dlogits (may alias logits; NULL to skip) =
+ * w (softmax(x_k) - q). */
+double s2s_smoothed_ce(int n, int V, const float *logits, const int32_t *y, float eps, float w, float *loss,
+                       float *dlogits);
+
 /* ---- raw memory work (the passes' gathers, scatters, copies, masked products) -------------
  * Row-major throughout; "time-major" is [T,B,D] (step t's rows contiguous), "batch-major"
  * [B,T,D]. Kept here so that another backend replaces kernels, not model code. */

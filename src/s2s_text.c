@@ -574,6 +574,31 @@ int s2s_dataset_build(const s2s_pairs *p, const s2s_vocab *sv, const s2s_vocab *
     return S2S_OK;
 }
 
+/* Tokens before <eos> of a row of valid length len (more than T - 1 when truncate_pad cut it). */
+static int row_tokens(const int32_t *row, int len, int T) {
+    return len == T && row[T - 1] != S2S_EOS ? T : len - 1;
+}
+
+int s2s_dataset_drop_long(s2s_dataset *d, int max_len) {
+    const size_t T = (size_t)d->T;
+    int k = 0;
+    for (int i = 0; i < d->n; i++) {
+        if (row_tokens(d->src + i * T, d->src_len[i], (int)T) > max_len ||
+            row_tokens(d->tgt + i * T, d->tgt_len[i], (int)T) > max_len)
+            continue;
+        if (k != i) {
+            memcpy(d->src + k * T, d->src + i * T, T * sizeof(int32_t));
+            memcpy(d->tgt + k * T, d->tgt + i * T, T * sizeof(int32_t));
+            d->src_len[k] = d->src_len[i];
+            d->tgt_len[k] = d->tgt_len[i];
+        }
+        k++;
+    }
+    const int dropped = d->n - k;
+    d->n = k;
+    return dropped;
+}
+
 void s2s_dataset_free(s2s_dataset *d) {
     if (!d) return;
     free(d->src); free(d->src_len); free(d->tgt); free(d->tgt_len);

@@ -98,6 +98,10 @@ int s2s_dataset_build(const s2s_pairs *p, const s2s_vocab *sv, const s2s_vocab *
 /* The arrays of n rows of T ids, zeroed (the builders fill them); errors leave *out empty. */
 int s2s_dataset_alloc(int n, int T, s2s_dataset *out, s2s_err *err);
 void s2s_dataset_free(s2s_dataset *d);
+/* Drops the pairs whose source or target has more than max_len tokens before <eos> (built with
+ * T >= max_len + 1, a cut row is one of length T not ending in <eos>); the others keep their
+ * order, compacted in place. Returns how many were dropped. */
+int s2s_dataset_drop_long(s2s_dataset *d, int max_len);
 
 /* One input sentence for prediction: a trailing "\n" or "\r\n" dropped, preprocess_nmt (d2l
  * only lowercases here; the two agree on already-spaced input such as "i'm home ."), split on

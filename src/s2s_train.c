@@ -20,19 +20,60 @@ static int shard_count(int threads, int B) {
     return S > B ? B : S;
 }
 
+/* Batches by tokens have at most batch_tokens positions, and rows of at least one token: a
+ * shard's workspace holds its share of the rows and positions (a round-robin deal gives each
+ * at most ceil(B/S) rows, so at most batch_tokens/S + T positions). */
+void s2s_train_ws_dims(const s2s_train_opts *o, int n, int T, int shards, int *rows, long *tokens) {
+    const int B = o->batch_tokens > 0 ? o->batch_tokens : o->batch;
+    const int Bn = B < n ? B : n, S = shard_count(shards, Bn);
+    *rows = (Bn + S - 1) / S;
+    *tokens = o->batch_tokens > 0 ? (long)o->batch_tokens / S + T : 0;
+    if (*tokens > (long)*rows * T) *tokens = 0;  /* no fewer than the rows at full length: as d2l's */
+}
+
 void s2s_trainer_memory(const s2s_config *c, int batch, int threads, double *state, double *act) {
-    const int S = shard_count(threads, batch), rows = (batch + S - 1) / S;
-    const double n = (double)s2s_param_count(c);
-    *state = (4.0 + (S > 1 ? S : 0)) * sizeof(float) * n;  /* params, grads, Adam m and v, shard grads */
-    *act = (double)S * (double)s2s_ws_estimate(c, rows, c->num_steps);
+    s2s_train_opts o = {.batch = batch, .threads = threads};
+    s2s_trainer_memory_opts(c, &o, batch, state, act);
+}
+
+void s2s_trainer_memory_opts(const s2s_config *c, const s2s_train_opts *o, int n, double *state, double *act) {
+    int rows;
+    long tokens;
+    s2s_train_ws_dims(o, n, c->num_steps, o->threads, &rows, &tokens);
+    const int B = o->batch_tokens > 0 ? o->batch_tokens : o->batch;
+    const int S = shard_count(o->threads, B < n ? B : n);
+    const double np = (double)s2s_param_count(c);
+    *state = (4.0 + (S > 1 ? S : 0)) * sizeof(float) * np;  /* params, grads, Adam m and v, shard grads */
+    s2s_ws_opts wo = {1, tokens};
+    *act = (double)S * (double)s2s_ws_estimate_opts(c, rows, c->num_steps, &wo);
 }
 
 int s2s_trainer_fits(const s2s_config *c, int batch, int threads, double *need, double *have) {
+    s2s_train_opts o = {.batch = batch, .threads = threads};
+    return s2s_trainer_fits_opts(c, &o, batch, need, have);
+}
+
+int s2s_trainer_fits_opts(const s2s_config *c, const s2s_train_opts *o, int n, double *need, double *have) {
     double state, act;
-    s2s_trainer_memory(c, batch, threads, &state, &act);
+    s2s_trainer_memory_opts(c, o, n, &state, &act);
     *need = state + act;
     *have = s2s_memory_limit(NULL);
     return !(*have > 0 && *need > *have);
+}
+
+/* The learning rate schedules (s2s_train.h). */
+static const char *const schedules[] = {"constant", "inverse-sqrt", "plateau"};
+const char *s2s_lr_schedule_name(s2s_lr_schedule s) { return s >= 0 && s <= S2S_LR_PLATEAU ? schedules[s] : NULL; }
+int s2s_lr_schedule_parse(const char *s, s2s_lr_schedule *out) {
+    for (int i = 0; i <= S2S_LR_PLATEAU; i++)
+        if (!strcmp(s, schedules[i])) { *out = (s2s_lr_schedule)i; return 0; }
+    return -1;
+}
+
+double s2s_lr_at(s2s_lr_schedule s, double lr, int warmup, long step) {
+    if (warmup > 0 && step <= warmup) return lr * (double)step / warmup;
+    if (s == S2S_LR_INVSQRT) return lr * sqrt((double)(warmup > 0 ? warmup : 1) / (double)step);
+    return lr;
 }
 
 int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts *o, const s2s_rng *rng,
@@ -40,10 +81,19 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
     if (o->batch < 1) return s2s_errf(err, "batch size must be at least 1 (got %d)", o->batch);
     if (d->n < 1) return s2s_errf(err, "no training pairs");
     if (d->T != m->cfg.num_steps) return s2s_errf(err, "dataset has %d steps, model expects %d", d->T, m->cfg.num_steps);
+    if (o->batch_tokens < 0 || (o->batch_tokens > 0 && o->batch_tokens < d->T))
+        return s2s_errf(err, "batch tokens %d: at least num_steps (%d), so that the longest pair fits", o->batch_tokens, d->T);
+    if (!(o->smoothing >= 0.0f && o->smoothing < 1.0f)) return s2s_errf(err, "label smoothing %g is not in [0, 1)", (double)o->smoothing);
+    if (o->warmup < 0 || (o->schedule == S2S_LR_INVSQRT && o->warmup < 1))
+        return s2s_errf(err, "warm-up %d: the inverse-sqrt schedule needs at least 1 update", o->warmup);
+    if (!s2s_lr_schedule_name(o->schedule)) return s2s_errf(err, "unknown learning-rate schedule %d", (int)o->schedule);
     s2s_trainer *t = s2s_calloc(1, sizeof *t, err, "the trainer");
     if (!t) return S2S_ERR;
     t->m = m; t->data = d; t->opt = *o; t->rng = *rng;
+    t->lr_scale = 1.0f;
+    t->packed = m->cfg.encoder == S2S_BI;
     int B = o->batch < d->n ? o->batch : d->n, T = d->T;
+    if (o->batch_tokens > 0) B = o->batch_tokens < d->n ? o->batch_tokens : d->n;  /* rows of one token at most */
     size_t n = m->n_params;
     t->adam = (s2s_adam){o->lr, 0.9f, 0.999f, 1e-8f, 0, NULL, NULL, n};
     if (!(t->adam.m = s2s_calloc(n, sizeof(float), err, "Adam's first moments")) ||
@@ -53,7 +103,9 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
         !(t->loss = s2s_calloc((size_t)B, sizeof(float), err, "batch losses")) ||
         !(t->order = s2s_calloc((size_t)B, sizeof *t->order, err, "batch order")) ||
         !(t->dist_vals = s2s_calloc((size_t)s2s_dist_size(o->dist) * (2 + S2S_MAX_SHARDS), sizeof(double), err,
-                                    "the ranks' values"))) {
+                                    "the ranks' values")) ||
+        (o->batch_tokens > 0 &&
+         !(t->bstart = s2s_calloc((size_t)d->n + 1, sizeof(int32_t), err, "the batches of an epoch")))) {
         s2s_trainer_free(t);
         return S2S_ERR;
     }
@@ -67,15 +119,19 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
         return s2s_errf(err, "a batch of %d rows cannot feed %d ranks (rank %d would have no row): use --batch %d or more",
                         B, R, rank, R);
     }
-    int rows = (B + t->gshards - 1) / t->gshards;
+    /* rows and positions of a slice (sized for this process's threads: enough for the job's) */
+    int rows;
+    long tokens;
+    s2s_train_ws_dims(o, d->n, T, o->threads, &rows, &tokens);
+    const s2s_ws_opts wo = {.token_tables = 1, .max_tokens = tokens};
     for (int s = 0; s < t->shards; s++)
-        if (s2s_ws_create(m, rows, T, &t->shard_ws[s], err) ||
+        if (s2s_ws_create_opts(m, rows, T, &wo, &t->shard_ws[s], err) ||
             (t->shards > 1 && s2s_ws_private_grads(m, t->shard_ws[s], err))) {
             s2s_trainer_free(t);
             return S2S_ERR;
         }
     t->ws = t->shard_ws[0];
-    t->ws_rows = rows;
+    t->ws_rows = tokens > 0 && tokens / T < rows ? (int)(tokens / T) : rows;
     t->bdec = t->bsrc + (size_t)B * T; t->btgt = t->bdec + (size_t)B * T;
     t->bsrc_len = t->btgt + (size_t)B * T; t->btgt_len = t->bsrc_len + B;
     t->opt.batch = B;
@@ -86,6 +142,7 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
 void s2s_trainer_free(s2s_trainer *t) {
     if (!t) return;
     free(t->adam.m); free(t->adam.v); free(t->perm); free(t->bsrc); free(t->loss); free(t->order); free(t->dist_vals);
+    free(t->bstart);
     for (int s = 0; s < t->shards; s++) s2s_ws_free(t->shard_ws[s]);
     free(t);
 }
@@ -105,25 +162,42 @@ static int longest_first(const void *a, const void *b) {
 /* Copies rows idx[0..B) of the dataset into the batch buffers, building the decoder input
  * <bos> + target shifted by one (teacher forcing). The rows are ordered by target length,
  * longest first (the decoder then skips finished rows as a shrinking prefix), and dealt round
- * robin to the shards so each shard is sorted too and gets a fair share of long rows. */
+ * robin to the shards so each shard is sorted too and gets a fair share of long rows. d2l's
+ * batches keep the dataset's T for both sides; batches by tokens are as long as their longest
+ * target, and as their longest source when the encoder is packed, with the loss a mean per
+ * target token. */
 static void gather_batch(s2s_trainer *t, const int32_t *idx, int B, s2s_batch *bt) {
     const s2s_dataset *d = t->data;
-    const int T = d->T, S = t->gshards;
+    const int T = d->T, S = t->gshards, by_tokens = t->opt.batch_tokens > 0;
+    int Ts = T, Tt = T, ntok = 0, nsrc = 0;
     for (int b = 0; b < B; b++) t->order[b] = (struct s2s_row_len){d->tgt_len[idx[b]], b, idx[b]};
     qsort(t->order, (size_t)B, sizeof *t->order, longest_first);
+    if (by_tokens) {
+        Tt = t->order[0].len > 0 ? t->order[0].len : 1;
+        int ls = 1;
+        for (int b = 0; b < B; b++) {
+            if (d->src_len[idx[b]] > ls) ls = d->src_len[idx[b]];
+            ntok += d->tgt_len[idx[b]];
+            nsrc += d->src_len[idx[b]];
+        }
+        if (t->packed) Ts = ls;
+        t->pad_pos[0] += (double)B * Ts - nsrc; t->all_pos[0] += (double)B * Ts;
+        t->pad_pos[1] += (double)B * Tt - ntok; t->all_pos[1] += (double)B * Tt;
+    }
     for (int k = 0; k < B; k++) {
         int s = k % S, r0, r1;
         shard_bounds(B, S, s, &r0, &r1);
         int b = r0 + k / S;
         size_t r = (size_t)t->order[k].row;
-        memcpy(t->bsrc + (size_t)b * T, d->src + r * T, sizeof(int32_t) * T);
-        memcpy(t->btgt + (size_t)b * T, d->tgt + r * T, sizeof(int32_t) * T);
-        t->bdec[(size_t)b * T] = S2S_BOS;
-        memcpy(t->bdec + (size_t)b * T + 1, d->tgt + r * T, sizeof(int32_t) * (T - 1));
+        memcpy(t->bsrc + (size_t)b * Ts, d->src + r * T, sizeof(int32_t) * Ts);
+        memcpy(t->btgt + (size_t)b * Tt, d->tgt + r * T, sizeof(int32_t) * Tt);
+        t->bdec[(size_t)b * Tt] = S2S_BOS;
+        memcpy(t->bdec + (size_t)b * Tt + 1, d->tgt + r * T, sizeof(int32_t) * (Tt - 1));
         t->bsrc_len[b] = d->src_len[r];
         t->btgt_len[b] = d->tgt_len[r];
     }
-    *bt = (s2s_batch){B, T, t->bsrc, t->bsrc_len, t->bdec, t->btgt, t->btgt_len};
+    *bt = (s2s_batch){B, Ts, t->bsrc, t->bsrc_len, t->bdec, t->btgt, t->btgt_len, t->opt.smoothing,
+                      by_tokens && ntok > 0 ? 1.0f / ntok : 0.0f, Tt};
 }
 
 /* Every batch draws one seed from the trainer's generator; shard s's dropout stream is seeded
@@ -136,9 +210,12 @@ static void shard_rng(s2s_rng *r, uint64_t batch_seed, int s) {
 static s2s_batch slice(const s2s_batch *bt, int S, int s) {
     int r0, r1;
     shard_bounds(bt->B, S, s, &r0, &r1);
-    const size_t T = (size_t)bt->T;
-    return (s2s_batch){r1 - r0, bt->T, bt->src + r0 * T, bt->src_len + r0, bt->dec_in + r0 * T, bt->tgt + r0 * T,
-                       bt->tgt_len + r0};
+    const size_t T = (size_t)bt->T, Tt = (size_t)(bt->Tt ? bt->Tt : bt->T);
+    s2s_batch p = *bt;  /* the strides and the loss's smoothing and weight (the whole batch's) */
+    p.B = r1 - r0;
+    p.src = bt->src + r0 * T; p.src_len = bt->src_len + r0;
+    p.dec_in = bt->dec_in + r0 * Tt; p.tgt = bt->tgt + r0 * Tt; p.tgt_len = bt->tgt_len + r0;
+    return p;
 }
 
 /* This process's one slice, into the model's gradients; loss[0] its loss. */
@@ -233,6 +310,96 @@ static int stopping(const s2s_trainer *t, volatile sig_atomic_t *stop) {
     return s2s_dist_size(t->opt.dist) == 1 ? stop && *stop : t->stopped;
 }
 
+/* Positions a pair takes in a batch by tokens: its longer side (the source counts num_steps
+ * when the encoder runs over the padding). */
+static int pair_len(const s2s_trainer *t, int i) {
+    const int ls = t->packed ? t->data->src_len[i] : t->data->T, lt = t->data->tgt_len[i];
+    return ls > lt ? ls : lt;
+}
+
+typedef struct bucket_key { int32_t src, tgt, i; } bucket_key;
+static int by_lengths(const void *a, const void *b) {
+    const bucket_key *x = a, *y = b;
+    if (x->src != y->src) return x->src - y->src;
+    if (x->tgt != y->tgt) return x->tgt - y->tgt;
+    return x->i - y->i;
+}
+
+enum { POOL_BATCHES = 100 };  /* a pool sorted by length holds about this many batches */
+
+/* An epoch of batches by tokens: the shuffled order is cut into pools of about POOL_BATCHES
+ * batches' worth of positions; each pool is sorted by source length, then target length (ties
+ * in shuffled order), and cut into batches of at most batch_tokens positions (rows x the
+ * longest side); then the batches of all pools are shuffled and laid out one after the other
+ * in perm, bstart[k] being where batch k starts. */
+static int plan_epoch(s2s_trainer *t, s2s_err *err) {
+    const int n = t->data->n, cap = t->opt.batch_tokens;
+    bucket_key *key = s2s_malloc(sizeof *key * (size_t)n, err, "the bucketing keys");
+    int32_t *bi = key ? s2s_malloc(sizeof(int32_t) * ((size_t)n + 1), err, "the batch order") : NULL;
+    int32_t *tmp = bi ? s2s_malloc(sizeof(int32_t) * (size_t)n, err, "the batch order") : NULL;
+    if (!tmp) { free(key); free(bi); return S2S_ERR; }
+    const double pool = POOL_BATCHES * (double)cap;  /* positions per pool */
+    int nb = 0, p0 = 0;
+    while (p0 < n) {
+        int p1 = p0;
+        double sum = 0;
+        while (p1 < n && (sum < pool || p1 == p0)) sum += pair_len(t, t->perm[p1++]);
+        if (n - p1 > 0 && (n - p1) < (p1 - p0) / 2) p1 = n;  /* no small last pool */
+        for (int k = p0; k < p1; k++) {
+            const int i = t->perm[k];
+            key[k] = (bucket_key){t->packed ? t->data->src_len[i] : 0, t->data->tgt_len[i], k};
+        }
+        qsort(key + p0, (size_t)(p1 - p0), sizeof *key, by_lengths);
+        int rows = 0, longest = 0;
+        for (int k = p0; k < p1; k++) {
+            const int len = pair_len(t, t->perm[key[k].i]);
+            const int l = len > longest ? len : longest;
+            if (rows > 0 && (long)(rows + 1) * l > cap) { nb++; rows = 0; longest = 0; }
+            if (rows == 0) bi[nb] = k;
+            rows++;
+            longest = len > longest ? len : longest;
+        }
+        nb++;
+        p0 = p1;
+    }
+    bi[nb] = n;
+    /* the pools' sorted order, then the batches shuffled */
+    for (int k = 0; k < n; k++) tmp[k] = t->perm[key[k].i];
+    int32_t *ord = (int32_t *)key;  /* the keys are no longer needed: the batch order in their place */
+    for (int k = 0; k < nb; k++) ord[k] = k;
+    s2s_rng_shuffle(&t->rng, ord, nb);
+    int pos = 0;
+    for (int k = 0; k < nb; k++) {
+        const int a = bi[ord[k]], b = bi[ord[k] + 1];
+        t->bstart[k] = pos;
+        memcpy(t->perm + pos, tmp + a, sizeof(int32_t) * (size_t)(b - a));
+        pos += b - a;
+    }
+    t->bstart[nb] = n;
+    t->nb = nb;
+    free(key); free(bi); free(tmp);
+    return S2S_OK;
+}
+
+/* The index of the batch that starts at pos in the epoch: d2l's fixed size, or the planned one. */
+static int batch_index(const s2s_trainer *t) {
+    if (t->opt.batch_tokens <= 0) return t->pos / t->opt.batch;
+    int lo = 0, hi = t->nb;  /* the batch k with bstart[k] == pos */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (t->bstart[mid] < t->pos) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+/* Rows in the batch that starts at pos. */
+static int batch_rows(const s2s_trainer *t) {
+    const int n = t->data->n;
+    if (t->opt.batch_tokens <= 0) return n - t->pos < t->opt.batch ? n - t->pos : t->opt.batch;
+    const int k = batch_index(t);
+    return t->bstart[k + 1 <= t->nb ? k + 1 : t->nb] - t->pos;
+}
+
 int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t *stop, s2s_err *err) {
     const int n = t->data->n, ranks = s2s_dist_size(t->opt.dist);
     /* a new epoch's shuffle only when it trains: stopped before its first batch, the state saved
@@ -240,14 +407,16 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
     if (t->pos == 0 && !stopping(t, stop)) {
         for (int i = 0; i < n; i++) t->perm[i] = i;
         s2s_rng_shuffle(&t->rng, t->perm, n);
+        if (t->opt.batch_tokens > 0 && plan_epoch(t, err)) return S2S_ERR;
         t->ep_loss = t->ep_tokens = t->ep_seconds = t->ep_flops = 0.0;
+        t->pad_pos[0] = t->pad_pos[1] = t->all_pos[0] = t->all_pos[1] = 0.0;
     }
     double start = now_seconds();
     /* the clipping norm is summed in as many parts as the job has threads (s2s_optim.h) */
     const int norm_parts = ranks * omp_get_max_threads();
     int halt = 0;  /* on_batch asked to stop (in a job of ranks, every rank's must agree) */
     while (t->pos < n && !stopping(t, stop) && !halt) {
-        int B = n - t->pos < t->opt.batch ? n - t->pos : t->opt.batch;
+        int B = batch_rows(t);
         s2s_batch bt;
         gather_batch(t, t->perm + t->pos, B, &bt);
         double l, norm;
@@ -262,13 +431,17 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
         if (!isfinite(l) || !isfinite(t->last_grad_norm)) {
             double x = isfinite(l) ? t->last_grad_norm : l;
             return s2s_errf(err, "epoch %d, batch %d: the %s is %s: training diverged (a smaller --lr?) or started "
-                                 "from broken weights", t->epoch + 1, t->pos / t->opt.batch + 1,
+                                 "from broken weights", t->epoch + 1, batch_index(t) + 1,
                             isfinite(l) ? "gradient norm" : "loss", isnan(x) ? "NaN" : "infinite");
         }
+        if (t->opt.schedule != S2S_LR_CONSTANT || t->opt.warmup > 0)
+            t->adam.lr = (float)(s2s_lr_at(t->opt.schedule, t->opt.lr, t->opt.warmup, t->adam.step + 1) * t->lr_scale);
         /* clipping as Adam reads the gradient: one pass over the arena instead of two */
         s2s_adam_step_scaled(&t->adam, t->m->params, t->m->grads, s2s_clip_scale(norm, t->opt.clip));
-        t->ep_loss += l;
-        for (int b = 0; b < B; b++) t->ep_tokens += bt.tgt_len[b];
+        double ntok = 0;
+        for (int b = 0; b < B; b++) ntok += bt.tgt_len[b];
+        t->ep_loss += bt.weight > 0.0f ? l * ntok : l;  /* by tokens: the batch's mean, as a sum */
+        t->ep_tokens += ntok;
         t->pos += B;
         if (t->on_batch) {
             t->ep_seconds += now_seconds() - start;  /* the epoch so far, for the callback */
@@ -286,7 +459,7 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
     return S2S_OK;
 }
 
-double s2s_eval_loss(s2s_model *m, s2s_ws *ws, const s2s_dataset *d, int batch) {
+double s2s_eval_loss(s2s_model *m, s2s_ws *ws, const s2s_dataset *d, int batch, int per_token) {
     const int T = d->T;
     double loss = 0, tokens = 0;
     int32_t *dec = malloc(sizeof(int32_t) * (size_t)batch * T);
@@ -298,7 +471,8 @@ double s2s_eval_loss(s2s_model *m, s2s_ws *ws, const s2s_dataset *d, int batch) 
             memcpy(dec + (size_t)b * T + 1, d->tgt + (size_t)(s + b) * T, sizeof(int32_t) * (T - 1));
             tokens += d->tgt_len[s + b];
         }
-        s2s_batch bt = {B, T, d->src + (size_t)s * T, d->src_len + s, dec, d->tgt + (size_t)s * T, d->tgt_len + s};
+        s2s_batch bt = {B, T, d->src + (size_t)s * T, d->src_len + s, dec, d->tgt + (size_t)s * T, d->tgt_len + s,
+                        0.0f, per_token ? 1.0f : 0.0f, 0};
         loss += s2s_forward(m, ws, &bt, 0, 0, NULL, NULL);
     }
     free(dec);

@@ -396,10 +396,18 @@ static int keep_attention(job *j, int i, int k, const float *w, size_t ld, int r
 static int run_batch(worker *w, int k, s2s_err *err) {
     job *j = w->j;
     s2s_translation *r = j->res;
-    const int T = j->T, nb = r->nbest, s = k * j->o.batch, B = j->n - s < j->o.batch ? j->n - s : j->o.batch;
+    const int nb = r->nbest, s = k * j->o.batch, B = j->n - s < j->o.batch ? j->n - s : j->o.batch;
     const int ml = j->bo.max_len;
+    /* a packed (bidirectional) encoder runs to the batch's longest source; d2l's runs over the
+     * padding to num_steps, which its results depend on */
+    int T = j->T;
+    if (j->t->m->cfg.encoder == S2S_BI) {
+        T = 1;
+        for (int b = 0; b < B; b++) T = j->len[j->ord[s + b].i] > T ? j->len[j->ord[s + b].i] : T;
+    }
+    if (s2s_ws_set_steps(w->ws.ws, T, err)) return S2S_ERR;
     for (int b = 0; b < B; b++) {
-        memcpy(w->bids + (size_t)b * T, j->ids + (size_t)j->ord[s + b].i * T, sizeof(int32_t) * T);
+        memcpy(w->bids + (size_t)b * T, j->ids + (size_t)j->ord[s + b].i * j->T, sizeof(int32_t) * T);
         w->blen[b] = j->len[j->ord[s + b].i];
     }
     if (j->greedy) {  /* a row's greedy tokens do not depend on max_len: cut each at its own bound */

@@ -19,7 +19,8 @@ typedef struct s2s_rnn_cache {
     float *gi;          /* [T,B,G*Hd] input projections (b_ih included) */
     float *hs;          /* [(T+1),B,Hd]: hs[0] the initial state, hs[s+1] the state after step s */
     float *cs;          /* [(T+1),B,Hd] cell states likewise (S = 2), else NULL */
-    float *cache;       /* P planes of [T,B,Hd] (the cell's plane stride is T*B*Hd) */
+    float *cache;       /* P planes of [T,B,Hd]: the plane stride is the pass's T*B*Hd in the
+                         * encoder, TB*H (the capacity) in the decoder */
     float *dgi, *dgh;   /* [T,B,G*Hd] gradients of the projections (dgh = dgi unless own_dgh) */
 } s2s_rnn_cache;
 
@@ -53,7 +54,11 @@ typedef struct s2s_tok_table {
 struct s2s_decoder_ops;
 
 struct s2s_ws {
-    int max_B, T, B, Tdec;
+    int max_B, T, B, Tdec;              /* capacity in rows; the pass's source steps (the encoder's,
+                                         * the attention keys'), rows, decoder steps */
+    int Tt;                             /* the pass's target stride (Tdec <= Tt) */
+    int Tcap;                           /* capacity in steps (T <= Tcap) */
+    size_t TB;                          /* capacity in positions: buffers of [T,B,...] hold TB rows */
     int E, H, L, Vt, Vs;
     int G, S, P;                        /* the cell's gates, states, cache planes */
     int dirs, Hd;                       /* encoder directions, units per direction */

@@ -22,7 +22,7 @@
 #define RTOL 1e-4
 #define ATOL 1e-6
 
-static s2s_ws_opts g_opts = {1};
+static s2s_ws_opts g_opts = {1, 0};
 
 static s2s_st_file *open_fixture(const char *name) {
     char path[256];
@@ -100,7 +100,7 @@ static int model_fixture(const char *name) {
             CHECK_MSG(!memcmp(m->params + m->tensors[i].offset, t->data, t->nbytes), "%s differs from its tied twin",
                       m->tensors[i].name);
     }
-    s2s_batch bt = {B, T, I32(f, "in.X"), I32(f, "in.X_valid_len"), I32(f, "in.dec_input"), I32(f, "in.Y"), I32(f, "in.Y_valid_len")};
+    s2s_batch bt = {B, T, I32(f, "in.X"), I32(f, "in.X_valid_len"), I32(f, "in.dec_input"), I32(f, "in.Y"), I32(f, "in.Y_valid_len"), 0, 0, 0};
     float loss[64];
     s2s_model_zero_grad(m);
     double total = s2s_forward(m, ws, &bt, 0, 1, NULL, loss);
@@ -411,7 +411,7 @@ static int grad_case(family fa, float dropout) {
     if (!make_model(fa, 4, 2, dropout, TB, 7, &m, &ws)) return 0;
     toy d;
     make_toy(&d);
-    model_ctx c = {m, ws, {TB, TT, d.src, d.srcl, d.dec, d.tgt, d.tgtl}, dropout > 0};
+    model_ctx c = {m, ws, {TB, TT, d.src, d.srcl, d.dec, d.tgt, d.tgtl, 0, 0, 0}, dropout > 0};
     s2s_model_zero_grad(m);
     model_loss(&c);
     s2s_backward(m, ws, &c.bt);
@@ -450,7 +450,7 @@ static int test_family_tables(void) {
     int ran = 0;
     toy d;
     make_toy(&d);
-    s2s_batch bt = {TB, TT, d.src, d.srcl, d.dec, d.tgt, d.tgtl};
+    s2s_batch bt = {TB, TT, d.src, d.srcl, d.dec, d.tgt, d.tgtl, 0, 0, 0};
     for (int i = 0; i < N_FAMILIES; i++) {
         s2s_config probe = family_config(families[i], 9, 11, 6, 6, 2, 0.0f, TT);
         if (!available(&probe)) continue;
@@ -499,7 +499,7 @@ static int test_family_steps(void) {
     int ran = 0;
     toy d;
     make_toy(&d);
-    s2s_batch bt = {TB, TT, d.src, d.srcl, d.dec, d.tgt, d.tgtl};
+    s2s_batch bt = {TB, TT, d.src, d.srcl, d.dec, d.tgt, d.tgtl, 0, 0, 0};
     for (int i = 0; i < N_FAMILIES; i++) {
         s2s_config probe = family_config(families[i], 9, 11, 6, 6, 2, 0.0f, TT);
         if (!available(&probe)) continue;

@@ -107,9 +107,55 @@ static int test_masked_ce_grad(void) {
     return 0;
 }
 
+/* ---- label-smoothed cross-entropy ----------------------------------------------------------- */
+enum { SN = 5, SV = 7 };
+typedef struct { float logits[SN * SV]; int32_t y[SN]; float eps, w; } sce_ctx;
+static double sce_loss(void *p) {
+    sce_ctx *c = p; float loss[SN];
+    return s2s_smoothed_ce(SN, SV, c->logits, c->y, c->eps, c->w, loss, NULL);
+}
+/* The plain formula in double: w Σ_c -q_c log softmax(x)_c with q = (1-eps) onehot + eps/V. */
+static double sce_ref(const float *x, int y, float eps, float w) {
+    double mx = x[0], s = 0, l = 0;
+    for (int v = 1; v < SV; v++) mx = x[v] > mx ? x[v] : mx;
+    for (int v = 0; v < SV; v++) s += exp((double)x[v] - mx);
+    for (int v = 0; v < SV; v++) l -= ((v == y ? 1.0 - eps : 0.0) + (double)eps / SV) * ((double)x[v] - mx - log(s));
+    return w * l;
+}
+static int smoothed_case(float eps, float w) {
+    s2s_rng r; s2s_rng_seed(&r, 4);
+    sce_ctx c;
+    randn(c.logits, SN * SV, &r, 2);
+    for (int i = 0; i < SN; i++) c.y[i] = (int32_t)s2s_rng_below(&r, SV);
+    c.eps = eps; c.w = w;
+    float loss[SN], d[SN * SV];
+    double total = s2s_smoothed_ce(SN, SV, c.logits, c.y, eps, w, loss, d), sum = 0;
+    for (int i = 0; i < SN; i++) {
+        CHECK_NEAR(loss[i], sce_ref(c.logits + i * SV, c.y[i], eps, w), 1e-5, 1e-6);
+        sum += loss[i];
+    }
+    CHECK_NEAR(total, sum, 1e-6, 1e-7);
+    CHECK(fd_check("dlogits", c.logits, d, SN * SV, sce_loss, &c, 1e-2) == 0);
+    /* eps 0, weight 1/T is d2l's masked cross-entropy of one step */
+    if (eps == 0.0f) {
+        float l2[SN], d2[SN * SV];
+        int32_t one[SN];
+        for (int i = 0; i < SN; i++) one[i] = 1;
+        s2s_smoothed_ce(SN, SV, c.logits, c.y, 0.0f, 1.0f, loss, d);
+        s2s_masked_ce(1, 1, SN, SV, c.logits, c.y, 1, one, l2, d2);
+        CHECK_ARRAY(loss, l2, SN, 1e-6, 1e-7, "loss vs masked_ce");
+        CHECK_ARRAY(d, d2, SN * SV, 1e-6, 1e-7, "grad vs masked_ce");
+    }
+    return 0;
+}
+static int test_smoothed_ce_grad(void) { return smoothed_case(0.1f, 1.0f); }
+static int test_smoothed_ce_weight_grad(void) { return smoothed_case(0.3f, 0.25f); }
+static int test_smoothed_ce_plain(void) { return smoothed_case(0.0f, 1.0f); }
+
 /* ---- whole model ---------------------------------------------------------------------------- */
 typedef struct { s2s_model *m; s2s_ws *ws; s2s_batch bt; int train; } model_ctx;
-static s2s_ws_opts g_opts = {1};  /* the workspaces' options: token tables on or off */
+static s2s_ws_opts g_opts = {1, 0};  /* the workspaces' options: token tables on or off */
+static float g_smoothing, g_weight;  /* the batches' loss: d2l's (0, 0) or label-smoothed per token */
 static double model_loss(void *p) {
     model_ctx *c = p; s2s_rng r; s2s_rng_seed(&r, 99);  /* same dropout masks every time */
     return s2s_forward(c->m, c->ws, &c->bt, c->train, 0, &r, NULL);
@@ -130,7 +176,7 @@ static int model_case(s2s_attention kind, float dropout, int layers) {
     int32_t dec[B * T];
     for (int b = 0; b < B; b++) { dec[b * T] = 2; for (int t = 1; t < T; t++) dec[b * T + t] = tgt[b * T + t - 1]; }
     fd_atol = 2e-4;
-    model_ctx c = {m, ws, {B, T, src, srcl, dec, tgt, tgtl}, dropout > 0};
+    model_ctx c = {m, ws, {B, T, src, srcl, dec, tgt, tgtl, g_smoothing, g_weight, 0}, dropout > 0};
     s2s_model_zero_grad(m);
     model_loss(&c);
     s2s_backward(m, ws, &c.bt);
@@ -151,6 +197,13 @@ static int test_model_plain_grad(void) { return model_case(S2S_NO_ATTENTION, 0.0
 static int test_model_attn_dropout_grad(void) { return model_case(S2S_BAHDANAU, 0.3f, 2); }
 static int test_model_plain_dropout_grad(void) { return model_case(S2S_NO_ATTENTION, 0.3f, 3); }
 static int test_model_attn_one_layer_grad(void) { return model_case(S2S_BAHDANAU, 0.0f, 1); }
+/* the recipe's loss: label smoothing, each target token weighted 1/16 (the batch's 16 tokens) */
+static int test_model_smoothed_grad(void) {
+    g_smoothing = 0.1f; g_weight = 1.0f / 16;
+    int rc = model_case(S2S_BAHDANAU, 0.3f, 2);
+    g_smoothing = g_weight = 0.0f;
+    return rc;
+}
 
 int main(void) {
     s2s_linalg_use_reference(1);
@@ -158,11 +211,15 @@ int main(void) {
     RUN(test_attention_grad);
     RUN(test_attention_dropout_grad);
     RUN(test_masked_ce_grad);
+    RUN(test_smoothed_ce_grad);
+    RUN(test_smoothed_ce_weight_grad);
+    RUN(test_smoothed_ce_plain);
     RUN(test_model_attn_grad);
     RUN(test_model_plain_grad);
     RUN(test_model_attn_dropout_grad);
     RUN(test_model_plain_dropout_grad);
     RUN(test_model_attn_one_layer_grad);
+    RUN(test_model_smoothed_grad);
     g_opts.token_tables = 0;  /* the per-position input projections */
     printf("  (per-position input projections)\n");
     RUN(test_model_attn_grad);

@@ -32,7 +32,7 @@ static const int32_t *I32(s2s_st_file *f, const char *name) {
     if (!t || t->dtype != S2S_I32) { fprintf(stderr, "  fixture lacks I32 tensor %s\n", name); exit(1); }
     return t->data;
 }
-static s2s_ws_opts g_opts = {1};  /* the workspaces' options: token tables on or off */
+static s2s_ws_opts g_opts = {1, 0};  /* the workspaces' options: token tables on or off */
 static int META(s2s_st_file *f, const char *k) { const char *v = s2s_st_meta(f, k); return v ? atoi(v) : -1; }
 
 /* ---- a 2-layer GRU over time, from the cell kernels ----------------------------------------- */
@@ -151,6 +151,22 @@ static int test_loss_parity(void) {
     return 0;
 }
 
+/* ---- the recipe's loss: label-smoothed cross-entropy, the batch's mean per token ------------- */
+static int test_smoothed_loss_parity(void) {
+    s2s_st_file *f = open_fixture("smoothed_loss.safetensors");
+    if (!f) { CHECK(0); return 0; }
+    const int N = META(f, "N"), V = META(f, "V");
+    const float eps = (float)atof(s2s_st_meta(f, "eps"));
+    float *d = calloc((size_t)N * V, 4), loss[16];
+    s2s_smoothed_ce(N, V, F32(f, "logits"), I32(f, "labels"), eps, 1.0f / N, loss, d);
+    for (int k = 0; k < N; k++) loss[k] *= N;  /* PyTorch's per-token losses, unweighted */
+    CHECK_ARRAY(loss, F32(f, "loss"), N, RTOL, ATOL, "loss");
+    CHECK_ARRAY(d, F32(f, "grad.logits"), N * V, RTOL, ATOL, "grad.logits");
+    free(d);
+    s2s_st_free(f);
+    return 0;
+}
+
 /* ---- the whole encoder-decoder ------------------------------------------------------------ */
 static int model_parity(const char *fixture, s2s_attention kind) {
     s2s_st_file *f = open_fixture(fixture);
@@ -164,7 +180,7 @@ static int model_parity(const char *fixture, s2s_attention kind) {
         CHECK_MSG(t && t->nbytes == m->tensors[i].size * 4, "fixture tensor %s missing or misshapen", m->tensors[i].name);
         if (t) memcpy(m->params + m->tensors[i].offset, t->data, t->nbytes);
     }
-    s2s_batch bt = {B, T, I32(f, "in.X"), I32(f, "in.X_valid_len"), I32(f, "in.dec_input"), I32(f, "in.Y"), I32(f, "in.Y_valid_len")};
+    s2s_batch bt = {B, T, I32(f, "in.X"), I32(f, "in.X_valid_len"), I32(f, "in.dec_input"), I32(f, "in.Y"), I32(f, "in.Y_valid_len"), 0, 0, 0};
     float loss[64];
     s2s_model_zero_grad(m);
     double total = s2s_forward(m, ws, &bt, 0, 1, NULL, loss);
@@ -230,6 +246,7 @@ int main(void) {
         RUN(test_gru_parity);
         RUN(test_attention_parity);
         RUN(test_loss_parity);
+        RUN(test_smoothed_loss_parity);
         RUN(test_attn_model_parity);
         RUN(test_plain_model_parity);
     }

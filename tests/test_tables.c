@@ -35,7 +35,7 @@ static int setup(s2s_attention kind, float dropout, uint64_t seed, s2s_model **m
     s2s_err err;
     if (s2s_model_create(&cfg, m, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     for (int on = 0; on < 2; on++) {
-        s2s_ws_opts o = {on};
+        s2s_ws_opts o = {on, 0};
         if (s2s_ws_create_opts(*m, B, T, &o, &ws[on], &err)) {
             CHECK_MSG(0, "%s", err.msg);
             if (on) s2s_ws_free(ws[0]);
@@ -54,7 +54,7 @@ static int pass_case(s2s_attention kind, float dropout) {
     s2s_model *m; s2s_ws *ws[2];
     toy d;
     if (!setup(kind, dropout, 11, &m, ws, &d)) return 0;
-    s2s_batch bt = {B, T, d.src, d.srcl, d.dec, d.tgt, d.tgtl};
+    s2s_batch bt = {B, T, d.src, d.srcl, d.dec, d.tgt, d.tgtl, 0, 0, 0};
     float *g[2];
     double loss[2];
     for (int on = 0; on < 2; on++) {

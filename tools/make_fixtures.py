@@ -81,6 +81,19 @@ def fixture_loss():
     return write('loss.safetensors', t, OD(kind='loss', B=B, T=T, V=V))
 
 
+def fixture_smoothed_loss():
+    """The recipe's loss: nn.CrossEntropyLoss(label_smoothing=0.1) per target token, the batch's
+    mean (each token weighted 1/N) backpropagated."""
+    torch.manual_seed(104)
+    N, V, eps = 7, 11, 0.1
+    logits = (2 * torch.randn(N, V)).requires_grad_(True)
+    labels = torch.randint(0, V, (N,))
+    loss = nn.CrossEntropyLoss(reduction='none', label_smoothing=eps)(logits, labels)
+    loss.mean().backward()
+    t = OD([('logits', logits), ('labels', i32(labels)), ('loss', loss), ('grad.logits', logits.grad)])
+    return write('smoothed_loss.safetensors', t, OD(kind='smoothed_loss', N=N, V=V, eps=eps))
+
+
 def make_ids(valid, T, V, gen):
     """Random ids from {<unk>=0} U [4, V), <eos>=3 at valid-1, <pad>=1 after."""
     rows = []
@@ -217,13 +230,21 @@ def greedy_margin(net, sentence, sv, tv, num_steps):
     return gap
 
 
+FIXTURES = {'smoothed_loss': fixture_smoothed_loss}
+
+
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
+    if len(sys.argv) > 1:  # only the named fixtures: make_fixtures.py smoothed_loss
+        for name in sys.argv[1:]:
+            FIXTURES[name]()
+        return
     total = 0
     total += fixture_gru()
     total += fixture_attention()
     total += fixture_loss()
+    total += fixture_smoothed_loss()
     total += fixture_batch('attn', 201)
     total += fixture_batch('plain', 202)
     total += fixture_tiny_model()
