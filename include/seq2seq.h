@@ -166,6 +166,17 @@ typedef struct s2s_train_options {
     double character_coverage; /* spm trained here: in [0.98, 1]: 1.0 */
     const char *spm_model;     /* spm: a model spm_train wrote, for both sides, instead: NULL */
     const char *spm_src, *spm_tgt; /* spm: one such model per side, instead: NULL */
+    /* The recipe for real data (seq2seq train's options of the same names; README, "Real data"):
+     * 0 / NULL keep d2l's behaviour. */
+    int batch_tokens;          /* batches of at most this many positions, length-bucketed; the loss is then
+                                * the mean per target token: 0 (d2l's batches of `batch` pairs) */
+    int max_len;               /* drop the pairs with a side of more tokens (num_steps must be at least
+                                * max_len + 1): 0 (d2l's truncation at num_steps) */
+    float label_smoothing;     /* PyTorch's CrossEntropyLoss(label_smoothing): 0 */
+    const char *lr_schedule;   /* "constant" or "inverse-sqrt" (the program's "plateau" needs its
+                                * validation): "constant" */
+    int warmup;                /* updates of linear warm-up (inverse-sqrt: at least 1): 0 */
+    float clip;                /* gradient norm clipping: 1 */
 } s2s_train_options;
 S2S_API void s2s_train_options_init(s2s_train_options *o);
 

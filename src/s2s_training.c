@@ -40,6 +40,8 @@ void s2s_train_options_init(s2s_train_options *o) {
     o->vocab_size = 8000;
     o->spm_type = "unigram";
     o->character_coverage = 1.0;
+    o->lr_schedule = "constant";
+    o->clip = 1.0f;
 }
 
 #define BAD(...) S2S_BAD(err, __VA_ARGS__)
@@ -81,6 +83,26 @@ static int check_train_options(const s2s_train_options *o, s2s_config *c, s2s_er
 }
 
 /* The tokenizer options as the program checks them (cli/train.c), into *t. */
+/* The recipe's options, into the trainer's (as the program's --batch-tokens etc.). */
+static int check_recipe_options(const s2s_train_options *o, s2s_train_opts *to, s2s_err *err) {
+    s2s_lr_schedule sc;
+    if (!o->lr_schedule || s2s_lr_schedule_parse(o->lr_schedule, &sc) || sc == S2S_LR_PLATEAU)
+        return BAD("training: lr_schedule '%s' is not constant or inverse-sqrt", o->lr_schedule ? o->lr_schedule : "(null)");
+    if (o->max_len < 0 || o->max_len > S2S_MAX_STEPS - 1 || (o->max_len && o->num_steps < o->max_len + 1))
+        return BAD("training: max_len %d needs num_steps of at least max_len + 1 (num_steps is %d)", o->max_len, o->num_steps);
+    if (o->batch_tokens < 0 || o->batch_tokens > 1000000 || (o->batch_tokens && o->batch_tokens < o->num_steps))
+        return BAD("training: batch_tokens %d is out of range (0, or num_steps %d .. 1000000)", o->batch_tokens, o->num_steps);
+    if (!(o->label_smoothing >= 0.0f && o->label_smoothing < 1.0f))
+        return BAD("training: label_smoothing %g is not in [0, 1)", (double)o->label_smoothing);
+    if (o->warmup < 0 || (sc == S2S_LR_INVSQRT && o->warmup < 1))
+        return BAD("training: warmup %d: at least 0, and 1 for inverse-sqrt", o->warmup);
+    if (!(o->clip > 0.0f && o->clip <= 1e9f)) return BAD("training: clip %g is out of range (0..1e9]", (double)o->clip);
+    *to = (s2s_train_opts){.batch = o->batch, .lr = o->lr, .clip = o->clip, .threads = o->threads,
+                           .batch_tokens = o->batch_tokens, .smoothing = o->label_smoothing, .schedule = sc,
+                           .warmup = o->warmup};
+    return S2S_OK;
+}
+
 static int check_tokenizer_options(const s2s_train_options *o, s2s_tok_train_opts *t, s2s_err *err) {
     if (!o->tokenizer || (strcmp(o->tokenizer, "d2l") && strcmp(o->tokenizer, "spm")))
         return BAD("training: tokenizer '%s' is not d2l or spm", o->tokenizer ? o->tokenizer : "(null)");
@@ -110,8 +132,10 @@ int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err
     s2s_train_options_init(&o);
     s2s_config c;
     s2s_tok_train_opts tok;
+    s2s_train_opts to;
     int rc = s2s_api_options(&o, sizeof o, opts, "s2s_train_options", err);
-    if (rc || (rc = check_train_options(&o, &c, err)) || (rc = check_tokenizer_options(&o, &tok, err)))
+    if (rc || (rc = check_train_options(&o, &c, err)) || (rc = check_tokenizer_options(&o, &tok, err)) ||
+        (rc = check_recipe_options(&o, &to, err)))
         return rc;
     s2s_api_blas_once();
     s2s_training *t = s2s_calloc(1, sizeof *t, err, "the training run");
@@ -129,13 +153,17 @@ int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err
         goto fail;
     }
     if (s2s_dataset_for(&t->pairs, t->sv, t->tv, o.num_steps, &t->data, NULL, err)) goto fail;
+    if (o.max_len && s2s_dataset_drop_long(&t->data, o.max_len) && t->data.n == 0) {
+        rc = BAD("training: max_len %d: no training pair is that short", o.max_len);
+        goto fail;
+    }
     c.src_vocab = s2s_vocab_size(s2s_tok_vocab(t->sv));
     c.tgt_vocab = s2s_vocab_size(s2s_tok_vocab(t->tv));
     double need, have;
     const char *bound;
     char nb[32], hb[32];
     s2s_memory_limit(&bound);
-    if (!s2s_trainer_fits(&c, o.batch < t->data.n ? o.batch : t->data.n, o.threads, &need, &have)) {
+    if (!s2s_trainer_fits_opts(&c, &to, t->data.n, &need, &have)) {
         rc = BAD("training: this configuration needs %s of memory (parameters, gradients, Adam moments and "
                  "one batch's activations), and %s %s; lower batch, hidden, embed, num_steps or pairs",
                  s2s_bytes_shown(need, nb), bound, s2s_bytes_shown(have, hb));
@@ -145,7 +173,6 @@ int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err
     s2s_rng_seed(&rng, o.seed);
     if (s2s_model_create(&c, &t->m, err)) goto fail;
     s2s_model_init(t->m, &rng);
-    s2s_train_opts to = {.batch = o.batch, .lr = o.lr, .clip = 1.0f, .threads = o.threads};
     if (s2s_trainer_create(t->m, &t->data, &to, &rng, &t->tr, err)) goto fail;
     *out = t;
     return S2S_OK;

@@ -490,7 +490,7 @@ static int test_training_stop_continue(void) {
 static int test_training_errors(void) {
     s2s_err err;
     s2s_training *t = (s2s_training *)&err;
-    enum { N = 16 };
+    enum { N = 20 };
     struct { s2s_train_options o; int status; const char *want; } c[N];
     for (int i = 0; i < N; i++) { c[i].o = tiny_options("attn"); c[i].status = S2S_ERR_INPUT; }
     c[0].o.data = NULL; c[0].want = "either data";
@@ -509,6 +509,10 @@ static int test_training_errors(void) {
     c[13].o.spm_model = "tests/fixtures/spm_foreign.model"; c[13].want = "go with tokenizer \"spm\"";
     c[14].o.tokenizer = "spm"; c[14].o.spm_model = "tests/data/tiny.tsv"; c[14].want = "tiny.tsv: not a SentencePiece";
     c[15].o.tokenizer = "spm"; c[15].o.character_coverage = 0.5; c[15].want = "character_coverage 0.5";
+    c[16].o.lr_schedule = "plateau"; c[16].want = "lr_schedule 'plateau' is not constant or inverse-sqrt";
+    c[17].o.max_len = 12; c[17].want = "num_steps of at least max_len + 1";  /* num_steps 10 */
+    c[18].o.batch_tokens = 5; c[18].want = "batch_tokens 5";
+    c[19].o.lr_schedule = "inverse-sqrt"; c[19].want = "warmup 0";
     for (int i = 0; i < N; i++) {
         CHECK_MSG(s2s_training_open(&c[i].o, &t, &err) == c[i].status && t == NULL, "case %d", i);
         CHECK_MSG(strstr(err.msg, c[i].want) != NULL, "case %d: message '%s' lacks '%s'", i, err.msg, c[i].want);

@@ -86,6 +86,23 @@ def test_train_equals_cli():
             os.unlink(os.path.join(TMP, f))
 
 
+def test_recipe_equals_cli():
+    # the recipe's options, as `seq2seq train --batch-tokens ...`: the same model file, byte for byte
+    rec = dict(OPTS, batch_tokens=60, label_smoothing=0.1, warmup=4, clip=2.0)
+    py, cl = os.path.join(TMP, 'rec_py.st'), os.path.join(TMP, 'rec_cli.st')
+    seq2seq.train(TINY, epochs=3, out=py, max_len=7, num_steps=8, lr_schedule='inverse-sqrt', **rec)
+    flags = [x for k, v in rec.items() for x in (f'--{k.replace("_", "-")}', str(v))]
+    cli('train', '--data', TINY, '--epochs', '3', '--max-len', '7', '--lr-schedule', 'inverse-sqrt', '--out', cl,
+        '--quiet', *flags)
+    with open(py, 'rb') as a, open(cl, 'rb') as b:
+        assert a.read() == b.read(), 'the recipe model files differ'
+    try:
+        seq2seq.train(TINY, epochs=1, lr_schedule='plateau')
+        assert False, 'plateau without validation was accepted'
+    except seq2seq.InputError as e:
+        assert 'plateau' in str(e), str(e)
+
+
 def test_callback_stops():
     seen = []
     r = seq2seq.train(TINY, epochs=10, callback=lambda e: seen.append(e) or e.epoch == 3, **OPTS)
@@ -247,7 +264,7 @@ def test_example():
     os.rmdir(out)
 
 
-for t in (test_example, test_version, test_train_equals_cli, test_callback_stops, test_translate_equals_cli, test_attention,
+for t in (test_example, test_version, test_train_equals_cli, test_recipe_equals_cli, test_callback_stops, test_translate_equals_cli, test_attention,
           test_attention_without_numpy, test_errors, test_threads, test_bleu_equals_cli):
     run(t)
 for n in os.listdir(TMP):

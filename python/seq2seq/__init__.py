@@ -174,16 +174,19 @@ class Training(_Handle):
     input_feed=False, tie_embeddings=False (as `seq2seq train --attention ...`); the tokenizer:
     tokenizer='d2l' or 'spm' (SentencePiece: raw cased text), and for 'spm' vocab_size=8000,
     spm_type='unigram' or 'bpe', spm_joint=False, character_coverage=1.0, or models spm_train
-    wrote: spm_model (both sides) or spm_src + spm_tgt."""
+    wrote: spm_model (both sides) or spm_src + spm_tgt. The recipe for real data (seq2seq train's
+    options): batch_tokens=0 (batches of at most N positions, by length), max_len=0 (drop longer
+    pairs; num_steps >= max_len + 1), label_smoothing=0.0, lr_schedule='constant' or
+    'inverse-sqrt', warmup=0, clip=1.0."""
 
     _close = staticmethod(lambda h: lib.s2s_training_close(h))
     _what = 'the training run'
     _KEYS = ('data', 'src', 'tgt', 'pairs', 'model', 'embed', 'hidden', 'layers', 'dropout', 'num_steps', 'batch',
              'lr', 'seed', 'threads', 'attention', 'cell', 'encoder', 'input_feed', 'tie_embeddings',
              'tokenizer', 'vocab_size', 'spm_type', 'spm_joint', 'character_coverage', 'spm_model', 'spm_src',
-             'spm_tgt')
+             'spm_tgt', 'batch_tokens', 'max_len', 'label_smoothing', 'lr_schedule', 'warmup', 'clip')
     _PATHS = ('data', 'src', 'tgt', 'spm_model', 'spm_src', 'spm_tgt')
-    _TEXT = _PATHS + ('model', 'attention', 'cell', 'encoder', 'tokenizer', 'spm_type')
+    _TEXT = _PATHS + ('model', 'attention', 'cell', 'encoder', 'tokenizer', 'spm_type', 'lr_schedule')
 
     def __init__(self, data=None, **options):
         unknown = sorted(set(options) - set(self._KEYS))

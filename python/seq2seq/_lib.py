@@ -42,7 +42,9 @@ class TrainOptions(ctypes.Structure):
                 ('input_feed', ctypes.c_int), ('tie_embeddings', ctypes.c_int),
                 ('tokenizer', ctypes.c_char_p), ('vocab_size', ctypes.c_int), ('spm_type', ctypes.c_char_p),
                 ('spm_joint', ctypes.c_int), ('character_coverage', ctypes.c_double),
-                ('spm_model', ctypes.c_char_p), ('spm_src', ctypes.c_char_p), ('spm_tgt', ctypes.c_char_p)]
+                ('spm_model', ctypes.c_char_p), ('spm_src', ctypes.c_char_p), ('spm_tgt', ctypes.c_char_p),
+                ('batch_tokens', ctypes.c_int), ('max_len', ctypes.c_int), ('label_smoothing', ctypes.c_float),
+                ('lr_schedule', ctypes.c_char_p), ('warmup', ctypes.c_int), ('clip', ctypes.c_float)]
 
 
 class TrainProgress(ctypes.Structure):
