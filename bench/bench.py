@@ -157,6 +157,68 @@ def bench_families(a, mc, names):
         print(f'wrote {path}')
 
 
+# ---- the recipe for real data (issue 14): bench/RECIPE.md's configuration against d2l's word-level
+# pipeline at the same hidden size, both on the whole training split of fra-eng
+
+RECIPE = ['--tokenizer', 'spm', '--vocab-size', '8000', '--encoder', 'bi', '--embed', '256', '--hidden', '256',
+          '--layers', '2', '--dropout', '0.2', '--batch-tokens', '6000', '--max-len', '50', '--label-smoothing', '0.1',
+          '--lr', '0.002', '--lr-schedule', 'inverse-sqrt', '--warmup', '1000']
+WORD = ['--model', 'attn', '--embed', '256', '--hidden', '256', '--layers', '2', '--dropout', '0.2', '--batch', '64',
+        '--steps', '20', '--lr', '0.002']
+
+
+def split_data():
+    """The held-out rule of bench/RECIPE.md: 2,000 pairs, repeated sides left out of training."""
+    train, valid = f'{TMP}/fra.train.tsv', f'{TMP}/fra.valid.tsv'
+    if not (os.path.exists(train) and os.path.exists(valid)):
+        run([S2S, 'data', 'split', DATA, '--valid-pairs', '2000', '--train', train, '--valid', valid, '--quiet'])
+    return train, valid
+
+
+def timed_train(cfg, train, seconds, out):
+    """Trains for `seconds` of wall time (--max-time; SentencePiece's own training comes first and is
+    not in the training loop's figures); the loop's target tokens/s and pairs/s."""
+    o, rss, _ = run([S2S, 'train', '--data', train, '--pairs', '0', '--threads', '2', '--epochs', '1000',
+                     '--max-time', str(seconds), '--out', out, '--log-every', '1000000'] + cfg)
+    m = re.search(r'target tokens in ([\d.]+) s of training: ([\d.]+) tokens/sec, ([\d.]+) GFLOP/s.*, ([\d.]+) pairs/sec', o)
+    return dict(seconds=float(m.group(1)), tps=float(m.group(2)), gflops=float(m.group(3)), pps=float(m.group(4)),
+                rss=rss)
+
+
+def recipe_bench(a, say):
+    train, valid = split_data()
+    secs = 60 if a.quick else 180
+    spm_model = f'{TMP}/recipe.safetensors'
+    rec, word = [], []
+    for _ in range(1 if a.quick else 2):  # alternate: recipe, word-level, recipe, word-level
+        rec.append(timed_train(RECIPE, train, secs + 60, spm_model))  # + SentencePiece's ~40 s
+        word.append(timed_train(WORD, train, secs, f'{TMP}/word.safetensors'))
+    r, w = max(rec, key=lambda x: x['tps']), max(word, key=lambda x: x['tps'])
+    model = a.recipe_model or spm_model
+    tr = []
+    for _ in range(1 if a.quick else 3):
+        o, rss, _ = run([S2S, 'eval', '--model', model, '--data', valid, '--beam', '5', '--threads', '2',
+                         '--batch', '64'])
+        tr.append(dict(sps=float(re.search(r'([\d.]+) sentences/sec', o).group(1)),
+                       bleu=float(re.search(r'corpus BLEU[^\d]*([\d.]+)', o).group(1)), rss=rss))
+    t = max(tr, key=lambda x: x['sps'])
+    say('')
+    say(f'The recipe (bench/RECIPE.md) against d2l\'s word-level pipeline, hidden 256, 2 threads, the whole '
+        f'training split of fra-eng ({secs} s of training each; best of {len(rec)} alternating runs):')
+    say('')
+    say('| pipeline | target tokens/s | pairs/s | GFLOP/s | peak RSS |')
+    say('| --- | --- | --- | --- | --- |')
+    say(f'| recipe: SentencePiece 8,000 per side, bi-GRU, batches of 6,000 tokens | {r["tps"]:,.0f} | {r["pps"]:,.0f} | '
+        f'{r["gflops"]:.1f} | {r["rss"]:.0f} MiB |')
+    say(f'| d2l words (17,851-word output), batches of 64 at 20 steps | {w["tps"]:,.0f} | {w["pps"]:,.0f} | '
+        f'{w["gflops"]:.1f} | {w["rss"]:.0f} MiB |')
+    say(f'| ratio | {r["tps"] / w["tps"]:.2f}x | {r["pps"] / w["pps"]:.2f}x | | |')
+    say('')
+    which = a.recipe_model or f'the {secs + 60} s bench model (undertrained: compare speeds only)'
+    say(f'Beam 5 (alpha 1), batches of 64, 2 threads, the 2,000 held-out sentences, model {which}: '
+        f'{t["sps"]:,.0f} sentences/s (best of {len(tr)}), corpus BLEU {t["bleu"]:.2f}, peak RSS {t["rss"]:.0f} MiB.')
+
+
 def measured_ghz(threads):
     """The clock the cores actually run at under our load: cycles / task-clock from perf stat over
     a short d2l training run (None when perf cannot count cycles here)."""
@@ -209,6 +271,9 @@ def main():
     ap.add_argument('--quick', action='store_true', help='fewer epochs and sentences (a smoke run)')
     ap.add_argument('--write', action='store_true', help='record the results in bench/RESULTS.md')
     ap.add_argument('--skip-big', action='store_true')
+    ap.add_argument('--skip-recipe', action='store_true', help='leave out the recipe (issue 14) section')
+    ap.add_argument('--recipe-only', action='store_true', help='only the recipe section')
+    ap.add_argument('--recipe-model', help='a trained recipe model for the translation figure (bench/RECIPE.md)')
     ap.add_argument('--env', action='append', default=[], metavar='NAME=VALUE',
                     help='set in the environment of both programs (e.g. OPENBLAS_CORETYPE=SkylakeX)')
     ap.add_argument('--results', default='RESULTS.md', help='file under bench/ that --write writes')
@@ -240,73 +305,76 @@ def main():
     big = ['--model', 'attn', '--pairs', '20000', '--embed', '256', '--hidden', '256', '--layers', '2',
            '--dropout', '0.1', '--batch', '64', '--steps', '20', '--lr', '0.005']
     ep_ours, ep_ref, reps = (30, 10, 1) if a.quick else (250, 40, 2)
-    results = {}
-    for name, cfg, eo, er, rp in [('d2l', d2l, ep_ours, ep_ref, reps)] + ([] if a.skip_big else [('big', big, 1, 1, 1)]):
+    if not a.recipe_only:
+        results = {}
+        for name, cfg, eo, er, rp in [('d2l', d2l, ep_ours, ep_ref, reps)] + ([] if a.skip_big else [('big', big, 1, 1, 1)]):
+            for th in (1, 2):
+                o_runs, r_runs = [], []
+                for _ in range(rp):  # alternate: ours, PyTorch, ours, PyTorch
+                    o = ours_train(cfg, th, eo, f'{TMP}/{name}_ours_t{th}.safetensors')
+                    o_runs.append(o)
+                    r_runs.append(ref_train(cfg, th, er, f'{TMP}/{name}_ref_t{th}.safetensors', o['tokens'] / o['epochs']))
+                o = max(o_runs, key=lambda r: r['tps']); r = max(r_runs, key=lambda r: r['tps'])
+                results[(name, th)] = (o, r)
+                print(f'  {name} threads {th}: ours {o["tps"]:.0f} tok/s ({o["gflops"]:.1f} GFLOP/s, {o["rss"]:.0f} MiB), '
+                      f'PyTorch {r["tps"]:.0f} tok/s ({r["rss"]:.0f} MiB)', flush=True)
+        # translation: the same trained weights (our d2l model file) in both programs, held-out lines
+        model = f'{TMP}/d2l_ours_t1.safetensors'
+        count = 200 if a.quick else 1000
+        tr = {}
+        # a batched run of 1,000 sentences lasts a few milliseconds: best of 5 alternating rounds
+        # (PyTorch's one-at-a-time runs last ~0.5 s: best of its first 3)
+        reps_tr = 1 if a.quick else 5
+        best = lambda runs: max(runs, key=lambda r: r['sps'])
         for th in (1, 2):
-            o_runs, r_runs = [], []
-            for _ in range(rp):  # alternate: ours, PyTorch, ours, PyTorch
-                o = ours_train(cfg, th, eo, f'{TMP}/{name}_ours_t{th}.safetensors')
-                o_runs.append(o)
-                r_runs.append(ref_train(cfg, th, er, f'{TMP}/{name}_ref_t{th}.safetensors', o['tokens'] / o['epochs']))
-            o = max(o_runs, key=lambda r: r['tps']); r = max(r_runs, key=lambda r: r['tps'])
-            results[(name, th)] = (o, r)
-            print(f'  {name} threads {th}: ours {o["tps"]:.0f} tok/s ({o["gflops"]:.1f} GFLOP/s, {o["rss"]:.0f} MiB), '
-                  f'PyTorch {r["tps"]:.0f} tok/s ({r["rss"]:.0f} MiB)', flush=True)
-    # translation: the same trained weights (our d2l model file) in both programs, held-out lines
-    model = f'{TMP}/d2l_ours_t1.safetensors'
-    count = 200 if a.quick else 1000
-    tr = {}
-    # a batched run of 1,000 sentences lasts a few milliseconds: best of 5 alternating rounds
-    # (PyTorch's one-at-a-time runs last ~0.5 s: best of its first 3)
-    reps_tr = 1 if a.quick else 5
-    best = lambda runs: max(runs, key=lambda r: r['sps'])
-    for th in (1, 2):
-        ones, refs, bats = [], [], []
-        for k in range(reps_tr):
-            ones.append(ours_translate(model, 1000, count, 1, th))
-            if k < 3:
-                refs.append(ref_translate(model, 1000, count, th))
-            bats.append(ours_translate(model, 1000, count, 256, th))
-        one, ref, batched = best(ones), best(refs), best(bats)
-        tr[th] = (one, ref, batched)
-        print(f'  translate threads {th}: ours one-by-one {one["sps"]:.0f}/s, batched {batched["sps"]:.0f}/s, '
-              f'PyTorch {ref["sps"]:.0f}/s', flush=True)
+            ones, refs, bats = [], [], []
+            for k in range(reps_tr):
+                ones.append(ours_translate(model, 1000, count, 1, th))
+                if k < 3:
+                    refs.append(ref_translate(model, 1000, count, th))
+                bats.append(ours_translate(model, 1000, count, 256, th))
+            one, ref, batched = best(ones), best(refs), best(bats)
+            tr[th] = (one, ref, batched)
+            print(f'  translate threads {th}: ours one-by-one {one["sps"]:.0f}/s, batched {batched["sps"]:.0f}/s, '
+                  f'PyTorch {ref["sps"]:.0f}/s', flush=True)
 
-    clk = ('measured by perf stat under our training load: ' +
-           ', '.join(f'{mc["ghz"][th]:.2f} GHz with {th} busy' for th in (1, 2))
-           if mc['ghz'][1] and mc['ghz'][2] else 'perf cannot count cycles here: nominal clock used')
-    say(f'Machine: {mc["name"]} (family {mc["family"]}), {mc["cores"]} cores, {mc["mhz"]:.0f} MHz nominal '
-        f'({clk}); OpenBLAS core type {mc["blas"]}; our products: {gemm_backend()}.')
-    say(f'Peak = cores x 2 FMA units x {mc["width"]} floats x 2 x clock = {mc["machine_peak"]:.1f} GFLOP/s for the '
-        f'machine ({mc["peak"][1]:.1f} for one core); the GFLOP/s column compares with the peak of the cores the run used.')
-    args = ''.join(f' --env {kv}' for kv in a.env) + (' --quick' if a.quick else '')
-    say(f'Run: {time.strftime("%Y-%m-%d %H:%M")}, `/usr/bin/python3 bench/bench.py{args}`; '
-        f'best of {reps} alternating runs per cell.')
-    say('')
-    say('| config | threads | seq2seq tokens/s | PyTorch tokens/s | ratio | ratio vs PyTorch best threads | seq2seq GFLOP/s (% of peak) | peak RSS seq2seq / PyTorch |')
-    say('| --- | --- | --- | --- | --- | --- | --- | --- |')
-    for name in ('d2l', 'big'):
-        if (name, 1) not in results:
-            continue
-        best_ref = max(results[(name, th)][1]['tps'] for th in (1, 2))
+        clk = ('measured by perf stat under our training load: ' +
+               ', '.join(f'{mc["ghz"][th]:.2f} GHz with {th} busy' for th in (1, 2))
+               if mc['ghz'][1] and mc['ghz'][2] else 'perf cannot count cycles here: nominal clock used')
+        say(f'Machine: {mc["name"]} (family {mc["family"]}), {mc["cores"]} cores, {mc["mhz"]:.0f} MHz nominal '
+            f'({clk}); OpenBLAS core type {mc["blas"]}; our products: {gemm_backend()}.')
+        say(f'Peak = cores x 2 FMA units x {mc["width"]} floats x 2 x clock = {mc["machine_peak"]:.1f} GFLOP/s for the '
+            f'machine ({mc["peak"][1]:.1f} for one core); the GFLOP/s column compares with the peak of the cores the run used.')
+        args = ''.join(f' --env {kv}' for kv in a.env) + (' --quick' if a.quick else '')
+        say(f'Run: {time.strftime("%Y-%m-%d %H:%M")}, `/usr/bin/python3 bench/bench.py{args}`; '
+            f'best of {reps} alternating runs per cell.')
+        say('')
+        say('| config | threads | seq2seq tokens/s | PyTorch tokens/s | ratio | ratio vs PyTorch best threads | seq2seq GFLOP/s (% of peak) | peak RSS seq2seq / PyTorch |')
+        say('| --- | --- | --- | --- | --- | --- | --- | --- |')
+        for name in ('d2l', 'big'):
+            if (name, 1) not in results:
+                continue
+            best_ref = max(results[(name, th)][1]['tps'] for th in (1, 2))
+            for th in (1, 2):
+                o, r = results[(name, th)]
+                say(f'| {name} | {th} | {o["tps"]:,.0f} | {r["tps"]:,.0f} | {o["tps"] / r["tps"]:.1f}x | '
+                    f'{o["tps"] / best_ref:.1f}x | {o["gflops"]:.1f} ({100 * o["gflops"] / mc["peak"][th]:.0f}% of '
+                    f'{th} core{"s" if th > 1 else ""}; {100 * o["gflops"] / mc["machine_peak"]:.0f}% of the machine) | '
+                    f'{o["rss"]:.0f} / {r["rss"]:.0f} MiB |')
+        say('')
+        say(f'Greedy translation of {count} held-out sentences (lines 1000..{999 + count}), the same weights in both; '
+            f'best of {reps_tr} alternating rounds (PyTorch: of {min(reps_tr, 3)}):')
+        say('')
+        say('| threads | seq2seq one at a time | seq2seq batched (256) | PyTorch one at a time (d2l predict_seq2seq) | ratio one-by-one | batched / one-by-one | batched / PyTorch |')
+        say('| --- | --- | --- | --- | --- | --- | --- |')
+        best_ref = max(tr[th][1]['sps'] for th in (1, 2))
         for th in (1, 2):
-            o, r = results[(name, th)]
-            say(f'| {name} | {th} | {o["tps"]:,.0f} | {r["tps"]:,.0f} | {o["tps"] / r["tps"]:.1f}x | '
-                f'{o["tps"] / best_ref:.1f}x | {o["gflops"]:.1f} ({100 * o["gflops"] / mc["peak"][th]:.0f}% of '
-                f'{th} core{"s" if th > 1 else ""}; {100 * o["gflops"] / mc["machine_peak"]:.0f}% of the machine) | '
-                f'{o["rss"]:.0f} / {r["rss"]:.0f} MiB |')
-    say('')
-    say(f'Greedy translation of {count} held-out sentences (lines 1000..{999 + count}), the same weights in both; '
-        f'best of {reps_tr} alternating rounds (PyTorch: of {min(reps_tr, 3)}):')
-    say('')
-    say('| threads | seq2seq one at a time | seq2seq batched (256) | PyTorch one at a time (d2l predict_seq2seq) | ratio one-by-one | batched / one-by-one | batched / PyTorch |')
-    say('| --- | --- | --- | --- | --- | --- | --- |')
-    best_ref = max(tr[th][1]['sps'] for th in (1, 2))
-    for th in (1, 2):
-        one, ref, b = tr[th]
-        say(f'| {th} | {one["sps"]:,.0f}/s | {b["sps"]:,.0f}/s | {ref["sps"]:,.0f}/s | {one["sps"] / ref["sps"]:.1f}x '
-            f'(vs best threads {one["sps"] / best_ref:.1f}x) | {b["sps"] / one["sps"]:.1f}x | '
-            f'{b["sps"] / ref["sps"]:.0f}x (vs best threads {b["sps"] / best_ref:.0f}x) |')
+            one, ref, b = tr[th]
+            say(f'| {th} | {one["sps"]:,.0f}/s | {b["sps"]:,.0f}/s | {ref["sps"]:,.0f}/s | {one["sps"] / ref["sps"]:.1f}x '
+                f'(vs best threads {one["sps"] / best_ref:.1f}x) | {b["sps"] / one["sps"]:.1f}x | '
+                f'{b["sps"] / ref["sps"]:.0f}x (vs best threads {b["sps"] / best_ref:.0f}x) |')
+    if not a.skip_recipe:
+        recipe_bench(a, say)
     if a.write:
         path = os.path.join(ROOT, 'bench', a.results)
         with open(path, 'w') as f:

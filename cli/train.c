@@ -828,6 +828,7 @@ int cmd_train(args *a) {
     s2s_epoch_stats st = {0};
     int plot_failed = 0;
     double t0 = now_s();
+    const int start_pos = tr->pos;
     int start_epoch = tr->epoch, stopped = c.early_stop && vr.bad_checks >= c.early_stop, time_up = 0;
     double all_tokens = 0, all_seconds = 0, all_flops = 0;
     if (stopped && !c.quiet)
@@ -919,9 +920,10 @@ int cmd_train(args *a) {
         if (g_ranks > 1) snprintf(who, sizeof who, "%d ranks x %d thread%s", g_ranks, c.threads, c.threads == 1 ? "" : "s");
         else snprintf(who, sizeof who, "%d thread%s", c.threads, c.threads == 1 ? "" : "s");
         if (!c.quiet && all_seconds > 0)
-            fprintf(stderr, "seq2seq: %d epochs, %.0f target tokens in %.3f s of training: %.1f tokens/sec, %.1f GFLOP/s in products (%s), %ld updates in all\n",
+            fprintf(stderr, "seq2seq: %d epochs, %.0f target tokens in %.3f s of training: %.1f tokens/sec, %.1f GFLOP/s in products (%s), %.1f pairs/sec; %ld updates in all\n",
                     tr->epoch - start_epoch, all_tokens, all_seconds, all_tokens / all_seconds,
-                    all_flops / all_seconds * 1e-9, who, tr->adam.step);
+                    all_flops / all_seconds * 1e-9, who,
+                    ((double)(tr->epoch - start_epoch) * data.n + tr->pos - start_pos) / all_seconds, tr->adam.step);
     }
     if (time_up && !interrupted && !c.quiet)
         fprintf(stderr, "seq2seq: --max-time %g s reached at update %ld (epoch %d + %d pairs); saved, --resume (with a "
