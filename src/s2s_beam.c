@@ -74,8 +74,7 @@ int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *
         if (max_len[j] < 1) return s2s_errf(err, "beam search: sentence %d has max_len %d, want >= 1", j, max_len[j]);
         if (max_len[j] > maxT) maxT = max_len[j];
     }
-    const int rows = n * K;
-    const size_t RS = (size_t)rows;
+    const size_t RS = (size_t)n * K;  /* rows at most; history is kept by (sentence, slot): j*K + slot */
     float *lp = s2s_malloc(sizeof(float) * RS * V, err, "beam log-probabilities");
     float *at = o->want_attn ? s2s_malloc(sizeof(float) * RS * Ta, err, "beam attention") : NULL;
     float *at_hist = o->want_attn ? s2s_malloc(sizeof(float) * maxT * RS * Ta, err, "beam attention history") : NULL;
@@ -87,30 +86,30 @@ int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *
     int *live = s2s_calloc((size_t)n, sizeof(int), err, "beam live counts");
     int *done = s2s_calloc((size_t)n, sizeof(int), err, "beam flags");
     int *nf = s2s_calloc((size_t)n, sizeof(int), err, "beam finished counts");
+    int *base = s2s_malloc(sizeof(int) * 2 * (size_t)n, err, "beam rows"), *nbase = base ? base + n : NULL;
     fin *fl = s2s_malloc(sizeof(fin) * n * nbest, err, "beam finished");
     cand *top = s2s_malloc(sizeof(cand) * K, err, "beam candidates");
     int rc = S2S_OK;
     if (!lp || (o->want_attn && (!at || !at_hist)) || !tok_hist || !par_hist || !tokens || !from || !sum ||
-        !nsum || !live || !done || !nf || !fl || !top) { rc = S2S_ERR; goto out; }
+        !nsum || !live || !done || !nf || !base || !fl || !top) { rc = S2S_ERR; goto out; }
 
-    for (int j = 0; j < n; j++) { live[j] = 1; sum[(size_t)j * K] = 0.0; }
-    for (size_t r = 0; r < RS; r++) tokens[r] = r % K == 0 ? S2S_BOS : S2S_EOS;
-    int reorder = 0;  /* from[] is not the identity */
-    for (int t = 0; t < maxT; t++) {
-        int active = 0;
-        for (int j = 0; j < n; j++) active += !done[j];
-        if (!active) break;
+    /* the first step: one live hypothesis (<bos>) per sentence, sentence j on row j */
+    for (int j = 0; j < n; j++) { live[j] = 1; base[j] = j; sum[(size_t)j * K] = 0.0; tokens[j] = S2S_BOS; }
+    int rows = n, reorder = 0;  /* rows of this step; from[] is not the identity */
+    for (int t = 0; t < maxT && rows > 0; t++) {
         step(ctx, rows, reorder ? from : NULL, tokens, lp, at);
-        if (at) memcpy(at_hist + (size_t)t * RS * Ta, at, sizeof(float) * RS * Ta);
+        int next = 0;  /* the next step's rows: the continuing sentences' live hypotheses */
         reorder = 0;
-        for (size_t r = 0; r < RS; r++) { from[r] = (int)r; tokens[r] = S2S_EOS; }
         for (int j = 0; j < n; j++) {
             if (done[j]) continue;
             const size_t r0 = (size_t)j * K;
+            if (at)
+                for (int s = 0; s < live[j]; s++)
+                    memcpy(at_hist + ((size_t)t * RS + r0 + s) * Ta, at + (size_t)(base[j] + s) * Ta, sizeof(float) * Ta);
             /* the top K of the live slots' candidates, best first */
             int nt = 0;
             for (int s = 0; s < live[j]; s++) {
-                const float *x = lp + (r0 + s) * V;
+                const float *x = lp + (size_t)(base[j] + s) * V;
                 for (int v = 0; v < V; v++) {
                     if (!(x[v] > -INFINITY)) continue;  /* -inf and NaN are never candidates */
                     cand c = {sum[r0 + s] + (double)x[v], x[v], s, v};
@@ -130,10 +129,8 @@ int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *
                 }
                 tok_hist[(size_t)t * RS + r0 + nl] = top[i].tok;
                 par_hist[(size_t)t * RS + r0 + nl] = top[i].slot;
-                from[r0 + nl] = (int)r0 + top[i].slot;
-                tokens[r0 + nl] = top[i].tok;
+                top[nl] = top[i];  /* the live ones, in slot order, for the rows below */
                 nsum[nl] = top[i].sc;
-                if (top[i].slot != nl) reorder = 1;
                 nl++;
             }
             memcpy(sum + r0, nsum, sizeof(double) * nl);
@@ -155,10 +152,18 @@ int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *
                     if (a > bound) bound = a;
                     if (b > bound) bound = b;
                 }
-                if (F[nbest - 1].score >= bound) { done[j] = 1; live[j] = 0; }
+                if (F[nbest - 1].score >= bound) { done[j] = 1; live[j] = 0; continue; }
+            }
+            /* still searching: its hypotheses take the next rows, from their parents' rows */
+            nbase[j] = next;
+            for (int s = 0; s < nl; s++, next++) {
+                from[next] = base[j] + top[s].slot;
+                tokens[next] = top[s].tok;
+                reorder |= from[next] != next;
             }
         }
-        /* rows of stopped sentences keep their own state */
+        for (int j = 0; j < n; j++) base[j] = nbase[j];
+        rows = next;
     }
 
     /* read the hypotheses back along the parent pointers */
@@ -196,7 +201,7 @@ out:
     if (rc != S2S_OK)
         for (int j = 0; j < n; j++) s2s_beam_result_free(&out[j]);
     free(lp); free(at); free(at_hist); free(tok_hist); free(par_hist); free(tokens); free(from);
-    free(sum); free(nsum); free(live); free(done); free(nf); free(fl); free(top);
+    free(sum); free(nsum); free(live); free(done); free(nf); free(base); free(fl); free(top);
     return rc;
 }
 
@@ -226,8 +231,7 @@ int s2s_beam_search(const s2s_model *m, s2s_ws *ws, int n, const int32_t *src, c
         return s2s_errf(err, "beam search: max_len_ratio %g, want a finite number >= 0", (double)o->max_len_ratio);
     const int per = ws->max_B / K;
     int *ml = s2s_malloc(sizeof(int) * (per < n ? per : (n > 0 ? n : 1)), err, "beam lengths");
-    int *from = s2s_malloc(sizeof(int) * (size_t)per * K, err, "beam reorder");
-    if (!ml || !from) { free(ml); free(from); return S2S_ERR; }
+    if (!ml) return S2S_ERR;
     model_ctx c = {m, ws};
     int rc = S2S_OK;
     for (int s = 0; s < n && rc == S2S_OK; s += per) {
@@ -240,16 +244,12 @@ int s2s_beam_search(const s2s_model *m, s2s_ws *ws, int n, const int32_t *src, c
             }
             ml[j] = L;
         }
-        /* encode once, then give each sentence's state to its K rows */
+        /* encode once; the search gives each hypothesis its parent's state */
         s2s_encode(m, ws, nb, src + (size_t)s * T, src_len + s);
-        if (K > 1) {
-            for (int i = 0; i < nb * K; i++) from[i] = i / K;
-            s2s_decoder_reorder(m, ws, nb * K, from);
-        }
         rc = s2s_beam_run(nb, ws->Vt, T, ml, o, model_step, &c, out + s, err);
     }
     if (rc != S2S_OK)
         for (int j = 0; j < n; j++) s2s_beam_result_free(&out[j]);
-    free(ml); free(from);
+    free(ml);
     return rc;
 }

@@ -1,5 +1,5 @@
-/* Beam search over the decoder: several sentences at once, each occupying K rows of the
- * workspace, with length normalisation and an exact early-stopping bound. The search core
+/* Beam search over the decoder: several sentences at once, each occupying up to K rows of the
+ * workspace (its live hypotheses), with length normalisation and an exact early-stopping bound. The search core
  * (s2s_beam_run) only sees a step callback, so it can be tested on hand-written tables.
  *
  * Scoring. A hypothesis' raw score is the sum of the log-probabilities of its generated tokens,
@@ -76,11 +76,12 @@ int s2s_beam_search(const s2s_model *m, s2s_ws *ws, int n, const int32_t *src, c
                     const s2s_beam_opts *o, s2s_beam_result *out, s2s_err *err);
 
 /* ---- the search core -------------------------------------------------------------------
- * One decoder step over `rows` = n*K rows (sentence j owns rows j*K .. j*K+K-1): first, if
- * from is not NULL, row i takes the state of old row from[i]; then row i is fed tokens[i] and
- * the step writes logprobs [rows,V] (log-softmax) and, if attn is not NULL, attn [rows,Ta].
- * Rows that hold no live hypothesis are fed <eos> and their outputs ignored. At the first
- * call every row must hold its sentence's start state. */
+ * One decoder step over `rows` rows, one per live hypothesis of the sentences still searching
+ * (sentence by sentence, in order; at most n*K): first, if from is not NULL, row i takes the
+ * state of the previous step's row from[i]; then row i is fed tokens[i] and the step writes
+ * logprobs [rows,V] (log-softmax) and, if attn is not NULL, attn [rows,Ta]. The first call has
+ * rows = n, row j holding sentence j's start state. Finished sentences and hypotheses leave the
+ * rows, so a step costs what the live hypotheses need. */
 typedef void (*s2s_beam_step_fn)(void *ctx, int rows, const int *from, const int32_t *tokens,
                                  float *logprobs, float *attn);
 

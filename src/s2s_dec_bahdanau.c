@@ -35,7 +35,7 @@ static int emb_col(const s2s_config *c) { return c->hidden; }  /* the context fi
 
 static void *carve(const s2s_ws *w, s2s_carve *c) {
     bahdanau_ws local, *out = s2s_take_bytes(c, sizeof local), *d = out ? out : &local;  /* NULL while counting */
-    const size_t B = w->max_B, TB = w->TB, T = w->Tcap, H = w->H, G = w->G;
+    const size_t B = w->max_B, TB = w->TBd, T = w->Tcap, H = w->H, G = w->G;
     s2s_keys_carve(&d->k, c, w);
     d->F = s2s_take(c, TB * T * H);
     d->A = s2s_take(c, TB * T); d->drop = s2s_take(c, TB * T);

@@ -38,7 +38,7 @@ void s2s_dec_transpose(const s2s_model *m, s2s_ws *ws) {
 
 void s2s_dec_layers(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s) {
     const int H = ws->H, L = ws->L, G = ws->G, B = s->B;
-    const size_t o = (size_t)s->t * ws->B * H, plane = ws->TB * H;
+    const size_t o = (size_t)s->t * ws->B * H, plane = ws->TBd * H;
     for (int l = 0; l < L; l++) {
         s2s_rnn_cache *r = &ws->dec[l];
         const s2s_rnn_params *w = &m->p.dec[l];
@@ -60,7 +60,7 @@ void s2s_dec_layers(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s) {
 
 void s2s_dec_layers_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
     const int B = ws->B, H = ws->H, L = ws->L, G = ws->G;
-    const size_t BH = (size_t)B * H, o = (size_t)t * BH, BHt = (size_t)Bt * H, plane = ws->TB * H;
+    const size_t BH = (size_t)B * H, o = (size_t)t * BH, BHt = (size_t)Bt * H, plane = ws->TBd * H;
     for (int l = L - 1; l >= 0; l--) {
         s2s_rnn_cache *r = &ws->dec[l];
         const s2s_cell_bwd a = {Bt, H, ws->dh[l], ws->dc[l], r->hs + o, r->cs ? r->cs + o : NULL, r->cache + o, plane,

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "s2s_decoder.h"
 #include "s2s_linalg.h"
@@ -25,11 +26,12 @@ void *s2s_take_bytes(s2s_carve *c, size_t bytes) {
 }
 
 /* The sizes a workspace derives from the configuration (also for s2s_ws_estimate). */
-static void ws_dims(s2s_ws *w, const s2s_config *c, int max_B, int T, long max_tokens) {
+static void ws_dims(s2s_ws *w, const s2s_config *c, int max_B, int T, long max_tokens, int inference) {
     w->max_B = max_B; w->T = w->Tcap = T;
     w->TB = max_tokens > 0 ? (size_t)max_tokens : (size_t)max_B * T;
     if (w->TB < (size_t)max_B) w->TB = max_B;
     if (w->TB < (size_t)T) w->TB = T;
+    w->TBd = inference ? (size_t)max_B : w->TB;
     w->E = c->embed; w->H = c->hidden; w->L = c->layers; w->Vt = c->tgt_vocab;
     w->Vs = c->src_vocab;
     w->cell = s2s_cell_of(c->cell);
@@ -41,7 +43,7 @@ static void ws_dims(s2s_ws *w, const s2s_config *c, int max_B, int T, long max_t
 
 /* The decoder's common buffers; the encoder's and the family's come from their own carves. */
 static void dec_carve(s2s_ws *w, s2s_carve *c, float dropout) {
-    const size_t B = w->max_B, TB = w->TB, E = w->E, H = w->H, V = w->Vt, L = w->L, G = w->G;
+    const size_t B = w->max_B, TB = w->TBd, E = w->E, H = w->H, V = w->Vt, L = w->L, G = w->G;
     w->dec_x = s2s_take(c, TB * E);
     for (size_t l = 0; l < L; l++) {
         s2s_rnn_cache *r = &w->dec[l];
@@ -61,7 +63,8 @@ static void dec_carve(s2s_ws *w, s2s_carve *c, float dropout) {
     w->dlow = s2s_take(c, B * H);
     w->dec_dx = s2s_take(c, TB * E);
     w->d_out = s2s_take(c, TB * H);
-    w->logits = s2s_take(c, TB * V); w->dlogits = s2s_take(c, TB * V);
+    w->logits = s2s_take(c, TB * V);
+    w->dlogits = s2s_take(c, TB * (V > (size_t)w->Tcap ? V : (size_t)w->Tcap));  /* also greedy's [B,T] weights */
     w->gh = s2s_take(c, B * G * H);
     w->loss = s2s_take(c, B);
     w->hc = s2s_take(c, TB * H); w->dhc = s2s_take(c, TB * H);
@@ -72,9 +75,10 @@ static void dec_carve(s2s_ws *w, s2s_carve *c, float dropout) {
 static void ws_layout(s2s_ws *w, s2s_carve *c, float dropout) {
     s2s_enc_carve(w, c, dropout);
     dec_carve(w, c, dropout);
-    const size_t E = w->E, V = w->Vt, Vs = w->Vs, TB = w->TB;
+    const size_t E = w->E, V = w->Vt, Vs = w->Vs;
     for (int side = 0; side < 2; side++) {
         s2s_tok_table *tb = side ? &w->dec_tab : &w->enc_tab;
+        const size_t TB = side ? w->TBd : w->TB;
         const size_t cap = side ? (V < TB ? V : TB) : (Vs < TB ? Vs : TB);
         const size_t N = (size_t)w->G * (side ? w->H : w->Hd);
         tb->uniq = (int32_t *)s2s_take(c, cap); tb->slot = (int32_t *)s2s_take(c, TB);
@@ -90,7 +94,7 @@ size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T) { return s2s_ws_es
 size_t s2s_ws_estimate_opts(const s2s_config *c, int max_B, int T, const s2s_ws_opts *opts) {
     s2s_ws w;
     memset(&w, 0, sizeof w);
-    ws_dims(&w, c, max_B, T, opts ? opts->max_tokens : 0);
+    ws_dims(&w, c, max_B, T, opts ? opts->max_tokens : 0, opts ? opts->inference : 0);
     s2s_carve cv = {NULL, 0};
     ws_layout(&w, &cv, c->dropout);
     return cv.used;
@@ -105,22 +109,30 @@ int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *
         return s2s_errf(err, "workspace needs 1..%d steps and at least one row (got B=%d, T=%d)", S2S_MAX_STEPS, max_B, T);
     s2s_ws *w = s2s_calloc(1, sizeof *w, err, "the workspace");
     if (!w) return S2S_ERR;
-    w->opt = opts ? *opts : (s2s_ws_opts){1, 0};
+    w->opt = opts ? *opts : (s2s_ws_opts){.token_tables = 1};
     if (w->opt.max_tokens < 0 || w->opt.max_tokens > ((long)1 << 40)) {
         long n = w->opt.max_tokens;
         free(w);
         return s2s_errf(err, "workspace: %ld positions is out of range", n);
     }
-    ws_dims(w, &m->cfg, max_B, T, w->opt.max_tokens);
+    ws_dims(w, &m->cfg, max_B, T, w->opt.max_tokens, w->opt.inference);
     s2s_carve c = {NULL, 0};
     ws_layout(w, &c, m->cfg.dropout);
     w->bytes = c.used;
-    if (!(w->block = aligned_alloc(64, c.used))) {
+    /* a large block from the kernel directly: its pages are zero until first touched, so a pass
+     * that uses part of the capacity (short batches, inference) neither clears nor holds the rest */
+    w->mapped = c.used >= ((size_t)1 << 20);
+    if (w->mapped) {
+        void *p = mmap(NULL, c.used, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        w->block = p == MAP_FAILED ? NULL : p;
+    } else if ((w->block = aligned_alloc(64, c.used))) {
+        memset(w->block, 0, c.used);
+    }
+    if (!w->block) {
         free(w);
         return s2s_errf(err, "out of memory: the workspace for batch %d x %d steps needs %.1f MiB",
                         max_B, T, c.used / 1048576.0);
     }
-    memset(w->block, 0, c.used);
     c.base = (char *)w->block; c.used = 0;
     ws_layout(w, &c, m->cfg.dropout);
     w->g = m->g;
@@ -138,7 +150,10 @@ int s2s_ws_set_steps(s2s_ws *ws, int T, s2s_err *err) {
 
 void s2s_ws_free(s2s_ws *ws) {
     if (!ws) return;
-    free(ws->own_grads); free(ws->block); free(ws);
+    free(ws->own_grads);
+    if (ws->mapped) munmap(ws->block, ws->bytes);
+    else free(ws->block);
+    free(ws);
 }
 
 int s2s_ws_private_grads(const s2s_model *m, s2s_ws *ws, s2s_err *err) {

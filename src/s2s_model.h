@@ -132,6 +132,8 @@ typedef struct s2s_ws_opts {
                         * distinct tokens (s2s_tokproj.c); 0: per position, the reference */
     long max_tokens;   /* positions (rows x steps) a pass may hold; 0 (default): max_B x T.
                         * Batches by tokens are many short rows or few long ones, never both */
+    int inference;     /* 1: only inference (s2s_encode and decoder steps, never s2s_forward): the
+                        * decoder's buffers hold one step of max_B rows, not a whole pass */
 } s2s_ws_opts;
 /* A workspace for passes of up to max_B rows, T steps and max_B x T positions (or
  * opts->max_tokens, at least max(max_B, T)); sized once, reused. The first form takes the

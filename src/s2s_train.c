@@ -44,7 +44,7 @@ void s2s_trainer_memory_opts(const s2s_config *c, const s2s_train_opts *o, int n
     const int S = shard_count(o->threads, B < n ? B : n);
     const double np = (double)s2s_param_count(c);
     *state = (4.0 + (S > 1 ? S : 0)) * sizeof(float) * np;  /* params, grads, Adam m and v, shard grads */
-    s2s_ws_opts wo = {1, tokens};
+    s2s_ws_opts wo = {.token_tables = 1, .max_tokens = tokens};
     *act = (double)S * (double)s2s_ws_estimate_opts(c, rows, c->num_steps, &wo);
 }
 

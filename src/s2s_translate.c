@@ -272,7 +272,9 @@ static int pool_take(s2s_translator *t, int rows, int wait, pooled *ws, s2s_err 
         if (!t->max_ws || t->n_ws < t->max_ws) {
             t->n_ws++;
             pthread_mutex_unlock(&t->mu);
-            if (s2s_ws_create(t->m, rows, t->m->cfg.num_steps, &ws->ws, err)) {
+            /* translation only: the decoder's buffers hold one step */
+            const s2s_ws_opts wo = {.token_tables = 1, .inference = 1};
+            if (s2s_ws_create_opts(t->m, rows, t->m->cfg.num_steps, &wo, &ws->ws, err)) {
                 pthread_mutex_lock(&t->mu);
                 t->n_ws--;
                 pthread_cond_signal(&t->freed);

@@ -20,7 +20,7 @@ typedef struct s2s_rnn_cache {
     float *hs;          /* [(T+1),B,Hd]: hs[0] the initial state, hs[s+1] the state after step s */
     float *cs;          /* [(T+1),B,Hd] cell states likewise (S = 2), else NULL */
     float *cache;       /* P planes of [T,B,Hd]: the plane stride is the pass's T*B*Hd in the
-                         * encoder, TB*H (the capacity) in the decoder */
+                         * encoder, TBd*H (the capacity) in the decoder */
     float *dgi, *dgh;   /* [T,B,G*Hd] gradients of the projections (dgh = dgi unless own_dgh) */
 } s2s_rnn_cache;
 
@@ -59,6 +59,7 @@ struct s2s_ws {
     int Tt;                             /* the pass's target stride (Tdec <= Tt) */
     int Tcap;                           /* capacity in steps (T <= Tcap) */
     size_t TB;                          /* capacity in positions: buffers of [T,B,...] hold TB rows */
+    size_t TBd;                         /* the decoder's buffers': TB, or max_B for inference only */
     int E, H, L, Vt, Vs;
     int G, S, P;                        /* the cell's gates, states, cache planes */
     int dirs, Hd;                       /* encoder directions, units per direction */
@@ -67,6 +68,7 @@ struct s2s_ws {
     s2s_ws_opts opt;
     size_t bytes;
     float *block;
+    int mapped;                         /* block is an anonymous mapping (munmap), not the heap's */
     s2s_params g;                       /* where backward adds gradients (the model's by default) */
     float *grads, *own_grads;
     int enc_dropped, dec_dropped;       /* the last forward applied dropout between layers */

@@ -235,8 +235,8 @@ static int exhaustive_case(int V, int ML, int NB, int NS, float alpha, uint64_t 
     mock_init(&mk, V, NS * K, rand_dist);
     int *ml = malloc(sizeof(int) * NS), bad = 0;
     for (int j = 0; j < NS; j++) ml[j] = ML;
-    for (int j = 0; j < NS; j++)  /* each sentence starts from its own prefix */
-        for (int k = 0; k < K; k++) mk.state[j * K + k] = seed + j;
+    for (int j = 0; j < NS; j++)  /* each sentence starts from its own prefix, on row j */
+        mk.state[j] = seed + j;
     s2s_beam_result *res = calloc((size_t)NS, sizeof *res);
     bf_hyp *all = malloc(sizeof(bf_hyp) * 4 * K);
     s2s_err err;

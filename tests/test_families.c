@@ -22,7 +22,7 @@
 #define RTOL 1e-4
 #define ATOL 1e-6
 
-static s2s_ws_opts g_opts = {1, 0};
+static s2s_ws_opts g_opts = {1, 0, 0};
 
 static s2s_st_file *open_fixture(const char *name) {
     char path[256];

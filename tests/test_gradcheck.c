@@ -154,7 +154,7 @@ static int test_smoothed_ce_plain(void) { return smoothed_case(0.0f, 1.0f); }
 
 /* ---- whole model ---------------------------------------------------------------------------- */
 typedef struct { s2s_model *m; s2s_ws *ws; s2s_batch bt; int train; } model_ctx;
-static s2s_ws_opts g_opts = {1, 0};  /* the workspaces' options: token tables on or off */
+static s2s_ws_opts g_opts = {1, 0, 0};  /* the workspaces' options: token tables on or off */
 static float g_smoothing, g_weight;  /* the batches' loss: d2l's (0, 0) or label-smoothed per token */
 static double model_loss(void *p) {
     model_ctx *c = p; s2s_rng r; s2s_rng_seed(&r, 99);  /* same dropout masks every time */

@@ -32,7 +32,7 @@ static const int32_t *I32(s2s_st_file *f, const char *name) {
     if (!t || t->dtype != S2S_I32) { fprintf(stderr, "  fixture lacks I32 tensor %s\n", name); exit(1); }
     return t->data;
 }
-static s2s_ws_opts g_opts = {1, 0};  /* the workspaces' options: token tables on or off */
+static s2s_ws_opts g_opts = {1, 0, 0};  /* the workspaces' options: token tables on or off */
 static int META(s2s_st_file *f, const char *k) { const char *v = s2s_st_meta(f, k); return v ? atoi(v) : -1; }
 
 /* ---- a 2-layer GRU over time, from the cell kernels ----------------------------------------- */

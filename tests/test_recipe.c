@@ -170,7 +170,7 @@ static int strides_case(s2s_enc_kind enc) {
     if (s2s_config_check(&cfg, &err)) SKIP("%s", err.msg);
     s2s_model *m;
     s2s_ws *ws;
-    s2s_ws_opts wo = {1, 0};
+    s2s_ws_opts wo = {1, 0, 0};
     if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create_opts(m, B, T, &wo, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     s2s_rng r;
     s2s_rng_seed(&r, 11);

@@ -35,7 +35,7 @@ static int setup(s2s_attention kind, float dropout, uint64_t seed, s2s_model **m
     s2s_err err;
     if (s2s_model_create(&cfg, m, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     for (int on = 0; on < 2; on++) {
-        s2s_ws_opts o = {on, 0};
+        s2s_ws_opts o = {on, 0, 0};
         if (s2s_ws_create_opts(*m, B, T, &o, &ws[on], &err)) {
             CHECK_MSG(0, "%s", err.msg);
             if (on) s2s_ws_free(ws[0]);
