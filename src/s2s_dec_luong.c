@@ -44,10 +44,10 @@ static int emb_col(const s2s_config *c) { (void)c; return 0; }  /* h~_{t-1} afte
 
 static void *carve(const s2s_ws *w, s2s_carve *c) {
     luong_ws local, *out = s2s_take_bytes(c, sizeof local), *d = out ? out : &local;  /* NULL while counting */
-    const size_t B = w->max_B, T = w->T, H = w->H, G = w->G;
+    const size_t B = w->max_B, TB = w->TBd, T = w->Tcap, H = w->H, G = w->G;
     s2s_keys_carve(&d->k, c, w);
-    d->A = s2s_take(c, T * B * T); d->drop = s2s_take(c, T * B * T);
-    d->ctx = s2s_take(c, T * B * H); d->ht = s2s_take(c, T * B * H); d->dz = s2s_take(c, T * B * H);
+    d->A = s2s_take(c, TB * T); d->drop = s2s_take(c, TB * T);
+    d->ctx = s2s_take(c, TB * H); d->ht = s2s_take(c, TB * H); d->dz = s2s_take(c, TB * H);
     d->z = s2s_take(c, B * H); d->dctx = s2s_take(c, B * H); d->dq = s2s_take(c, B * H); d->dfeed = s2s_take(c, B * H);
     d->WcT = s2s_take(c, 2 * H * H); d->feedT = s2s_take(c, H * G * H);
     return out;

@@ -163,15 +163,16 @@ static int test_batches_by_tokens(void) {
 /* One batch as d2l lays it out (both sides at T) and as batches by tokens do (each side as long
  * as its longest row): the same loss and gradients, any encoder whose passes do not depend on
  * the padding. */
-static int strides_case(s2s_enc_kind enc) {
+static int strides_case(s2s_enc_kind enc, int attention, int input_feed) {
     enum { B = 5, T = 9 };
-    s2s_config cfg = {S2S_BAHDANAU, 12, 13, 4, 6, 2, 0.0f, T, S2S_GRU, enc, 0, 0};
+    s2s_config cfg = {attention, 12, 13, 4, 6, 2, 0.0f, T, S2S_GRU, enc, input_feed, 0};
     s2s_err err;
     if (s2s_config_check(&cfg, &err)) SKIP("%s", err.msg);
     s2s_model *m;
-    s2s_ws *ws;
-    s2s_ws_opts wo = {1, 0, 0};
-    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create_opts(m, B, T, &wo, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    s2s_ws *ws, *ws2;  /* the second holds only the positions of the batch at its own strides */
+    s2s_ws_opts wo = {1, 0, 0}, wo2 = {1, B * (enc == S2S_BI ? 6 : T), 0};
+    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create_opts(m, B, T, &wo, &ws, &err) ||
+        s2s_ws_create_opts(m, B, T, &wo2, &ws2, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     s2s_rng r;
     s2s_rng_seed(&r, 11);
     s2s_model_init(m, &r);
@@ -200,17 +201,21 @@ static int strides_case(s2s_enc_kind enc) {
     s2s_backward(m, ws, &full);
     memcpy(g1, m->grads, n * sizeof(float));
     s2s_model_zero_grad(m);
-    double b2 = s2s_forward(m, ws, &own, 0, 0, NULL, l2);
-    s2s_backward(m, ws, &own);
+    double b2 = s2s_forward(m, ws2, &own, 0, 0, NULL, l2);
+    s2s_backward(m, ws2, &own);
     CHECK_NEAR(b2, a, 1e-6, 0);
     CHECK_ARRAY(l2, l1, B, 1e-6, 1e-9, "per-row loss");
     CHECK_ARRAY(m->grads, g1, (long)n, 1e-5, 1e-7, "gradients");
     free(g1);
-    s2s_ws_free(ws); s2s_model_free(m);
+    s2s_ws_free(ws); s2s_ws_free(ws2); s2s_model_free(m);
     return 0;
 }
-static int test_batch_strides_uni(void) { return strides_case(S2S_UNI); }
-static int test_batch_strides_bi(void) { return strides_case(S2S_BI); }
+static int test_batch_strides_uni(void) { return strides_case(S2S_UNI, S2S_BAHDANAU, 0); }
+static int test_batch_strides_bi(void) { return strides_case(S2S_BI, S2S_BAHDANAU, 0); }
+/* Luong's buffers (scores [Tdec,B,T], h~ fed back) at the batch's own strides */
+static int test_batch_strides_luong(void) {
+    return strides_case(S2S_BI, S2S_LUONG_GENERAL, 1) | strides_case(S2S_UNI, S2S_LUONG_DOT, 1);
+}
 
 static int stop_after(void *ctx, const s2s_trainer *t) { (void)t; return --*(int *)ctx <= 0; }
 
@@ -319,6 +324,7 @@ int main(void) {
     RUN(test_batches_by_tokens);
     RUN(test_batch_strides_uni);
     RUN(test_batch_strides_bi);
+    RUN(test_batch_strides_luong);
     RUN(test_resume_by_tokens);
     RUN(test_translate_packed_steps);
     rmdir(dir);

@@ -42,6 +42,20 @@ if [ "$(grep -c '^update' "$TMP/r.err")" -ge 2 ] && ! grep '^update' "$TMP/r.err
   ok checks_every_n_updates
 else bad checks_every_n_updates "$(grep '^update' "$TMP/r.err")"; fi
 
+# --- Luong attention with input feeding under batches by tokens: trains, translates the same in
+# any batch (beam search moves its fed-back rows with the hypotheses), greedy and beam ------------
+$S2S train --data $TINY $SMALL $RECIPE --encoder bi --attention luong-general --input-feed --epochs 6 --threads 2 \
+  --out "$TMP/l.st" --quiet >/dev/null 2>"$TMP/l.err"
+cut -f1 $TINY | head -40 >"$TMP/l.in"
+for k in 1 4; do
+  $S2S translate --model "$TMP/l.st" --input "$TMP/l.in" --beam $k --batch 64 >"$TMP/l.$k.a" 2>>"$TMP/l.err"
+  $S2S translate --model "$TMP/l.st" --input "$TMP/l.in" --beam $k --batch 3 --threads 2 >"$TMP/l.$k.b" 2>>"$TMP/l.err"
+done
+if [ -s "$TMP/l.st" ] && [ "$(wc -l <"$TMP/l.1.a")" -eq 40 ] && [ "$(wc -l <"$TMP/l.4.a")" -eq 40 ] &&
+   cmp -s "$TMP/l.1.a" "$TMP/l.1.b" && cmp -s "$TMP/l.4.a" "$TMP/l.4.b" && [ "$(sort -u "$TMP/l.4.a" | wc -l)" -gt 3 ]; then
+  ok luong_feed_by_tokens
+else bad luong_feed_by_tokens "$(tail -3 "$TMP/l.err")" "$(diff "$TMP/l.4.a" "$TMP/l.4.b" | head -4)"; fi
+
 # --- --resume with batches by tokens: the same weights as an unbroken run -----------------------
 $S2S train --data $TINY $SMALL $RECIPE --epochs 6 --threads 2 --seed 3 --out "$TMP/u.st" --quiet >/dev/null 2>&1
 $S2S train --data $TINY $SMALL $RECIPE --epochs 3 --threads 2 --seed 3 --out "$TMP/h.st" --quiet >/dev/null 2>&1
