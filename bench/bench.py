@@ -198,8 +198,8 @@ def recipe_bench(a, say):
     model = a.recipe_model or spm_model
     tr = []
     for _ in range(1 if a.quick else 3):
-        o, rss, _ = run([S2S, 'eval', '--model', model, '--data', valid, '--beam', '5', '--threads', '2',
-                         '--batch', '64'])
+        o, rss, _ = run([S2S, 'eval', '--model', model, '--data', valid, '--count', '2000', '--beam', '5',
+                         '--threads', '2', '--batch', '64'])
         tr.append(dict(sps=float(re.search(r'([\d.]+) sentences/sec', o).group(1)),
                        bleu=float(re.search(r'corpus BLEU[^\d]*([\d.]+)', o).group(1)), rss=rss))
     t = max(tr, key=lambda x: x['sps'])
