@@ -20,13 +20,28 @@ expect_error() {
     bad "$name" "exit $rc, $lines stderr line(s), wanted /$pat/:" "$(head -c 600 "$TMP/err")"
   fi
 }
+# wait_catching PID SIGNAL: wait (up to 30 s) until process PID runs the program (not the shell that
+# forks it) and has its handler for SIGNAL installed, so that a signal sent next is the program's to
+# handle: a fixed sleep lost that race on a loaded machine (the signal came before the handler).
+wait_catching() {
+  local pid=$1 n m; n=$(kill -l "$2")
+  for _ in $(seq 300); do
+    m=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$m" ] || return 1
+    if [ "$(readlink "/proc/$pid/exe")" != "$(readlink /proc/$$/exe)" ] && (( (16#$m >> (n - 1)) & 1 )); then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
 # signal_saves NAME SIGNAL TRAIN-OPTIONS...: a long training stopped by SIGNAL saves its model and
 # state (TMP/NAME.st) and exits 130.
 signal_saves() {
   local name=$1 sig=$2; shift 2
   $S2S train "$@" --epochs 100000 --out "$TMP/$name.st" --quiet >/dev/null 2>"$TMP/$name.err" &
   local pid=$!
-  sleep 1.5; kill -"$sig" $pid; wait $pid; local rc=$?
+  wait_catching $pid "$sig"; sleep 1.5; kill -"$sig" $pid; wait $pid; local rc=$?
   if [ $rc -eq 130 ] && $S2S info "$TMP/$name.st" >/dev/null && [ -f "$TMP/$name.st.state" ] &&
      grep -q 'interrupted: saved' "$TMP/$name.err"; then ok "$name"
   else bad "$name" "exit $rc" "$(cat "$TMP/$name.err")"; fi

@@ -61,7 +61,7 @@ interrupt() {  # NAME SIGNAL CMD...: stdin never ends; the signal stops it with 
   local holder=$!
   "$@" <"$TMP/$name.fifo" >/dev/null 2>"$TMP/$name.err" &
   local pid=$!
-  sleep 0.5; kill -"$sig" $pid; wait $pid; local rc=$?
+  wait_catching $pid "$sig"; kill -"$sig" $pid; wait $pid; local rc=$?
   kill $holder 2>/dev/null; wait $holder 2>/dev/null
   if [ $rc -eq 130 ] && grep -q 'interrupted' "$TMP/$name.err"; then ok "$name"; else bad "$name" "exit $rc" "$(cat "$TMP/$name.err")"; fi
 }
