@@ -61,14 +61,20 @@ double s2s_sum_norm_parts(float *dst, const float *const *src, int ns, size_t n,
         for (size_t c = c0; c < c1; c++) {  /* part_sum's order, on the sums as they are made */
             const size_t i0 = c * 16, k = i0 + 16 <= n ? 16 : n - i0;
             float x[16];
-            for (size_t l = 0; l < k; l++) x[l] = src[0][i0 + l];
+            if (k == 16) {  /* whole chunks with constant trip counts: one vector each */
+                for (int l = 0; l < 16; l++) x[l] = src[0][i0 + l];
+                for (int j = 1; j < ns; j++)
+                    for (int l = 0; l < 16; l++) x[l] += src[j][i0 + l];
+                for (int l = 0; l < 16; l++) { dst[i0 + l] = x[l]; lane[l] += x[l] * x[l]; }
+                if ((c & 255) == 255) {
+                    for (int l = 0; l < 16; l++) { s += lane[l]; lane[l] = 0.0f; }
+                }
+                continue;
+            }
+            for (size_t l = 0; l < k; l++) x[l] = src[0][i0 + l];  /* the arena's last, partial chunk */
             for (int j = 1; j < ns; j++)
                 for (size_t l = 0; l < k; l++) x[l] += src[j][i0 + l];
-            for (size_t l = 0; l < k; l++) dst[i0 + l] = x[l];
-            if (k == 16)
-                for (int l = 0; l < 16; l++) lane[l] += x[l] * x[l];
-            else
-                for (size_t l = 0; l < k; l++) s += (double)x[l] * x[l];
+            for (size_t l = 0; l < k; l++) { dst[i0 + l] = x[l]; s += (double)x[l] * x[l]; }
             if ((c & 255) == 255) {
                 for (int l = 0; l < 16; l++) { s += lane[l]; lane[l] = 0.0f; }
             }

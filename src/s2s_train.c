@@ -231,9 +231,29 @@ static void one_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, double 
     s2s_backward(t->m, t->ws, &part);
 }
 
+/* Arenas of at least this many floats are summed and measured in one pass (s2s_sum_norm_parts);
+ * smaller ones stay in cache between a plain sum and the norm's own pass, which is then faster
+ * (2 slices: 49,449 floats 7 us against 9, 1 M 150 us against 167; 4.5 M 1.7 ms against 0.9). */
+#define FUSED_SUM_MIN (1 << 21)
+
+/* dst = the S arenas' sum, added in slice order, each thread a contiguous part of it. */
+static void sum_slices(float *dst, const float *const *sg, int S, size_t n) {
+#pragma omp parallel num_threads(S)
+    {  /* shards added in order: vectorises */
+        const int th = omp_get_thread_num(), nt = omp_get_num_threads();
+        const size_t i0 = n * th / nt, i1 = n * (th + 1) / nt;
+        float *restrict gg = dst;
+        memcpy(gg + i0, sg[0] + i0, (i1 - i0) * sizeof(float));
+        for (int s = 1; s < S; s++) {
+            const float *restrict x = sg[s];
+            for (size_t i = i0; i < i1; i++) gg[i] += x[i];
+        }
+    }
+}
+
 /* This process's slices, one thread each, into their own gradients, then summed into the
- * model's; loss[s] slice s's loss. Returns the sum's clipping norm, measured in the same pass
- * (s2s_sum_norm_parts with `parts` parts), the step's in one process. */
+ * model's; loss[s] slice s's loss. Returns the sum's clipping norm when it measured it in the
+ * same pass (s2s_sum_norm_parts with `parts` parts, the step's in one process), else -1. */
 static double sharded_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, double *loss, int parts) {
     const int S = t->shards;
     s2s_rng rng[S2S_MAX_SHARDS];
@@ -258,6 +278,10 @@ static double sharded_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, d
     /* sum the shards' gradients in a fixed order (threads split the arena, not the shards) */
     const float *sg[S2S_MAX_SHARDS];
     for (int s = 0; s < S; s++) sg[s] = s2s_ws_grads(t->shard_ws[s]);
+    if (t->m->n_params < FUSED_SUM_MIN) {
+        sum_slices(t->m->grads, sg, S, t->m->n_params);
+        return -1.0;
+    }
     return s2s_sum_norm_parts(t->m->grads, sg, S, t->m->n_params, parts);
 }
 
