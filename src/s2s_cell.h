@@ -53,6 +53,8 @@ typedef struct s2s_cell_ops {
     /* Writes dgi, dgh (and dh_prev, dc_prev unless W_hh is NULL). The weight gradients are the
      * caller's (one product over all steps). */
     void (*backward)(const s2s_cell_bwd *a);
+    /* The same with the element-wise part in plain portable loops (as forward_ref). */
+    void (*backward_ref)(const s2s_cell_bwd *a);
 } s2s_cell_ops;
 
 /* The table (s2s_families.c): NULL for an unknown kind. */

@@ -123,4 +123,4 @@ static void gru_backward(const s2s_cell_bwd *a) {
     s2s_gru_cell_backward(a->B, a->H, a->dh, a->h_prev, r, z, n, ghn, a->W_hh, a->dgi, a->dgh, a->dh_prev);
 }
 
-const s2s_cell_ops s2s_cell_gru = {"gru", 3, 1, 4, 1, gru_forward, gru_forward_ref, gru_backward};
+const s2s_cell_ops s2s_cell_gru = {"gru", 3, 1, 4, 1, gru_forward, gru_forward_ref, gru_backward, gru_backward};

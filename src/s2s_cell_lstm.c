@@ -81,27 +81,75 @@ static void lstm_step(const s2s_cell_fwd *a, int ref) {
 static void lstm_forward(const s2s_cell_fwd *a) { lstm_step(a, 0); }
 static void lstm_forward_ref(const s2s_cell_fwd *a) { lstm_step(a, 1); }
 
-static void lstm_backward(const s2s_cell_bwd *a) {
+/* The element-wise backward over all rows in portable loops (the reference for the vector
+ * version below): dz [B,4H] from dh, the carried dc, c_prev and the cache planes; dc_prev =
+ * dc' ⊙ f unless dcp is NULL (dcp may be dc itself: each element is read before it is written). */
+static void lstm_grads_ref(int B, int H, const float *dh, const float *dc, const float *cp, const float *I,
+                           const float *F, const float *G, const float *O, const float *TC, float *dz, float *dcp) {
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < H; j++) {
+            const size_t k = (size_t)b * H + j;
+            const float i = I[k], f = F[k], g = G[k], og = O[k], tc = TC[k];
+            const float dct = dc[k] + dh[k] * og * (1.0f - tc * tc);
+            float *z = dz + (size_t)b * 4 * H + j;
+            z[0] = dct * g * i * (1.0f - i);
+            z[H] = dct * cp[k] * f * (1.0f - f);
+            z[2 * H] = dct * i * (1.0f - g * g);
+            z[3 * H] = dh[k] * tc * og * (1.0f - og);
+            if (dcp) dcp[k] = dct * f;
+        }
+}
+
+#ifdef __AVX512F__
+/* Elements [k, k+16) of the [B,H] planes, row z of dz (their row's columns from j), lanes m
+ * only; the loop above's operations, the multiply-adds it contracts (1 - x*x and dc + (dh*o) *
+ * (1 - tanh²c)) written as FMAs: bitwise the same (tests/test_families.c). */
+static inline void grads16(int H, size_t k, __mmask16 m, const float *dh, const float *dc, const float *cp,
+                           const float *I, const float *F, const float *G, const float *O, const float *TC, float *z,
+                           float *dcp) {
+#define L(p) _mm512_maskz_loadu_ps(m, (p) + k)
+    const __m512 one = _mm512_set1_ps(1.0f), i = L(I), f = L(F), g = L(G), og = L(O), tc = L(TC), d = L(dh);
+    const __m512 dct = _mm512_fmadd_ps(_mm512_mul_ps(d, og), _mm512_fnmadd_ps(tc, tc, one), L(dc));
+    const __m512 zi = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(dct, g), i), _mm512_sub_ps(one, i));
+    const __m512 zf = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(dct, L(cp)), f), _mm512_sub_ps(one, f));
+    const __m512 zg = _mm512_mul_ps(_mm512_mul_ps(dct, i), _mm512_fnmadd_ps(g, g, one));
+    const __m512 zo = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(d, tc), og), _mm512_sub_ps(one, og));
+#undef L
+    _mm512_mask_storeu_ps(z, m, zi);
+    _mm512_mask_storeu_ps(z + H, m, zf);
+    _mm512_mask_storeu_ps(z + 2 * H, m, zg);
+    _mm512_mask_storeu_ps(z + 3 * H, m, zo);
+    if (dcp) _mm512_mask_storeu_ps(dcp + k, m, _mm512_mul_ps(dct, f));
+}
+
+static void lstm_grads(int B, int H, const float *dh, const float *dc, const float *cp, const float *I,
+                       const float *F, const float *G, const float *O, const float *TC, float *dz, float *dcp) {
+    for (int b = 0; b < B; b++) {
+        const size_t o = (size_t)b * H;
+        float *z = dz + 4 * o;
+        int j = 0;
+        for (; j + 16 <= H; j += 16) grads16(H, o + j, 0xffff, dh, dc, cp, I, F, G, O, TC, z + j, dcp);
+        if (j < H) grads16(H, o + j, v_tail(H - j), dh, dc, cp, I, F, G, O, TC, z + j, dcp);
+    }
+}
+#else
+static void lstm_grads(int B, int H, const float *dh, const float *dc, const float *cp, const float *I,
+                       const float *F, const float *G, const float *O, const float *TC, float *dz, float *dcp) {
+    lstm_grads_ref(B, H, dh, dc, cp, I, F, G, O, TC, dz, dcp);
+}
+#endif
+
+/* dz, dc_prev (unless the previous state is zero), then dh_prev = dz W_hh. */
+static void lstm_back(const s2s_cell_bwd *a, int ref) {
     const int B = a->B, H = a->H;
     const size_t pl = a->plane;
     const float *I = a->cache, *F = I + pl, *G = F + pl, *O = G + pl, *TC = O + pl;
-    for (int b = 0; b < B; b++) {
-        const size_t o = (size_t)b * H;
-        const float *restrict dh = a->dh + o, *restrict cp = a->c_prev + o;
-        const float *dc = a->dc + o;  /* dc_prev may be dc itself */
-        const float *restrict i = I + o, *restrict f = F + o, *restrict g = G + o, *restrict og = O + o, *restrict tc = TC + o;
-        float *restrict dz = a->dgi + 4 * o, *dcp = a->dc_prev + o;
-        for (int j = 0; j < H; j++) {
-            const float dct = dc[j] + dh[j] * og[j] * (1.0f - tc[j] * tc[j]);
-            dz[j] = dct * g[j] * i[j] * (1.0f - i[j]);
-            dz[H + j] = dct * cp[j] * f[j] * (1.0f - f[j]);
-            dz[2 * H + j] = dct * i[j] * (1.0f - g[j] * g[j]);
-            dz[3 * H + j] = dh[j] * tc[j] * og[j] * (1.0f - og[j]);
-            if (a->W_hh) dcp[j] = dct * f[j];  /* may be dc itself: read above */
-        }
-    }
+    (ref ? lstm_grads_ref : lstm_grads)(B, H, a->dh, a->dc, a->c_prev, I, F, G, O, TC, a->dgi,
+                                        a->W_hh ? a->dc_prev : NULL);
     if (a->dgh != a->dgi) memcpy(a->dgh, a->dgi, sizeof(float) * B * 4 * H);
     if (a->W_hh) s2s_gemm(0, 0, B, H, 4 * H, 1.0f, a->dgi, 4 * H, a->W_hh, H, 0.0f, a->dh_prev, H);
 }
+static void lstm_backward(const s2s_cell_bwd *a) { lstm_back(a, 0); }
+static void lstm_backward_ref(const s2s_cell_bwd *a) { lstm_back(a, 1); }
 
-const s2s_cell_ops s2s_cell_lstm = {"lstm", 4, 2, 5, 0, lstm_forward, lstm_forward_ref, lstm_backward};
+const s2s_cell_ops s2s_cell_lstm = {"lstm", 4, 2, 5, 0, lstm_forward, lstm_forward_ref, lstm_backward, lstm_backward_ref};

@@ -315,9 +315,9 @@ static int test_bigru_packed(void) { return packed_fixture("fam_bigru_packed.saf
 static int test_bilstm_packed(void) { return packed_fixture("fam_bilstm_packed.safetensors"); }
 static int test_gru_layer(void) { return layer_fixture("gru.safetensors", S2S_GRU); }
 
-/* Every cell's forward against its reference (the element-wise part in portable loops): bit for
- * bit (the AVX-512 code makes the same operations), over row lengths around the vector width
- * and with a first step's zero state. */
+/* Every cell's forward and backward against its reference (the element-wise part in portable
+ * loops): bit for bit (the AVX-512 code makes the same operations), over row lengths around the
+ * vector width and with a first step's zero state. */
 static int test_cells_match_reference(void) {
     static const int widths[] = {1, 5, 15, 16, 17, 32, 37};
     s2s_rng r; s2s_rng_seed(&r, 21);
@@ -346,6 +346,28 @@ static int test_cells_match_reference(void) {
                 CHECK_MSG(bad == 0, "%s, H = %d, zero state %d: %ld elements differ from the reference", cell->name, H,
                           zero, bad);
             }
+            /* backward, in place as the encoder and decoder call it (dh_prev = dh, dc_prev = dc),
+             * from the forward's cache and upstream gradients; W_hh NULL: a first step */
+            float *cache = out[0] + (G + 2) * BH, *up = calloc(2 * BH, 4);
+            for (size_t i = 0; i < 2 * BH; i++) up[i] = s2s_rng_normal(&r);
+            float *bo[2] = {calloc((size_t)(2 * G + 2) * BH, 4), calloc((size_t)(2 * G + 2) * BH, 4)};
+            for (int zero = 0; zero < 2; zero++) {
+                for (int ref = 0; ref < 2; ref++) {
+                    float *dgi = bo[ref], *dgh = dgi + G * BH, *dh = dgh + G * BH, *dc = dh + BH;
+                    memcpy(dh, up, sizeof(float) * 2 * BH);
+                    const s2s_cell_bwd a = {B, H, dh, dc, hp, cp, cache, BH, zero ? NULL : W, dgi,
+                                            cell->own_dgh ? dgh : dgi, dh, dc};
+                    (ref ? cell->backward_ref : cell->backward)(&a);
+                }
+                long bad = 0;
+                for (size_t i = 0; i < (size_t)(2 * G + 2) * BH; i++)
+                    if (memcmp(&bo[0][i], &bo[1][i], 4) && bad++ < 3)
+                        fprintf(stderr, "  %s H=%d backward: element %zu: %.9g vs reference %.9g\n", cell->name, H, i,
+                                bo[0][i], bo[1][i]);
+                CHECK_MSG(bad == 0, "%s, H = %d, first step %d: %ld backward elements differ from the reference",
+                          cell->name, H, zero, bad);
+            }
+            free(bo[0]); free(bo[1]); free(up);
             free(out[0]); free(out[1]); free(buf);
         }
     }
