@@ -462,8 +462,10 @@ void train_parse(args *a, train_cfg *out) {
     if (c.mc.tie_embeddings && c.mc.embed != c.mc.hidden)
         usage_error(a, "--tie-embeddings needs --embed equal to --hidden (the output layer's weight is [vocabulary, hidden]); got %d and %d",
             c.mc.embed, c.mc.hidden);
-    if (c.mc.encoder == S2S_BI && c.mc.hidden % 2)
-        usage_error(a, "--encoder bi needs an even --hidden (half the units run each direction); got %d", c.mc.hidden);
+    const int dirs = s2s_encoder_of(c.mc.encoder)->dirs;
+    if (c.mc.hidden % dirs)
+        usage_error(a, "--encoder %s needs a --hidden divisible by %d (hidden/%d units run each direction); got %d",
+                    s2s_encoder_name(c.mc.encoder), dirs, dirs, c.mc.hidden);
     if (c.max_len) {
         if (!c.steps_given) c.mc.num_steps = c.max_len + 1;
         else if (c.mc.num_steps < c.max_len + 1)

@@ -37,7 +37,7 @@ static void ws_dims(s2s_ws *w, const s2s_config *c, int max_B, int T, long max_t
     w->cell = s2s_cell_of(c->cell);
     w->dec_ops = s2s_decoder_of(c->attention);
     w->G = w->cell->gates; w->S = w->cell->states; w->P = w->cell->planes;
-    w->dirs = c->encoder == S2S_BI ? 2 : 1;
+    w->dirs = s2s_encoder_of(c->encoder)->dirs;
     w->Hd = w->H / w->dirs;
 }
 

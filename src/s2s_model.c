@@ -15,7 +15,8 @@ s2s_config s2s_config_d2l(int src_vocab, int tgt_vocab) {
 int s2s_config_check(const s2s_config *c, s2s_err *err) {
     if (!s2s_decoder_of(c->attention)) return s2s_errf(err, "attention must be one of bahdanau, luong-dot, luong-general, none");
     if (!s2s_cell_of(c->cell)) return s2s_errf(err, "cell must be gru or lstm");
-    if (c->encoder != S2S_UNI && c->encoder != S2S_BI) return s2s_errf(err, "encoder must be uni or bi");
+    const s2s_encoder_ops *enc = s2s_encoder_of(c->encoder);
+    if (!enc) return s2s_errf(err, "encoder must be uni or bi");
     if (c->src_vocab < 4 || c->src_vocab > 50000000) return s2s_errf(err, "source vocabulary size %d is out of range (4 .. 50000000)", c->src_vocab);
     if (c->tgt_vocab < 4 || c->tgt_vocab > 50000000) return s2s_errf(err, "target vocabulary size %d is out of range (4 .. 50000000)", c->tgt_vocab);
     if (c->embed < 1 || c->embed > 65536) return s2s_errf(err, "embed size %d is out of range (1 .. 65536)", c->embed);
@@ -23,8 +24,9 @@ int s2s_config_check(const s2s_config *c, s2s_err *err) {
     if (c->layers < 1 || c->layers > S2S_MAX_LAYERS) return s2s_errf(err, "layers %d is out of range (1 .. %d)", c->layers, S2S_MAX_LAYERS);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f)) return s2s_errf(err, "dropout %g is out of range [0, 1)", (double)c->dropout);
     if (c->num_steps < 1 || c->num_steps > S2S_MAX_STEPS) return s2s_errf(err, "num_steps %d is out of range (1 .. %d)", c->num_steps, S2S_MAX_STEPS);
-    if (c->encoder == S2S_BI && c->hidden % 2)
-        return s2s_errf(err, "a bidirectional encoder needs an even hidden size (H/2 units per direction; got %d)", c->hidden);
+    if (c->hidden % enc->dirs)
+        return s2s_errf(err, "a %s encoder needs a hidden size that is a multiple of %d (H/%d units per direction; got %d)",
+                        enc->title, enc->dirs, enc->dirs, c->hidden);
     if (c->input_feed != 0 && c->input_feed != 1) return s2s_errf(err, "input_feed must be 0 or 1");
     if (c->input_feed && !s2s_attention_feeds(c->attention))
         return s2s_errf(err, "input feeding needs Luong attention (--attention luong-dot or luong-general), not %s",
@@ -42,7 +44,7 @@ static int layout(const s2s_config *c, s2s_tensor_info *t, size_t *total) {
     int n = 0;
     size_t off = 0;
     const int E = c->embed, H = c->hidden, G = s2s_cell_of(c->cell)->gates;
-    const int dirs = c->encoder == S2S_BI ? 2 : 1, Hd = H / dirs;
+    const int dirs = s2s_encoder_of(c->encoder)->dirs, Hd = H / dirs;
     const s2s_decoder_ops *dec = s2s_decoder_of(c->attention);
     size_t dec_emb = 0;
 #define ADD_AT(nm, r, co, nd, at, al) do { if (t) { snprintf(t[n].name, sizeof t[n].name, "%s", nm); \
@@ -99,7 +101,7 @@ const s2s_tensor_info *s2s_model_find(const s2s_model *m, const char *name) {
 void s2s_model_views(const s2s_model *m, float *base, s2s_params *v) {
     memset(v, 0, sizeof *v);
     const s2s_config *c = &m->cfg;
-    const int dirs = c->encoder == S2S_BI ? 2 : 1;
+    const int dirs = s2s_encoder_of(c->encoder)->dirs;
     int i = 0;  /* walks the table in layout()'s order */
 #define NEXT() (base + m->tensors[i++].offset)
     v->enc_emb = NEXT();
@@ -153,8 +155,8 @@ static void fill_uniform(float *w, size_t n, float bound, s2s_rng *rng) {
 
 void s2s_model_init(s2s_model *m, s2s_rng *rng) {
     const float inv_sqrt_h = 1.0f / sqrtf((float)m->cfg.hidden);
-    /* PyTorch's RNN biases: U(±1/√hidden_size), H/2 per direction in a bidirectional encoder */
-    const float inv_sqrt_hd = m->cfg.encoder == S2S_BI ? 1.0f / sqrtf((float)(m->cfg.hidden / 2)) : inv_sqrt_h;
+    /* PyTorch's RNN biases: U(±1/√hidden_size), H/dirs units per direction in the encoder */
+    const float inv_sqrt_hd = 1.0f / sqrtf((float)(m->cfg.hidden / s2s_encoder_of(m->cfg.encoder)->dirs));
     for (int i = 0; i < m->n_tensors; i++) {
         const s2s_tensor_info *t = &m->tensors[i];
         float *w = m->params + t->offset;

@@ -22,7 +22,18 @@ typedef enum s2s_attention {   /* the decoder (--attention) */
     S2S_N_ATTENTION
 } s2s_attention;
 typedef enum s2s_cell_kind { S2S_GRU = 0, S2S_LSTM = 1, S2S_N_CELLS } s2s_cell_kind;  /* --cell */
-typedef enum s2s_enc_kind { S2S_UNI = 0, S2S_BI = 1 } s2s_enc_kind;                   /* --encoder */
+typedef enum s2s_enc_kind { S2S_UNI = 0, S2S_BI = 1, S2S_N_ENCODERS } s2s_enc_kind;  /* --encoder */
+
+/* An encoder kind's table entry (s2s_families.c): what differs between the kinds, read by the
+ * model code instead of comparing kinds. */
+typedef struct s2s_encoder_ops {
+    const char *name;  /* as --encoder and the model file spell it */
+    int dirs;          /* directions; each runs hidden/dirs units (hidden must be a multiple, and the
+                        * encoder's RNN biases are U(±1/√(hidden/dirs)), PyTorch's for that many) */
+    int packed;        /* 1: PyTorch's packed sequences: results do not depend on the padding, so a
+                        * batch runs only to its longest source; 0: d2l's, over all num_steps */
+    const char *title; /* in words, for messages */
+} s2s_encoder_ops;
 
 typedef struct s2s_config {
     s2s_attention attention;
@@ -54,6 +65,8 @@ const char *s2s_model_kind_name(s2s_attention a);
  * for an unknown value) and whether it takes input feeding (config input_feed = 1: Luong's). */
 const char *s2s_attention_title(s2s_attention a);
 int s2s_attention_feeds(s2s_attention a);
+/* The encoder kind's entry; NULL for an unknown value. */
+const s2s_encoder_ops *s2s_encoder_of(int kind);
 
 /* Checks sizes are positive and sane and the choices go together; the message names the bad
  * field. */

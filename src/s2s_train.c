@@ -91,7 +91,7 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
     if (!t) return S2S_ERR;
     t->m = m; t->data = d; t->opt = *o; t->rng = *rng;
     t->lr_scale = 1.0f;
-    t->packed = m->cfg.encoder == S2S_BI;
+    t->packed = s2s_encoder_of(m->cfg.encoder)->packed;
     int B = o->batch < d->n ? o->batch : d->n, T = d->T;
     if (o->batch_tokens > 0) B = o->batch_tokens < d->n ? o->batch_tokens : d->n;  /* rows of one token at most */
     size_t n = m->n_params;

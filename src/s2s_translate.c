@@ -403,7 +403,7 @@ static int run_batch(worker *w, int k, s2s_err *err) {
     /* a packed (bidirectional) encoder runs to the batch's longest source; d2l's runs over the
      * padding to num_steps, which its results depend on */
     int T = j->T;
-    if (j->t->m->cfg.encoder == S2S_BI) {
+    if (s2s_encoder_of(j->t->m->cfg.encoder)->packed) {
         T = 1;
         for (int b = 0; b < B; b++) T = j->len[j->ord[s + b].i] > T ? j->len[j->ord[s + b].i] : T;
     }

@@ -78,7 +78,7 @@ done
 expect_error input_feed_needs_luong "--input-feed needs Luong attention" $S2S train --data $TINY --input-feed --out "$TMP/x.st"
 expect_error tie_needs_embed_eq_hidden "--tie-embeddings needs --embed equal to --hidden" \
   $S2S train --data $TINY --tie-embeddings --embed 8 --hidden 16 --out "$TMP/x.st"
-expect_error bi_needs_even_hidden "--encoder bi needs an even --hidden" $S2S train --data $TINY --encoder bi --hidden 15 --out "$TMP/x.st"
+expect_error bi_needs_even_hidden "--encoder bi needs a --hidden divisible by 2" $S2S train --data $TINY --encoder bi --hidden 15 --out "$TMP/x.st"
 expect_error model_attention_disagree "--model plain and --attention bahdanau disagree" \
   $S2S train --data $TINY --model plain --attention bahdanau --out "$TMP/x.st"
 expect_error unknown_cell "--cell: 'rnn' is not gru or lstm" $S2S train --data $TINY --cell rnn --out "$TMP/x.st"
