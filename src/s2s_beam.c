@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "s2s_beam.h"
+#include "s2s_nn.h"
 #include "s2s_text.h"
 #include "s2s_ws.h"
 
@@ -103,9 +104,7 @@ int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *
         for (int j = 0; j < n; j++) {
             if (done[j]) continue;
             const size_t r0 = (size_t)j * K;
-            if (at)
-                for (int s = 0; s < live[j]; s++)
-                    memcpy(at_hist + ((size_t)t * RS + r0 + s) * Ta, at + (size_t)(base[j] + s) * Ta, sizeof(float) * Ta);
+            if (at) s2s_copy_block(live[j], Ta, at + (size_t)base[j] * Ta, Ta, at_hist + ((size_t)t * RS + r0) * Ta, Ta);
             /* the top K of the live slots' candidates, best first */
             int nt = 0;
             for (int s = 0; s < live[j]; s++) {
@@ -188,12 +187,12 @@ int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *
             int slot = F[h].end_slot;
             /* the <eos> step was computed by the row of the last live slot */
             if (A && F[h].ended)
-                memcpy(A + (size_t)len * Ta, at_hist + ((size_t)len * RS + (size_t)j * K + slot) * Ta, sizeof(float) * Ta);
+                s2s_copy(A + (size_t)len * Ta, at_hist + ((size_t)len * RS + (size_t)j * K + slot) * Ta, Ta);
             for (int t = F[h].end_step; t >= 0; t--) {
                 const size_t at_r = (size_t)t * RS + (size_t)j * K + slot;
                 y->tokens[t] = tok_hist[at_r];
                 slot = par_hist[at_r];
-                if (A) memcpy(A + (size_t)t * Ta, at_hist + ((size_t)t * RS + (size_t)j * K + slot) * Ta, sizeof(float) * Ta);
+                if (A) s2s_copy(A + (size_t)t * Ta, at_hist + ((size_t)t * RS + (size_t)j * K + slot) * Ta, Ta);
             }
         }
     }

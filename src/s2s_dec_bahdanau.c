@@ -79,8 +79,8 @@ static void step_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
     const int B = ws->B, T = ws->T, H = ws->H, G = ws->G, L = ws->L;
     const size_t BH = (size_t)B * H, o = t * BH, BHt = (size_t)Bt * H, BT = (size_t)t * B * T;
     if (t == ws->Tdec - 1) {  /* the first step backward: the keys' gradients start at zero */
-        memset(d->k.dK, 0, sizeof(float) * B * T * H);
-        memset(d->k.dKP, 0, sizeof(float) * B * T * H);
+        s2s_zero(d->k.dK, (size_t)B * T * H);
+        s2s_zero(d->k.dKP, (size_t)B * T * H);
     }
     s2s_add(BHt, ws->d_out + o, ws->dh[L - 1]);
     s2s_dec_layers_backward(m, ws, t, Bt);
@@ -88,7 +88,7 @@ static void step_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
              d->dctx, H);
     s2s_attn_backward(Bt, T, H, d->dctx, d->k.K, d->k.valid, m->p.att[WV], d->dropped ? d->drop + BT : NULL,
                       d->F + BT * H, d->A + BT, d->k.dK, d->k.dKP, d->dqp + o, ws->g.att[WV]);
-    memset(d->dqp + o + BHt, 0, sizeof(float) * (BH - BHt));
+    s2s_zero(d->dqp + o + BHt, BH - BHt);
     s2s_gemm(0, 0, Bt, H, H, 1.0f, d->dqp + o, H, m->p.att[WQ], H, 0.0f, d->dq, H);
     s2s_add(BHt, d->dq, ws->dh[L - 1]);  /* the query was the previous top state */
 }

@@ -155,9 +155,9 @@ static void step_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
     const float *Wc = W_c(&m->cfg, &m->p), *ht = d->ht + o * H, *h = ws->dec[L - 1].hs + (o + B) * H;
     float *dz = d->dz + o * H;
     if (t == ws->Tdec - 1) {  /* the first step backward: the carried gradients start at zero */
-        memset(d->k.dK, 0, sizeof(float) * B * T * H);
-        memset(d->k.dKP, 0, sizeof(float) * B * T * H);
-        memset(d->dfeed, 0, sizeof(float) * BH);
+        s2s_zero(d->k.dK, (size_t)B * T * H);
+        s2s_zero(d->k.dKP, (size_t)B * T * H);
+        s2s_zero(d->dfeed, BH);
     }
     const float *dout = ws->d_out + o * H;
     for (size_t i = 0; i < BHt; i++) dz[i] = (feed ? dout[i] + d->dfeed[i] : dout[i]) * (1.0f - ht[i] * ht[i]);
@@ -170,7 +170,7 @@ static void step_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
     if (feed && t > 0) {  /* into h~_{t-1}; the finished rows' is zero */
         s2s_gemm(0, 0, Bt, H, G * H, 1.0f, ws->dec[0].dgi + o * G * H, G * H, s2s_dec_ih0(m, ws->E), in0(&m->cfg), 0.0f,
                  d->dfeed, H);
-        memset(d->dfeed + BHt, 0, sizeof(float) * (BH - BHt));
+        s2s_zero(d->dfeed + BHt, BH - BHt);
     }
 }
 

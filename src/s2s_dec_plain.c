@@ -53,13 +53,13 @@ static void finish_backward(s2s_model *m, s2s_ws *ws) {
     plain_ws *d = ws->dec_priv;
     const int B = ws->B, H = ws->H, G = ws->G, L = ws->L;
     const size_t BGH = (size_t)B * G * H, BH = (size_t)B * H;
-    memset(d->ctx_sum, 0, sizeof(float) * BGH);
+    s2s_zero(d->ctx_sum, BGH);
     for (int t = 0; t < ws->Tdec; t++) s2s_add(BGH, ws->dec[0].dgi + t * BGH, d->ctx_sum);
     const float *ctx = ws->enc_final[0][L - 1];
     s2s_linear_wgrad(B, G * H, H, d->ctx_sum, G * H, ctx, H, ws->g.dec[0].w_ih + ws->E, in0(&m->cfg), NULL);
     s2s_gemm(0, 0, B, H, G * H, 1.0f, d->ctx_sum, G * H, s2s_dec_ih0(m, ws->E), in0(&m->cfg), 1.0f,
              ws->enc_dstate + (L - 1) * BH, H);
-    memset(ws->enc_dy, 0, sizeof(float) * ws->T * BH);  /* the outputs themselves are not read */
+    s2s_zero(ws->enc_dy, ws->T * BH);  /* the outputs themselves are not read */
 }
 
 static void reorder(const s2s_model *m, s2s_ws *ws, int B, const int *from) {

@@ -67,8 +67,8 @@ void s2s_dec_layers_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
                                 m->p.dec[l].w_hh, r->dgi + G * o, r->dgh + G * o, ws->dh[l], ws->dc[l]};
         ws->cell->backward(&a);
         /* the finished rows take no part in the products over all steps */
-        memset(r->dgi + G * (o + BHt), 0, sizeof(float) * G * (BH - BHt));
-        if (r->dgh != r->dgi) memset(r->dgh + G * (o + BHt), 0, sizeof(float) * G * (BH - BHt));
+        s2s_zero(r->dgi + G * (o + BHt), G * (BH - BHt));
+        if (r->dgh != r->dgi) s2s_zero(r->dgh + G * (o + BHt), G * (BH - BHt));
         if (l > 0) {  /* into the layer below's output at this step */
             s2s_gemm(0, 0, Bt, H, G * H, 1.0f, r->dgi + G * o, G * H, m->p.dec[l].w_ih, H, 0.0f, ws->dlow, H);
             const float *mask = ws->dec_dropped && ws->dec_drop[l].mask ? ws->dec_drop[l].mask + o : NULL;
@@ -101,8 +101,6 @@ void s2s_keys_backward(s2s_ws *ws, const s2s_keys *k) {
 }
 
 void s2s_keys_reorder(s2s_keys *k, int B, const int *from) {
-    int32_t v[B], r[B];
-    for (int i = 0; i < B; i++) { v[i] = k->valid[from[i]]; r[i] = k->kv_row[from[i]]; }
-    memcpy(k->valid, v, sizeof v);
-    memcpy(k->kv_row, r, sizeof r);
+    s2s_ids_permute(k->valid, B, from);
+    s2s_ids_permute(k->kv_row, B, from);
 }

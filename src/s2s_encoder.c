@@ -63,8 +63,8 @@ static void run_direction(const s2s_model *m, s2s_ws *ws, int l, int d, int B) {
     s2s_rnn_cache *r = &ws->enc[l][d];
     const s2s_rnn_params *w = &m->p.enc[l][d];
     const size_t BHd = (size_t)B * Hd, plane = (size_t)T * BHd;
-    memset(r->hs, 0, sizeof(float) * BHd);
-    if (r->cs) memset(r->cs, 0, sizeof(float) * BHd);
+    s2s_zero(r->hs, BHd);
+    if (r->cs) s2s_zero(r->cs, BHd);
     for (int s = 0; s < T; s++) {
         const size_t o = s * BHd;
         float *c_prev = r->cs ? r->cs + o : NULL, *c = r->cs ? r->cs + o + BHd : NULL;

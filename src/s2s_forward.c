@@ -234,8 +234,8 @@ static void dec_start(const s2s_model *m, s2s_ws *ws, int train, s2s_rng *rng) {
     ws->dec_dropped = train && p > 0;
     for (int l = 0; l < ws->L; l++) {
         s2s_rnn_cache *r = &ws->dec[l];
-        memcpy(r->hs, ws->enc_final[0][l], sizeof(float) * BH);
-        if (r->cs) memcpy(r->cs, ws->enc_final[1][l], sizeof(float) * BH);
+        s2s_copy(r->hs, ws->enc_final[0][l], BH);
+        if (r->cs) s2s_copy(r->cs, ws->enc_final[1][l], BH);
         if (ws->dec_drop[l].mask && ws->dec_dropped)
             s2s_dropout_fill(ws->dec_drop[l].mask, ws->Tdec * BH, p, s2s_rng_next(rng));
     }
@@ -283,7 +283,7 @@ static double output_loss(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, i
         if (!smoothed) {
             total = s2s_masked_ce(Tdec, T, B, V, ws->logits, bt->tgt, T, bt->tgt_len, ws->loss, ws->dlogits);
         } else {  /* every position, padding with weight 0 */
-            for (int b = 0; b < B; b++) ws->loss[b] = 0.0f;
+            s2s_zero(ws->loss, B);
             for (int t = 0; t < Tdec; t++)
                 for (int b = 0; b < B; b++) {
                     const size_t r = (size_t)t * B + b;
@@ -299,7 +299,7 @@ static double output_loss(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, i
         const int nc = ws->nc;
         s2s_rows_take(ws->hc, out, H, ws->crow, nc);
         s2s_linear_forward(nc, V, H, ws->hc, H, m->p.dense_w, H, m->p.dense_b, 0.0f, ws->logits, V);
-        for (int b = 0; b < B; b++) ws->loss[b] = 0.0f;
+        s2s_zero(ws->loss, B);
         if (!smoothed) {
             /* each compact row is one step of length 1, weighted 1/T as in the full loss */
             int32_t one = 1;
@@ -312,7 +312,7 @@ static double output_loss(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, i
         for (int k = 0; k < nc; k++) ws->loss[ws->crow[k] % B] += ws->closs[k];
         for (int b = 0; b < B; b++) total += ws->loss[b];
     }
-    if (loss) memcpy(loss, ws->loss, sizeof(float) * B);
+    if (loss) s2s_copy(loss, ws->loss, B);
     return total;
 }
 
@@ -342,7 +342,7 @@ static void output_backward(s2s_model *m, s2s_ws *ws) {
     const int nc = ws->nc;
     s2s_gemm(0, 0, nc, H, V, 1.0f, ws->dlogits, V, m->p.dense_w, H, 0.0f, ws->dhc, H);
     s2s_linear_wgrad(nc, V, H, ws->dlogits, V, ws->hc, H, ws->g.dense_w, H, ws->g.dense_b);
-    memset(ws->d_out, 0, sizeof(float) * Tdec * B * H);
+    s2s_zero(ws->d_out, (size_t)Tdec * B * H);
     s2s_rows_put(ws->d_out, ws->dhc, H, ws->crow, nc);
 }
 
@@ -351,10 +351,10 @@ static void output_backward(s2s_model *m, s2s_ws *ws) {
 static void dec_steps_backward(s2s_model *m, s2s_ws *ws) {
     const size_t BH = (size_t)ws->B * ws->H;
     const int L = ws->L;
-    memset(ws->enc_dstate, 0, sizeof(float) * ws->S * L * BH);
+    s2s_zero(ws->enc_dstate, ws->S * L * BH);
     for (int l = 0; l < L; l++) {
-        memset(ws->dh[l], 0, sizeof(float) * BH);
-        if (ws->dc[l]) memset(ws->dc[l], 0, sizeof(float) * BH);
+        s2s_zero(ws->dh[l], BH);
+        if (ws->dc[l]) s2s_zero(ws->dc[l], BH);
     }
     for (int t = ws->Tdec - 1; t >= 0; t--) ws->dec_ops->step_backward(m, ws, t, ws->active[t]);
     for (int l = 0; l < L; l++) {

@@ -17,7 +17,7 @@ void s2s_encode(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const
     ws->Tdec = 1;
     ws->dec_dropped = 0;
     for (int l = 0; l < ws->L; l++)
-        for (int s = 0; s < ws->S; s++) memcpy(ws->inf_now[l][s], ws->enc_final[s][l], sizeof(float) * BH);
+        for (int s = 0; s < ws->S; s++) s2s_copy(ws->inf_now[l][s], ws->enc_final[s][l], BH);
     ws->dec_ops->prepare(m, ws, src_len, 0, NULL);
 }
 
@@ -62,21 +62,15 @@ static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int3
     s2s_linear_forward(B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, logits, V);
     if (attn) {
         const float *A = s2s_ws_attention(ws);
-        if (A) memcpy(attn, A, sizeof(float) * B * T);
-        else memset(attn, 0, sizeof(float) * B * T);
+        if (A) s2s_copy(attn, A, (size_t)B * T);
+        else s2s_zero(attn, (size_t)B * T);
     }
 }
 
 void s2s_decode_step(const s2s_model *m, s2s_ws *ws, int B, const int32_t *tokens, float *logprobs,
                      float *attn) {
-    const int V = ws->Vt;
     decode_step_logits(m, ws, B, tokens, logprobs, attn);
-    for (int b = 0; b < B; b++) {  /* log-softmax in place */
-        float *x = logprobs + (size_t)b * V, mx = lanes_max(x, V);
-        double s = lanes_exp_sum(NULL, x, V, mx);
-        float lse = mx + (float)log(s);
-        for (int v = 0; v < V; v++) x[v] -= lse;
-    }
+    s2s_log_softmax_rows(B, ws->Vt, logprobs);  /* in place */
 }
 
 int s2s_greedy(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const int32_t *src_len,
@@ -95,7 +89,7 @@ int s2s_greedy_scored(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src,
     s2s_encode(m, ws, B, src, src_len);
     for (int b = 0; b < B; b++) { tok[b] = S2S_BOS; row_of[b] = b; out_len[b] = 0; }
     if (logprob) memset(logprob, 0, sizeof(double) * B);
-    if (attn) memset(attn, 0, sizeof(float) * B * max_len * T);
+    if (attn) s2s_zero(attn, (size_t)B * max_len * T);
     for (int step = 0; step < max_len && nb > 0; step++) {
         decode_step_logits(m, ws, nb, tok, lp, attn ? step_attn : NULL);
         int live = 0;
@@ -106,7 +100,7 @@ int s2s_greedy_scored(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src,
                 const float mx = x[best], lse = mx + (float)log(lanes_exp_sum(NULL, x, V, mx));
                 logprob[b] += (double)(x[best] - lse);
             }
-            if (attn) memcpy(attn + ((size_t)b * max_len + step) * T, step_attn + (size_t)i * T, sizeof(float) * T);
+            if (attn) s2s_copy(attn + ((size_t)b * max_len + step) * T, step_attn + (size_t)i * T, T);
             if (best == S2S_EOS) continue;
             out[(size_t)b * max_len + out_len[b]++] = best;
             from[live] = i; row_of[live] = b; tok[live] = best;  /* i >= live: safe in place */

@@ -257,6 +257,20 @@ void s2s_rows_put(float *dst, const float *src, int D, const int32_t *idx, int n
     for (int k = 0; k < n; k++) memcpy(dst + (size_t)idx[k] * D, src + (size_t)k * D, sizeof(float) * D);
 }
 
+void s2s_rows_put_add(float *dst, const float *src, int D, const int32_t *idx, int n) {
+    for (int k = 0; k < n; k++) {
+        float *restrict d = dst + (size_t)idx[k] * D;
+        const float *restrict s = src + (size_t)k * D;
+        for (int j = 0; j < D; j++) d[j] += s[j];
+    }
+}
+
+void s2s_ids_permute(int32_t *a, int B, const int *from) {
+    int32_t v[B > 0 ? B : 1];
+    for (int i = 0; i < B; i++) v[i] = a[from[i]];
+    memcpy(a, v, sizeof(int32_t) * B);
+}
+
 void s2s_rows_scatter_add(float *table, int D, const float *src, const int32_t *ids, int B, int ld, int steps) {
     for (int t = 0; t < steps; t++)
         for (int b = 0; b < B; b++) {
@@ -303,6 +317,19 @@ void s2s_add_masked(size_t n, const float *restrict x, const float *restrict mas
 
 void s2s_fill(float *x, size_t n, float v) {
     for (size_t i = 0; i < n; i++) x[i] = v;
+}
+
+void s2s_zero(float *x, size_t n) { memset(x, 0, sizeof(float) * n); }
+
+void s2s_copy(float *dst, const float *src, size_t n) { memcpy(dst, src, sizeof(float) * n); }
+
+void s2s_log_softmax_rows(int B, int V, float *x) {
+    for (int b = 0; b < B; b++) {
+        float *r = x + (size_t)b * V, mx = lanes_max(r, V);
+        double s = lanes_exp_sum(NULL, r, V, mx);
+        float lse = mx + (float)log(s);
+        for (int v = 0; v < V; v++) r[v] -= lse;
+    }
 }
 
 void s2s_rows_permute(float *a, float *scratch, int B, size_t row, const int *from) {

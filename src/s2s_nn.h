@@ -98,9 +98,13 @@ double s2s_smoothed_ce(int n, int V, const float *logits, const int32_t *y, floa
  * [B,T,D]. Kept here so that another backend replaces kernels, not model code. */
 /* dst [steps,B,D] time-major: dst[t,b] = table[ids[b*ld + t]] (ids batch-major). */
 void s2s_rows_gather(float *dst, const float *table, int D, const int32_t *ids, int B, int ld, int steps);
-/* Rows of D by an index list: dst[k] = src[idx[k]] (take), dst[idx[k]] = src[k] (put), k < n. */
+/* Rows of D by an index list: dst[k] = src[idx[k]] (take), dst[idx[k]] = src[k] (put),
+ * dst[idx[k]] += src[k] in order of k (put_add: take's adjoint; idx may repeat), k < n. */
 void s2s_rows_take(float *dst, const float *src, int D, const int32_t *idx, int n);
 void s2s_rows_put(float *dst, const float *src, int D, const int32_t *idx, int n);
+void s2s_rows_put_add(float *dst, const float *src, int D, const int32_t *idx, int n);
+/* An index list's rows follow a permutation: a[i] becomes old a[from[i]], i < B. */
+void s2s_ids_permute(int32_t *a, int B, const int *from);
 /* The adjoint: table[ids[b*ld + t]] += src[t,b] over t < steps, b < B. */
 void s2s_rows_scatter_add(float *table, int D, const float *src, const int32_t *ids, int B, int ld, int steps);
 /* dst [cols,rows] = W^T for W [rows,cols] with row stride ldw. */
@@ -114,6 +118,11 @@ void s2s_scale(size_t n, const float *b, float *y);
 void s2s_add(size_t n, const float *x, float *y);
 void s2s_add_masked(size_t n, const float *x, const float *mask, float *y);
 void s2s_fill(float *x, size_t n, float v);
+/* x[0..n) = 0; dst[0..n) = src[0..n) (no overlap). */
+void s2s_zero(float *x, size_t n);
+void s2s_copy(float *dst, const float *src, size_t n);
+/* Each of B rows of V in place: x -= logsumexp(x) (lanes_max, lanes_exp_sum's order). */
+void s2s_log_softmax_rows(int B, int V, float *x);
 /* Rows of `row` floats: row i becomes old row from[i] (scratch [B,row] unless the move is a
  * rising one, finished rows dropped, which goes in place). */
 void s2s_rows_permute(float *a, float *scratch, int B, size_t row, const int *from);

@@ -39,33 +39,17 @@ void s2s_tab_project(s2s_tok_table *tb, const float *emb, int E, int N, const fl
 }
 
 void s2s_tab_gather(const s2s_tok_table *tb, int N, float *gi, int B, int steps, const int *rows) {
-    for (int t = 0; t < steps; t++) {
-        const int nb = rows ? rows[t] : B;
-        for (int b = 0; b < nb; b++) {
-            const size_t r = (size_t)t * B + b;
-            memcpy(gi + r * N, tb->P + (size_t)tb->slot[r] * N, sizeof(float) * N);
-        }
-    }
+    for (int t = 0; t < steps; t++)  /* step t's rows still going: a prefix of B */
+        s2s_rows_take(gi + (size_t)t * B * N, tb->P, N, tb->slot + (size_t)t * B, rows ? rows[t] : B);
 }
 
 void s2s_tab_backward(s2s_tok_table *tb, int E, int N, const float *dgi, int B, int steps, const int *rows,
                       const float *W, int ldw, float *dW, float *db, float *demb) {
     const int n = tb->n;
-    memset(tb->dP, 0, sizeof(float) * (size_t)n * N);
-    for (int t = 0; t < steps; t++) {
-        const int nb = rows ? rows[t] : B;
-        for (int b = 0; b < nb; b++) {
-            const size_t r = (size_t)t * B + b;
-            float *restrict d = tb->dP + (size_t)tb->slot[r] * N;
-            const float *restrict s = dgi + r * N;
-            for (int k = 0; k < N; k++) d[k] += s[k];
-        }
-    }
+    s2s_zero(tb->dP, (size_t)n * N);
+    for (int t = 0; t < steps; t++)
+        s2s_rows_put_add(tb->dP, dgi + (size_t)t * B * N, N, tb->slot + (size_t)t * B, rows ? rows[t] : B);
     s2s_linear_wgrad(n, N, E, tb->dP, N, tb->X, E, dW, ldw, db);
     s2s_gemm(0, 0, n, E, N, 1.0f, tb->dP, N, W, ldw, 0.0f, tb->dX, E);
-    for (int i = 0; i < n; i++) {
-        float *restrict g = demb + (size_t)tb->uniq[i] * E;
-        const float *restrict s = tb->dX + (size_t)i * E;
-        for (int k = 0; k < E; k++) g[k] += s[k];
-    }
+    s2s_rows_put_add(demb, tb->dX, E, tb->uniq, n);
 }
