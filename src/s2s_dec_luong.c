@@ -7,12 +7,10 @@
  *   h~_t = tanh(W_c [c_t; h_t]),
  * and h~_t feeds the dense layer. Tensors: decoder.attention.W_a.weight [H,H] (general only),
  * decoder.attention.W_c.weight [H,2H] (its first H columns take c_t), no biases. */
-#include <math.h>
 #include <string.h>
 
 #include "s2s_decoder.h"
 #include "s2s_linalg.h"
-#include "s2s_math.h"
 #include "s2s_nn.h"
 
 typedef struct luong_ws {
@@ -24,6 +22,7 @@ typedef struct luong_ws {
     float *dz;           /* [T,B,H] gradient of W_c [c_t; h_t] (before the tanh) */
     float *z;            /* [B,H] a step's W_c [c_t; h_t] */
     float *dctx, *dq;    /* [B,H] a step's gradients of c_t, of h_t through W_c and the scores */
+    float *dA;           /* [B,T] a step's gradient of the weights, then of the scores (in place) */
     float *dfeed;        /* [B,H] gradient of h~_{t-1} from step t's input (input feeding) */
     float *WcT, *feedT;  /* [2H,H] W_c transposed; [H,G*H] the feed columns of W_ih_l0 transposed */
 } luong_ws;
@@ -49,6 +48,7 @@ static void *carve(const s2s_ws *w, s2s_carve *c) {
     d->A = s2s_take(c, TB * T); d->drop = s2s_take(c, TB * T);
     d->ctx = s2s_take(c, TB * H); d->ht = s2s_take(c, TB * H); d->dz = s2s_take(c, TB * H);
     d->z = s2s_take(c, B * H); d->dctx = s2s_take(c, B * H); d->dq = s2s_take(c, B * H); d->dfeed = s2s_take(c, B * H);
+    d->dA = s2s_take(c, B * T);
     d->WcT = s2s_take(c, 2 * H * H); d->feedT = s2s_take(c, H * G * H);
     return out;
 }
@@ -70,59 +70,6 @@ static void prepare(const s2s_model *m, s2s_ws *ws, const int32_t *src_len, int 
     d->fed = 0;
 }
 
-/* Row b: s_j = q . KP_j (j < valid, else -1e6), a = softmax(s) into A [B,Tk] (before dropout),
- * ctx = Σ_j a_j drop_j K_j; row b reads row kv_row[b] of KP and K (NULL: b). Masked keys get
- * exactly zero weight (their exp underflows) and add nothing. */
-static void attend(int B, int Tk, int H, const float *q, const float *KP, const float *K, const int32_t *kv_row,
-                   const int32_t *valid, const float *drop, float *A, float *ctx) {
-    for (int b = 0; b < B; b++) {
-        const float *qb = q + (long)b * H;
-        const long kb = kv_row ? kv_row[b] : b;
-        float *a = A + (long)b * Tk, mx = -INFINITY, sum = 0.0f;
-        for (int j = 0; j < Tk; j++) {
-            a[j] = j < valid[b] ? lanes_dot(qb, KP + (kb * Tk + j) * H, H) : -1e6f;
-            if (a[j] > mx) mx = a[j];
-        }
-        for (int j = 0; j < Tk; j++) { a[j] = fast_expf(a[j] - mx); sum += a[j]; }
-        for (int j = 0; j < Tk; j++) a[j] /= sum;
-        float *restrict c = ctx + (long)b * H;
-        memset(c, 0, sizeof(float) * H);
-        for (int j = 0; j < Tk; j++) {
-            if (a[j] == 0.0f) continue;
-            const float w = drop ? a[j] * drop[(long)b * Tk + j] : a[j];
-            const float *k = K + (kb * Tk + j) * H;
-            for (int h = 0; h < H; h++) c[h] += w * k[h];
-        }
-    }
-}
-
-/* Given dctx [B,H]: dK += a' dctx (the values' share), dKP_j += ds_j q (the keys'), dq += Σ_j ds_j
- * KP_j, with ds = a ⊙ (da - Σ a da) and da_j = drop_j (dctx . K_j). dKP may be dK (dot). */
-static void attend_backward(int B, int Tk, int H, const float *dctx, const float *q, const float *KP, const float *K,
-                            const int32_t *valid, const float *drop, const float *A, float *dK, float *dKP, float *dq) {
-    float da[Tk > 0 ? Tk : 1];
-    for (int b = 0; b < B; b++) {
-        const float *dc = dctx + (long)b * H, *a = A + (long)b * Tk, *qb = q + (long)b * H;
-        float dot = 0.0f;
-        for (int j = 0; j < Tk; j++) {
-            if (a[j] == 0.0f) { da[j] = 0.0f; continue; }
-            const float mk = drop ? drop[(long)b * Tk + j] : 1.0f, w = a[j] * mk;
-            const float *k = K + ((long)b * Tk + j) * H;
-            float *dk = dK + ((long)b * Tk + j) * H;
-            da[j] = lanes_dot(dc, k, H) * mk;
-            for (int h = 0; h < H; h++) dk[h] += w * dc[h];
-            dot += a[j] * da[j];
-        }
-        float *dqb = dq + (long)b * H;
-        for (int j = 0; j < Tk && j < valid[b]; j++) {
-            const float ds = a[j] * (da[j] - dot);
-            const float *kp = KP + ((long)b * Tk + j) * H;
-            float *dkp = dKP + ((long)b * Tk + j) * H;
-            for (int h = 0; h < H; h++) { dqb[h] += ds * kp[h]; dkp[h] += ds * qb[h]; }
-        }
-    }
-}
-
 static const float *step(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s) {
     luong_ws *d = ws->dec_priv;
     const int B = s->B, T = ws->T, H = ws->H, G = ws->G, L = ws->L;
@@ -137,11 +84,14 @@ static const float *step(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s) 
     s2s_dec_layers(m, ws, s);
     const float *h = s->next[L - 1][0];
     float *ctx = d->ctx + o * H, *ht = d->ht + o * H;
-    attend(B, T, H, h, keys_of(m, d), d->k.K, s->infer ? d->k.kv_row : NULL, d->k.valid,
-           !s->infer && d->dropped ? d->drop + o * T : NULL, d->A + o * T, ctx);
+    const int32_t *kv_row = s->infer ? d->k.kv_row : NULL;
+    float *A = d->A + o * T;
+    s2s_dot_scores(B, T, H, h, keys_of(m, d), kv_row, d->k.valid, A);
+    s2s_masked_softmax(B, T, d->k.valid, A);
+    s2s_attn_context(B, T, H, A, !s->infer && d->dropped ? d->drop + o * T : NULL, d->k.K, kv_row, ctx);
     s2s_step_linear(ws, B, H, H, ctx, Wc, 2 * H, d->WcT, NULL, 0.0f, d->z);
     s2s_step_linear(ws, B, H, H, h, Wc + H, 2 * H, d->WcT + (size_t)H * H, NULL, 1.0f, d->z);
-    for (size_t i = 0; i < (size_t)B * H; i++) ht[i] = fast_tanhf(d->z[i]);
+    s2s_tanh((size_t)B * H, d->z, ht);
     if (s->infer) d->fed = 1;
     return ht;
 }
@@ -159,12 +109,15 @@ static void step_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
         s2s_zero(d->k.dKP, (size_t)B * T * H);
         s2s_zero(d->dfeed, BH);
     }
-    const float *dout = ws->d_out + o * H;
-    for (size_t i = 0; i < BHt; i++) dz[i] = (feed ? dout[i] + d->dfeed[i] : dout[i]) * (1.0f - ht[i] * ht[i]);
+    s2s_tanh_backward(BHt, ht, ws->d_out + o * H, feed ? d->dfeed : NULL, dz);
     s2s_gemm(0, 0, Bt, H, H, 1.0f, dz, H, Wc, 2 * H, 0.0f, d->dctx, H);
     s2s_gemm(0, 0, Bt, H, H, 1.0f, dz, H, Wc + H, 2 * H, 0.0f, d->dq, H);
-    attend_backward(Bt, T, H, d->dctx, h, keys_of(m, d), d->k.K, d->k.valid, d->dropped ? d->drop + o * T : NULL,
-                    d->A + o * T, d->k.dK, general(&m->cfg) ? d->k.dKP : d->k.dK, d->dq);
+    const float *A = d->A + o * T;
+    /* the values' share, the weights' gradient dA, then the scores' (in place) and the keys' */
+    s2s_attn_context_backward(Bt, T, H, d->dctx, A, d->dropped ? d->drop + o * T : NULL, d->k.K, d->k.dK, d->dA);
+    s2s_masked_softmax_backward(Bt, T, d->k.valid, A, d->dA, d->dA);
+    s2s_dot_scores_backward(Bt, T, H, d->dA, h, keys_of(m, d), d->k.valid, d->dq,
+                            general(&m->cfg) ? d->k.dKP : d->k.dK);
     s2s_add(BHt, d->dq, ws->dh[L - 1]);
     s2s_dec_layers_backward(m, ws, t, Bt);
     if (feed && t > 0) {  /* into h~_{t-1}; the finished rows' is zero */

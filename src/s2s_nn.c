@@ -115,32 +115,15 @@ static inline float attn_score(int H, const float *q, const float *kp, const flo
 void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, const float *K,
                       const int32_t *kv_row, const int32_t *valid, const float *w_v, const float *drop,
                       float *F, float *A, float *ctx) {
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < B; b++) {  /* the scores; a masked key's features are never read */
         const float *q = qp + (long)b * H;
         const long kb = kv_row ? kv_row[b] : b;  /* the row's keys and values */
-        float *a = A + (long)b * Tk, mx = -INFINITY;
-        for (int j = 0; j < Tk; j++) {
-            float s = -1e6f;  /* d2l's sequence_mask value; a masked key's features are never read */
-            if (j < valid[b]) {
-                const float *kp = KP + (kb * Tk + j) * H;
-                float *f = F + ((long)b * Tk + j) * H;
-                s = attn_score(H, q, kp, w_v, f);
-            }
-            a[j] = s;
-            if (s > mx) mx = s;
-        }
-        float sum = 0.0f;
-        for (int j = 0; j < Tk; j++) { a[j] = fast_expf(a[j] - mx); sum += a[j]; }
-        for (int j = 0; j < Tk; j++) a[j] /= sum;
-        float *restrict c = ctx + (long)b * H;
-        memset(c, 0, sizeof(float) * H);
-        for (int j = 0; j < Tk; j++) {
-            if (a[j] == 0.0f) continue;  /* masked keys (exp underflows to exactly 0) add nothing */
-            float w = drop ? a[j] * drop[(long)b * Tk + j] : a[j];
-            const float *k = K + (kb * Tk + j) * H;
-            for (int h = 0; h < H; h++) c[h] += w * k[h];
-        }
+        float *a = A + (long)b * Tk;
+        for (int j = 0; j < Tk && j < valid[b]; j++)
+            a[j] = attn_score(H, q, KP + (kb * Tk + j) * H, w_v, F + ((long)b * Tk + j) * H);
     }
+    s2s_masked_softmax(B, Tk, valid, A);
+    s2s_attn_context(B, Tk, H, A, drop, K, kv_row, ctx);
 }
 
 void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
@@ -173,6 +156,127 @@ void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
             }
         }
     }
+}
+
+/* ---- attention steps ------------------------------------------------------------------- */
+
+void s2s_dot_scores(int B, int Tk, int H, const float *q, const float *KP, const int32_t *kv_row,
+                    const int32_t *valid, float *S) {
+    for (int b = 0; b < B; b++) {
+        const float *qb = q + (long)b * H;
+        const long kb = kv_row ? kv_row[b] : b;
+        float *s = S + (long)b * Tk;
+        for (int j = 0; j < Tk && j < valid[b]; j++) s[j] = lanes_dot(qb, KP + (kb * Tk + j) * H, H);
+    }
+}
+
+void s2s_dot_scores_ref(int B, int Tk, int H, const float *q, const float *KP, const int32_t *kv_row,
+                        const int32_t *valid, float *S) {
+    for (int b = 0; b < B; b++) {
+        const long kb = kv_row ? kv_row[b] : b;
+        for (int j = 0; j < Tk && j < valid[b]; j++) {
+            double acc = 0.0;
+            for (int h = 0; h < H; h++) acc += (double)q[(long)b * H + h] * KP[(kb * Tk + j) * H + h];
+            S[(long)b * Tk + j] = (float)acc;
+        }
+    }
+}
+
+void s2s_masked_softmax(int B, int Tk, const int32_t *valid, float *A) {
+    for (int b = 0; b < B; b++) {
+        float *a = A + (long)b * Tk, mx = -INFINITY, sum = 0.0f;
+        for (int j = 0; j < Tk; j++) {
+            if (j >= valid[b]) a[j] = -1e6f;
+            if (a[j] > mx) mx = a[j];
+        }
+        for (int j = 0; j < Tk; j++) { a[j] = fast_expf(a[j] - mx); sum += a[j]; }
+        for (int j = 0; j < Tk; j++) a[j] /= sum;
+    }
+}
+
+void s2s_masked_softmax_ref(int B, int Tk, const int32_t *valid, float *A) {
+    for (int b = 0; b < B; b++) {
+        float *a = A + (long)b * Tk;
+        double mx = -INFINITY, sum = 0.0;
+        for (int j = 0; j < Tk; j++) {
+            if (j >= valid[b]) a[j] = -1e6f;
+            if (a[j] > mx) mx = a[j];
+        }
+        for (int j = 0; j < Tk; j++) sum += exp((double)a[j] - mx);
+        for (int j = 0; j < Tk; j++) a[j] = (float)(exp((double)a[j] - mx) / sum);
+    }
+}
+
+void s2s_attn_context(int B, int Tk, int H, const float *A, const float *drop, const float *V,
+                      const int32_t *kv_row, float *ctx) {
+    for (int b = 0; b < B; b++) {
+        const long kb = kv_row ? kv_row[b] : b;
+        const float *a = A + (long)b * Tk;
+        float *restrict c = ctx + (long)b * H;
+        memset(c, 0, sizeof(float) * H);
+        for (int j = 0; j < Tk; j++) {
+            if (a[j] == 0.0f) continue;  /* masked keys (exp underflows to exactly 0) add nothing */
+            const float w = drop ? a[j] * drop[(long)b * Tk + j] : a[j];
+            const float *v = V + (kb * Tk + j) * H;
+            for (int h = 0; h < H; h++) c[h] += w * v[h];
+        }
+    }
+}
+
+void s2s_attn_context_backward(int B, int Tk, int H, const float *dctx, const float *A, const float *drop,
+                               const float *V, float *dV, float *dA) {
+    for (int b = 0; b < B; b++) {
+        const float *dc = dctx + (long)b * H, *a = A + (long)b * Tk;
+        float *da = dA + (long)b * Tk;
+        for (int j = 0; j < Tk; j++) {
+            if (a[j] == 0.0f) { da[j] = 0.0f; continue; }  /* a masked key: no share in anything */
+            const float mk = drop ? drop[(long)b * Tk + j] : 1.0f, w = a[j] * mk;
+            const float *v = V + ((long)b * Tk + j) * H;
+            float *dv = dV + ((long)b * Tk + j) * H;
+            da[j] = lanes_dot(dc, v, H) * mk;
+            for (int h = 0; h < H; h++) dv[h] += w * dc[h];
+        }
+    }
+}
+
+void s2s_masked_softmax_backward(int B, int Tk, const int32_t *valid, const float *A, const float *dA, float *dS) {
+    for (int b = 0; b < B; b++) {
+        const float *a = A + (long)b * Tk, *da = dA + (long)b * Tk;
+        float *ds = dS + (long)b * Tk, dot = 0.0f;
+        for (int j = 0; j < Tk; j++) {
+            if (a[j] == 0.0f) continue;
+            /* one rounding per term where the build has FMA, as -ffp-contract=fast makes of a loop
+             * the compiler does not vectorise: the vectoriser's in-order sum would round twice */
+#ifdef __FMA__
+            dot = fmaf(a[j], da[j], dot);
+#else
+            dot += a[j] * da[j];
+#endif
+        }
+        for (int j = 0; j < Tk && j < valid[b]; j++) ds[j] = a[j] * (da[j] - dot);
+    }
+}
+
+void s2s_dot_scores_backward(int B, int Tk, int H, const float *dS, const float *q, const float *KP,
+                             const int32_t *valid, float *dq, float *dKP) {
+    for (int b = 0; b < B; b++) {
+        const float *qb = q + (long)b * H, *ds = dS + (long)b * Tk;
+        float *dqb = dq + (long)b * H;
+        for (int j = 0; j < Tk && j < valid[b]; j++) {
+            const float *kp = KP + ((long)b * Tk + j) * H;
+            float *dkp = dKP + ((long)b * Tk + j) * H;
+            for (int h = 0; h < H; h++) { dqb[h] += ds[j] * kp[h]; dkp[h] += ds[j] * qb[h]; }
+        }
+    }
+}
+
+void s2s_tanh(size_t n, const float *restrict x, float *restrict y) {
+    for (size_t i = 0; i < n; i++) y[i] = fast_tanhf(x[i]);
+}
+
+void s2s_tanh_backward(size_t n, const float *restrict y, const float *restrict dy, const float *restrict dy2,
+                       float *restrict dx) {
+    for (size_t i = 0; i < n; i++) dx[i] = (dy2 ? dy[i] + dy2[i] : dy[i]) * (1.0f - y[i] * y[i]);
 }
 
 double s2s_masked_ce(int Tdec, int Tfull, int B, int V, const float *logits, const int32_t *y,

@@ -76,6 +76,43 @@ void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
                        const float *F, const float *A,
                        float *dK, float *dKP, float *dqp, float *dw_v);
 
+/* ---- the steps of attention as kernels (Luong's; the masked softmax and the context are
+ * also additive attention's) -------------------------------------------------------------
+ * Row b of a batch of queries q [B,H] attends over Tk keys: row b reads row kv_row[b] of the
+ * key and value arrays [.,Tk,H] (kv_row NULL: row b; inference shares and drops rows through
+ * it; the backward kernels are training's and read row b). Scores and weights are [B,Tk].
+ * Dot scores: S_bj = q_b . KP_j for j < valid[b] (16 lanes, lanes_dot's order); entries at
+ * j >= valid[b] are not written (the masked softmax masks them). */
+void s2s_dot_scores(int B, int Tk, int H, const float *q, const float *KP, const int32_t *kv_row,
+                    const int32_t *valid, float *S);
+/* The same with plain sequential sums in double (the tests' reference). */
+void s2s_dot_scores_ref(int B, int Tk, int H, const float *q, const float *KP, const int32_t *kv_row,
+                        const int32_t *valid, float *S);
+/* In place, row by row: S_bj = -1e6 for j >= valid[b] (d2l's masked_softmax value), then
+ * A = softmax(S) (max shifted, fast_expf, summed in order). Masked weights come out exactly 0
+ * (their exp underflows) whenever a row has a real key. */
+void s2s_masked_softmax(int B, int Tk, const int32_t *valid, float *A);
+/* The same with exp in double (the tests' reference). */
+void s2s_masked_softmax_ref(int B, int Tk, const int32_t *valid, float *A);
+/* ctx_b = Σ_j a'_bj V_j with a' = A ⊙ drop (drop [B,Tk] keep-scales, or NULL); keys with zero
+ * weight add nothing (masked ones are never read). V [.,Tk,H] read through kv_row. */
+void s2s_attn_context(int B, int Tk, int H, const float *A, const float *drop, const float *V,
+                      const int32_t *kv_row, float *ctx);
+/* Backward of the context given dctx [B,H]: dV_j += a'_j dctx (added) and dA_j = drop_j (dctx .
+ * V_j) (written; 0 where a_j = 0). */
+void s2s_attn_context_backward(int B, int Tk, int H, const float *dctx, const float *A, const float *drop,
+                               const float *V, float *dV, float *dA);
+/* Backward of the masked softmax: dS_j = a_j (dA_j - Σ_k a_k dA_k) for j < valid (written; the
+ * masked scores are constants and their entries are left alone). dS may be dA. */
+void s2s_masked_softmax_backward(int B, int Tk, const int32_t *valid, const float *A, const float *dA, float *dS);
+/* Backward of the dot scores: dq_b += Σ_{j<valid} dS_j KP_j and dKP_j += dS_j q_b (both added;
+ * dKP may be the values' gradient, Luong's dot score, where keys and values are one tensor). */
+void s2s_dot_scores_backward(int B, int Tk, int H, const float *dS, const float *q, const float *KP,
+                             const int32_t *valid, float *dq, float *dKP);
+/* y = tanh(x) (fast_tanhf) over n; and back: dx = (dy + dy2) ⊙ (1 - y²) (dy2 NULL: dy alone). */
+void s2s_tanh(size_t n, const float *x, float *y);
+void s2s_tanh_backward(size_t n, const float *y, const float *dy, const float *dy2, float *dx);
+
 /* ---- masked softmax cross-entropy (d2l's MaskedSoftmaxCELoss) -------------------------
  * logits [Tdec,B,V] time-major; y [B,ld_y] labels batch-major; len [B] valid lengths.
  * loss_b = (1/Tfull) Σ_{t<Tdec} [t < len_b] CE(logits_tb, y_bt); Tdec <= Tfull steps are

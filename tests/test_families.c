@@ -250,6 +250,58 @@ static int layer_fixture(const char *name, s2s_cell_kind kind) {
 }
 static int test_lstm_layer(void) { return layer_fixture("fam_lstm.safetensors", S2S_LSTM); }
 
+/* Luong's attention layer alone (tools/make_family_fixtures.py fixture_luong: one query h_t per
+ * row, the encoder outputs K as keys and values) through the s2s_nn kernels the decoder runs:
+ * KP = K W_a^T (general) or K, scores, masked softmax, context c, h~ = tanh(W_c [c; h_t]); and
+ * back from dh~ to dq, dK (the values' and the keys' shares), dW_a, dW_c. */
+static int luong_layer(const char *name, int general) {
+    s2s_st_file *f = open_fixture(name);
+    if (!f) { CHECK(0); return 0; }
+    const int H = META(f, "H"), B = META(f, "B"), Tk = META(f, "Tk");
+    CHECK(META(f, "Tq") == 1);
+    const float *q = F32(f, "queries"), *K = F32(f, "keys"), *Wc = F32(f, "W_c.weight");
+    const float *Wa = general ? F32(f, "W_a.weight") : NULL;
+    const int32_t *valid = I32(f, "valid_lens");
+    float *KPb = calloc((size_t)B * Tk * H, 4), *A = calloc((size_t)B * Tk, 4), *ctx = calloc((size_t)B * H, 4);
+    float *z = calloc((size_t)B * H, 4), *ht = calloc((size_t)B * H, 4), *dz = calloc((size_t)B * H, 4);
+    float *dctx = calloc((size_t)B * H, 4), *dq = calloc((size_t)B * H, 4), *dA = calloc((size_t)B * Tk, 4);
+    float *dK = calloc((size_t)B * Tk * H, 4), *dKP = calloc((size_t)B * Tk * H, 4);
+    float *dWc = calloc((size_t)2 * H * H, 4), *dWa = calloc((size_t)H * H, 4);
+    if (general) s2s_linear_forward(B * Tk, H, H, K, H, Wa, H, NULL, 0.0f, KPb, H);
+    const float *KP = general ? KPb : K;
+    s2s_dot_scores(B, Tk, H, q, KP, NULL, valid, A);
+    s2s_masked_softmax(B, Tk, valid, A);
+    s2s_attn_context(B, Tk, H, A, NULL, K, NULL, ctx);
+    s2s_linear_forward(B, H, H, ctx, H, Wc, 2 * H, NULL, 0.0f, z, H);
+    s2s_linear_forward(B, H, H, q, H, Wc + H, 2 * H, NULL, 1.0f, z, H);
+    s2s_tanh((size_t)B * H, z, ht);
+    CHECK_ARRAY(A, F32(f, "attention_weights"), B * Tk, RTOL, ATOL, "attention_weights");
+    CHECK_ARRAY(ctx, F32(f, "context"), B * H, RTOL, ATOL, "context");
+    CHECK_ARRAY(ht, F32(f, "attentional"), B * H, RTOL, ATOL, "attentional");
+    s2s_tanh_backward((size_t)B * H, ht, F32(f, "dattentional"), NULL, dz);
+    s2s_linear_wgrad(B, H, H, dz, H, ctx, H, dWc, 2 * H, NULL);
+    s2s_linear_wgrad(B, H, H, dz, H, q, H, dWc + H, 2 * H, NULL);
+    s2s_gemm(0, 0, B, H, H, 1.0f, dz, H, Wc, 2 * H, 0.0f, dctx, H);
+    s2s_gemm(0, 0, B, H, H, 1.0f, dz, H, Wc + H, 2 * H, 0.0f, dq, H);
+    s2s_attn_context_backward(B, Tk, H, dctx, A, NULL, K, dK, dA);
+    s2s_masked_softmax_backward(B, Tk, valid, A, dA, dA);
+    s2s_dot_scores_backward(B, Tk, H, dA, q, KP, valid, dq, general ? dKP : dK);
+    if (general) {
+        s2s_linear_wgrad(B * Tk, H, H, dKP, H, K, H, dWa, H, NULL);
+        s2s_gemm(0, 0, B * Tk, H, H, 1.0f, dKP, H, Wa, H, 1.0f, dK, H);
+        CHECK_ARRAY(dWa, F32(f, "grad.W_a.weight"), H * H, RTOL, ATOL, "grad.W_a");
+    }
+    CHECK_ARRAY(dq, F32(f, "grad.queries"), B * H, RTOL, ATOL, "grad.queries");
+    CHECK_ARRAY(dK, F32(f, "grad.keys"), B * Tk * H, RTOL, ATOL, "grad.keys");
+    CHECK_ARRAY(dWc, F32(f, "grad.W_c.weight"), 2 * H * H, RTOL, ATOL, "grad.W_c");
+    free(KPb); free(A); free(ctx); free(z); free(ht); free(dz); free(dctx); free(dq); free(dA); free(dK); free(dKP);
+    free(dWc); free(dWa);
+    s2s_st_free(f);
+    return 0;
+}
+static int test_luong_dot_layer(void) { return luong_layer("fam_luong_dot.safetensors", 0); }
+static int test_luong_general_layer(void) { return luong_layer("fam_luong_general.safetensors", 1); }
+
 /* A 2-layer bidirectional nn.GRU / nn.LSTM over packed sequences, as the encoder computes it:
  * the fixture's inputs x [T,B,In] become the rows of an embedding (position (t, b) is token
  * t*B + b), its parameters the encoder's; then outputs (zero at padding), final states (both
@@ -678,6 +730,8 @@ int main(void) {
     s2s_gemm_backend(S2S_GEMM_OWN);
     RUN(test_lstm_layer);
     RUN(test_gru_layer);
+    RUN(test_luong_dot_layer);
+    RUN(test_luong_general_layer);
     RUN(test_cells_match_reference);
     s2s_linalg_use_reference(1);
     RUN(test_family_gradients);

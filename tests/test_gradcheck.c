@@ -87,6 +87,67 @@ static int attn_case(int use_drop) {
 static int test_attention_grad(void) { return attn_case(0); }
 static int test_attention_dropout_grad(void) { return attn_case(1); }
 
+/* ---- dot-product attention (Luong's steps: scores, masked softmax, context) ------------------
+ * loss = up . ctx with S = dot_scores(q, KP), A = masked_softmax(S), ctx = context(A ⊙ drop, K);
+ * the backward kernels in the order the decoder runs them. */
+typedef struct { float q[AB * AH], KP[AB * AT * AH], K[AB * AT * AH], drop[AB * AT], up[AB * AH]; int32_t valid[AB]; int use_drop; } dot_ctx;
+static void dot_forward(const dot_ctx *c, float *A, float *ctx) {
+    s2s_dot_scores(AB, AT, AH, c->q, c->KP, NULL, c->valid, A);
+    s2s_masked_softmax(AB, AT, c->valid, A);
+    s2s_attn_context(AB, AT, AH, A, c->use_drop ? c->drop : NULL, c->K, NULL, ctx);
+}
+static double dot_loss(void *p) {
+    dot_ctx *c = p; float A[AB * AT], ctx[AB * AH];
+    dot_forward(c, A, ctx);
+    return dot(ctx, c->up, AB * AH);
+}
+static int dot_attn_case(int use_drop) {
+    s2s_rng r; s2s_rng_seed(&r, 3);
+    dot_ctx c;
+    randn(c.q, AB * AH, &r, 1); randn(c.KP, AB * AT * AH, &r, 1); randn(c.K, AB * AT * AH, &r, 1);
+    randn(c.up, AB * AH, &r, 1);
+    for (int i = 0; i < AB * AT; i++) c.drop[i] = s2s_rng_uniform(&r) < 0.3f ? 0.0f : 1.0f / 0.7f;
+    c.valid[0] = 5; c.valid[1] = 2; c.valid[2] = 3; c.use_drop = use_drop;
+    float A[AB * AT], ctx[AB * AH], dA[AB * AT], dK[AB * AT * AH] = {0}, dKP[AB * AT * AH] = {0}, dq[AB * AH] = {0};
+    dot_forward(&c, A, ctx);
+    for (int b = 0; b < AB; b++) {  /* weights sum to one, masked keys get none */
+        double s = 0;
+        for (int j = 0; j < AT; j++) { s += A[b * AT + j]; if (j >= c.valid[b]) CHECK(A[b * AT + j] == 0.0f); }
+        CHECK_NEAR(s, 1.0, 1e-6, 1e-6);
+    }
+    s2s_attn_context_backward(AB, AT, AH, c.up, A, use_drop ? c.drop : NULL, c.K, dK, dA);
+    s2s_masked_softmax_backward(AB, AT, c.valid, A, dA, dA);
+    s2s_dot_scores_backward(AB, AT, AH, dA, c.q, c.KP, c.valid, dq, dKP);
+    CHECK(fd_check("dq", c.q, dq, AB * AH, dot_loss, &c, 1e-2) == 0);
+    CHECK(fd_check("dKP", c.KP, dKP, AB * AT * AH, dot_loss, &c, 1e-2) == 0);
+    CHECK(fd_check("dK(values)", c.K, dK, AB * AT * AH, dot_loss, &c, 1e-2) == 0);
+    return 0;
+}
+static int test_dot_attention_grad(void) { return dot_attn_case(0); }
+static int test_dot_attention_dropout_grad(void) { return dot_attn_case(1); }
+
+/* The fast scores and softmax against their plain references (double sums, exp in double), over
+ * odd widths (lanes_dot's tail), masked keys and rows read through kv_row. */
+static int test_dot_attention_reference(void) {
+    enum { B = 4, T = 7, H = 37 };
+    s2s_rng r; s2s_rng_seed(&r, 4);
+    static float q[B * H], KP[B * T * H], S[B * T], R[B * T];
+    randn(q, B * H, &r, 1); randn(KP, B * T * H, &r, 0.3f);
+    const int32_t valid[B] = {7, 1, 4, 6}, kv_row[B] = {2, 2, 0, 3};
+    for (int i = 0; i < B * T; i++) S[i] = R[i] = 123.0f;  /* masked entries are left alone */
+    s2s_dot_scores(B, T, H, q, KP, kv_row, valid, S);
+    s2s_dot_scores_ref(B, T, H, q, KP, kv_row, valid, R);
+    CHECK_ARRAY(S, R, B * T, 1e-5, 1e-5, "dot scores");
+    for (int b = 0; b < B; b++)
+        for (int j = valid[b]; j < T; j++) CHECK(S[b * T + j] == 123.0f);
+    s2s_masked_softmax(B, T, valid, S);
+    s2s_masked_softmax_ref(B, T, valid, R);
+    CHECK_ARRAY(S, R, B * T, 1e-6, 1e-7, "masked softmax");
+    for (int b = 0; b < B; b++)
+        for (int j = valid[b]; j < T; j++) CHECK(S[b * T + j] == 0.0f && R[b * T + j] == 0.0f);
+    return 0;
+}
+
 /* ---- masked cross-entropy ----------------------------------------------------------------- */
 enum { LB = 3, LT = 4, LV = 6 };
 typedef struct { float logits[LT * LB * LV]; int32_t y[LB * LT], len[LB]; } ce_ctx;
@@ -210,6 +271,9 @@ int main(void) {
     RUN(test_gru_cell_grad);
     RUN(test_attention_grad);
     RUN(test_attention_dropout_grad);
+    RUN(test_dot_attention_grad);
+    RUN(test_dot_attention_dropout_grad);
+    RUN(test_dot_attention_reference);
     RUN(test_masked_ce_grad);
     RUN(test_smoothed_ce_grad);
     RUN(test_smoothed_ce_weight_grad);
