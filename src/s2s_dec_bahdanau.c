@@ -20,8 +20,9 @@ typedef struct bahdanau_ws {
     float *ctx, *dqp;    /* [T,B,H] each step's context, gradient of its W_q q */
     float *q;            /* [B,H] a step's W_q q */
     float *dctx, *dq;    /* [B,H] a step's gradient of the context, of the query */
-    float *ctxT, *WqT;   /* [H,G*H], [H,H] the context columns of W_ih_l0 and W_q transposed */
 } bahdanau_ws;
+
+enum { CTX_T, WQ_T };  /* its transposed copies (ws->wt->fam) */
 
 static int tensors(const s2s_config *c, s2s_tensor_decl *out) {
     const int H = c->hidden;
@@ -35,26 +36,21 @@ static int emb_col(const s2s_config *c) { return c->hidden; }  /* the context fi
 
 static void *carve(const s2s_ws *w, s2s_carve *c) {
     bahdanau_ws local, *out = s2s_take_bytes(c, sizeof local), *d = out ? out : &local;  /* NULL while counting */
-    const size_t B = w->max_B, TB = w->TBd, T = w->Tcap, H = w->H, G = w->G;
+    const size_t B = w->max_B, TB = w->TBd, T = w->Tcap, H = w->H;
     s2s_keys_carve(&d->k, c, w);
     d->F = s2s_take(c, TB * T * H);
     d->A = s2s_take(c, TB * T); d->drop = s2s_take(c, TB * T);
     d->ctx = s2s_take(c, TB * H); d->dqp = s2s_take(c, TB * H);
     d->q = s2s_take(c, B * H); d->dctx = s2s_take(c, B * H); d->dq = s2s_take(c, B * H);
-    d->ctxT = s2s_take(c, H * G * H); d->WqT = s2s_take(c, H * H);
     return out;
 }
 
 static void prepare(const s2s_model *m, s2s_ws *ws, const int32_t *src_len, int train, s2s_rng *rng) {
     bahdanau_ws *d = ws->dec_priv;
-    const int B = ws->B, T = ws->T, H = ws->H, G = ws->G;
+    const int B = ws->B, T = ws->T, H = ws->H;
     const float p = m->cfg.dropout;
     s2s_keys_prepare(ws, &d->k, src_len);
     s2s_linear_forward(B * T, H, H, d->k.K, H, m->p.att[WK], H, NULL, 0.0f, d->k.KP, H);
-    if (ws->wt.on) {
-        s2s_transpose(d->ctxT, s2s_dec_ih0(m, 0), G * H, H, in0(&m->cfg));
-        s2s_transpose(d->WqT, m->p.att[WQ], H, H, H);
-    }
     d->dropped = train && p > 0;
     if (d->dropped) s2s_dropout_fill(d->drop, (size_t)ws->Tdec * B * T, p, s2s_rng_next(rng));
 }
@@ -63,10 +59,10 @@ static const float *step(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s) 
     bahdanau_ws *d = ws->dec_priv;
     const int B = s->B, T = ws->T, H = ws->H, G = ws->G, L = ws->L;
     const size_t o = (size_t)s->t * ws->B, BT = o * T;  /* step t's first row, first weight */
-    s2s_step_linear(ws, B, H, H, s->prev[L - 1][0], m->p.att[WQ], H, d->WqT, NULL, 0.0f, d->q);
+    s2s_step_linear(ws, B, H, H, s->prev[L - 1][0], m->p.att[WQ], H, ws->wt->fam[WQ_T], NULL, 0.0f, d->q);
     s2s_attn_forward(B, T, H, d->q, d->k.KP, d->k.K, s->infer ? d->k.kv_row : NULL, d->k.valid, m->p.att[WV],
                      !s->infer && d->dropped ? d->drop + BT : NULL, d->F + BT * H, d->A + BT, d->ctx + o * H);
-    s2s_step_linear(ws, B, G * H, H, d->ctx + o * H, s2s_dec_ih0(m, 0), in0(&m->cfg), d->ctxT, NULL, 1.0f,
+    s2s_step_linear(ws, B, G * H, H, d->ctx + o * H, s2s_dec_ih0(m, 0), in0(&m->cfg), ws->wt->fam[CTX_T], NULL, 1.0f,
                     ws->dec[0].gi + o * G * H);
     s2s_dec_layers(m, ws, s);
     return s->next[L - 1][0];
@@ -110,6 +106,14 @@ static void reorder(const s2s_model *m, s2s_ws *ws, int B, const int *from) {
 
 static const float *attention(const s2s_ws *ws) { return ((const bahdanau_ws *)ws->dec_priv)->A; }
 
+/* The context columns of W_ih_l0 [G*H,H] and W_q [H,H], read by every step. */
+static int transposed(const s2s_config *c, const s2s_params *p, float **fam, s2s_wt_job *out) {
+    const int H = c->hidden, G = s2s_cell_of(c->cell)->gates;
+    out[0] = (s2s_wt_job){&fam[CTX_T], p ? p->dec[0].w_ih : NULL, G * H, H, in0(c)};
+    out[1] = (s2s_wt_job){&fam[WQ_T], p ? p->att[WQ] : NULL, H, H, H};
+    return 2;
+}
+
 static double flops(const s2s_model *m, const s2s_ws *ws, double rows) {
     (void)m;
     const double H = ws->H, G = ws->G, B = ws->B, T = ws->T;
@@ -119,5 +123,5 @@ static double flops(const s2s_model *m, const s2s_ws *ws, double rows) {
 
 const s2s_decoder_ops s2s_dec_bahdanau = {
     "bahdanau", "attn", 1, tensors, in0, emb_col, carve, prepare, step, outputs,
-    step_backward, finish_backward, reorder, attention, flops, "Bahdanau attention", 0,
+    step_backward, finish_backward, reorder, attention, flops, "Bahdanau attention", 0, transposed,
 };

@@ -24,8 +24,9 @@ typedef struct luong_ws {
     float *dctx, *dq;    /* [B,H] a step's gradients of c_t, of h_t through W_c and the scores */
     float *dA;           /* [B,T] a step's gradient of the weights, then of the scores (in place) */
     float *dfeed;        /* [B,H] gradient of h~_{t-1} from step t's input (input feeding) */
-    float *WcT, *feedT;  /* [2H,H] W_c transposed; [H,G*H] the feed columns of W_ih_l0 transposed */
 } luong_ws;
+
+enum { WC_T, FEED_T };  /* its transposed copies (ws->wt->fam) */
 
 static int general(const s2s_config *c) { return c->attention == S2S_LUONG_GENERAL; }
 static const float *W_a(const s2s_params *p) { return p->att[0]; }
@@ -43,13 +44,12 @@ static int emb_col(const s2s_config *c) { (void)c; return 0; }  /* h~_{t-1} afte
 
 static void *carve(const s2s_ws *w, s2s_carve *c) {
     luong_ws local, *out = s2s_take_bytes(c, sizeof local), *d = out ? out : &local;  /* NULL while counting */
-    const size_t B = w->max_B, TB = w->TBd, T = w->Tcap, H = w->H, G = w->G;
+    const size_t B = w->max_B, TB = w->TBd, T = w->Tcap, H = w->H;
     s2s_keys_carve(&d->k, c, w);
     d->A = s2s_take(c, TB * T); d->drop = s2s_take(c, TB * T);
     d->ctx = s2s_take(c, TB * H); d->ht = s2s_take(c, TB * H); d->dz = s2s_take(c, TB * H);
     d->z = s2s_take(c, B * H); d->dctx = s2s_take(c, B * H); d->dq = s2s_take(c, B * H); d->dfeed = s2s_take(c, B * H);
     d->dA = s2s_take(c, B * T);
-    d->WcT = s2s_take(c, 2 * H * H); d->feedT = s2s_take(c, H * G * H);
     return out;
 }
 
@@ -57,14 +57,10 @@ static const float *keys_of(const s2s_model *m, const luong_ws *d) { return gene
 
 static void prepare(const s2s_model *m, s2s_ws *ws, const int32_t *src_len, int train, s2s_rng *rng) {
     luong_ws *d = ws->dec_priv;
-    const int B = ws->B, T = ws->T, H = ws->H, G = ws->G;
+    const int B = ws->B, T = ws->T, H = ws->H;
     const float p = m->cfg.dropout;
     s2s_keys_prepare(ws, &d->k, src_len);
     if (general(&m->cfg)) s2s_linear_forward(B * T, H, H, d->k.K, H, W_a(&m->p), H, NULL, 0.0f, d->k.KP, H);
-    if (ws->wt.on) {
-        s2s_transpose(d->WcT, W_c(&m->cfg, &m->p), H, 2 * H, 2 * H);
-        if (m->cfg.input_feed) s2s_transpose(d->feedT, s2s_dec_ih0(m, ws->E), G * H, H, in0(&m->cfg));
-    }
     d->dropped = train && p > 0;
     if (d->dropped) s2s_dropout_fill(d->drop, (size_t)ws->Tdec * B * T, p, s2s_rng_next(rng));
     d->fed = 0;
@@ -74,11 +70,11 @@ static const float *step(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s) 
     luong_ws *d = ws->dec_priv;
     const int B = s->B, T = ws->T, H = ws->H, G = ws->G, L = ws->L;
     const size_t o = (size_t)s->t * ws->B;  /* step t's first row */
-    const float *Wc = W_c(&m->cfg, &m->p);
+    const float *Wc = W_c(&m->cfg, &m->p), *WcT = ws->wt->fam[WC_T];
     if (m->cfg.input_feed) {  /* h~_{t-1} through its columns of W_ih_l0 (h~_0 = 0: nothing) */
         const float *prev = s->infer ? (d->fed ? d->ht : NULL) : s->t > 0 ? d->ht + (o - ws->B) * H : NULL;
         if (prev)
-            s2s_step_linear(ws, B, G * H, H, prev, s2s_dec_ih0(m, ws->E), in0(&m->cfg), d->feedT, NULL, 1.0f,
+            s2s_step_linear(ws, B, G * H, H, prev, s2s_dec_ih0(m, ws->E), in0(&m->cfg), ws->wt->fam[FEED_T], NULL, 1.0f,
                             ws->dec[0].gi + o * G * H);
     }
     s2s_dec_layers(m, ws, s);
@@ -89,8 +85,8 @@ static const float *step(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s) 
     s2s_dot_scores(B, T, H, h, keys_of(m, d), kv_row, d->k.valid, A);
     s2s_masked_softmax(B, T, d->k.valid, A);
     s2s_attn_context(B, T, H, A, !s->infer && d->dropped ? d->drop + o * T : NULL, d->k.K, kv_row, ctx);
-    s2s_step_linear(ws, B, H, H, ctx, Wc, 2 * H, d->WcT, NULL, 0.0f, d->z);
-    s2s_step_linear(ws, B, H, H, h, Wc + H, 2 * H, d->WcT + (size_t)H * H, NULL, 1.0f, d->z);
+    s2s_step_linear(ws, B, H, H, ctx, Wc, 2 * H, WcT, NULL, 0.0f, d->z);
+    s2s_step_linear(ws, B, H, H, h, Wc + H, 2 * H, WcT + (size_t)H * H, NULL, 1.0f, d->z);
     s2s_tanh((size_t)B * H, d->z, ht);
     if (s->infer) d->fed = 1;
     return ht;
@@ -163,6 +159,15 @@ static void reorder(const s2s_model *m, s2s_ws *ws, int B, const int *from) {
 
 static const float *attention(const s2s_ws *ws) { return ((const luong_ws *)ws->dec_priv)->A; }
 
+/* W_c [H,2H], and with input feeding the feed columns of W_ih_l0 [G*H,H], read by every step. */
+static int transposed(const s2s_config *c, const s2s_params *p, float **fam, s2s_wt_job *out) {
+    const int H = c->hidden, G = s2s_cell_of(c->cell)->gates;
+    int n = 0;
+    out[n++] = (s2s_wt_job){&fam[WC_T], p ? W_c(c, p) : NULL, H, 2 * H, 2 * H};
+    if (c->input_feed) out[n++] = (s2s_wt_job){&fam[FEED_T], p ? p->dec[0].w_ih + c->embed : NULL, G * H, H, in0(c)};
+    return n;
+}
+
 static double flops(const s2s_model *m, const s2s_ws *ws, double rows) {
     const double H = ws->H, G = ws->G, B = ws->B, T = ws->T;
     /* W_a K once (general); per row-step the scores and context, W_c, and the fed-back h~ */
@@ -172,9 +177,9 @@ static double flops(const s2s_model *m, const s2s_ws *ws, double rows) {
 
 const s2s_decoder_ops s2s_dec_luong_dot = {
     "luong-dot", "luong", 1, tensors, in0, emb_col, carve, prepare, step, outputs,
-    step_backward, finish_backward, reorder, attention, flops, "Luong attention, dot score", 1,
+    step_backward, finish_backward, reorder, attention, flops, "Luong attention, dot score", 1, transposed,
 };
 const s2s_decoder_ops s2s_dec_luong_general = {
     "luong-general", "luong", 1, tensors, in0, emb_col, carve, prepare, step, outputs,
-    step_backward, finish_backward, reorder, attention, flops, "Luong attention, general score", 1,
+    step_backward, finish_backward, reorder, attention, flops, "Luong attention, general score", 1, transposed,
 };

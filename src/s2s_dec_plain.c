@@ -74,5 +74,5 @@ static double flops(const s2s_model *m, const s2s_ws *ws, double rows) {
 
 const s2s_decoder_ops s2s_dec_plain = {
     "none", "plain", 0, tensors, in0, emb_col, carve, prepare, step, outputs,
-    step_backward, finish_backward, reorder, NULL, flops, "plain", 0,
+    step_backward, finish_backward, reorder, NULL, flops, "plain", 0, NULL,
 };

@@ -1,5 +1,5 @@
 /* What every decoder shares: its recurrent layers for one step, forward and backward, the
- * transposed weights of the steps, the products over all steps, and the attention keys. */
+ * products over all steps, and the attention keys. */
 #include <string.h>
 
 #include "s2s_decoder.h"
@@ -8,7 +8,7 @@
 
 void s2s_step_linear(const s2s_ws *ws, int M, int N, int K, const float *x, const float *W, int ldw,
                      const float *WT, const float *b, float beta, float *y) {
-    if (ws->wt.on) s2s_linear_forward_t(M, N, K, x, K, WT, N, b, beta, y, N);
+    if (ws->wt_on) s2s_linear_forward_t(M, N, K, x, K, WT, N, b, beta, y, N);
     else s2s_linear_forward(M, N, K, x, K, W, ldw, b, beta, y, N);
 }
 
@@ -27,15 +27,6 @@ void s2s_dec_wgrad(const s2s_ws *ws, int rows, int cols, const float *D, int ldd
 
 const float *s2s_dec_ih0(const s2s_model *m, int col) { return m->p.dec[0].w_ih + col; }
 
-void s2s_dec_transpose(const s2s_model *m, s2s_ws *ws) {
-    const int H = ws->H, G = ws->G;
-    if (!ws->wt.on) return;
-    for (int l = 0; l < ws->L; l++) {
-        s2s_transpose(ws->wt.dec_hh[l], m->p.dec[l].w_hh, G * H, H, H);
-        if (l > 0) s2s_transpose(ws->wt.dec_ih[l], m->p.dec[l].w_ih, G * H, H, H);
-    }
-}
-
 void s2s_dec_layers(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s) {
     const int H = ws->H, L = ws->L, G = ws->G, B = s->B;
     const size_t o = (size_t)s->t * ws->B * H, plane = ws->TBd * H;
@@ -50,9 +41,9 @@ void s2s_dec_layers(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s) {
                 s2s_mul((size_t)B * H, x, dr->mask + o, dr->xd + o);
                 x = dr->xd + o;
             }
-            s2s_step_linear(ws, B, G * H, H, x, w->w_ih, H, ws->wt.dec_ih[l], w->b_ih, 0.0f, gi);
+            s2s_step_linear(ws, B, G * H, H, x, w->w_ih, H, ws->wt->dec_ih[l], w->b_ih, 0.0f, gi);
         }
-        const s2s_cell_fwd a = {B, H, gi, s->prev[l][0], s->prev[l][1], w->w_hh, ws->wt.on ? ws->wt.dec_hh[l] : NULL,
+        const s2s_cell_fwd a = {B, H, gi, s->prev[l][0], s->prev[l][1], w->w_hh, ws->wt_on ? ws->wt->dec_hh[l] : NULL,
                                 w->b_hh, 0, ws->gh, s->next[l][0], s->next[l][1], r->cache + o, plane};
         ws->cell->forward(&a);
     }

@@ -37,7 +37,7 @@ typedef struct s2s_decoder_ops {
      * NULL while counting. */
     void *(*carve)(const s2s_ws *w, s2s_carve *c);
     /* Once per batch, after the encoder and the common decoder set-up (ws->Tdec, the initial
-     * states, the layers' dropout masks): keys, transposed weights, attention dropout. */
+     * states, the layers' dropout masks): keys, attention dropout. */
     void (*prepare)(const s2s_model *m, s2s_ws *ws, const int32_t *src_len, int train, s2s_rng *rng);
     /* One step: adds its share to layer 0's projection, runs the layers (s2s_dec_layers), and
      * returns the step's output rows [B,H] for the dense layer. */
@@ -59,6 +59,10 @@ typedef struct s2s_decoder_ops {
     double (*flops)(const s2s_model *m, const s2s_ws *ws, double rows);
     const char *title;                 /* what `seq2seq info` calls it */
     int feeds;                         /* takes --input-feed (h~_{t-1} beside the embedding) */
+    /* The weights its steps read transposed (s2s_wt): at most S2S_WT_FAM copies into fam[0..n),
+     * W from p (NULL: shapes only); returns n. NULL: none. Made before the pass (s2s_wt_make),
+     * read through ws->wt->fam while ws->wt_on. */
+    int (*transposed)(const s2s_config *c, const s2s_params *p, float **fam, s2s_wt_job *out);
 } s2s_decoder_ops;
 
 /* The table (s2s_families.c): NULL for an unknown kind. */
@@ -73,9 +77,6 @@ void s2s_dec_layers(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s);
  * layer's state after the step; on return, on its state before. Fills dgi/dgh at t (the other
  * rows zeroed, so products over all steps may include them). */
 void s2s_dec_layers_backward(s2s_model *m, s2s_ws *ws, int t, int Bt);
-/* The transposed copies of the layers' per-step weights (when ws->wt.on, which the encoder
- * decides for the pass). */
-void s2s_dec_transpose(const s2s_model *m, s2s_ws *ws);
 /* Layer 0's weight columns [col, col + width) of decoder.rnn.weight_ih_l0. */
 const float *s2s_dec_ih0(const s2s_model *m, int col);
 

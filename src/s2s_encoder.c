@@ -36,7 +36,6 @@ void s2s_enc_carve(s2s_ws *w, s2s_carve *c, float dropout) {
             } else {  /* a layer's are free once it has passed its gradient down */
                 r->dgi = w->enc[0][d].dgi; r->dgh = w->enc[0][d].dgh;
             }
-            w->wt.enc_hh[l][d] = s2s_take(c, Hd * G * Hd);
         }
         if (l > 0 && dropout > 0) { w->enc_drop[l].mask = s2s_take(c, TB * H); w->enc_drop[l].xd = s2s_take(c, TB * H); }
         if (w->dirs == 2) w->enc_cat[l] = s2s_take(c, TB * H);
@@ -68,7 +67,7 @@ static void run_direction(const s2s_model *m, s2s_ws *ws, int l, int d, int B) {
     for (int s = 0; s < T; s++) {
         const size_t o = s * BHd;
         float *c_prev = r->cs ? r->cs + o : NULL, *c = r->cs ? r->cs + o + BHd : NULL;
-        const s2s_cell_fwd a = {B, Hd, r->gi + G * o, r->hs + o, c_prev, w->w_hh, ws->wt.on ? ws->wt.enc_hh[l][d] : NULL,
+        const s2s_cell_fwd a = {B, Hd, r->gi + G * o, r->hs + o, c_prev, w->w_hh, ws->wt_on ? ws->wt->enc_hh[l][d] : NULL,
                                 w->b_hh, s == 0, ws->gh, r->hs + o + BHd, c, r->cache + o, plane};
         ws->cell->forward(&a);
         if (ws->dirs == 2) {  /* rows at padding keep their state */
@@ -100,12 +99,11 @@ static void join_directions(s2s_ws *ws, int l, int B) {
     }
 }
 
+/* Whether the pass (encoder and decoder) reads transposed copies, and its own set made for it
+ * when none is lent (s2s_wt). */
 static void transpose_weights(const s2s_model *m, s2s_ws *ws, int B) {
-    const int Hd = ws->Hd, G = ws->G;
-    ws->wt.on = B > 4;
-    if (!ws->wt.on) return;
-    for (int l = 0; l < ws->L; l++)
-        for (int d = 0; d < ws->dirs; d++) s2s_transpose(ws->wt.enc_hh[l][d], m->p.enc[l][d].w_hh, G * Hd, Hd, Hd);
+    ws->wt_on = B >= S2S_WT_MIN_ROWS;
+    if (ws->wt_on && ws->wt == &ws->own_wt) s2s_wt_make(m, &ws->own_wt, 0, 1);
 }
 
 void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const int32_t *src_len,

@@ -57,8 +57,6 @@ static void dec_carve(s2s_ws *w, s2s_carve *c, float dropout) {
         w->dh[l] = s2s_take(c, B * H);
         w->dc[l] = w->S > 1 ? s2s_take(c, B * H) : NULL;
         for (int s = 0; s < w->S; s++) { w->inf_now[l][s] = s2s_take(c, B * H); w->inf_next[l][s] = s2s_take(c, B * H); }
-        w->wt.dec_hh[l] = s2s_take(c, H * G * H);
-        w->wt.dec_ih[l] = l ? s2s_take(c, H * G * H) : NULL;
     }
     w->dlow = s2s_take(c, B * H);
     w->dec_dx = s2s_take(c, TB * E);
@@ -72,9 +70,12 @@ static void dec_carve(s2s_ws *w, s2s_carve *c, float dropout) {
     w->inf_perm = s2s_take(c, B * G * H);  /* rows of H or G*H */
 }
 
-static void ws_layout(s2s_ws *w, s2s_carve *c, float dropout) {
+static void ws_layout(s2s_ws *w, const s2s_config *cfg, s2s_carve *c) {
+    const float dropout = cfg->dropout;
     s2s_enc_carve(w, c, dropout);
     dec_carve(w, c, dropout);
+    s2s_wt_carve(cfg, &w->own_wt, c);
+    w->wt = &w->own_wt;
     const size_t E = w->E, V = w->Vt, Vs = w->Vs;
     for (int side = 0; side < 2; side++) {
         s2s_tok_table *tb = side ? &w->dec_tab : &w->enc_tab;
@@ -96,7 +97,7 @@ size_t s2s_ws_estimate_opts(const s2s_config *c, int max_B, int T, const s2s_ws_
     memset(&w, 0, sizeof w);
     ws_dims(&w, c, max_B, T, opts ? opts->max_tokens : 0, opts ? opts->inference : 0);
     s2s_carve cv = {NULL, 0};
-    ws_layout(&w, &cv, c->dropout);
+    ws_layout(&w, c, &cv);
     return cv.used;
 }
 
@@ -117,7 +118,7 @@ int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *
     }
     ws_dims(w, &m->cfg, max_B, T, w->opt.max_tokens, w->opt.inference);
     s2s_carve c = {NULL, 0};
-    ws_layout(w, &c, m->cfg.dropout);
+    ws_layout(w, &m->cfg, &c);
     w->bytes = c.used;
     /* a large block from the kernel directly: its pages are zero until first touched, so a pass
      * that uses part of the capacity (short batches, inference) neither clears nor holds the rest */
@@ -134,7 +135,7 @@ int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *
                         max_B, T, c.used / 1048576.0);
     }
     c.base = (char *)w->block; c.used = 0;
-    ws_layout(w, &c, m->cfg.dropout);
+    ws_layout(w, &m->cfg, &c);
     w->g = m->g;
     w->grads = m->grads;
     *out = w;
@@ -230,7 +231,6 @@ static void dec_embed(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
 static void dec_start(const s2s_model *m, s2s_ws *ws, int train, s2s_rng *rng) {
     const size_t BH = (size_t)ws->B * ws->H;
     const float p = m->cfg.dropout;
-    s2s_dec_transpose(m, ws);
     ws->dec_dropped = train && p > 0;
     for (int l = 0; l < ws->L; l++) {
         s2s_rnn_cache *r = &ws->dec[l];

@@ -12,7 +12,6 @@
 void s2s_encode(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const int32_t *src_len) {
     const size_t BH = (size_t)B * ws->H;
     s2s_enc_forward(m, ws, B, src, src_len, 0, NULL);
-    s2s_dec_transpose(m, ws);
     ws->dec_full = 0;
     ws->Tdec = 1;
     ws->dec_dropped = 0;

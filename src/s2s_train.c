@@ -1,5 +1,6 @@
 /* The training loop (d2l's train_seq2seq). */
 #include "s2s_train.h"
+#include "s2s_ws.h"
 
 #include <math.h>
 #include <omp.h>
@@ -43,7 +44,8 @@ void s2s_trainer_memory_opts(const s2s_config *c, const s2s_train_opts *o, int n
     const int B = o->batch_tokens > 0 ? o->batch_tokens : o->batch;
     const int S = shard_count(o->threads, B < n ? B : n);
     const double np = (double)s2s_param_count(c);
-    *state = (4.0 + (S > 1 ? S : 0)) * sizeof(float) * np;  /* params, grads, Adam m and v, shard grads */
+    /* params, grads, Adam m and v; with slices their grads and the shared transposed copies */
+    *state = (4.0 + (S > 1 ? S : 0)) * sizeof(float) * np + (S > 1 ? sizeof(float) * (double)s2s_wt_floats(c) : 0.0);
     s2s_ws_opts wo = {.token_tables = 1, .max_tokens = tokens};
     *act = (double)S * (double)s2s_ws_estimate_opts(c, rows, c->num_steps, &wo);
 }
@@ -130,6 +132,21 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
             s2s_trainer_free(t);
             return S2S_ERR;
         }
+    if (t->shards > 1) {  /* the slices' shared transposed copies */
+        s2s_carve cv = {NULL, 0};
+        s2s_wt shape;
+        s2s_wt_carve(&m->cfg, &shape, &cv);
+        if (!(t->wt = s2s_calloc(1, sizeof *t->wt, err, "the shared transposed weights")) ||
+            !(t->wt_block = aligned_alloc(64, cv.used))) {
+            if (t->wt) s2s_errf(err, "out of memory: the shared transposed weights need %.1f MiB", cv.used / 1048576.0);
+            s2s_trainer_free(t);
+            return S2S_ERR;
+        }
+        cv = (s2s_carve){(char *)t->wt_block, 0};
+        s2s_wt_carve(&m->cfg, t->wt, &cv);
+        t->wt_floats = s2s_wt_floats(&m->cfg);
+        t->share_wt = 1;
+    }
     t->ws = t->shard_ws[0];
     t->ws_rows = tokens > 0 && tokens / T < rows ? (int)(tokens / T) : rows;
     t->bdec = t->bsrc + (size_t)B * T; t->btgt = t->bdec + (size_t)B * T;
@@ -142,7 +159,7 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
 void s2s_trainer_free(s2s_trainer *t) {
     if (!t) return;
     free(t->adam.m); free(t->adam.v); free(t->perm); free(t->bsrc); free(t->loss); free(t->order); free(t->dist_vals);
-    free(t->bstart);
+    free(t->bstart); free(t->wt); free(t->wt_block);
     for (int s = 0; s < t->shards; s++) s2s_ws_free(t->shard_ws[s]);
     free(t);
 }
@@ -251,6 +268,13 @@ static void sum_slices(float *dst, const float *const *sg, int S, size_t n) {
     }
 }
 
+/* The step's shared transposed copies are made by the calling thread before the slices start
+ * below this many floats (d2l's model: 22,528, microseconds: as long as each slice's own copies
+ * took, in parallel, and no barrier added); from it on the slices' threads make a part each
+ * and wait for each other before their passes (the big configuration: 1.2 M floats, 1.5-2.5
+ * ms from memory just written by Adam). */
+#define WT_SPLIT_MIN (1 << 18)
+
 /* This process's slices, one thread each, into their own gradients, then summed into the
  * model's; loss[s] slice s's loss. Returns the sum's clipping norm when it measured it in the
  * same pass (s2s_sum_norm_parts with `parts` parts, the step's in one process), else -1. */
@@ -258,21 +282,38 @@ static double sharded_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, d
     const int S = t->shards;
     s2s_rng rng[S2S_MAX_SHARDS];
     s2s_batch part[S2S_MAX_SHARDS];
+    int rows = 0;  /* the longest slice's */
     for (int s = 0; s < S; s++) {  /* a slice of the batch; a stream of its own */
         part[s] = slice(bt, t->gshards, t->shard0 + s);
         shard_rng(&rng[s], seed, t->shard0 + s);
+        if (part[s].B > rows) rows = part[s].B;
     }
-#pragma omp parallel for num_threads(S) schedule(static, 1)
-    for (int s = 0; s < S; s++) {
-        float *g = s2s_ws_grads(t->shard_ws[s]);
-        memset(g, 0, t->m->n_params * sizeof(float));
-        loss[s] = 0.0;
-        if (part[s].B > 0) {
-            s2s_rng r = rng[s];  /* a copy on this thread's stack: no false sharing */
-            loss[s] = s2s_forward(t->m, t->shard_ws[s], &part[s], 1, 0, &r, NULL);
-            s2s_backward(t->m, t->shard_ws[s], &part[s]);
+    /* one set of transposed copies for all the slices, from the weights of this step (the last
+     * update changed them); made only when a slice reads it */
+    const int share = t->wt && t->share_wt && rows >= S2S_WT_MIN_ROWS;
+    const int split = share && (t->wt_floats >= WT_SPLIT_MIN || t->share_wt == 2);
+    if (share && !split) s2s_wt_make(t->m, t->wt, 0, 1);
+    for (int s = 0; s < S; s++) s2s_ws_lend_wt(t->shard_ws[s], share ? t->wt : NULL);
+#pragma omp parallel num_threads(S)
+    {
+        const int th = omp_get_thread_num(), nt = omp_get_num_threads();
+        if (split) {
+            s2s_wt_make(t->m, t->wt, th, nt);
+#pragma omp barrier
+        }
+        for (int s = th; s < S; s += nt) {  /* slice s on thread s (fewer threads: round robin) */
+            float *g = s2s_ws_grads(t->shard_ws[s]);
+            memset(g, 0, t->m->n_params * sizeof(float));
+            loss[s] = 0.0;
+            if (part[s].B > 0) {
+                s2s_rng r = rng[s];  /* a copy on this thread's stack: no false sharing */
+                loss[s] = s2s_forward(t->m, t->shard_ws[s], &part[s], 1, 0, &r, NULL);
+                s2s_backward(t->m, t->shard_ws[s], &part[s]);
+            }
         }
     }
+    /* the weights change at the update: shard 0's workspace (validation's) makes its own again */
+    for (int s = 0; s < S; s++) s2s_ws_lend_wt(t->shard_ws[s], NULL);
     for (int s = 0; s < S; s++)
         if (part[s].B > 0) t->ep_flops += 3.0 * s2s_ws_forward_flops(t->m, t->shard_ws[s]);
     /* sum the shards' gradients in a fixed order (threads split the arena, not the shards) */

@@ -47,6 +47,15 @@ typedef struct s2s_trainer {
     s2s_ws *shard_ws[S2S_MAX_SHARDS];
     int shards;             /* this process's slices of every batch (its threads) */
     int shard0, gshards;    /* the first one's index among the job's, and the job's count */
+    /* With more than one slice: the transposed copies of the weights (s2s_ws.h) that all the
+     * slices read, made once per step (after the update, before the passes) instead of once per
+     * slice; wt_block holds them. share_wt 1 (the default): made by the calling thread or by
+     * all the slices' threads by size (s2s_train.c); 2: always by all the threads; 0: each slice
+     * makes its own (the tests' reference: the same bits either way). */
+    struct s2s_wt *wt;
+    float *wt_block;
+    size_t wt_floats;
+    int share_wt;
     int stopped;            /* a job's ranks agreed to stop (at the last batch's exchange) */
     double *dist_vals;      /* [ranks, 2 + S2S_MAX_SHARDS] the values each step's exchange gathers */
     s2s_rng rng;            /* shuffling and dropout (continues the init stream) */

@@ -30,16 +30,50 @@ typedef struct s2s_layer_drop {
     float *xd;          /* [T,B,H] the dropped input */
 } s2s_layer_drop;
 
-/* Transposed copies of the weights the per-step products use, made at the start of every
- * encoder pass of more than 4 rows: a step's x W^T then reads W^T in place instead of
- * re-packing W for every step. Few rows go through BLAS's gemv on W as it is. The decoders
- * keep their own (attention's context columns, queries) in their buffers. */
+/* Transposed copies of the weights the per-step products read: a step's x W^T then reads W^T
+ * in place instead of BLAS re-packing W at every step. A pass of more than 4 rows reads them
+ * (ws->wt_on, decided by the encoder: B >= S2S_WT_MIN_ROWS); fewer rows go through BLAS's gemv on W as it is. Each
+ * copy is W [rows,cols] transposed: [cols,rows].
+ *
+ * Who makes them. A workspace owns a set (own_wt, carved in its block) and every encoder pass
+ * remakes it from the model it is given: each pass is right on its own whatever changed the
+ * weights since (inference, validation, the tests that move weights by hand). A caller running
+ * several workspaces on the same weights may instead lend them one set it keeps current
+ * (s2s_ws_lend_wt): the trainer makes one per optimizer update, the weights changing only
+ * there, split over its threads, and all its slices read it, where each slice used to make its
+ * own copy of the same numbers (exact copies: the same bits either way). */
+enum { S2S_WT_FAM = 2 };  /* copies a decoder family may add */
+enum { S2S_WT_MIN_ROWS = 5 };  /* a pass of this many rows or more reads the copies */
 typedef struct s2s_wt {
-    int on;
     float *enc_hh[S2S_MAX_LAYERS][2];  /* [Hd,G*Hd] */
     float *dec_hh[S2S_MAX_LAYERS];     /* [H,G*H] */
     float *dec_ih[S2S_MAX_LAYERS];     /* [H,G*H] layers l >= 1 */
+    float *fam[S2S_WT_FAM];            /* the decoder family's, in the order of its `transposed` */
 } s2s_wt;
+
+/* One copy to make: *dst [cols,rows] = W [rows,cols] (leading dimension ldw) transposed. */
+typedef struct s2s_wt_job {
+    float **dst;       /* the set's pointer to the copy */
+    const float *W;    /* NULL when only the shapes are asked for */
+    int rows, cols, ldw;
+} s2s_wt_job;
+enum { S2S_WT_JOBS = 4 * S2S_MAX_LAYERS + S2S_WT_FAM };
+
+/* The copies a set holds for configuration c: W from p (NULL: shapes only), dst into wt.
+ * Returns their count. */
+int s2s_wt_jobs(const s2s_config *c, const s2s_params *p, s2s_wt *wt, s2s_wt_job *jobs);
+/* Takes a set's buffers from a carve (s2s_take: NULL while counting). */
+void s2s_wt_carve(const s2s_config *c, s2s_wt *wt, s2s_carve *cv);
+/* Makes part `part` of `parts` of every copy of wt from m's weights (each copy's columns of W
+ * cut in `parts` ranges): parts callers at once, one part each, make the whole set. */
+void s2s_wt_make(const s2s_model *m, s2s_wt *wt, int part, int parts);
+/* The floats the copies of a set for c hold. */
+size_t s2s_wt_floats(const s2s_config *c);
+/* The workspace's passes read wt (a set for the model they are given, made from its current
+ * weights and kept current by the caller: the passes do not make it) instead of their own;
+ * NULL: their own again, made at every pass. wt stays the caller's and must outlive the
+ * lending. */
+void s2s_ws_lend_wt(s2s_ws *ws, const s2s_wt *wt);
 
 /* A batch's distinct tokens and their first-layer projections (s2s_tokproj.c). */
 typedef struct s2s_tok_table {
@@ -108,7 +142,9 @@ struct s2s_ws {
     /* inference: each layer's state [B,H] (h, c) now and after the step being computed */
     float *inf_now[S2S_MAX_LAYERS][2], *inf_next[S2S_MAX_LAYERS][2];
     float *inf_perm;                    /* [B, max(H, G*H)] reorder scratch */
-    s2s_wt wt;
+    s2s_wt own_wt;                      /* its own transposed copies (s2s_wt) */
+    const s2s_wt *wt;                   /* what the passes read: &own_wt, or a lent set */
+    int wt_on;                          /* this pass reads wt (more than 4 rows) */
     /* token tables: the encoder's layer 0, the decoder's embedding columns */
     s2s_tok_table enc_tab, dec_tab;
     int32_t *seen;                      /* [max(Vs,Vt)] token -> 1 + its slot; zeros between uses */
@@ -134,8 +170,8 @@ void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, 
 void s2s_enc_backward(s2s_model *m, s2s_ws *ws, const int32_t *src);
 double s2s_enc_flops(const s2s_ws *ws);
 
-/* A step's y = x W^T + b (x [M,K], y [M,N]): through the pass's transposed copy WT when it has
- * one. */
+/* A step's y = x W^T + b (x [M,K], y [M,N]): through the pass's transposed copy WT when it reads
+ * them (ws->wt_on). */
 void s2s_step_linear(const s2s_ws *ws, int M, int N, int K, const float *x, const float *W, int ldw,
                      const float *WT, const float *b, float beta, float *y);
 /* dW += Σ_t D_t^T X_t (and db += Σ D rows) over the decoder rows still going at each step. */

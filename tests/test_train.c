@@ -1,6 +1,8 @@
 /* The training loop's bookkeeping: a stop between epochs leaves the state of the finished epoch
- * (so --resume shuffles as an unbroken run does), and the clipping norm's parts decide its
+ * (so --resume shuffles as an unbroken run does), the slices share one set of transposed
+ * weights per step, and the clipping norm's parts decide its
  * rounding whatever the threads that compute them (what lets MPI ranks clip as one process). */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include "harness.h"
 #include "s2s_optim.h"
 #include "s2s_train.h"
+#include "s2s_ws.h"
 
 typedef struct toy {
     s2s_pairs pairs;
@@ -145,8 +148,78 @@ static int test_fused_passes(void) {
     return 0;
 }
 
+/* Every float of a workspace's own transposed copies: set to NaN (poison), or count the NaNs. */
+static size_t own_copies(const s2s_model *m, s2s_ws *ws, int poison) {
+    s2s_wt_job jobs[S2S_WT_JOBS];
+    const int n = s2s_wt_jobs(&m->cfg, NULL, &ws->own_wt, jobs);
+    size_t nan = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < (size_t)jobs[i].rows * jobs[i].cols; k++) {
+            if (poison) (*jobs[i].dst)[k] = NAN;
+            nan += isnan((*jobs[i].dst)[k]);
+        }
+    return nan;
+}
+
+/* The slices of a step read one set of transposed weights made for the step (s2s_trainer.wt):
+ * by the calling thread (share_wt 1 at this size) or by all the threads (2), the weights of
+ * each slice's own copies (0) to the last bit, epoch after epoch (a set left from the step
+ * before the update would differ); no slice makes its own copies (poisoned with NaN, they stay
+ * so: a slice reading them would turn the loss NaN); and validation on shard 0's workspace
+ * after the epochs makes its own copies again, from the weights as they are then. Every
+ * decoder family and both cells and encoders; 2 and 3 threads. */
+static int test_shared_transposes(void) {
+    toy d;
+    if (toy_open(&d)) return 0;
+    const struct { s2s_cell_kind cell; s2s_enc_kind enc; s2s_attention att; int feed; } fam[] = {
+        {S2S_GRU, S2S_UNI, S2S_BAHDANAU, 0}, {S2S_GRU, S2S_UNI, S2S_NO_ATTENTION, 0},
+        {S2S_LSTM, S2S_BI, S2S_LUONG_GENERAL, 1}, {S2S_GRU, S2S_BI, S2S_LUONG_DOT, 0},
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof *fam; f++)
+        for (int threads = 2; threads <= 3; threads++)
+            for (int mode = 1; mode <= 2; mode++) {
+                s2s_err err;
+                s2s_config cfg = s2s_config_d2l(s2s_vocab_size(d.sv), s2s_vocab_size(d.tv));
+                cfg.embed = 8; cfg.hidden = 12; cfg.num_steps = 8;
+                cfg.cell = fam[f].cell; cfg.encoder = fam[f].enc; cfg.attention = fam[f].att; cfg.input_feed = fam[f].feed;
+                s2s_model *m[2];
+                s2s_trainer *t[2];
+                for (int k = 0; k < 2; k++) {
+                    s2s_rng r;
+                    s2s_rng_seed(&r, 5);
+                    if (s2s_model_create(&cfg, &m[k], &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+                    s2s_model_init(m[k], &r);
+                    /* two batches of 20 an epoch: slices of 6 to 10 rows, which read transposed copies */
+                    s2s_train_opts to = {.batch = 20, .lr = 0.01f, .clip = 1.0f, .threads = threads};
+                    if (s2s_trainer_create(m[k], &d.data, &to, &r, &t[k], &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+                    CHECK(t[k]->shards == threads && t[k]->wt && t[k]->share_wt == 1);
+                    t[k]->share_wt = k ? 0 : mode;
+                    for (int s = 0; s < t[k]->shards; s++) own_copies(m[k], t[k]->shard_ws[s], 1);
+                }
+                s2s_epoch_stats st[2];
+                for (int e = 0; e < 3; e++)
+                    for (int k = 0; k < 2; k++) CHECK(!s2s_trainer_epoch(t[k], &st[k], NULL, &err) && st[k].complete);
+                CHECK(isfinite(st[0].loss) && st[0].loss == st[1].loss);
+                CHECK_MSG(!memcmp(m[0]->params, m[1]->params, m[0]->n_params * sizeof(float)),
+                          "family %zu, %d threads, share_wt %d: other weights than each slice's own copies give", f,
+                          threads, mode);
+                for (int s = 0; s < threads; s++) {
+                    const size_t all = s2s_wt_floats(&cfg);
+                    CHECK_MSG(own_copies(m[0], t[0]->shard_ws[s], 0) == all, "family %zu: slice %d made its own copies", f, s);
+                    CHECK_MSG(own_copies(m[1], t[1]->shard_ws[s], 0) == 0, "family %zu: slice %d (share_wt 0) did not", f, s);
+                }
+                double v[2];
+                for (int k = 0; k < 2; k++) v[k] = s2s_eval_loss(m[k], t[k]->ws, &d.data, t[k]->ws_rows, 0);
+                CHECK(isfinite(v[0]) && v[0] == v[1]);
+                for (int k = 0; k < 2; k++) { s2s_trainer_free(t[k]); s2s_model_free(m[k]); }
+            }
+    toy_close(&d);
+    return 0;
+}
+
 int main(void) {
     RUN(test_stop_between_epochs);
+    RUN(test_shared_transposes);
     RUN(test_norm_parts);
     RUN(test_fused_passes);
     TEST_END();
