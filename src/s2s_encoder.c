@@ -11,7 +11,11 @@
  * T-1-s): its input projections are computed in position order, one product over all steps,
  * then reversed in place, and their gradients reversed back before the products over all
  * steps. Rows at padding take the step like the others and then keep their state (forward)
- * and their carried gradient (backward), with no share in the weights' gradients. */
+ * and their carried gradient (backward), with no share in the weights' gradients. Steps where
+ * every row is at padding (past the batch's longest source: the forward direction's last
+ * steps, the backward direction's first) are not computed, as PyTorch's packed batches skip
+ * them: their states are the held (forward) or zero (backward) ones, their gradients zero,
+ * and the products over all steps keep their rows in place (the same sums, in the same order). */
 #include <string.h>
 
 #include "s2s_decoder.h"
@@ -56,25 +60,47 @@ double s2s_enc_flops(const s2s_ws *ws) {
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
+/* Positions holding a real token in some row: the batch's longest source (packed), else T. */
+static int real_positions(const s2s_ws *ws) {
+    if (ws->dirs != 2) return ws->T;
+    int n = 0;
+    for (int b = 0; b < ws->B; b++) n = ws->src_len[b] > n ? ws->src_len[b] : n;
+    return n;
+}
+
+/* The steps [*s0, *s1) of direction d where some row is at a real token (all T steps in one
+ * direction): with Te real positions, the forward direction's first Te, the backward's last Te. */
+static void real_steps(const s2s_ws *ws, int d, int *s0, int *s1) {
+    const int T = ws->T, Te = real_positions(ws);
+    *s0 = d ? T - Te : 0;
+    *s1 = d ? T : Te;
+}
+
 /* One direction of layer l over the steps, from its projections r->gi (in step order). */
 static void run_direction(const s2s_model *m, s2s_ws *ws, int l, int d, int B) {
     const int T = ws->T, Hd = ws->Hd, G = ws->G;
     s2s_rnn_cache *r = &ws->enc[l][d];
     const s2s_rnn_params *w = &m->p.enc[l][d];
     const size_t BHd = (size_t)B * Hd, plane = (size_t)T * BHd;
-    s2s_zero(r->hs, BHd);
-    if (r->cs) s2s_zero(r->cs, BHd);
-    for (int s = 0; s < T; s++) {
+    int s0, s1;
+    real_steps(ws, d, &s0, &s1);
+    s2s_zero(r->hs, BHd * (s0 + 1));  /* the backward direction's states before s0 */
+    if (r->cs) s2s_zero(r->cs, BHd * (s0 + 1));
+    for (int s = s0; s < s1; s++) {
         const size_t o = s * BHd;
         float *c_prev = r->cs ? r->cs + o : NULL, *c = r->cs ? r->cs + o + BHd : NULL;
         const s2s_cell_fwd a = {B, Hd, r->gi + G * o, r->hs + o, c_prev, w->w_hh, ws->wt_on ? ws->wt->enc_hh[l][d] : NULL,
-                                w->b_hh, s == 0, ws->gh, r->hs + o + BHd, c, r->cache + o, plane};
+                                w->b_hh, s == s0, ws->gh, r->hs + o + BHd, c, r->cache + o, plane};
         ws->cell->forward(&a);
         if (ws->dirs == 2) {  /* rows at padding keep their state */
             const int p = d ? T - 1 - s : s;
             s2s_rows_hold(B, Hd, ws->src_len, p, r->hs + o, r->hs + o + BHd);
             if (c) s2s_rows_hold(B, Hd, ws->src_len, p, c_prev, c);
         }
+    }
+    for (int s = s1; s < T; s++) {  /* the forward direction's state held to the end */
+        s2s_copy(r->hs + (s + 1) * BHd, r->hs + s * BHd, BHd);
+        if (r->cs) s2s_copy(r->cs + (s + 1) * BHd, r->cs + s * BHd, BHd);
     }
 }
 
@@ -85,11 +111,13 @@ static void join_directions(s2s_ws *ws, int l, int B) {
     const size_t BH = (size_t)B * H, BHd = (size_t)B * Hd;
     const s2s_rnn_cache *f = &ws->enc[l][0], *bw = &ws->enc[l][1];
     float *out = ws->enc_cat[l];
-    for (int p = 0; p < T; p++) {
+    const int Te = real_positions(ws);
+    for (int p = 0; p < Te; p++) {
         s2s_copy_block(B, Hd, f->hs + (p + 1) * BHd, Hd, out + p * BH, H);
         s2s_copy_block(B, Hd, bw->hs + (T - p) * BHd, Hd, out + p * BH + Hd, H);
         s2s_rows_zero_past(B, H, ws->src_len, p, out + p * BH);
     }
+    s2s_zero(out + Te * BH, (T - Te) * BH);  /* padding in every row */
     ws->enc_out[l] = out;
     for (int st = 0; st < ws->S; st++) {
         float *fin = ws->enc_fin + ((size_t)st * L + l) * BH;
@@ -115,6 +143,7 @@ void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, 
     transpose_weights(m, ws, B);
     if (dirs == 2)
         for (int b = 0; b < B; b++) ws->src_len[b] = src_len[b] < T ? src_len[b] : T;
+    const int Te = real_positions(ws);
     ws->enc_dropped = train && p > 0;
     if ((ws->enc_tab.on = ws->opt.token_tables)) {
         s2s_tab_build(ws, &ws->enc_tab, src, B, T, T, NULL);
@@ -141,7 +170,8 @@ void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, 
         for (int d = 0; d < dirs; d++) {
             s2s_rnn_cache *r = &ws->enc[l][d];
             const s2s_rnn_params *w = &m->p.enc[l][d];
-            if (l > 0 || !ws->enc_tab.on) s2s_linear_forward(T * B, G * Hd, in, x, in, w->w_ih, in, w->b_ih, 0.0f, r->gi, G * Hd);
+            if (l > 0 || !ws->enc_tab.on)  /* positions past the longest source are never read */
+                s2s_linear_forward(Te * B, G * Hd, in, x, in, w->w_ih, in, w->b_ih, 0.0f, r->gi, G * Hd);
             if (d) s2s_time_reverse(r->gi, T, (size_t)B * G * Hd);  /* into step order */
             run_direction(m, ws, l, d, B);
         }
@@ -168,9 +198,18 @@ static void back_direction(s2s_model *m, s2s_ws *ws, int l, int d, const float *
     const s2s_rnn_params *w = &m->p.enc[l][d];
     s2s_rnn_params *gw = &ws->g.enc[l][d];
     float *dh = ws->enc_dh, *dc = ws->enc_dc;
+    int s0, s1;
+    real_steps(ws, d, &s0, &s1);
     s2s_copy_block(B, Hd, ws->enc_dstate + l * BH + d * Hd, H, dh, Hd);
     if (dc) s2s_copy_block(B, Hd, ws->enc_dstate + (L + l) * BH + d * Hd, H, dc, Hd);
-    for (int s = T - 1; s >= 0; s--) {
+    /* steps at padding in every row: the carried gradient passes by (dy is zero there) */
+    s2s_zero(r->dgi, G * BHd * s0);
+    s2s_zero(r->dgi + G * s1 * BHd, G * BHd * (T - s1));
+    if (r->dgh != r->dgi) {
+        s2s_zero(r->dgh, G * BHd * s0);
+        s2s_zero(r->dgh + G * s1 * BHd, G * BHd * (T - s1));
+    }
+    for (int s = s1 - 1; s >= s0; s--) {
         const size_t o = s * BHd;
         const int p = d ? T - 1 - s : s;
         s2s_add_block(B, Hd, dy + p * BH + d * Hd, H, dh, Hd);
@@ -180,20 +219,23 @@ static void back_direction(s2s_model *m, s2s_ws *ws, int l, int d, const float *
             if (dc) { s2s_rows_hold(B, Hd, ws->src_len, p, dc, ws->enc_hold_c); s2s_rows_zero_past(B, Hd, ws->src_len, p, dc); }
         }
         const s2s_cell_bwd a = {B, Hd, dh, dc, r->hs + o, r->cs ? r->cs + o : NULL, r->cache + o, plane,
-                                s ? w->w_hh : NULL, r->dgi + G * o, r->dgh + G * o, dh, dc};
+                                s > s0 ? w->w_hh : NULL, r->dgi + G * o, r->dgh + G * o, dh, dc};
         ws->cell->backward(&a);
         if (bi) {
             s2s_rows_hold(B, Hd, ws->src_len, p, ws->enc_hold, dh);
             if (dc) s2s_rows_hold(B, Hd, ws->src_len, p, ws->enc_hold_c, dc);
         }
     }
-    /* the first step's previous state is zero: it adds to b_hh only */
+    /* the first step's previous state is zero: it adds to b_hh only; the forward direction's
+     * steps past the longest source add zeros: left out (the backward direction's zeros come
+     * first and stay, so that the sums keep their order) */
     s2s_linear_wgrad(B, G * Hd, Hd, r->dgh, G * Hd, NULL, Hd, gw->w_hh, Hd, gw->b_hh);
-    s2s_linear_wgrad((T - 1) * B, G * Hd, Hd, r->dgh + G * BHd, G * Hd, r->hs + BHd, Hd, gw->w_hh, Hd, gw->b_hh);
+    s2s_linear_wgrad((s1 - 1) * B, G * Hd, Hd, r->dgh + G * BHd, G * Hd, r->hs + BHd, Hd, gw->w_hh, Hd, gw->b_hh);
 }
 
 void s2s_enc_backward(s2s_model *m, s2s_ws *ws, const int32_t *src) {
     const int B = ws->B, T = ws->T, E = ws->E, H = ws->H, L = ws->L, G = ws->G, Hd = ws->Hd, dirs = ws->dirs;
+    const int Te = real_positions(ws);
     const size_t BH = (size_t)B * H;
     float *dy = ws->enc_dy, *dx = ws->enc_dx;
     for (int l = L - 1; l >= 0; l--) {
@@ -213,8 +255,10 @@ void s2s_enc_backward(s2s_model *m, s2s_ws *ws, const int32_t *src) {
                 s2s_tab_backward(&ws->enc_tab, E, G * Hd, r->dgi, B, T, NULL, w->w_ih, E, gw->w_ih, gw->b_ih, ws->g.enc_emb);
                 continue;
             }
-            s2s_linear_wgrad(T * B, G * Hd, in, r->dgi, G * Hd, x, in, gw->w_ih, in, gw->b_ih);
-            s2s_gemm(0, 0, T * B, in, G * Hd, 1.0f, r->dgi, G * Hd, w->w_ih, in, d ? 1.0f : 0.0f, dx, in);
+            /* the positions past the longest source add zeros: left out */
+            s2s_linear_wgrad(Te * B, G * Hd, in, r->dgi, G * Hd, x, in, gw->w_ih, in, gw->b_ih);
+            s2s_gemm(0, 0, Te * B, in, G * Hd, 1.0f, r->dgi, G * Hd, w->w_ih, in, d ? 1.0f : 0.0f, dx, in);
+            if (!d) s2s_zero(dx + (size_t)Te * B * in, (size_t)(T - Te) * B * in);
         }
         if (l == 0 && ws->enc_tab.on) return;
         if (dropped) s2s_scale(T * BH, dr->mask, dx);
