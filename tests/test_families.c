@@ -306,16 +306,18 @@ static int test_luong_general_layer(void) { return luong_layer("fam_luong_genera
  * the fixture's inputs x [T,B,In] become the rows of an embedding (position (t, b) is token
  * t*B + b), its parameters the encoder's; then outputs (zero at padding), final states (both
  * directions side by side), and from upstream dy, dhn every weight's gradient and grad.x (the
- * embedding's rows). */
-static int packed_fixture(const char *name) {
+ * embedding's rows). With pad > 0 the batch has pad more steps, padding in every row (the
+ * encoder skips them): the same results, zero outputs there, and their dy (ones) ignored. */
+static int packed_fixture(const char *name, int pad) {
     s2s_st_file *f = open_fixture(name);
     if (!f) { CHECK(0); return 0; }
     const int In = META(f, "In"), Hd = META(f, "H"), L = META(f, "L"), T = META(f, "T"), B = META(f, "B"), H = 2 * Hd;
+    const int Tw = T + pad;
     const s2s_cell_kind kind = !strcmp(s2s_st_meta(f, "kind"), "lstm") ? S2S_LSTM : S2S_GRU;
-    s2s_config cfg = family_config((family){kind, S2S_BI, S2S_NO_ATTENTION, 0, 0}, T * B, 4, In, H, L, 0.0f, T);
+    s2s_config cfg = family_config((family){kind, S2S_BI, S2S_NO_ATTENTION, 0, 0}, T * B, 4, In, H, L, 0.0f, Tw);
     if (!available(&cfg)) { s2s_st_free(f); return 1; }
     s2s_model *m; s2s_ws *ws; s2s_err err;
-    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create_opts(m, B, T, &g_opts, &ws, &err)) {
+    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create_opts(m, B, Tw, &g_opts, &ws, &err)) {
         CHECK_MSG(0, "%s", err.msg); s2s_st_free(f); return 0;
     }
     const int S = ws->S;
@@ -329,13 +331,14 @@ static int packed_fixture(const char *name) {
         if (t) memcpy(m->params + m->tensors[i].offset, t->data, t->nbytes);
     }
     memcpy(m->p.enc_emb, F32(f, "x"), sizeof(float) * T * B * In);
-    int32_t src[64], len[8];
+    int32_t src[96], len[8];
     for (int b = 0; b < B; b++) {
         len[b] = I32(f, "lengths")[b];
-        for (int t = 0; t < T; t++) src[b * T + t] = t * B + b;
+        for (int t = 0; t < Tw; t++) src[b * Tw + t] = t < T ? t * B + b : 0;
     }
     s2s_enc_forward(m, ws, B, src, len, 0, NULL);
     CHECK_ARRAY(ws->enc_out[L - 1], F32(f, "y"), T * BH, RTOL, ATOL, "y");
+    for (size_t i = T * BH; i < Tw * BH; i++) CHECK_MSG(ws->enc_out[L - 1][i] == 0.0f, "padding output %zu", i);
     float *want = calloc(BH, 4), *up = calloc((size_t)S * L * BH, 4);
     for (int st = 0; st < S; st++) {
         const float *hn = F32(f, st ? "cn" : "hn"), *dhn = F32(f, st ? "dcn" : "dhn");
@@ -350,6 +353,7 @@ static int packed_fixture(const char *name) {
     }
     s2s_model_zero_grad(m);
     memcpy(ws->enc_dy, F32(f, "dy"), sizeof(float) * T * BH);
+    for (size_t i = T * BH; i < Tw * BH; i++) ws->enc_dy[i] = 1.0f;
     memcpy(ws->enc_dstate, up, sizeof(float) * S * L * BH);
     s2s_enc_backward(m, ws, src);
     CHECK_ARRAY(m->g.enc_emb, F32(f, "grad.x"), T * B * In, RTOL, ATOL, "grad.x");
@@ -363,8 +367,10 @@ static int packed_fixture(const char *name) {
     s2s_ws_free(ws); s2s_model_free(m); s2s_st_free(f);
     return 0;
 }
-static int test_bigru_packed(void) { return packed_fixture("fam_bigru_packed.safetensors"); }
-static int test_bilstm_packed(void) { return packed_fixture("fam_bilstm_packed.safetensors"); }
+static int test_bigru_packed(void) { return packed_fixture("fam_bigru_packed.safetensors", 0); }
+static int test_bilstm_packed(void) { return packed_fixture("fam_bilstm_packed.safetensors", 0); }
+static int test_bigru_packed_padded(void) { return packed_fixture("fam_bigru_packed.safetensors", 3); }
+static int test_bilstm_packed_padded(void) { return packed_fixture("fam_bilstm_packed.safetensors", 3); }
 static int test_gru_layer(void) { return layer_fixture("gru.safetensors", S2S_GRU); }
 
 /* Every cell's forward and backward against its reference (the element-wise part in portable
@@ -725,6 +731,8 @@ int main(void) {
         RUN(test_lstm_bi_luong_dot_feed_tied);
         RUN(test_bigru_packed);
         RUN(test_bilstm_packed);
+        RUN(test_bigru_packed_padded);
+        RUN(test_bilstm_packed_padded);
     }
     g_opts.token_tables = 1;
     s2s_gemm_backend(S2S_GEMM_OWN);
