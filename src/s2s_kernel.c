@@ -2,7 +2,7 @@
  *
  * C (M x N) = alpha * op(A) op(B) + beta * C, row-major. The work is cut into tiles of 8 rows
  * by 32 columns held in 16 zmm accumulators; each step of k loads two vectors of B and
- * broadcasts eight elements of A. op(A) is read in place through a row and a k stride (so
+ * broadcasts eight elements of A (a panel of at most 16 columns: one vector, 8 accumulators). op(A) is read in place through a row and a k stride (so
  * transposed A costs nothing); B is copied into 32-column panels when it is transposed (a
  * weight W stored N x K), and when it is K x N read in place, unless its rows are 1 KB or more
  * apart and several row tiles reuse the panel (such rows share a few L1 sets and evict each
@@ -44,37 +44,46 @@ static inline __attribute__((always_inline)) void put(float *c, __mmask16 m, __m
     _mm512_mask_storeu_ps(c, m, v);
 }
 
-static inline __attribute__((always_inline)) void tile(const int R, const tile_args *t) {
+/* R rows by 32 columns (W = 2 vectors), or by 16 when the tile's second vector has no columns
+ * (W = 1: a panel of at most 16, e.g. a direction's H/2 units: half the multiply-adds, the same
+ * ones for the columns that exist). */
+static inline __attribute__((always_inline)) void tile(const int R, const int W, const tile_args *t) {
     __m512 c0[MR], c1[MR];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     const float *a = t->a, *b = t->b;
     const long ars = t->ars, aks = t->aks, ldb = t->ldb;
     const __mmask16 m0 = t->m0, m1 = t->m1;
     for (int k = t->kc; k > 0; k--, a += aks, b += ldb) {
-        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = W > 1 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
             const __m512 ar = _mm512_set1_ps(a[r * ars]);
             c0[r] = _mm512_fmadd_ps(ar, b0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(ar, b1, c1[r]);
+            if (W > 1) c1[r] = _mm512_fmadd_ps(ar, b1, c1[r]);
         }
     }
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
         put(t->c + r * t->ldc, m0, c0[r], t);
-        put(t->c + r * t->ldc + 16, m1, c1[r], t);
+        if (W > 1) put(t->c + r * t->ldc + 16, m1, c1[r], t);
+    }
+}
+
+/* The tile for R rows (1..MR) with the row count a constant, so that its loops unroll. */
+static inline __attribute__((always_inline)) void tile_r(int R, const int W, const tile_args *t) {
+    switch (R) {
+    case 8: tile(8, W, t); break;
+    case 7: tile(7, W, t); break;
+    case 6: tile(6, W, t); break;
+    case 5: tile(5, W, t); break;
+    case 4: tile(4, W, t); break;
+    case 3: tile(3, W, t); break;
+    case 2: tile(2, W, t); break;
+    default: tile(1, W, t); break;
     }
 }
 
 static void tile_rows(int R, const tile_args *t) {
-    switch (R) {
-    case 8: tile(8, t); break;
-    case 7: tile(7, t); break;
-    case 6: tile(6, t); break;
-    case 5: tile(5, t); break;
-    case 4: tile(4, t); break;
-    case 3: tile(3, t); break;
-    case 2: tile(2, t); break;
-    default: tile(1, t); break;
-    }
+    if (t->m1) tile_r(R, 2, t);
+    else tile_r(R, 1, t);
 }
 
 static __mmask16 cols_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
