@@ -51,15 +51,6 @@ void s2s_enc_carve(s2s_ws *w, s2s_carve *c, float dropout) {
     if (S > 1) { w->enc_dc = s2s_take(c, B * Hd); w->enc_hold_c = s2s_take(c, B * Hd); }
 }
 
-double s2s_enc_flops(const s2s_ws *ws) {
-    const double E = ws->E, H = ws->H, Hd = ws->Hd, G = ws->G, L = ws->L, B = ws->B, T = ws->T, dirs = ws->dirs;
-    const double in0 = ws->enc_tab.on ? ws->enc_tab.n : T * B;  /* per distinct token with the tables */
-    /* the first step starts from zero: no W_hh product */
-    return dirs * (L * 2.0 * (T - 1) * B * G * Hd * Hd + (L - 1) * 2.0 * T * B * G * Hd * H + 2.0 * in0 * G * Hd * E);
-}
-
-/* ---- forward ---------------------------------------------------------------------------- */
-
 /* Positions holding a real token in some row: the batch's longest source (packed), else T. */
 static int real_positions(const s2s_ws *ws) {
     if (ws->dirs != 2) return ws->T;
@@ -67,6 +58,16 @@ static int real_positions(const s2s_ws *ws) {
     for (int b = 0; b < ws->B; b++) n = ws->src_len[b] > n ? ws->src_len[b] : n;
     return n;
 }
+
+double s2s_enc_flops(const s2s_ws *ws) {
+    const double E = ws->E, H = ws->H, Hd = ws->Hd, G = ws->G, L = ws->L, B = ws->B, dirs = ws->dirs;
+    const double T = real_positions(ws);  /* the steps computed */
+    const double in0 = ws->enc_tab.on ? ws->enc_tab.n : T * B;  /* per distinct token with the tables */
+    /* the first step starts from zero: no W_hh product */
+    return dirs * (L * 2.0 * (T > 1 ? T - 1 : 0) * B * G * Hd * Hd + (L - 1) * 2.0 * T * B * G * Hd * H + 2.0 * in0 * G * Hd * E);
+}
+
+/* ---- forward ---------------------------------------------------------------------------- */
 
 /* The steps [*s0, *s1) of direction d where some row is at a real token (all T steps in one
  * direction): with Te real positions, the forward direction's first Te, the backward's last Te. */
