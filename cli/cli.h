@@ -156,12 +156,10 @@ void job_close(void);
 int job_speaks(void);
 void job_agree(const char *opts, uint64_t data_hash, uint64_t state_hash);
 void job_lost(const char *msg, const char *saved) __attribute__((noreturn));
-/* Fingerprints for job_agree: the pairs as ids and the vocabularies (either may be NULL), folded
- * into h; the trainer's weights, Adam moments, order, generator and position. */
+/* A fingerprint for job_agree: the pairs as ids and the vocabularies (either may be NULL), folded
+ * into h (the trainer's is s2s_trainer_fingerprint). */
 struct s2s_dataset;
-struct s2s_trainer;
 uint64_t job_data_hash(uint64_t h, const struct s2s_dataset *d, const struct s2s_vocab *sv, const struct s2s_vocab *tv);
-uint64_t job_state_hash(const struct s2s_trainer *t);
 
 /* Path of d2l's fra-eng corpus in the cache, downloaded first if missing; dies on failure. */
 const char *data_default_corpus(int quiet);

@@ -152,14 +152,3 @@ uint64_t job_data_hash(uint64_t h, const s2s_dataset *d, const s2s_vocab *sv, co
     return h;
 }
 
-uint64_t job_state_hash(const s2s_trainer *t) {
-    const size_t n = t->m->n_params;
-    uint64_t h = s2s_fnv1a(S2S_FNV_SEED, t->m->params, n * sizeof(float));
-    h = s2s_fnv1a(h, t->adam.m, n * sizeof(float));
-    h = s2s_fnv1a(h, t->adam.v, n * sizeof(float));
-    h = s2s_fnv1a(h, &t->adam.step, sizeof t->adam.step);
-    h = s2s_fnv1a(h, t->perm, (size_t)t->data->n * sizeof(int32_t));
-    h = s2s_fnv1a(h, t->rng.s, sizeof t->rng.s);
-    h = s2s_fnv1a(h, &t->epoch, sizeof t->epoch);
-    return s2s_fnv1a(h, &t->pos, sizeof t->pos);
-}

@@ -594,15 +594,15 @@ typedef struct batch_hook {
 static int on_batch(void *ctx, const s2s_trainer *t) {
     batch_hook *h = ctx;
     if (h->deadline > 0 && !h->time_up && now_s() >= h->deadline) { h->time_up = 1; g_stop = 1; }
-    return h->every && t->adam.step % h->every == 0;
+    return h->every && s2s_trainer_step(t) % h->every == 0;
 }
 
 /* Batches by tokens: the padding of the epoch's batches, source and target. */
 static const char *padding_note(const s2s_trainer *t) {
     static char buf[96];
-    snprintf(buf, sizeof buf, ", padding %.1f%% source, %.1f%% target",
-             t->all_pos[0] > 0 ? 100 * t->pad_pos[0] / t->all_pos[0] : 0.0,
-             t->all_pos[1] > 0 ? 100 * t->pad_pos[1] / t->all_pos[1] : 0.0);
+    double pct[2];
+    s2s_trainer_padding(t, pct);
+    snprintf(buf, sizeof buf, ", padding %.1f%% source, %.1f%% target", pct[0], pct[1]);
     return buf;
 }
 
@@ -755,26 +755,28 @@ int cmd_train(args *a) {
     s2s_dist_set_reduce(dist, (s2s_dist_reduce)c.allreduce);
     s2s_trainer *tr;
     if (s2s_trainer_create(m, &data, &to, &rng, &tr, &err)) die("%s", err.msg);
+    int ws_rows;
+    s2s_ws *ws = s2s_trainer_workspace(tr, &ws_rows);
     valid_run vr = {-1.0, 0.0, 0, 0, 0, 1.0, 0};
     if (c.resume) {
         if (s2s_state_from_st(resume_f, state, tr, check_resume_opt, &c, &err)) die("--resume: %s", err.msg);
-        if (tr->epoch > c.epochs)
-            die("--resume: %s is at epoch %d, past --epochs %d (give --epochs %d or more to go on)", state, tr->epoch,
-                c.epochs, tr->epoch);
-        if (validating) load_valid_run(resume_f, state, tr->epoch, &vr);
+        if (s2s_trainer_epochs_done(tr) > c.epochs)
+            die("--resume: %s is at epoch %d, past --epochs %d (give --epochs %d or more to go on)", state, s2s_trainer_epochs_done(tr),
+                c.epochs, s2s_trainer_epochs_done(tr));
+        if (validating) load_valid_run(resume_f, state, s2s_trainer_epochs_done(tr), &vr);
     }
     validator vd;
     /* validation runs on shard 0's workspace, which holds a slice of a batch with --threads > 1
      * (and, with batches by tokens, fewer rows of num_steps than a batch has) */
-    if (validating) validator_open(&vd, &vpairs, sv, tv, c.mc.num_steps, tr->ws_rows, c.valid ? c.valid : where);
+    if (validating) validator_open(&vd, &vpairs, sv, tv, c.mc.num_steps, ws_rows, c.valid ? c.valid : where);
     /* every rank of a job must start from the same options, data and state (or fail together) */
     char job_opts[1400];
     job_options(&c, job_opts, sizeof job_opts);
     uint64_t data_hash = job_data_hash(S2S_FNV_SEED, &data, s2s_tok_vocab(sv), s2s_tok_vocab(tv));
     if (validating) data_hash = job_data_hash(data_hash, &vd.data, NULL, NULL);
-    job_agree(job_opts, data_hash, job_state_hash(tr));
+    job_agree(job_opts, data_hash, s2s_trainer_fingerprint(tr));
     if (c.resume && !c.quiet) {
-        fprintf(stderr, "seq2seq: resuming %s at epoch %d\n", latest, tr->epoch + (tr->pos > 0));
+        fprintf(stderr, "seq2seq: resuming %s at epoch %d\n", latest, s2s_trainer_epochs_done(tr) + (s2s_trainer_position(tr) > 0));
         if (saved_slices && saved_slices != c.threads * g_ranks)
             fprintf(stderr, "seq2seq: the run was saved with %d slices per batch (threads x ranks), now %d: the same "
                     "order of pairs, other dropout streams and sums from here\n", saved_slices, c.threads * g_ranks);
@@ -822,23 +824,23 @@ int cmd_train(args *a) {
                  calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), calloc(vcap, sizeof(float)), 0, vcap};
     if (!cv.ep || !cv.loss || !cv.vep || !cv.vloss || !cv.vbleu) die("out of memory");
     if (c.resume) {
-        const long vmax = c.valid_every_steps ? tr->adam.step / c.valid_every_steps : tr->epoch;
-        load_history(resume_f, state, tr->epoch, vmax, &cv, cap, vcap);
+        const long vmax = c.valid_every_steps ? s2s_trainer_step(tr) / c.valid_every_steps : s2s_trainer_epochs_done(tr);
+        load_history(resume_f, state, s2s_trainer_epochs_done(tr), vmax, &cv, cap, vcap);
     }
     s2s_st_free(resume_f);
-    if (c.lr_schedule == S2S_LR_PLATEAU) tr->lr_scale = (float)vr.lr_scale;
+    if (c.lr_schedule == S2S_LR_PLATEAU) s2s_trainer_set_lr_scale(tr, (float)vr.lr_scale);
     s2s_epoch_stats st = {0};
     int plot_failed = 0;
     double t0 = now_s();
-    const int start_pos = tr->pos;
-    int start_epoch = tr->epoch, stopped = c.early_stop && vr.bad_checks >= c.early_stop, time_up = 0;
+    const int start_pos = s2s_trainer_position(tr);
+    int start_epoch = s2s_trainer_epochs_done(tr), stopped = c.early_stop && vr.bad_checks >= c.early_stop, time_up = 0;
     double all_tokens = 0, all_seconds = 0, all_flops = 0;
     if (stopped && !c.quiet)
-        fprintf(stderr, "seq2seq: this run already stopped early at epoch %d (no better validation BLEU in %d checks)\n", tr->epoch, vr.bad_checks);
+        fprintf(stderr, "seq2seq: this run already stopped early at epoch %d (no better validation BLEU in %d checks)\n", s2s_trainer_epochs_done(tr), vr.bad_checks);
     /* --valid-every-steps and --max-time stop the epoch between batches; it then goes on */
     batch_hook hook = {c.valid_every_steps, c.max_time > 0 ? c.t_start + c.max_time : 0.0, 0};
-    if (hook.every || hook.deadline > 0) { tr->on_batch = on_batch; tr->on_batch_ctx = &hook; }
-    while (!stopped && tr->epoch < c.epochs) {
+    if (hook.every || hook.deadline > 0) s2s_trainer_set_on_batch(tr, on_batch, &hook);
+    while (!stopped && s2s_trainer_epochs_done(tr) < c.epochs) {
         if (s2s_trainer_epoch(tr, &st, &g_stop, &err)) {
             if (!s2s_dist_failed(dist)) die("%s", err.msg);  /* training diverged */
             char note[4200];  /* a rank of the job was lost */
@@ -847,12 +849,12 @@ int cmd_train(args *a) {
         }
         if (!st.complete && g_stop && !hook.time_up) break;
         time_up = hook.time_up;
-        const int e = tr->epoch;  /* epochs completed */
+        const int e = s2s_trainer_epochs_done(tr);  /* epochs completed */
         double tps = st.seconds > 0 ? st.tokens / st.seconds : 0.0;
         /* checks at multiples of E epochs or N updates only, so a resumed run checks where an
          * uninterrupted one does */
         int check = 0;
-        if (validating && c.valid_every_steps) check = tr->adam.step > 0 && tr->adam.step % c.valid_every_steps == 0;
+        if (validating && c.valid_every_steps) check = s2s_trainer_step(tr) > 0 && s2s_trainer_step(tr) % c.valid_every_steps == 0;
         else if (validating) check = st.complete && e % c.valid_every == 0;
         if (st.complete) {
             all_tokens += st.tokens; all_seconds += st.seconds; all_flops += st.flops;
@@ -861,18 +863,18 @@ int cmd_train(args *a) {
         double vloss = 0, vbleu = 0;
         int improved = 0;
         if (check) {
-            validate(&vd, m, tr->ws, tr->ws_rows, c.batch_tokens > 0, tv, &vloss, &vbleu);
-            curves_add_check(&cv, st.complete ? e : e + (double)tr->pos / data.n, vloss, vbleu);
+            validate(&vd, m, ws, ws_rows, c.batch_tokens > 0, tv, &vloss, &vbleu);
+            curves_add_check(&cv, st.complete ? e : e + (double)s2s_trainer_position(tr) / data.n, vloss, vbleu);
             improved = vbleu > vr.best_bleu;  /* a tie is no improvement */
             if (improved) {
-                vr.best_bleu = vbleu; vr.best_loss = vloss; vr.best_epoch = e; vr.best_step = tr->adam.step;
+                vr.best_bleu = vbleu; vr.best_loss = vloss; vr.best_epoch = e; vr.best_step = s2s_trainer_step(tr);
                 vr.bad_checks = 0; vr.lr_bad = 0;
             } else {
                 vr.bad_checks++;
                 /* ReduceLROnPlateau (mode max, threshold 0, cooldown 0): after more than P bad checks */
                 if (c.lr_schedule == S2S_LR_PLATEAU && ++vr.lr_bad > c.lr_patience) {
                     vr.lr_scale *= c.lr_factor;
-                    tr->lr_scale = (float)vr.lr_scale;
+                    s2s_trainer_set_lr_scale(tr, (float)vr.lr_scale);
                     vr.lr_bad = 0;
                 }
             }
@@ -883,10 +885,12 @@ int cmd_train(args *a) {
                      improved && c.early_stop ? " (best, saved)" : "",
                      c.lr_schedule == S2S_LR_PLATEAU && vr.lr_scale < 1 ? (vr.lr_bad == 0 && !improved ? ", rate lowered" : "") : "");
         if (check && !st.complete) {  /* a check within the epoch */
-            const double lnow = tr->ep_tokens > 0 ? tr->ep_loss / tr->ep_tokens : 0.0;
+            double lsum, ltok;
+            s2s_trainer_epoch_sums(tr, &lsum, &ltok, NULL);
+            const double lnow = ltok > 0 ? lsum / ltok : 0.0;
             if (!c.quiet)
-                fprintf(stderr, "%supdate %ld (epoch %.2f) loss %.3f, lr %.3g%s\n", tty ? "\r" : "", tr->adam.step,
-                        e + (double)tr->pos / data.n, lnow, (double)tr->adam.lr, vtxt);
+                fprintf(stderr, "%supdate %ld (epoch %.2f) loss %.3f, lr %.3g%s\n", tty ? "\r" : "", s2s_trainer_step(tr),
+                        e + (double)s2s_trainer_position(tr) / data.n, lnow, (double)s2s_trainer_lr(tr), vtxt);
         } else if (st.complete && tty) {
             double left = (now_s() - t0) / (e - start_epoch) * (c.epochs - e);
             fprintf(stderr, "\repoch %d/%d  loss %.3f  %.0f tokens/sec  %.0fs left   ", e, c.epochs, st.loss, tps, left);
@@ -910,11 +914,11 @@ int cmd_train(args *a) {
     if (writer) save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, 0);
     if (c.plot && plot_failed) draw_curves(c.plot, &cv, &plot_failed, 1);
     /* one process stops on its own flag; the ranks of a job on the one they agreed on */
-    const int interrupted = g_ranks > 1 ? tr->stopped : g_stop && !hook.time_up;
+    const int interrupted = g_ranks > 1 ? s2s_trainer_stopped(tr) : g_stop && !hook.time_up;
     int status = 0;
     if (interrupted) {
         if (writer)
-            fprintf(stderr, "seq2seq: interrupted: saved %s at epoch %d (+%d pairs); continue with --resume\n", latest, tr->epoch, tr->pos);
+            fprintf(stderr, "seq2seq: interrupted: saved %s at epoch %d (+%d pairs); continue with --resume\n", latest, s2s_trainer_epochs_done(tr), s2s_trainer_position(tr));
         status = 130;
     } else if (st.seconds > 0 && writer) {
         printf("loss %.3f, %.1f tokens/sec on cpu\n", st.loss, st.tokens / st.seconds);
@@ -923,16 +927,16 @@ int cmd_train(args *a) {
         else snprintf(who, sizeof who, "%d thread%s", c.threads, c.threads == 1 ? "" : "s");
         if (!c.quiet && all_seconds > 0)
             fprintf(stderr, "seq2seq: %d epochs, %.0f target tokens in %.3f s of training: %.1f tokens/sec, %.1f GFLOP/s in products (%s), %.1f pairs/sec; %ld updates in all\n",
-                    tr->epoch - start_epoch, all_tokens, all_seconds, all_tokens / all_seconds,
+                    s2s_trainer_epochs_done(tr) - start_epoch, all_tokens, all_seconds, all_tokens / all_seconds,
                     all_flops / all_seconds * 1e-9, who,
-                    ((double)(tr->epoch - start_epoch) * data.n + tr->pos - start_pos) / all_seconds, tr->adam.step);
+                    ((double)(s2s_trainer_epochs_done(tr) - start_epoch) * data.n + s2s_trainer_position(tr) - start_pos) / all_seconds, s2s_trainer_step(tr));
     }
     if (time_up && !interrupted && !c.quiet)
         fprintf(stderr, "seq2seq: --max-time %g s reached at update %ld (epoch %d + %d pairs); saved, --resume (with a "
-                "later --max-time) goes on\n", c.max_time, tr->adam.step, tr->epoch, tr->pos);
+                "later --max-time) goes on\n", c.max_time, s2s_trainer_step(tr), s2s_trainer_epochs_done(tr), s2s_trainer_position(tr));
     if (validating && !c.quiet) {
-        if (stopped && !interrupted && tr->epoch > start_epoch)
-            fprintf(stderr, "seq2seq: early stop at epoch %d: no better validation BLEU in %d checks\n", tr->epoch, c.early_stop);
+        if (stopped && !interrupted && s2s_trainer_epochs_done(tr) > start_epoch)
+            fprintf(stderr, "seq2seq: early stop at epoch %d: no better validation BLEU in %d checks\n", s2s_trainer_epochs_done(tr), c.early_stop);
         if (vr.best_bleu < 0)
             fprintf(stderr, "seq2seq: no validation check yet (every %d %s)%s\n",
                     c.valid_every_steps ? c.valid_every_steps : c.valid_every, c.valid_every_steps ? "updates" : "epochs",
@@ -945,7 +949,7 @@ int cmd_train(args *a) {
                     c.out, vr.best_epoch, vr.best_bleu, vr.best_loss, latest);
         else
             fprintf(stderr, "seq2seq: best valid BLEU %.2f at epoch %d; %s is the model of epoch %d\n", vr.best_bleu,
-                    vr.best_epoch, c.out, tr->epoch);
+                    vr.best_epoch, c.out, s2s_trainer_epochs_done(tr));
     }
     free(cv.ep); free(cv.loss); free(cv.vep); free(cv.vloss); free(cv.vbleu);
     if (validating) validator_close(&vd);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "s2s_safetensors.h"
+#include "s2s_train_impl.h"  /* the state files save and restore the trainer's fields */
 
 /* The text pipelines a model file may name in its metadata "preprocess" (how its sentences
  * become tokens and back) are the tokenizer kinds' (s2s_tok_pipeline: d2l-nmt, sentencepiece).

@@ -1,5 +1,6 @@
 /* The training loop (d2l's train_seq2seq). */
 #include "s2s_train.h"
+#include "s2s_train_impl.h"
 #include "s2s_ws.h"
 
 #include <math.h>
@@ -522,6 +523,48 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
     st->complete = t->pos >= n;
     if (st->complete) { t->pos = 0; t->epoch++; }
     return S2S_OK;
+}
+
+/* ---- accessors (s2s_train.h) ---- */
+int s2s_trainer_epochs_done(const s2s_trainer *t) { return t->epoch; }
+int s2s_trainer_position(const s2s_trainer *t) { return t->pos; }
+long s2s_trainer_step(const s2s_trainer *t) { return t->adam.step; }
+float s2s_trainer_lr(const s2s_trainer *t) { return t->adam.lr; }
+void s2s_trainer_set_lr_scale(s2s_trainer *t, float scale) { t->lr_scale = scale; }
+void s2s_trainer_set_on_batch(s2s_trainer *t, s2s_on_batch_fn fn, void *ctx) {
+    t->on_batch = fn;
+    t->on_batch_ctx = ctx;
+}
+s2s_ws *s2s_trainer_workspace(const s2s_trainer *t, int *rows) {
+    if (rows) *rows = t->ws_rows;
+    return t->ws;
+}
+int s2s_trainer_stopped(const s2s_trainer *t) { return t->stopped; }
+void s2s_trainer_epoch_sums(const s2s_trainer *t, double *loss, double *tokens, double *seconds) {
+    if (loss) *loss = t->ep_loss;
+    if (tokens) *tokens = t->ep_tokens;
+    if (seconds) *seconds = t->ep_seconds;
+}
+void s2s_trainer_padding(const s2s_trainer *t, double pct[2]) {
+    for (int k = 0; k < 2; k++) pct[k] = t->all_pos[k] > 0 ? 100 * t->pad_pos[k] / t->all_pos[k] : 0.0;
+}
+const int32_t *s2s_trainer_order(const s2s_trainer *t, int *nb, const int32_t **bstart) {
+    const int by_tokens = t->opt.batch_tokens > 0;
+    if (nb) *nb = by_tokens ? t->nb : 0;
+    if (bstart) *bstart = by_tokens ? t->bstart : NULL;
+    return t->perm;
+}
+const s2s_rng *s2s_trainer_rng(const s2s_trainer *t) { return &t->rng; }
+uint64_t s2s_trainer_fingerprint(const s2s_trainer *t) {
+    const size_t n = t->m->n_params;
+    uint64_t h = s2s_fnv1a(S2S_FNV_SEED, t->m->params, n * sizeof(float));
+    h = s2s_fnv1a(h, t->adam.m, n * sizeof(float));
+    h = s2s_fnv1a(h, t->adam.v, n * sizeof(float));
+    h = s2s_fnv1a(h, &t->adam.step, sizeof t->adam.step);
+    h = s2s_fnv1a(h, t->perm, (size_t)t->data->n * sizeof(int32_t));
+    h = s2s_fnv1a(h, t->rng.s, sizeof t->rng.s);
+    h = s2s_fnv1a(h, &t->epoch, sizeof t->epoch);
+    return s2s_fnv1a(h, &t->pos, sizeof t->pos);
 }
 
 double s2s_eval_loss(s2s_model *m, s2s_ws *ws, const s2s_dataset *d, int batch, int per_token) {

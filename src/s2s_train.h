@@ -14,7 +14,7 @@
  *   inverse-sqrt  fairseq's inverse_sqrt (warmup_init_lr 0): lr * s / W while s <= W, then
  *                 lr * sqrt(W / s) (W >= 1). fairseq counts the updates made before the one it
  *                 sets the rate for, so its first update has rate 0; here the count includes it.
- *   plateau       as constant, times a factor the caller lowers (s2s_trainer.lr_scale) when
+ *   plateau       as constant, times a factor the caller lowers (s2s_trainer_set_lr_scale) when
  *                 validation stops improving, as PyTorch's ReduceLROnPlateau. */
 typedef enum s2s_lr_schedule { S2S_LR_CONSTANT = 0, S2S_LR_INVSQRT = 1, S2S_LR_PLATEAU = 2 } s2s_lr_schedule;
 const char *s2s_lr_schedule_name(s2s_lr_schedule s);        /* "constant", "inverse-sqrt", "plateau" */
@@ -39,50 +39,10 @@ typedef struct s2s_train_opts {
 
 #define S2S_MAX_SHARDS 64
 
-typedef struct s2s_trainer {
-    s2s_model *m;
-    const s2s_dataset *data;
-    s2s_ws *ws;             /* shard 0's workspace (the only one with one thread) */
-    int ws_rows;            /* rows each workspace holds at num_steps (validation's batch on ws) */
-    s2s_ws *shard_ws[S2S_MAX_SHARDS];
-    int shards;             /* this process's slices of every batch (its threads) */
-    int shard0, gshards;    /* the first one's index among the job's, and the job's count */
-    /* With more than one slice: the transposed copies of the weights (s2s_ws.h) that all the
-     * slices read, made once per step (after the update, before the passes) instead of once per
-     * slice; wt_block holds them. share_wt 1 (the default): made by the calling thread or by
-     * all the slices' threads by size (s2s_train.c); 2: always by all the threads; 0: each slice
-     * makes its own (the tests' reference: the same bits either way). */
-    struct s2s_wt *wt;
-    float *wt_block;
-    size_t wt_floats;
-    int share_wt;
-    int stopped;            /* a job's ranks agreed to stop (at the last batch's exchange) */
-    double *dist_vals;      /* [ranks, 2 + S2S_MAX_SHARDS] the values each step's exchange gathers */
-    s2s_rng rng;            /* shuffling and dropout (continues the init stream) */
-    s2s_adam adam;
-    s2s_train_opts opt;
-    int epoch;              /* epochs completed */
-    int pos;                /* rows of the current epoch already trained (0 = epoch not started) */
-    int32_t *perm;          /* [n] this epoch's order (by tokens: batch after batch) */
-    int32_t *bstart;        /* by tokens: [nb+1] where each batch of the epoch starts in perm */
-    int nb;                 /* by tokens: batches in the epoch */
-    int packed;             /* the encoder runs to each batch's longest source (bidirectional), not
-                             * over the padding to num_steps (d2l's one direction) */
-    float lr_scale;         /* the plateau schedule's factor (1 until the caller lowers it) */
-    double pad_pos[2], all_pos[2]; /* by tokens: padding and positions of the epoch's batches so
-                                    * far, source [0] and target [1] */
-    double ep_loss, ep_tokens; /* sums over the current epoch so far */
-    double ep_seconds;
-    double ep_flops;           /* matrix-product operations of the epoch's passes (forward x 3) */
-    int32_t *bsrc, *bsrc_len, *bdec, *btgt, *btgt_len; /* batch buffers */
-    float *loss;            /* [batch] */
-    struct s2s_row_len { int32_t len, pos, row; } *order; /* [batch] the batch sorted by target length */
-    double last_grad_norm;
-    /* Called after each batch when set (ctx: on_batch_ctx); returning non-zero stops the epoch
-     * there, as *stop does (s2s_trainer_epoch can then continue it). */
-    int (*on_batch)(void *ctx, const struct s2s_trainer *t);
-    void *on_batch_ctx;
-} s2s_trainer;
+/* The training loop's state: opaque outside the library's s2s_train.c (and the state files of
+ * s2s_checkpoint.c, through the private s2s_train_impl.h); callers read and set it through the
+ * accessors below. */
+typedef struct s2s_trainer s2s_trainer;
 
 typedef struct s2s_epoch_stats {
     double loss;       /* Σ per-sequence losses / Σ valid target tokens, d2l's printed figure (by
@@ -125,6 +85,39 @@ int s2s_trainer_fits_opts(const s2s_config *c, const s2s_train_opts *o, int n, d
  * and the ranks agree at every step's exchange: all stop after the same batch once one rank's
  * flag is set (t->stopped). A failed exchange (a rank lost) returns S2S_ERR. */
 int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t *stop, s2s_err *err);
+
+/* ---- accessors (the trainer is opaque) ---- */
+int s2s_trainer_epochs_done(const s2s_trainer *t);  /* epochs completed */
+int s2s_trainer_position(const s2s_trainer *t);     /* pairs of the current epoch already trained (0: not started) */
+long s2s_trainer_step(const s2s_trainer *t);        /* updates taken (Adam's step) */
+float s2s_trainer_lr(const s2s_trainer *t);         /* the learning rate of the last update (the schedule's) */
+/* The plateau schedule's factor on the learning rate (1 until the caller lowers it). */
+void s2s_trainer_set_lr_scale(s2s_trainer *t, float scale);
+/* Called after each batch when fn is set (NULL: none); returning non-zero stops the epoch there,
+ * as *stop does (s2s_trainer_epoch can then continue it). */
+typedef int (*s2s_on_batch_fn)(void *ctx, const s2s_trainer *t);
+void s2s_trainer_set_on_batch(s2s_trainer *t, s2s_on_batch_fn fn, void *ctx);
+/* Shard 0's workspace (the only one with one thread), owned by the trainer, and in *rows the rows
+ * each workspace holds at num_steps: batches evaluated on it (validation) take at most that many,
+ * which under threads or ranks is fewer than the training batch. */
+s2s_ws *s2s_trainer_workspace(const s2s_trainer *t, int *rows);
+/* 1 when the ranks of a job agreed to stop (at the last batch's exchange); 0 in one process. */
+int s2s_trainer_stopped(const s2s_trainer *t);
+/* The current epoch's sums so far: Σ losses (as s2s_epoch_stats.loss x tokens), valid target
+ * tokens, wall seconds. */
+void s2s_trainer_epoch_sums(const s2s_trainer *t, double *loss, double *tokens, double *seconds);
+/* Batches by tokens: the padding of the epoch's batches so far, in percent of their positions,
+ * source [0] and target [1] (0 before any batch). */
+void s2s_trainer_padding(const s2s_trainer *t, double pct[2]);
+/* This epoch's order of the pairs, [n] (owned by the trainer); by tokens *nb batches, batch k
+ * being order[bstart[k] .. bstart[k+1]) (d2l's batches: *nb 0, *bstart NULL). nb, bstart may be
+ * NULL. */
+const int32_t *s2s_trainer_order(const s2s_trainer *t, int *nb, const int32_t **bstart);
+/* The generator that shuffles and seeds dropout (its state decides the next epoch's order). */
+const s2s_rng *s2s_trainer_rng(const s2s_trainer *t);
+/* FNV-1a of everything the next update depends on: weights, Adam's moments and step, the
+ * epoch's order, the generator, epoch and position (the ranks of a job compare it). */
+uint64_t s2s_trainer_fingerprint(const s2s_trainer *t);
 
 /* Mean loss per valid token over a dataset without dropout or updates (validation): d2l's
  * figure (each position's cross-entropy weighted 1/T, then / tokens) or, with per_token, the

@@ -194,34 +194,36 @@ void s2s_training_close(s2s_training *t) {
 typedef struct hook {
     s2s_train_callback cb;
     void *ctx;
+    int pairs;  /* the training pairs (an epoch's total) */
 } hook;
 
-static s2s_train_progress progress_of(const s2s_trainer *tr, int epoch) {
-    return (s2s_train_progress){epoch, tr->pos, tr->data->n, tr->ep_tokens > 0 ? tr->ep_loss / tr->ep_tokens : 0.0,
-                                tr->ep_tokens, tr->ep_seconds};
+static s2s_train_progress progress_of(const s2s_trainer *tr, int epoch, int pairs) {
+    double loss, tokens, seconds;
+    s2s_trainer_epoch_sums(tr, &loss, &tokens, &seconds);
+    return (s2s_train_progress){epoch, s2s_trainer_position(tr), pairs, tokens > 0 ? loss / tokens : 0.0, tokens,
+                                seconds};
 }
 
 static int on_batch(void *ctx, const s2s_trainer *tr) {
     const hook *h = ctx;
-    s2s_train_progress p = progress_of(tr, tr->epoch + 1);
+    s2s_train_progress p = progress_of(tr, s2s_trainer_epochs_done(tr) + 1, h->pairs);
     return h->cb(h->ctx, &p);
 }
 
 int s2s_training_epoch(s2s_training *t, s2s_train_callback cb, void *ctx, s2s_train_progress *out, s2s_err *err) {
     if (!t) return BAD("training_epoch: the training run is NULL");
-    hook h = {cb, ctx};
-    t->tr->on_batch = cb ? on_batch : NULL;
-    t->tr->on_batch_ctx = &h;
+    hook h = {cb, ctx, t->data.n};
+    s2s_trainer_set_on_batch(t->tr, cb ? on_batch : NULL, &h);
     /* the optimiser's OpenMP loops on the run's threads, for this call only */
     const int omp_before = omp_get_max_threads();
     omp_set_num_threads(t->threads);
     s2s_epoch_stats st;
     int rc = s2s_trainer_epoch(t->tr, &st, NULL, err);
     omp_set_num_threads(omp_before);
-    t->tr->on_batch = NULL;
+    s2s_trainer_set_on_batch(t->tr, NULL, NULL);
     if (rc) return S2S_ERR;
     if (out) {  /* a complete epoch has moved the trainer to the next one, with pos back at 0 */
-        *out = progress_of(t->tr, st.complete ? t->tr->epoch : t->tr->epoch + 1);
+        *out = progress_of(t->tr, s2s_trainer_epochs_done(t->tr) + !st.complete, t->data.n);
         if (st.complete) out->done = out->total;
         out->loss = st.loss; out->tokens = st.tokens; out->seconds = st.seconds;
     }
@@ -233,7 +235,7 @@ int s2s_training_save(const s2s_training *t, const char *path, s2s_err *err) {
     return s2s_model_save_tok(path, t->m, t->sv, t->tv, err);
 }
 
-int s2s_training_epochs(const s2s_training *t) { return t ? t->tr->epoch : 0; }
+int s2s_training_epochs(const s2s_training *t) { return t ? s2s_trainer_epochs_done(t->tr) : 0; }
 int s2s_training_pairs(const s2s_training *t) { return t ? t->data.n : 0; }
 int s2s_training_vocab_size(const s2s_training *t, int side) {
     const s2s_tok *k = !t ? NULL : side == 0 ? t->sv : side == 1 ? t->tv : NULL;

@@ -102,17 +102,18 @@ static int pair_positions(const setup *s, int i, int packed) {
 /* Every pair once, in batches of at most `cap` positions (rows x the longest pair), laid out
  * one after the other; batches sorted within pools leave little source padding. */
 static void check_plan(const setup *s, int cap, int packed, double *src_pad) {
-    const s2s_trainer *t = s->t;
+    int nb;
+    const int32_t *bstart, *perm = s2s_trainer_order(s->t, &nb, &bstart);
     const int n = s->d.n;
     char *seen = calloc((size_t)n, 1);
-    CHECK(t->nb > 0 && t->bstart[0] == 0 && t->bstart[t->nb] == n);
+    CHECK(nb > 0 && bstart[0] == 0 && bstart[nb] == n);
     double pad = 0, all = 0;
-    for (int k = 0; k < t->nb; k++) {
-        const int a = t->bstart[k], b = t->bstart[k + 1];
+    for (int k = 0; k < nb; k++) {
+        const int a = bstart[k], b = bstart[k + 1];
         int longest = 0, ls = 0;
         CHECK(b > a);
         for (int j = a; j < b; j++) {
-            const int i = t->perm[j];
+            const int i = perm[j];
             CHECK(i >= 0 && i < n && !seen[i]);
             if (i >= 0 && i < n) seen[i] = 1;
             const int len = pair_positions(s, i, packed);
@@ -120,7 +121,7 @@ static void check_plan(const setup *s, int cap, int packed, double *src_pad) {
             ls = s->d.src_len[i] > ls ? s->d.src_len[i] : ls;
         }
         CHECK_MSG((long)(b - a) * longest <= cap, "batch %d: %d rows x %d > %d", k, b - a, longest, cap);
-        for (int j = a; j < b; j++) { pad += ls - s->d.src_len[t->perm[j]]; all += ls; }
+        for (int j = a; j < b; j++) { pad += ls - s->d.src_len[perm[j]]; all += ls; }
     }
     for (int i = 0; i < n; i++) CHECK(seen[i]);
     free(seen);
@@ -139,7 +140,10 @@ static int test_batches_by_tokens(void) {
     if (setup_open(&s, path, 3000, 12, S2S_UNI, &o)) { setup_close(&s); return 0; }
     if (s2s_trainer_epoch(s.t, &st, NULL, &err)) CHECK_MSG(0, "%s", err.msg);
     check_plan(&s, 300, 0, &pad);
-    for (int k = 0; k < s.t->nb; k++) CHECK(s.t->bstart[k + 1] - s.t->bstart[k] <= 300 / 12);
+    int nb;
+    const int32_t *bstart;
+    s2s_trainer_order(s.t, &nb, &bstart);
+    for (int k = 0; k < nb; k++) CHECK(bstart[k + 1] - bstart[k] <= 300 / 12);
     setup_close(&s);
     /* the packed encoder: batches as long as their pairs, sorted, little padding */
     int rc = setup_open(&s, path, 6000, 12, S2S_BI, &o);
@@ -151,9 +155,11 @@ static int test_batches_by_tokens(void) {
         check_plan(&s, 300, 1, &pad);
         CHECK_MSG(pad < 0.03, "source padding %.3f", pad);
         /* the padding the trainer counted is the plan's */
-        CHECK_NEAR(s.t->pad_pos[0] / s.t->all_pos[0], pad, 1e-9, 1e-12);
-        if (e == 0) memcpy(first, s.t->perm, sizeof first);
-        else CHECK(memcmp(first, s.t->perm, sizeof first));  /* another shuffle each epoch */
+        double pct[2];
+        s2s_trainer_padding(s.t, pct);
+        CHECK_NEAR(pct[0] / 100, pad, 1e-9, 1e-12);
+        if (e == 0) memcpy(first, s2s_trainer_order(s.t, NULL, NULL), sizeof first);
+        else CHECK(memcmp(first, s2s_trainer_order(s.t, NULL, NULL), sizeof first));  /* another shuffle each epoch */
         CHECK(isfinite(st.loss) && st.loss > 0);
     }
     setup_close(&s);
@@ -232,9 +238,9 @@ static int test_resume_by_tokens(void) {
         if (s2s_trainer_epoch(a.t, &st, NULL, &err)) CHECK_MSG(0, "%s", err.msg);
     if (setup_open(&b, "tests/data/tiny.tsv", 0, 8, S2S_UNI, &o)) { setup_close(&a); setup_close(&b); return 0; }
     int left = 3;
-    b.t->on_batch = stop_after; b.t->on_batch_ctx = &left;
+    s2s_trainer_set_on_batch(b.t, stop_after, &left);
     if (s2s_trainer_epoch(b.t, &st, NULL, &err)) CHECK_MSG(0, "%s", err.msg);
-    CHECK(!st.complete && b.t->pos > 0);
+    CHECK(!st.complete && s2s_trainer_position(b.t) > 0);
     char state[256], model[256];
     snprintf(state, sizeof state, "%s/t.state", dir); snprintf(model, sizeof model, "%s/t.safetensors", dir);
     const char *k[] = {"opt.batch-tokens"}, *v[] = {"40"};
@@ -245,10 +251,12 @@ static int test_resume_by_tokens(void) {
     if (setup_open(&c, "tests/data/tiny.tsv", 0, 8, S2S_UNI, &o)) { setup_close(&a); setup_close(&b); setup_close(&c); return 0; }
     memcpy(c.m->params, b.m->params, b.m->n_params * sizeof(float));
     if (s2s_state_load(state, c.t, NULL, NULL, &err)) CHECK_MSG(0, "%s", err.msg);
-    CHECK(c.t->pos == b.t->pos && c.t->nb == b.t->nb);
+    int nbb, nbc;
+    s2s_trainer_order(b.t, &nbb, NULL); s2s_trainer_order(c.t, &nbc, NULL);
+    CHECK(s2s_trainer_position(c.t) == s2s_trainer_position(b.t) && nbc == nbb);
     for (int e = 0; e < 2; e++)
         if (s2s_trainer_epoch(c.t, &st, NULL, &err)) CHECK_MSG(0, "%s", err.msg);
-    CHECK(c.t->epoch == 2 && c.t->adam.step == a.t->adam.step);
+    CHECK(s2s_trainer_epochs_done(c.t) == 2 && s2s_trainer_step(c.t) == s2s_trainer_step(a.t));
     CHECK(!memcmp(c.m->params, a.m->params, a.m->n_params * sizeof(float)));
     /* a state of d2l's batches is not one of batches by tokens, and the other way round */
     setup d;

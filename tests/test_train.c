@@ -10,6 +10,7 @@
 #include "harness.h"
 #include "s2s_optim.h"
 #include "s2s_train.h"
+#include "s2s_train_impl.h"  /* white-box: the slices' workspaces and shared transposed copies */
 #include "s2s_ws.h"
 
 typedef struct toy {
@@ -61,16 +62,16 @@ static int test_stop_between_epochs(void) {
     volatile sig_atomic_t stop = 0;
     for (int e = 0; e < 3; e++) CHECK(!s2s_trainer_epoch(b, &st, &stop, &err) && st.complete);
     for (int e = 0; e < 2; e++) CHECK(!s2s_trainer_epoch(a, &st, &stop, &err) && st.complete);
-    s2s_rng rng = a->rng;
+    s2s_rng rng = *s2s_trainer_rng(a);
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)d.data.n);
-    memcpy(perm, a->perm, sizeof(int32_t) * (size_t)d.data.n);
+    memcpy(perm, s2s_trainer_order(a, NULL, NULL), sizeof(int32_t) * (size_t)d.data.n);
     stop = 1;
     CHECK(!s2s_trainer_epoch(a, &st, &stop, &err) && !st.complete);
-    CHECK(a->pos == 0 && a->epoch == 2);
-    CHECK(!memcmp(&rng, &a->rng, sizeof rng));
-    CHECK(!memcmp(perm, a->perm, sizeof(int32_t) * (size_t)d.data.n));
+    CHECK(s2s_trainer_position(a) == 0 && s2s_trainer_epochs_done(a) == 2);
+    CHECK(!memcmp(&rng, s2s_trainer_rng(a), sizeof rng));
+    CHECK(!memcmp(perm, s2s_trainer_order(a, NULL, NULL), sizeof(int32_t) * (size_t)d.data.n));
     stop = 0;
-    CHECK(!s2s_trainer_epoch(a, &st, &stop, &err) && st.complete && a->epoch == 3);
+    CHECK(!s2s_trainer_epoch(a, &st, &stop, &err) && st.complete && s2s_trainer_epochs_done(a) == 3);
     CHECK(!memcmp(ma->params, mb->params, ma->n_params * sizeof(float)));
     free(perm);
     s2s_trainer_free(a); s2s_trainer_free(b); s2s_model_free(ma); s2s_model_free(mb);
