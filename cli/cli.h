@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "s2s_linalg.h"
+
 /* Exit statuses, the same for every command: 0 done, 1 error (bad input, a failed write...),
  * 2 usage (an unknown option, a bad option value, a missing argument), 130 interrupted. */
 enum { EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
@@ -15,6 +17,11 @@ void cli_exit(int status) __attribute__((noreturn));
 /* When set, die() and die_usage() hand it their status and message instead of printing and
  * exiting; it must not return (train under MPI: the ranks agree on the failure, cli/dist.c). */
 extern void (*die_hook)(int status, const char *msg);
+/* The S2S_GEMM environment variable, read once by main: which code computes the products of
+ * everything the program creates (passed in the trainer's and the translator's options);
+ * g_gemm_name is NULL (the default) or "own" / "blas", the API's spelling. */
+extern s2s_gemm_kind g_gemm;
+extern const char *g_gemm_name;
 long parse_int(const char *opt, const char *s, long lo, long hi);
 double parse_num(const char *opt, const char *s, double lo, double hi, int hi_open);
 /* --threads for commands whose results do not depend on it (translate, eval): 1..1024, used up

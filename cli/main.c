@@ -14,7 +14,7 @@
 
 /* OpenBLAS starts its pool of worker threads when it is loaded, before main, with as many
  * threads as CPUs. We run our own threads (data-parallel shards, batches side by side) and call
- * BLAS from each of them on one thread (s2s_set_threads), so the pool is never used; and under
+ * BLAS from each of them on one thread (s2s_set_blas_threads), so the pool is never used; and under
  * an address-space limit (ulimit -v) its workers retry a failed 128 MiB buffer allocation
  * forever while exit waits for them: every command hung. So OpenBLAS must start no pool. Its
  * initialiser skips choosing the thread count (from OPENBLAS_NUM_THREADS etc.) when
@@ -36,7 +36,7 @@ __attribute__((section(".preinit_array"), used)) static void (*const s2s_preinit
 static int cmd_version(args *a) {
     const char *o;
     while (next_opt(a, &o)) unknown_option(a, o);
-    int own = s2s_gemm_backend(-1) == S2S_GEMM_OWN;
+    int own = s2s_gemm_resolve(g_gemm) == S2S_GEMM_OWN;
     printf("seq2seq %s\nproducts: %s\nOpenBLAS: %s (core %s)\nMPI: %s\n", s2s_version(),
            own ? "own AVX-512 kernel (S2S_GEMM=blas for OpenBLAS)" : "OpenBLAS", openblas_get_config(),
            openblas_get_corename(), s2s_dist_built() ? "yes (mpirun -np N seq2seq train ...)" : "not in this build");
@@ -208,12 +208,15 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     if (argc < 2) { command_usage(NULL, stderr); return EXIT_USAGE; }
-    const char *gemm = getenv("S2S_GEMM");
-    if (gemm && strcmp(gemm, "blas") && strcmp(gemm, "own")) {
+    const char *gemm = getenv("S2S_GEMM");  /* the products' code, passed in every object's options */
+    g_gemm = S2S_GEMM_DEFAULT;
+    g_gemm_name = NULL;
+    if (gemm && s2s_gemm_parse(gemm, &g_gemm)) {
         fprintf(stderr, "seq2seq: S2S_GEMM must be 'own' or 'blas' (got '%s')\n", gemm);
         return EXIT_USAGE;
     }
-    if (gemm && !strcmp(gemm, "own") && s2s_gemm_backend(S2S_GEMM_OWN) < 0) {
+    if (gemm) g_gemm_name = s2s_gemm_name(g_gemm);
+    if (s2s_gemm_resolve(g_gemm) < 0) {
         fprintf(stderr, "seq2seq: S2S_GEMM=own, but this build has no AVX-512 kernel (built without AVX-512)\n");
         return EXIT_USAGE;
     }

@@ -32,6 +32,8 @@ void cli_exit(int status) {
 }
 
 void (*die_hook)(int status, const char *msg);
+s2s_gemm_kind g_gemm = S2S_GEMM_DEFAULT;
+const char *g_gemm_name;
 
 static __attribute__((noreturn)) void vdie(int status, const char *fmt, va_list ap) {
     if (die_hook) {

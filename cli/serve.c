@@ -71,6 +71,7 @@ int cmd_serve(args *a) {
     if ((long)o.max_batch * o.max_beam > 1000000)
         usage_error(a, "--max-batch %d x --max-beam %d rows is too many", o.max_batch, o.max_beam);
     if (!quiet) o.log = log_line;
+    o.gemm = g_gemm_name;
     /* our worker threads are the parallelism: BLAS runs on each one's thread */
     s2s_set_blas_threads(1);
 

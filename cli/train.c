@@ -631,7 +631,10 @@ int cmd_train(args *a) {
     char *latest = latest_path(&c), *state = str_cat(c.out, ".state");
     if (writer) check_train_files(&c, latest, state);
     if (!c.data && !c.src) c.data = data_default_corpus(c.quiet);  /* d2l's fra-eng, fetched into the cache once */
-    s2s_set_threads(c.threads);
+    /* OpenBLAS's own pool is the BLAS library's process-wide state, not ours: one thread (our
+     * threads run their own products); every parallel region of ours takes c.threads from the
+     * trainer's options instead of OpenMP's process default */
+    s2s_set_blas_threads(1);
 
     s2s_err err;
     s2s_st_file *resume_f = NULL;  /* the state file, read once; a changed option is named as such, first */
@@ -708,7 +711,7 @@ int cmd_train(args *a) {
     const int batch = c.batch < data.n ? c.batch : data.n;
     s2s_train_opts to = {.batch = c.batch, .lr = (float)c.lr, .clip = (float)c.clip, .threads = c.threads,
                          .dist = dist, .batch_tokens = c.batch_tokens, .smoothing = (float)c.smoothing,
-                         .schedule = (s2s_lr_schedule)c.lr_schedule, .warmup = c.warmup};
+                         .schedule = (s2s_lr_schedule)c.lr_schedule, .warmup = c.warmup, .gemm = g_gemm};
     check_memory(&c.mc, &to, data.n);
     /* --threads sets the mathematics (slices of each batch), so it is not capped to the machine */
     if (!c.quiet && c.threads > batch)
@@ -753,6 +756,7 @@ int cmd_train(args *a) {
     g_ranks = s2s_dist_size(dist);
     if (g_ranks > 1 && c.max_time > 0) die("--max-time is for one process (the ranks of a job would not stop together)");
     s2s_dist_set_reduce(dist, (s2s_dist_reduce)c.allreduce);
+    s2s_dist_set_threads(dist, c.threads);
     s2s_trainer *tr;
     if (s2s_trainer_create(m, &data, &to, &rng, &tr, &err)) die("%s", err.msg);
     int ws_rows;

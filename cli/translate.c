@@ -19,6 +19,7 @@ static s2s_translator *open_translator(const char *path, int threads) {
     s2s_translator_options o;
     s2s_translator_options_init(&o);
     o.threads = threads < 1 ? 1 : threads;
+    o.gemm = g_gemm_name;
     s2s_translator *t;
     if (s2s_translator_open(path, &o, &t, &err)) die("%s", err.msg);
     return t;

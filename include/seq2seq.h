@@ -58,6 +58,8 @@ typedef struct s2s_translator_options {
     int threads;         /* threads one call uses by default (whole batches side by side): 1 */
     int max_workspaces;  /* bound on the workspaces kept and made (memory): 0 = no bound; a
                           * call that finds none free waits for one */
+    const char *gemm;    /* the matrix products, as s2s_train_options.gemm: NULL (the default),
+                          * "own" or "blas"; the handle's choice, for every call */
 } s2s_translator_options;
 S2S_API void s2s_translator_options_init(s2s_translator_options *o);
 
@@ -177,6 +179,9 @@ typedef struct s2s_train_options {
                                 * validation): "constant" */
     int warmup;                /* updates of linear warm-up (inverse-sqrt: at least 1): 0 */
     float clip;                /* gradient norm clipping: 1 */
+    const char *gemm;          /* which code computes the matrix products: "own" (our AVX-512 kernel;
+                                * refused where the build has none) or "blas" (OpenBLAS); NULL: "own"
+                                * where the build has it, else "blas" (the program's S2S_GEMM) */
 } s2s_train_options;
 S2S_API void s2s_train_options_init(s2s_train_options *o);
 

@@ -32,8 +32,8 @@ static int meta_count(const s2s_translator *t, const char *key) {
     return n;
 }
 
-int s2s_engine_open(const char *path, int threads, int max_sentences, int max_beam, s2s_engine **out,
-                    s2s_err *err) {
+int s2s_engine_open(const char *path, int threads, int max_sentences, int max_beam, const char *gemm,
+                    s2s_engine **out, s2s_err *err) {
     *out = NULL;
     s2s_engine *e = calloc(1, sizeof *e);
     if (!e) return snprintf(err->msg, sizeof err->msg, "out of memory for the translation engine"), S2S_ERR;
@@ -43,6 +43,7 @@ int s2s_engine_open(const char *path, int threads, int max_sentences, int max_be
     s2s_translator_options_init(&to);
     to.threads = 1;                /* a call runs on its worker's thread; the workers are the parallelism */
     to.max_workspaces = threads;   /* one per worker at most: memory stays bounded */
+    to.gemm = gemm;
     if (s2s_translator_open(path, &to, &e->t, err)) { free(e); return S2S_ERR; }
     const char *model = meta(e->t, "model"), *attention = s2s_translator_meta(e->t, "attention");
     e->has_attention = strcmp(model, "plain") && !(attention && !strcmp(attention, "none"));

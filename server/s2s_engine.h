@@ -38,10 +38,11 @@ typedef struct s2s_engine_result {
 typedef struct s2s_engine s2s_engine;
 
 /* Loads the model file for up to `threads` concurrent translate calls of at most max_sentences
- * sentences each at beam max_beam (a workspace for a full batch at beam 1 is made now). The
- * caller closes it with s2s_engine_close. */
-int s2s_engine_open(const char *path, int threads, int max_sentences, int max_beam, s2s_engine **out,
-                    s2s_err *err);
+ * sentences each at beam max_beam (a workspace for a full batch at beam 1 is made now), its
+ * products computed by `gemm` (s2s_translator_options.gemm; NULL: the default). The caller
+ * closes it with s2s_engine_close. */
+int s2s_engine_open(const char *path, int threads, int max_sentences, int max_beam, const char *gemm,
+                    s2s_engine **out, s2s_err *err);
 /* Translates src[0..n) (UTF-8, NUL-terminated) as one batch into out[0..n), which the caller
  * frees with s2s_engine_result_free each. A sentence the model cannot take gets its `error`
  * and the others their translations; S2S_ERR (out[] left zeroed) only when the batch as a whole

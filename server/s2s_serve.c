@@ -79,7 +79,7 @@ static void model_release(s2s_server *s, model_ref *m) {
 static int model_open(const s2s_server *s, model_ref **out, s2s_err *err) {
     model_ref *m = s2s_calloc(1, sizeof *m, err, "a model");
     if (!m) return S2S_ERR;
-    if (s2s_engine_open(s->model_path, s->o.threads, s->o.max_batch, s->o.max_beam, &m->engine, err)) {
+    if (s2s_engine_open(s->model_path, s->o.threads, s->o.max_batch, s->o.max_beam, s->o.gemm, &m->engine, err)) {
         free(m);
         return S2S_ERR;
     }

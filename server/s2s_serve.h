@@ -43,6 +43,7 @@ typedef struct s2s_serve_opts {
     int timeout_s;            /* an idle or slow connection is closed after this (10) */
     void (*log)(void *ctx, const char *line); /* one line, no newline; NULL = silent */
     void *log_ctx;
+    const char *gemm;         /* the products (s2s_translator_options.gemm): NULL = the default */
 } s2s_serve_opts;
 
 void s2s_serve_opts_default(s2s_serve_opts *o);

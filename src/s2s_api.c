@@ -20,6 +20,15 @@ int s2s_api_options(void *dst, size_t dst_size, const void *src, const char *wha
     return S2S_OK;
 }
 
+int s2s_api_gemm(const char *name, const char *what, s2s_gemm_kind *out, s2s_err *err) {
+    *out = S2S_GEMM_DEFAULT;
+    if (!name) return S2S_OK;
+    if (s2s_gemm_parse(name, out)) return S2S_BAD(err, "%s: gemm '%s' is not own or blas", what, name);
+    if (s2s_gemm_resolve(*out) < 0)
+        return S2S_BAD(err, "%s: gemm 'own', but this build has no AVX-512 kernel", what);
+    return S2S_OK;
+}
+
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void blas_one_thread(void) { s2s_set_blas_threads(1); }
 void s2s_api_blas_once(void) { pthread_once(&blas_once, blas_one_thread); }

@@ -5,11 +5,15 @@
 #include <stddef.h>
 
 #include "s2s_common.h"
+#include "s2s_linalg.h"
 
 /* Copies the caller's options (src, may be NULL) over the defaults already in dst: the first
  * src->size bytes are the fields the caller's header knew (option structs only grow at the end
  * and start with an int size). A size that cannot be one is S2S_ERR_INPUT naming `what`. */
 int s2s_api_options(void *dst, size_t dst_size, const void *src, const char *what, s2s_err *err);
+/* The options' gemm name (NULL: the default; "own", "blas") as a kind in *out; a name this build
+ * cannot honour is S2S_ERR_INPUT naming `what`. */
+int s2s_api_gemm(const char *name, const char *what, s2s_gemm_kind *out, s2s_err *err);
 /* OpenBLAS on one thread for the process, once (our threads run their own products). */
 void s2s_api_blas_once(void);
 

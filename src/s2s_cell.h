@@ -11,6 +11,8 @@
 #define S2S_CELL_H
 #include <stddef.h>
 
+#include "s2s_linalg.h"
+
 typedef struct s2s_cell_fwd {
     int B, H;
     const float *gi;       /* [B,G*H] input projection, b_ih included */
@@ -24,6 +26,7 @@ typedef struct s2s_cell_fwd {
     float *h, *c;          /* [B,H] the new state (c when S = 2) */
     float *cache;          /* P planes */
     size_t plane;
+    s2s_gemm_kind gemm;    /* which code computes the products (the workspace's) */
 } s2s_cell_fwd;
 
 typedef struct s2s_cell_bwd {
@@ -38,6 +41,7 @@ typedef struct s2s_cell_bwd {
     float *dgh;            /* [B,G*H] dL/d (h_prev W_hh^T + b_hh); the same buffer as dgi when the
                             * cell has !own_dgh (the two are equal) */
     float *dh_prev, *dc_prev; /* [B,H]; may be the same buffers as dh, dc */
+    s2s_gemm_kind gemm;    /* which code computes the products (the workspace's) */
 } s2s_cell_bwd;
 
 typedef struct s2s_cell_ops {

@@ -76,17 +76,17 @@ static void gru_grads_row(int H, const float *restrict dh, const float *restrict
     }
 }
 
-void s2s_gru_cell_forward(int B, int H, const float *gi, const float *h_prev, const float *W_hh,
+void s2s_gru_cell_forward(s2s_gemm_kind g, int B, int H, const float *gi, const float *h_prev, const float *W_hh,
                           const float *b_hh, const float *W_hhT, float *gh, float *h, float *r, float *z,
                           float *n, float *ghn) {
     if (!W_hh && !W_hhT)
         for (int b = 0; b < B; b++) memcpy(gh + (long)b * 3 * H, b_hh, sizeof(float) * 3 * H);
-    else if (W_hhT) s2s_linear_forward_t(B, 3 * H, H, h_prev, H, W_hhT, 3 * H, b_hh, 0.0f, gh, 3 * H);
-    else s2s_linear_forward(B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
+    else if (W_hhT) s2s_linear_forward_t(g, B, 3 * H, H, h_prev, H, W_hhT, 3 * H, b_hh, 0.0f, gh, 3 * H);
+    else s2s_linear_forward(g, B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
     s2s_gru_gates(B, H, gi, gh, h_prev, h, r, z, n, ghn);
 }
 
-void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev, const float *r,
+void s2s_gru_cell_backward(s2s_gemm_kind g, int B, int H, const float *dh, const float *h_prev, const float *r,
                            const float *z, const float *n, const float *ghn, const float *W_hh,
                            float *dgi, float *dgh, float *dh_prev) {
     for (int b = 0; b < B; b++) {
@@ -95,7 +95,7 @@ void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev, c
     }
     if (!W_hh) return;
     for (long i = 0; i < (long)B * H; i++) dh_prev[i] = dh[i] * z[i];  /* may be in place */
-    s2s_gemm(0, 0, B, H, 3 * H, 1.0f, dgh, 3 * H, W_hh, H, 1.0f, dh_prev, H);
+    s2s_gemm(g, 0, 0, B, H, 3 * H, 1.0f, dgh, 3 * H, W_hh, H, 1.0f, dh_prev, H);
 }
 
 
@@ -108,11 +108,11 @@ static void gru_step(const s2s_cell_fwd *a, int ref) {
     if (ref) {
         if (a->zero_prev)
             for (int b = 0; b < B; b++) memcpy(a->gh + (long)b * 3 * H, a->b_hh, sizeof(float) * 3 * H);
-        else s2s_linear_forward(B, 3 * H, H, a->h_prev, H, a->W_hh, H, a->b_hh, 0.0f, a->gh, 3 * H);
+        else s2s_linear_forward(a->gemm, B, 3 * H, H, a->h_prev, H, a->W_hh, H, a->b_hh, 0.0f, a->gh, 3 * H);
         s2s_gru_gates_ref(B, H, a->gi, a->gh, a->h_prev, a->h, r, z, n, ghn);
         return;
     }
-    s2s_gru_cell_forward(B, H, a->gi, a->h_prev, a->zero_prev ? NULL : a->W_hh, a->b_hh,
+    s2s_gru_cell_forward(a->gemm, B, H, a->gi, a->h_prev, a->zero_prev ? NULL : a->W_hh, a->b_hh,
                          a->zero_prev ? NULL : a->W_hhT, a->gh, a->h, r, z, n, ghn);
 }
 static void gru_forward(const s2s_cell_fwd *a) { gru_step(a, 0); }
@@ -120,7 +120,7 @@ static void gru_forward_ref(const s2s_cell_fwd *a) { gru_step(a, 1); }
 
 static void gru_backward(const s2s_cell_bwd *a) {
     const float *r = a->cache, *z = r + a->plane, *n = z + a->plane, *ghn = n + a->plane;
-    s2s_gru_cell_backward(a->B, a->H, a->dh, a->h_prev, r, z, n, ghn, a->W_hh, a->dgi, a->dgh, a->dh_prev);
+    s2s_gru_cell_backward(a->gemm, a->B, a->H, a->dh, a->h_prev, r, z, n, ghn, a->W_hh, a->dgi, a->dgh, a->dh_prev);
 }
 
 const s2s_cell_ops s2s_cell_gru = {"gru", 3, 1, 4, 1, gru_forward, gru_forward_ref, gru_backward, gru_backward};

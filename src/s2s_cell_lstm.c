@@ -74,8 +74,9 @@ static void lstm_step(const s2s_cell_fwd *a, int ref) {
     float *I = a->cache, *F = I + pl, *G = F + pl, *O = G + pl, *TC = O + pl;
     if (a->zero_prev)
         for (int b = 0; b < B; b++) memcpy(a->gh + (size_t)b * 4 * H, a->b_hh, sizeof(float) * 4 * H);
-    else if (a->W_hhT && !ref) s2s_linear_forward_t(B, 4 * H, H, a->h_prev, H, a->W_hhT, 4 * H, a->b_hh, 0.0f, a->gh, 4 * H);
-    else s2s_linear_forward(B, 4 * H, H, a->h_prev, H, a->W_hh, H, a->b_hh, 0.0f, a->gh, 4 * H);
+    else if (a->W_hhT && !ref)
+        s2s_linear_forward_t(a->gemm, B, 4 * H, H, a->h_prev, H, a->W_hhT, 4 * H, a->b_hh, 0.0f, a->gh, 4 * H);
+    else s2s_linear_forward(a->gemm, B, 4 * H, H, a->h_prev, H, a->W_hh, H, a->b_hh, 0.0f, a->gh, 4 * H);
     (ref ? lstm_gates_ref : lstm_gates)(B, H, a->gi, a->gh, a->c_prev, a->h, a->c, I, F, G, O, TC);
 }
 static void lstm_forward(const s2s_cell_fwd *a) { lstm_step(a, 0); }
@@ -147,7 +148,7 @@ static void lstm_back(const s2s_cell_bwd *a, int ref) {
     (ref ? lstm_grads_ref : lstm_grads)(B, H, a->dh, a->dc, a->c_prev, I, F, G, O, TC, a->dgi,
                                         a->W_hh ? a->dc_prev : NULL);
     if (a->dgh != a->dgi) memcpy(a->dgh, a->dgi, sizeof(float) * B * 4 * H);
-    if (a->W_hh) s2s_gemm(0, 0, B, H, 4 * H, 1.0f, a->dgi, 4 * H, a->W_hh, H, 0.0f, a->dh_prev, H);
+    if (a->W_hh) s2s_gemm(a->gemm, 0, 0, B, H, 4 * H, 1.0f, a->dgi, 4 * H, a->W_hh, H, 0.0f, a->dh_prev, H);
 }
 static void lstm_backward(const s2s_cell_bwd *a) { lstm_back(a, 0); }
 static void lstm_backward_ref(const s2s_cell_bwd *a) { lstm_back(a, 1); }

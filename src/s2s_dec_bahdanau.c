@@ -50,7 +50,7 @@ static void prepare(const s2s_model *m, s2s_ws *ws, const int32_t *src_len, int 
     const int B = ws->B, T = ws->T, H = ws->H;
     const float p = m->cfg.dropout;
     s2s_keys_prepare(ws, &d->k, src_len);
-    s2s_linear_forward(B * T, H, H, d->k.K, H, m->p.att[WK], H, NULL, 0.0f, d->k.KP, H);
+    s2s_linear_forward(ws->gemm, B * T, H, H, d->k.K, H, m->p.att[WK], H, NULL, 0.0f, d->k.KP, H);
     d->dropped = train && p > 0;
     if (d->dropped) s2s_dropout_fill(d->drop, (size_t)ws->Tdec * B * T, p, s2s_rng_next(rng));
 }
@@ -80,12 +80,12 @@ static void step_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
     }
     s2s_add(BHt, ws->d_out + o, ws->dh[L - 1]);
     s2s_dec_layers_backward(m, ws, t, Bt);
-    s2s_gemm(0, 0, Bt, H, G * H, 1.0f, ws->dec[0].dgi + G * o, G * H, s2s_dec_ih0(m, 0), in0(&m->cfg), 0.0f,
+    s2s_gemm(ws->gemm, 0, 0, Bt, H, G * H, 1.0f, ws->dec[0].dgi + G * o, G * H, s2s_dec_ih0(m, 0), in0(&m->cfg), 0.0f,
              d->dctx, H);
     s2s_attn_backward(Bt, T, H, d->dctx, d->k.K, d->k.valid, m->p.att[WV], d->dropped ? d->drop + BT : NULL,
                       d->F + BT * H, d->A + BT, d->k.dK, d->k.dKP, d->dqp + o, ws->g.att[WV]);
     s2s_zero(d->dqp + o + BHt, BH - BHt);
-    s2s_gemm(0, 0, Bt, H, H, 1.0f, d->dqp + o, H, m->p.att[WQ], H, 0.0f, d->dq, H);
+    s2s_gemm(ws->gemm, 0, 0, Bt, H, H, 1.0f, d->dqp + o, H, m->p.att[WQ], H, 0.0f, d->dq, H);
     s2s_add(BHt, d->dq, ws->dh[L - 1]);  /* the query was the previous top state */
 }
 
@@ -94,8 +94,8 @@ static void finish_backward(s2s_model *m, s2s_ws *ws) {
     const int B = ws->B, T = ws->T, H = ws->H, G = ws->G, L = ws->L;
     s2s_dec_wgrad(ws, G * H, H, ws->dec[0].dgi, G * H, d->ctx, H, ws->g.dec[0].w_ih, in0(&m->cfg), NULL);
     s2s_dec_wgrad(ws, H, H, d->dqp, H, ws->dec[L - 1].hs, H, ws->g.att[WQ], H, NULL);
-    s2s_linear_wgrad(B * T, H, H, d->k.dKP, H, d->k.K, H, ws->g.att[WK], H, NULL);
-    s2s_gemm(0, 0, B * T, H, H, 1.0f, d->k.dKP, H, m->p.att[WK], H, 1.0f, d->k.dK, H);
+    s2s_linear_wgrad(ws->gemm, B * T, H, H, d->k.dKP, H, d->k.K, H, ws->g.att[WK], H, NULL);
+    s2s_gemm(ws->gemm, 0, 0, B * T, H, H, 1.0f, d->k.dKP, H, m->p.att[WK], H, 1.0f, d->k.dK, H);
     s2s_keys_backward(ws, &d->k);
 }
 

@@ -60,7 +60,7 @@ static void prepare(const s2s_model *m, s2s_ws *ws, const int32_t *src_len, int 
     const int B = ws->B, T = ws->T, H = ws->H;
     const float p = m->cfg.dropout;
     s2s_keys_prepare(ws, &d->k, src_len);
-    if (general(&m->cfg)) s2s_linear_forward(B * T, H, H, d->k.K, H, W_a(&m->p), H, NULL, 0.0f, d->k.KP, H);
+    if (general(&m->cfg)) s2s_linear_forward(ws->gemm, B * T, H, H, d->k.K, H, W_a(&m->p), H, NULL, 0.0f, d->k.KP, H);
     d->dropped = train && p > 0;
     if (d->dropped) s2s_dropout_fill(d->drop, (size_t)ws->Tdec * B * T, p, s2s_rng_next(rng));
     d->fed = 0;
@@ -106,8 +106,8 @@ static void step_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
         s2s_zero(d->dfeed, BH);
     }
     s2s_tanh_backward(BHt, ht, ws->d_out + o * H, feed ? d->dfeed : NULL, dz);
-    s2s_gemm(0, 0, Bt, H, H, 1.0f, dz, H, Wc, 2 * H, 0.0f, d->dctx, H);
-    s2s_gemm(0, 0, Bt, H, H, 1.0f, dz, H, Wc + H, 2 * H, 0.0f, d->dq, H);
+    s2s_gemm(ws->gemm, 0, 0, Bt, H, H, 1.0f, dz, H, Wc, 2 * H, 0.0f, d->dctx, H);
+    s2s_gemm(ws->gemm, 0, 0, Bt, H, H, 1.0f, dz, H, Wc + H, 2 * H, 0.0f, d->dq, H);
     const float *A = d->A + o * T;
     /* the values' share, the weights' gradient dA, then the scores' (in place) and the keys' */
     s2s_attn_context_backward(Bt, T, H, d->dctx, A, d->dropped ? d->drop + o * T : NULL, d->k.K, d->k.dK, d->dA);
@@ -117,8 +117,8 @@ static void step_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
     s2s_add(BHt, d->dq, ws->dh[L - 1]);
     s2s_dec_layers_backward(m, ws, t, Bt);
     if (feed && t > 0) {  /* into h~_{t-1}; the finished rows' is zero */
-        s2s_gemm(0, 0, Bt, H, G * H, 1.0f, ws->dec[0].dgi + o * G * H, G * H, s2s_dec_ih0(m, ws->E), in0(&m->cfg), 0.0f,
-                 d->dfeed, H);
+        s2s_gemm(ws->gemm, 0, 0, Bt, H, G * H, 1.0f, ws->dec[0].dgi + o * G * H, G * H, s2s_dec_ih0(m, ws->E),
+                 in0(&m->cfg), 0.0f, d->dfeed, H);
         s2s_zero(d->dfeed + BHt, BH - BHt);
     }
 }
@@ -130,9 +130,9 @@ static void wgrad_prev(const s2s_ws *ws, int rows, int cols, const float *D, int
     const int B = ws->B;
     int t = 1;
     while (t < ws->Tdec && ws->active[t] == B) t++;
-    s2s_linear_wgrad((t - 1) * B, rows, cols, D + (size_t)B * ldd, ldd, X, ldx, dW, ldw, NULL);
+    s2s_linear_wgrad(ws->gemm, (t - 1) * B, rows, cols, D + (size_t)B * ldd, ldd, X, ldx, dW, ldw, NULL);
     for (; t < ws->Tdec; t++)
-        s2s_linear_wgrad(ws->active[t], rows, cols, D + (size_t)t * B * ldd, ldd, X + (size_t)(t - 1) * B * ldx, ldx,
+        s2s_linear_wgrad(ws->gemm, ws->active[t], rows, cols, D + (size_t)t * B * ldd, ldd, X + (size_t)(t - 1) * B * ldx, ldx,
                          dW, ldw, NULL);
 }
 
@@ -145,8 +145,8 @@ static void finish_backward(s2s_model *m, s2s_ws *ws) {
     if (m->cfg.input_feed)
         wgrad_prev(ws, G * H, H, ws->dec[0].dgi, G * H, d->ht, H, ws->g.dec[0].w_ih + ws->E, in0(&m->cfg));
     if (general(&m->cfg)) {
-        s2s_linear_wgrad(B * T, H, H, d->k.dKP, H, d->k.K, H, ws->g.att[0], H, NULL);
-        s2s_gemm(0, 0, B * T, H, H, 1.0f, d->k.dKP, H, W_a(&m->p), H, 1.0f, d->k.dK, H);
+        s2s_linear_wgrad(ws->gemm, B * T, H, H, d->k.dKP, H, d->k.K, H, ws->g.att[0], H, NULL);
+        s2s_gemm(ws->gemm, 0, 0, B * T, H, H, 1.0f, d->k.dKP, H, W_a(&m->p), H, 1.0f, d->k.dK, H);
     }
     s2s_keys_backward(ws, &d->k);
 }

@@ -29,7 +29,7 @@ static void prepare(const s2s_model *m, s2s_ws *ws, const int32_t *src_len, int 
     (void)src_len; (void)train; (void)rng;
     plain_ws *d = ws->dec_priv;
     const int H = ws->H, G = ws->G;
-    s2s_linear_forward(ws->B, G * H, H, ws->enc_final[0][ws->L - 1], H, s2s_dec_ih0(m, ws->E), in0(&m->cfg), NULL,
+    s2s_linear_forward(ws->gemm, ws->B, G * H, H, ws->enc_final[0][ws->L - 1], H, s2s_dec_ih0(m, ws->E), in0(&m->cfg), NULL,
                        0.0f, d->ctxp, G * H);
 }
 
@@ -56,8 +56,8 @@ static void finish_backward(s2s_model *m, s2s_ws *ws) {
     s2s_zero(d->ctx_sum, BGH);
     for (int t = 0; t < ws->Tdec; t++) s2s_add(BGH, ws->dec[0].dgi + t * BGH, d->ctx_sum);
     const float *ctx = ws->enc_final[0][L - 1];
-    s2s_linear_wgrad(B, G * H, H, d->ctx_sum, G * H, ctx, H, ws->g.dec[0].w_ih + ws->E, in0(&m->cfg), NULL);
-    s2s_gemm(0, 0, B, H, G * H, 1.0f, d->ctx_sum, G * H, s2s_dec_ih0(m, ws->E), in0(&m->cfg), 1.0f,
+    s2s_linear_wgrad(ws->gemm, B, G * H, H, d->ctx_sum, G * H, ctx, H, ws->g.dec[0].w_ih + ws->E, in0(&m->cfg), NULL);
+    s2s_gemm(ws->gemm, 0, 0, B, H, G * H, 1.0f, d->ctx_sum, G * H, s2s_dec_ih0(m, ws->E), in0(&m->cfg), 1.0f,
              ws->enc_dstate + (L - 1) * BH, H);
     s2s_zero(ws->enc_dy, ws->T * BH);  /* the outputs themselves are not read */
 }

@@ -8,8 +8,8 @@
 
 void s2s_step_linear(const s2s_ws *ws, int M, int N, int K, const float *x, const float *W, int ldw,
                      const float *WT, const float *b, float beta, float *y) {
-    if (ws->wt_on) s2s_linear_forward_t(M, N, K, x, K, WT, N, b, beta, y, N);
-    else s2s_linear_forward(M, N, K, x, K, W, ldw, b, beta, y, N);
+    if (ws->wt_on) s2s_linear_forward_t(ws->gemm, M, N, K, x, K, WT, N, b, beta, y, N);
+    else s2s_linear_forward(ws->gemm, M, N, K, x, K, W, ldw, b, beta, y, N);
 }
 
 /* The leading steps where every row runs as one product, then one product per step over its
@@ -19,9 +19,9 @@ void s2s_dec_wgrad(const s2s_ws *ws, int rows, int cols, const float *D, int ldd
     const int B = ws->B;
     int t = 0;
     while (t < ws->Tdec && ws->active[t] == B) t++;
-    s2s_linear_wgrad(t * B, rows, cols, D, ldd, X, ldx, dW, ldw, db);
+    s2s_linear_wgrad(ws->gemm, t * B, rows, cols, D, ldd, X, ldx, dW, ldw, db);
     for (; t < ws->Tdec; t++)
-        s2s_linear_wgrad(ws->active[t], rows, cols, D + (size_t)t * B * ldd, ldd, X + (size_t)t * B * ldx, ldx,
+        s2s_linear_wgrad(ws->gemm, ws->active[t], rows, cols, D + (size_t)t * B * ldd, ldd, X + (size_t)t * B * ldx, ldx,
                          dW, ldw, db);
 }
 
@@ -44,7 +44,7 @@ void s2s_dec_layers(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s) {
             s2s_step_linear(ws, B, G * H, H, x, w->w_ih, H, ws->wt->dec_ih[l], w->b_ih, 0.0f, gi);
         }
         const s2s_cell_fwd a = {B, H, gi, s->prev[l][0], s->prev[l][1], w->w_hh, ws->wt_on ? ws->wt->dec_hh[l] : NULL,
-                                w->b_hh, 0, ws->gh, s->next[l][0], s->next[l][1], r->cache + o, plane};
+                                w->b_hh, 0, ws->gh, s->next[l][0], s->next[l][1], r->cache + o, plane, ws->gemm};
         ws->cell->forward(&a);
     }
 }
@@ -55,13 +55,13 @@ void s2s_dec_layers_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
     for (int l = L - 1; l >= 0; l--) {
         s2s_rnn_cache *r = &ws->dec[l];
         const s2s_cell_bwd a = {Bt, H, ws->dh[l], ws->dc[l], r->hs + o, r->cs ? r->cs + o : NULL, r->cache + o, plane,
-                                m->p.dec[l].w_hh, r->dgi + G * o, r->dgh + G * o, ws->dh[l], ws->dc[l]};
+                                m->p.dec[l].w_hh, r->dgi + G * o, r->dgh + G * o, ws->dh[l], ws->dc[l], ws->gemm};
         ws->cell->backward(&a);
         /* the finished rows take no part in the products over all steps */
         s2s_zero(r->dgi + G * (o + BHt), G * (BH - BHt));
         if (r->dgh != r->dgi) s2s_zero(r->dgh + G * (o + BHt), G * (BH - BHt));
         if (l > 0) {  /* into the layer below's output at this step */
-            s2s_gemm(0, 0, Bt, H, G * H, 1.0f, r->dgi + G * o, G * H, m->p.dec[l].w_ih, H, 0.0f, ws->dlow, H);
+            s2s_gemm(ws->gemm, 0, 0, Bt, H, G * H, 1.0f, r->dgi + G * o, G * H, m->p.dec[l].w_ih, H, 0.0f, ws->dlow, H);
             const float *mask = ws->dec_dropped && ws->dec_drop[l].mask ? ws->dec_drop[l].mask + o : NULL;
             s2s_add_masked(BHt, ws->dlow, mask, ws->dh[l - 1]);
         }

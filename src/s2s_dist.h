@@ -61,6 +61,8 @@ int s2s_dist_built(void);
 /* The flag (set by a signal handler) that starts the grace period described above. */
 void s2s_dist_watch(s2s_dist *d, volatile sig_atomic_t *flag);
 void s2s_dist_set_reduce(s2s_dist *d, s2s_dist_reduce how);
+/* The threads that add the ranks' pieces in s2s_dist_sum (the rank's --threads; 1 until set). */
+void s2s_dist_set_threads(s2s_dist *d, int threads);
 
 /* One training step's exchange. g[n]: in, this rank's gradient; out, the sum over ranks.
  * S2S_REDUCE_ORDERED sums (((g_0 + g_1) + g_2) + ...) element by element, in rank order.

@@ -91,7 +91,7 @@ static void run_direction(const s2s_model *m, s2s_ws *ws, int l, int d, int B) {
         const size_t o = s * BHd;
         float *c_prev = r->cs ? r->cs + o : NULL, *c = r->cs ? r->cs + o + BHd : NULL;
         const s2s_cell_fwd a = {B, Hd, r->gi + G * o, r->hs + o, c_prev, w->w_hh, ws->wt_on ? ws->wt->enc_hh[l][d] : NULL,
-                                w->b_hh, s == s0, ws->gh, r->hs + o + BHd, c, r->cache + o, plane};
+                                w->b_hh, s == s0, ws->gh, r->hs + o + BHd, c, r->cache + o, plane, ws->gemm};
         ws->cell->forward(&a);
         if (ws->dirs == 2) {  /* rows at padding keep their state */
             const int p = d ? T - 1 - s : s;
@@ -172,7 +172,7 @@ void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, 
             s2s_rnn_cache *r = &ws->enc[l][d];
             const s2s_rnn_params *w = &m->p.enc[l][d];
             if (l > 0 || !ws->enc_tab.on)  /* positions past the longest source are never read */
-                s2s_linear_forward(Te * B, G * Hd, in, x, in, w->w_ih, in, w->b_ih, 0.0f, r->gi, G * Hd);
+                s2s_linear_forward(ws->gemm, Te * B, G * Hd, in, x, in, w->w_ih, in, w->b_ih, 0.0f, r->gi, G * Hd);
             if (d) s2s_time_reverse(r->gi, T, (size_t)B * G * Hd);  /* into step order */
             run_direction(m, ws, l, d, B);
         }
@@ -220,7 +220,7 @@ static void back_direction(s2s_model *m, s2s_ws *ws, int l, int d, const float *
             if (dc) { s2s_rows_hold(B, Hd, ws->src_len, p, dc, ws->enc_hold_c); s2s_rows_zero_past(B, Hd, ws->src_len, p, dc); }
         }
         const s2s_cell_bwd a = {B, Hd, dh, dc, r->hs + o, r->cs ? r->cs + o : NULL, r->cache + o, plane,
-                                s > s0 ? w->w_hh : NULL, r->dgi + G * o, r->dgh + G * o, dh, dc};
+                                s > s0 ? w->w_hh : NULL, r->dgi + G * o, r->dgh + G * o, dh, dc, ws->gemm};
         ws->cell->backward(&a);
         if (bi) {
             s2s_rows_hold(B, Hd, ws->src_len, p, ws->enc_hold, dh);
@@ -230,8 +230,9 @@ static void back_direction(s2s_model *m, s2s_ws *ws, int l, int d, const float *
     /* the first step's previous state is zero: it adds to b_hh only; the forward direction's
      * steps past the longest source add zeros: left out (the backward direction's zeros come
      * first and stay, so that the sums keep their order) */
-    s2s_linear_wgrad(B, G * Hd, Hd, r->dgh, G * Hd, NULL, Hd, gw->w_hh, Hd, gw->b_hh);
-    s2s_linear_wgrad((s1 - 1) * B, G * Hd, Hd, r->dgh + G * BHd, G * Hd, r->hs + BHd, Hd, gw->w_hh, Hd, gw->b_hh);
+    s2s_linear_wgrad(ws->gemm, B, G * Hd, Hd, r->dgh, G * Hd, NULL, Hd, gw->w_hh, Hd, gw->b_hh);
+    s2s_linear_wgrad(ws->gemm, (s1 - 1) * B, G * Hd, Hd, r->dgh + G * BHd, G * Hd, r->hs + BHd, Hd, gw->w_hh, Hd,
+                     gw->b_hh);
 }
 
 void s2s_enc_backward(s2s_model *m, s2s_ws *ws, const int32_t *src) {
@@ -257,8 +258,8 @@ void s2s_enc_backward(s2s_model *m, s2s_ws *ws, const int32_t *src) {
                 continue;
             }
             /* the positions past the longest source add zeros: left out */
-            s2s_linear_wgrad(Te * B, G * Hd, in, r->dgi, G * Hd, x, in, gw->w_ih, in, gw->b_ih);
-            s2s_gemm(0, 0, Te * B, in, G * Hd, 1.0f, r->dgi, G * Hd, w->w_ih, in, d ? 1.0f : 0.0f, dx, in);
+            s2s_linear_wgrad(ws->gemm, Te * B, G * Hd, in, r->dgi, G * Hd, x, in, gw->w_ih, in, gw->b_ih);
+            s2s_gemm(ws->gemm, 0, 0, Te * B, in, G * Hd, 1.0f, r->dgi, G * Hd, w->w_ih, in, d ? 1.0f : 0.0f, dx, in);
             if (!d) s2s_zero(dx + (size_t)Te * B * in, (size_t)(T - Te) * B * in);
         }
         if (l == 0 && ws->enc_tab.on) return;

@@ -116,9 +116,17 @@ int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *
         free(w);
         return s2s_errf(err, "workspace: %ld positions is out of range", n);
     }
+    const int g = s2s_gemm_resolve(w->opt.gemm);
+    if (g < 0) {
+        const int asked = (int)w->opt.gemm;
+        free(w);
+        if (asked == S2S_GEMM_OWN) return s2s_errf(err, "products 'own': this build has no AVX-512 kernel");
+        return s2s_errf(err, "workspace: unknown products %d", asked);
+    }
     ws_dims(w, &m->cfg, max_B, T, w->opt.max_tokens, w->opt.inference);
     s2s_carve c = {NULL, 0};
     ws_layout(w, &m->cfg, &c);
+    w->gemm = w->enc_tab.gemm = w->dec_tab.gemm = (s2s_gemm_kind)g;
     w->bytes = c.used;
     /* a large block from the kernel directly: its pages are zero until first touched, so a pass
      * that uses part of the capacity (short batches, inference) neither clears nor holds the rest */
@@ -222,7 +230,7 @@ static void dec_embed(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
         s2s_tab_gather(&ws->dec_tab, N, ws->dec[0].gi, B, Tdec, ws->active);
     } else {
         s2s_rows_gather(ws->dec_x, m->p.dec_emb, E, bt->dec_in, B, T, Tdec);
-        s2s_linear_forward(Tdec * B, N, E, ws->dec_x, E, W, in0, m->p.dec[0].b_ih, 0.0f, ws->dec[0].gi, N);
+        s2s_linear_forward(ws->gemm, Tdec * B, N, E, ws->dec_x, E, W, in0, m->p.dec[0].b_ih, 0.0f, ws->dec[0].gi, N);
     }
 }
 
@@ -279,7 +287,7 @@ static double output_loss(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, i
     double total = 0.0;
     ws->compact = !all_steps;
     if (!ws->compact) {
-        s2s_linear_forward(Tdec * B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, ws->logits, V);
+        s2s_linear_forward(ws->gemm, Tdec * B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, ws->logits, V);
         if (!smoothed) {
             total = s2s_masked_ce(Tdec, T, B, V, ws->logits, bt->tgt, T, bt->tgt_len, ws->loss, ws->dlogits);
         } else {  /* every position, padding with weight 0 */
@@ -298,7 +306,7 @@ static double output_loss(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, i
         compact_rows(ws, bt);
         const int nc = ws->nc;
         s2s_rows_take(ws->hc, out, H, ws->crow, nc);
-        s2s_linear_forward(nc, V, H, ws->hc, H, m->p.dense_w, H, m->p.dense_b, 0.0f, ws->logits, V);
+        s2s_linear_forward(ws->gemm, nc, V, H, ws->hc, H, m->p.dense_w, H, m->p.dense_b, 0.0f, ws->logits, V);
         s2s_zero(ws->loss, B);
         if (!smoothed) {
             /* each compact row is one step of length 1, weighted 1/T as in the full loss */
@@ -335,13 +343,14 @@ double s2s_forward(const s2s_model *m, s2s_ws *ws, const s2s_batch *bt, int trai
 static void output_backward(s2s_model *m, s2s_ws *ws) {
     const int B = ws->B, H = ws->H, V = ws->Vt, Tdec = ws->Tdec;
     if (!ws->compact) {
-        s2s_gemm(0, 0, Tdec * B, H, V, 1.0f, ws->dlogits, V, m->p.dense_w, H, 0.0f, ws->d_out, H);
-        s2s_linear_wgrad(Tdec * B, V, H, ws->dlogits, V, ws->dec_ops->outputs(ws), H, ws->g.dense_w, H, ws->g.dense_b);
+        s2s_gemm(ws->gemm, 0, 0, Tdec * B, H, V, 1.0f, ws->dlogits, V, m->p.dense_w, H, 0.0f, ws->d_out, H);
+        s2s_linear_wgrad(ws->gemm, Tdec * B, V, H, ws->dlogits, V, ws->dec_ops->outputs(ws), H, ws->g.dense_w, H,
+                         ws->g.dense_b);
         return;
     }
     const int nc = ws->nc;
-    s2s_gemm(0, 0, nc, H, V, 1.0f, ws->dlogits, V, m->p.dense_w, H, 0.0f, ws->dhc, H);
-    s2s_linear_wgrad(nc, V, H, ws->dlogits, V, ws->hc, H, ws->g.dense_w, H, ws->g.dense_b);
+    s2s_gemm(ws->gemm, 0, 0, nc, H, V, 1.0f, ws->dlogits, V, m->p.dense_w, H, 0.0f, ws->dhc, H);
+    s2s_linear_wgrad(ws->gemm, nc, V, H, ws->dlogits, V, ws->hc, H, ws->g.dense_w, H, ws->g.dense_b);
     s2s_zero(ws->d_out, (size_t)Tdec * B * H);
     s2s_rows_put(ws->d_out, ws->dhc, H, ws->crow, nc);
 }
@@ -390,7 +399,7 @@ static void dec_embed_backward(s2s_model *m, s2s_ws *ws, const s2s_batch *bt) {
         return;
     }
     s2s_dec_wgrad(ws, N, E, dgi0, N, ws->dec_x, E, ws->g.dec[0].w_ih + ecol, in0, ws->g.dec[0].b_ih);
-    s2s_gemm(0, 0, Tdec * B, E, N, 1.0f, dgi0, N, W, in0, 0.0f, ws->dec_dx, E);
+    s2s_gemm(ws->gemm, 0, 0, Tdec * B, E, N, 1.0f, dgi0, N, W, in0, 0.0f, ws->dec_dx, E);
     s2s_rows_scatter_add(ws->g.dec_emb, E, ws->dec_dx, bt->dec_in, B, T, Tdec);
 }
 

@@ -48,7 +48,7 @@ static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int3
         s2s_rows_take(gi0, ws->dec_tab.P, N, tokens, B);
     } else {
         s2s_rows_take(ws->dec_x, m->p.dec_emb, E, tokens, B);
-        s2s_linear_forward(B, N, E, ws->dec_x, E, W, in0, m->p.dec[0].b_ih, 0.0f, gi0, N);
+        s2s_linear_forward(ws->gemm, B, N, E, ws->dec_x, E, W, in0, m->p.dec[0].b_ih, 0.0f, gi0, N);
     }
     s2s_dec_step s;
     memset(&s, 0, sizeof s);
@@ -58,7 +58,7 @@ static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int3
     const float *out = ws->dec_ops->step(m, ws, &s);
     for (int l = 0; l < L; l++)
         for (int k = 0; k < ws->S; k++) { float *t = ws->inf_now[l][k]; ws->inf_now[l][k] = ws->inf_next[l][k]; ws->inf_next[l][k] = t; }
-    s2s_linear_forward(B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, logits, V);
+    s2s_linear_forward(ws->gemm, B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, logits, V);
     if (attn) {
         const float *A = s2s_ws_attention(ws);
         if (A) s2s_copy(attn, A, (size_t)B * T);

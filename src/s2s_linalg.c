@@ -1,32 +1,29 @@
-/* Matrix products: our AVX-512 kernel, cblas_sgemm, or the reference loop when asked for. */
+/* Matrix products: our AVX-512 kernel, cblas_sgemm, or the reference loop, as the caller says. */
 #include "s2s_linalg.h"
 
 #include "s2s_kernel.h"
 
 #include <cblas.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int use_ref;
-static _Atomic int backend = -1;  /* S2S_GEMM_*; -1 = not chosen yet */
-
-int s2s_linalg_use_reference(int on) { int old = use_ref; use_ref = on; return old; }
-
-/* The default: our kernel where this build has it, else BLAS; S2S_GEMM=blas in the
- * environment picks BLAS (for comparisons). */
-static int default_backend(void) {
-    const char *e = getenv("S2S_GEMM");
-    if (e && strcmp(e, "blas") == 0) return S2S_GEMM_BLAS;
-    return s2s_kernel_available() ? S2S_GEMM_OWN : S2S_GEMM_BLAS;
+int s2s_gemm_resolve(s2s_gemm_kind g) {
+    switch (g) {
+    case S2S_GEMM_DEFAULT: return s2s_kernel_available() ? S2S_GEMM_OWN : S2S_GEMM_BLAS;
+    case S2S_GEMM_OWN: return s2s_kernel_available() ? S2S_GEMM_OWN : -1;
+    case S2S_GEMM_BLAS: case S2S_GEMM_REF: return g;
+    }
+    return -1;
 }
 
-int s2s_gemm_backend(int which) {
-    if (backend < 0) backend = default_backend();
-    int old = backend;
-    if (which == S2S_GEMM_OWN && !s2s_kernel_available()) return -1;
-    if (which == S2S_GEMM_OWN || which == S2S_GEMM_BLAS) backend = which;
-    return old;
+static const char *const kind_names[] = {"default", "own", "blas", "reference"};
+const char *s2s_gemm_name(s2s_gemm_kind g) {
+    return g >= S2S_GEMM_DEFAULT && g <= S2S_GEMM_REF ? kind_names[g] : NULL;
+}
+int s2s_gemm_parse(const char *s, s2s_gemm_kind *out) {
+    for (int i = S2S_GEMM_OWN; i <= S2S_GEMM_BLAS; i++)
+        if (s && !strcmp(s, kind_names[i])) { *out = (s2s_gemm_kind)i; return 0; }
+    return -1;
 }
 
 /* OpenBLAS's threaded build starts its worker threads when it loads, and they spin on the
@@ -39,12 +36,6 @@ void s2s_set_blas_threads(int n) {
     if (n <= 0) return;
     openblas_set_num_threads(n);
     if (n == 1 && blas_thread_shutdown_) blas_thread_shutdown_();
-}
-
-void s2s_set_threads(int n) {
-    if (n <= 0) return;
-    s2s_set_blas_threads(1);
-    omp_set_num_threads(n);
 }
 
 static void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
@@ -76,7 +67,7 @@ static int few_rows(int ta, int tb, int M, int N, int K, float alpha, const floa
     return 1;
 }
 
-void s2s_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+void s2s_gemm(s2s_gemm_kind g, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {  /* nothing to add: C = beta * C */
@@ -84,9 +75,9 @@ void s2s_gemm(int transA, int transB, int M, int N, int K, float alpha, const fl
             for (int j = 0; j < N; j++) C[(long)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(long)i * ldc + j];
         return;
     }
-    if (use_ref) { gemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
-    if (backend < 0) backend = default_backend();
-    if (backend == S2S_GEMM_OWN && (transB == 0 || M > 4) &&
+    if (g == S2S_GEMM_REF) { gemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
+    if (g == S2S_GEMM_DEFAULT) g = (s2s_gemm_kind)s2s_gemm_resolve(g);
+    if (g == S2S_GEMM_OWN && (transB == 0 || M > 4) &&
         s2s_kernel_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
         return;
     if (few_rows(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;

@@ -1,26 +1,37 @@
 /* Matrix products for the network, row-major: C = alpha * op(A) op(B) + beta * C.
- * The fast path is OpenBLAS's cblas_sgemm; a plain triple loop in double is kept beside it
- * as the reference the tests compare against (s2s_linalg_use_reference). */
+ * Which code computes them is a choice carried by the object that runs the products (a
+ * workspace, through s2s_ws_opts.gemm; the trainer's and the translator handle's options say
+ * it at creation): our AVX-512 kernel, OpenBLAS, or the plain triple loop in double that the
+ * tests compare the fast ones against. Nothing here is process-wide but BLAS's own thread pool
+ * (s2s_set_blas_threads). */
 #ifndef S2S_LINALG_H
 #define S2S_LINALG_H
 
-/* transA/transB: 0 = as stored, 1 = transposed. A is M x K after op, B is K x N after op. */
-void s2s_gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+/* S2S_GEMM_DEFAULT (what zeroed options say) is our kernel where the build has it, else BLAS
+ * (s2s_gemm_resolve). */
+typedef enum s2s_gemm_kind {
+    S2S_GEMM_DEFAULT = 0,
+    S2S_GEMM_OWN = 1,   /* our AVX-512 kernel (s2s_kernel.c); up to 4 rows of x W^T: BLAS's gemv */
+    S2S_GEMM_BLAS = 2,  /* OpenBLAS (sgemm; sgemv for up to 4 rows of x W^T) */
+    S2S_GEMM_REF = 3,   /* the reference loop (tests) */
+} s2s_gemm_kind;
+
+/* transA/transB: 0 = as stored, 1 = transposed. A is M x K after op, B is K x N after op;
+ * `g` says which code computes it (DEFAULT is resolved on every call: pass a resolved kind). */
+void s2s_gemm(s2s_gemm_kind g, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
-/* Which fast path products take: our AVX-512 kernel (the default where the build has it)
- * or BLAS. s2s_gemm_backend(S2S_GEMM_OWN or S2S_GEMM_BLAS) switches and returns the previous
- * choice (-1 if the kernel is not in this build); any other argument only asks. Not
- * thread-safe: set it before starting threads. */
-enum { S2S_GEMM_OWN = 0, S2S_GEMM_BLAS = 1 };
-int s2s_gemm_backend(int which);
-/* 1 routes every product through the reference loop (tests); returns the previous setting. */
-int s2s_linalg_use_reference(int on);
-/* Threads for our parallel parts (OpenMP: shards, batches side by side); <= 0 leaves the
- * default. BLAS is set to one thread: each of our threads runs its own products, and a BLAS
- * pool would only compete with them (and, under an address-space limit, hang at exit). */
-void s2s_set_threads(int n);
-/* Threads for BLAS alone (1 when the caller runs its own threads around the products). */
+/* The kind a choice means in this build: DEFAULT becomes OWN or BLAS; OWN where the build has no
+ * AVX-512 kernel is -1 (refuse it); anything else is itself. */
+int s2s_gemm_resolve(s2s_gemm_kind g);
+/* "own", "blas", "reference" for a resolved kind ("default" for DEFAULT); NULL for others. */
+const char *s2s_gemm_name(s2s_gemm_kind g);
+/* "own" or "blas" (the program's S2S_GEMM values, the API's gemm options): 0 and *out, or -1. */
+int s2s_gemm_parse(const char *s, s2s_gemm_kind *out);
+
+/* Threads for BLAS alone, a process-wide setting of the BLAS library (its own pool): 1, as our
+ * threads run their own products and a BLAS pool would only compete with them (and, under an
+ * address-space limit, hang at exit). */
 void s2s_set_blas_threads(int n);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "s2s_common.h"
+#include "s2s_linalg.h"
 #include "s2s_rng.h"
 
 #define S2S_MAX_LAYERS 16
@@ -147,6 +148,9 @@ typedef struct s2s_ws_opts {
                         * Batches by tokens are many short rows or few long ones, never both */
     int inference;     /* 1: only inference (s2s_encode and decoder steps, never s2s_forward): the
                         * decoder's buffers hold one step of max_B rows, not a whole pass */
+    s2s_gemm_kind gemm; /* which code computes the passes' products: DEFAULT (0) our AVX-512 kernel
+                         * where the build has it, else BLAS; OWN (refused without the kernel),
+                         * BLAS, REF (the reference loop, for tests) */
 } s2s_ws_opts;
 /* A workspace for passes of up to max_B rows, T steps and max_B x T positions (or
  * opts->max_tokens, at least max(max_B, T)); sized once, reused. The first form takes the

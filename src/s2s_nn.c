@@ -19,16 +19,16 @@ static float add_bias(int M, int N, const float *b, float beta, float *y, int ld
     return 1.0f;
 }
 
-void s2s_linear_forward(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
+void s2s_linear_forward(s2s_gemm_kind g, int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
                         const float *b, float beta, float *y, int ldy) {
     beta = add_bias(M, N, b, beta, y, ldy);
-    s2s_gemm(0, 1, M, N, K, 1.0f, x, ldx, W, ldw, beta, y, ldy);
+    s2s_gemm(g, 0, 1, M, N, K, 1.0f, x, ldx, W, ldw, beta, y, ldy);
 }
 
-void s2s_linear_forward_t(int M, int N, int K, const float *x, int ldx, const float *WT, int ldwt,
+void s2s_linear_forward_t(s2s_gemm_kind g, int M, int N, int K, const float *x, int ldx, const float *WT, int ldwt,
                           const float *b, float beta, float *y, int ldy) {
     beta = add_bias(M, N, b, beta, y, ldy);
-    s2s_gemm(0, 0, M, N, K, 1.0f, x, ldx, WT, ldwt, beta, y, ldy);
+    s2s_gemm(g, 0, 0, M, N, K, 1.0f, x, ldx, WT, ldwt, beta, y, ldy);
 }
 
 /* db[j] += Σ_i D[i][j], 64 columns at a time in registers (four independent chains) instead of
@@ -54,10 +54,10 @@ static void col_sums(int M, int N, const float *restrict D, int ldd, float *rest
     }
 }
 
-void s2s_linear_wgrad(int M, int rows, int cols, const float *D, int ldd, const float *X, int ldx,
+void s2s_linear_wgrad(s2s_gemm_kind g, int M, int rows, int cols, const float *D, int ldd, const float *X, int ldx,
                       float *dW, int ldw, float *db) {
     if (M <= 0) return;
-    if (X) s2s_gemm(1, 0, rows, cols, M, 1.0f, D, ldd, X, ldx, 1.0f, dW, ldw);
+    if (X) s2s_gemm(g, 1, 0, rows, cols, M, 1.0f, D, ldd, X, ldx, 1.0f, dW, ldw);
     if (db) col_sums(M, rows, D, ldd, db);
 }
 

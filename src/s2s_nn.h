@@ -6,6 +6,8 @@
 #define S2S_NN_H
 #include <stdint.h>
 
+#include "s2s_linalg.h"  /* s2s_gemm_kind: which code computes the products (the caller's workspace says) */
+
 /* ---- dropout ----------------------------------------------------------------------------
  * Inverted-dropout mask: mask[i] = 0 with probability p, else 1/(1-p). The draw for element i
  * is a hash of (i, key), so a mask depends only on its key (one generator step per mask) and
@@ -16,7 +18,7 @@ void s2s_dropout_fill(float *mask, size_t n, float p, uint64_t key);
 /* ---- GRU cell (rows of W are r, z, n; s2s_cell_gru.c) ----------------------------------
  * r = σ(gi_r + gh_r), z = σ(gi_z + gh_z), n = tanh(gi_n + r ⊙ gh_n), h = (1-z) ⊙ n + z ⊙ h_prev
  * with gi = W_ih x + b_ih (given), gh = W_hh h_prev + b_hh (computed here into gh [B,3H]). */
-void s2s_gru_cell_forward(int B, int H,
+void s2s_gru_cell_forward(s2s_gemm_kind g, int B, int H,
                           const float *gi,      /* [B,3H] */
                           const float *h_prev,  /* [B,H] */
                           const float *W_hh,    /* [3H,H] */
@@ -38,7 +40,7 @@ void s2s_gru_gates_ref(int B, int H, const float *gi, const float *gh, const flo
 /* Given dh = dL/dh [B,H], writes dgi (= dL/d gi) and dgh (= dL/d gh) [B,3H] and
  * dh_prev = dh ⊙ z + dgh W_hh [B,H]. dh_prev may be the same buffer as dh. The weight
  * gradients are left to s2s_linear_wgrad over all steps at once. */
-void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev,
+void s2s_gru_cell_backward(s2s_gemm_kind g, int B, int H, const float *dh, const float *h_prev,
                            const float *r, const float *z, const float *n, const float *ghn,
                            const float *W_hh,   /* [3H,H]; NULL: dh_prev is not wanted */
                            float *dgi, float *dgh, /* [B,3H] out */
@@ -47,14 +49,14 @@ void s2s_gru_cell_backward(int B, int H, const float *dh, const float *h_prev,
 /* dW[rows, cols] += Dᵀ X and db[rows] += Σ D over M rows: D [M,rows] (ld ldd), X [M,cols]
  * (ld ldx), dW with leading dimension ldw (a column block of a wider matrix is allowed).
  * db may be NULL; X NULL adds only db (rows whose X is zero). */
-void s2s_linear_wgrad(int M, int rows, int cols, const float *D, int ldd, const float *X, int ldx,
+void s2s_linear_wgrad(s2s_gemm_kind g, int M, int rows, int cols, const float *D, int ldd, const float *X, int ldx,
                       float *dW, int ldw, float *db);
 
 /* y[M,N] = x[M,K] Wᵀ (+ b): W [N,K] with leading dimension ldw; beta 1 adds to y. */
-void s2s_linear_forward(int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
+void s2s_linear_forward(s2s_gemm_kind g, int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
                         const float *b, float beta, float *y, int ldy);
 /* The same with the weight given transposed: y = x WT + b, WT [K,N] (ldwt). */
-void s2s_linear_forward_t(int M, int N, int K, const float *x, int ldx, const float *WT, int ldwt,
+void s2s_linear_forward_t(s2s_gemm_kind g, int M, int N, int K, const float *x, int ldx, const float *WT, int ldwt,
                           const float *b, float beta, float *y, int ldy);
 
 /* ---- additive attention, one query per row ---------------------------------------------

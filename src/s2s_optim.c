@@ -4,10 +4,13 @@
 #include "s2s_optim.h"
 
 #include <math.h>
-#include <omp.h>
 
 #define PAR_MIN 16384  /* below this, threads cost more than they save */
 #define MAX_PARTS 256
+
+/* The team of a loop given `threads` (the caller's count, from its options: never the process's
+ * OpenMP default). */
+static inline int team(int threads) { return threads > 1 ? threads : 1; }
 
 /* Σ g² over the chunks [c0, c1) of 16 floats: 16 float lanes (vectorises, fixed order), folded
  * into the double at every 256th chunk of the whole arena; a last partial chunk is added in
@@ -40,20 +43,20 @@ static size_t first_chunk(size_t n, int parts, int p) {
     return (size_t)p * q + ((size_t)p < rem ? (size_t)p : rem);
 }
 
-double s2s_grad_norm_parts(const float *g, size_t n, int parts) {
+double s2s_grad_norm_parts(const float *g, size_t n, int parts, int threads) {
     double part[MAX_PARTS];
     parts = norm_parts(n, parts);
-#pragma omp parallel for schedule(static) if (parts > 1)
+#pragma omp parallel for schedule(static) if (parts > 1 && threads > 1) num_threads(team(threads))
     for (int p = 0; p < parts; p++) part[p] = part_sum(g, n, first_chunk(n, parts, p), first_chunk(n, parts, p + 1));
     double s = 0.0;
     for (int p = 0; p < parts; p++) s += part[p];
     return sqrt(s);
 }
 
-double s2s_sum_norm_parts(float *dst, const float *const *src, int ns, size_t n, int parts) {
+double s2s_sum_norm_parts(float *dst, const float *const *src, int ns, size_t n, int parts, int threads) {
     double part[MAX_PARTS];
     parts = norm_parts(n, parts);
-#pragma omp parallel for schedule(static) if (parts > 1)
+#pragma omp parallel for schedule(static) if (parts > 1 && threads > 1) num_threads(team(threads))
     for (int p = 0; p < parts; p++) {
         const size_t c0 = first_chunk(n, parts, p), c1 = first_chunk(n, parts, p + 1);
         float lane[16] = {0};
@@ -91,18 +94,18 @@ float s2s_clip_scale(double norm, double max_norm) {
     return norm > max_norm ? (float)(max_norm / norm) : 1.0f;
 }
 
-double s2s_clip_grad_norm_parts(float *g, size_t n, double max_norm, int parts) {
-    const double norm = s2s_grad_norm_parts(g, n, parts);
+double s2s_clip_grad_norm_parts(float *g, size_t n, double max_norm, int parts, int threads) {
+    const double norm = s2s_grad_norm_parts(g, n, parts, threads);
     if (norm > max_norm) {
         const float scale = s2s_clip_scale(norm, max_norm);
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN && threads > 1) num_threads(team(threads))
         for (size_t i = 0; i < n; i++) g[i] *= scale;
     }
     return norm;
 }
 
 double s2s_clip_grad_norm(float *g, size_t n, double max_norm) {
-    return s2s_clip_grad_norm_parts(g, n, max_norm, omp_get_max_threads());
+    return s2s_clip_grad_norm_parts(g, n, max_norm, 1, 1);
 }
 
 void s2s_adam_step_scaled(s2s_adam *a, float *p, const float *g, float scale) {
@@ -113,7 +116,7 @@ void s2s_adam_step_scaled(s2s_adam *a, float *p, const float *g, float scale) {
     const float b1 = a->beta1, b2 = a->beta2, eps = a->eps;
     float *m = a->m, *v = a->v;
     const size_t n = a->n;
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN && a->threads > 1) num_threads(team(a->threads))
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] * scale;  /* scale 1 leaves every value as it is */
         m[i] = m[i] * b1 + gi * (1.0f - b1);

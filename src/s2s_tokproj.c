@@ -35,7 +35,7 @@ void s2s_tab_full(s2s_tok_table *tb, int V) {
 
 void s2s_tab_project(s2s_tok_table *tb, const float *emb, int E, int N, const float *W, int ldw, const float *b) {
     s2s_rows_take(tb->X, emb, E, tb->uniq, tb->n);
-    s2s_linear_forward(tb->n, N, E, tb->X, E, W, ldw, b, 0.0f, tb->P, N);
+    s2s_linear_forward(tb->gemm, tb->n, N, E, tb->X, E, W, ldw, b, 0.0f, tb->P, N);
 }
 
 void s2s_tab_gather(const s2s_tok_table *tb, int N, float *gi, int B, int steps, const int *rows) {
@@ -49,7 +49,7 @@ void s2s_tab_backward(s2s_tok_table *tb, int E, int N, const float *dgi, int B, 
     s2s_zero(tb->dP, (size_t)n * N);
     for (int t = 0; t < steps; t++)
         s2s_rows_put_add(tb->dP, dgi + (size_t)t * B * N, N, tb->slot + (size_t)t * B, rows ? rows[t] : B);
-    s2s_linear_wgrad(n, N, E, tb->dP, N, tb->X, E, dW, ldw, db);
-    s2s_gemm(0, 0, n, E, N, 1.0f, tb->dP, N, W, ldw, 0.0f, tb->dX, E);
+    s2s_linear_wgrad(tb->gemm, n, N, E, tb->dP, N, tb->X, E, dW, ldw, db);
+    s2s_gemm(tb->gemm, 0, 0, n, E, N, 1.0f, tb->dP, N, W, ldw, 0.0f, tb->dX, E);
     s2s_rows_put_add(demb, tb->dX, E, tb->uniq, n);
 }

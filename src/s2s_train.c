@@ -98,7 +98,7 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
     int B = o->batch < d->n ? o->batch : d->n, T = d->T;
     if (o->batch_tokens > 0) B = o->batch_tokens < d->n ? o->batch_tokens : d->n;  /* rows of one token at most */
     size_t n = m->n_params;
-    t->adam = (s2s_adam){o->lr, 0.9f, 0.999f, 1e-8f, 0, NULL, NULL, n};
+    t->adam = (s2s_adam){o->lr, 0.9f, 0.999f, 1e-8f, 0, NULL, NULL, n, o->threads > 0 ? o->threads : 1};
     if (!(t->adam.m = s2s_calloc(n, sizeof(float), err, "Adam's first moments")) ||
         !(t->adam.v = s2s_calloc(n, sizeof(float), err, "Adam's second moments")) ||
         !(t->perm = s2s_calloc((size_t)d->n, sizeof(int32_t), err, "the shuffle order")) ||
@@ -126,7 +126,7 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
     int rows;
     long tokens;
     s2s_train_ws_dims(o, d->n, T, o->threads, &rows, &tokens);
-    const s2s_ws_opts wo = {.token_tables = 1, .max_tokens = tokens};
+    const s2s_ws_opts wo = {.token_tables = 1, .max_tokens = tokens, .gemm = o->gemm};
     for (int s = 0; s < t->shards; s++)
         if (s2s_ws_create_opts(m, rows, T, &wo, &t->shard_ws[s], err) ||
             (t->shards > 1 && s2s_ws_private_grads(m, t->shard_ws[s], err))) {
@@ -324,7 +324,7 @@ static double sharded_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, d
         sum_slices(t->m->grads, sg, S, t->m->n_params);
         return -1.0;
     }
-    return s2s_sum_norm_parts(t->m->grads, sg, S, t->m->n_params, parts);
+    return s2s_sum_norm_parts(t->m->grads, sg, S, t->m->n_params, parts, t->adam.threads);
 }
 
 /* One batch forward and backward over the job's slices, its gradients summed into the
@@ -478,8 +478,9 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
         t->pad_pos[0] = t->pad_pos[1] = t->all_pos[0] = t->all_pos[1] = 0.0;
     }
     double start = now_seconds();
-    /* the clipping norm is summed in as many parts as the job has threads (s2s_optim.h) */
-    const int norm_parts = ranks * omp_get_max_threads();
+    /* the clipping norm is summed in as many parts as the job has threads (s2s_optim.h), by this
+     * process's threads */
+    const int threads = t->adam.threads, norm_parts = ranks * threads;
     int halt = 0;  /* on_batch asked to stop (in a job of ranks, every rank's must agree) */
     while (t->pos < n && !stopping(t, stop) && !halt) {
         int B = batch_rows(t);
@@ -490,7 +491,7 @@ int s2s_trainer_epoch(s2s_trainer *t, s2s_epoch_stats *st, volatile sig_atomic_t
             t->ep_seconds += now_seconds() - start;
             return S2S_ERR;
         }
-        if (norm < 0) norm = s2s_grad_norm_parts(t->m->grads, t->m->n_params, norm_parts);
+        if (norm < 0) norm = s2s_grad_norm_parts(t->m->grads, t->m->n_params, norm_parts, threads);
         t->last_grad_norm = norm;
         /* a non-finite loss or gradient would make every weight NaN at this step: stop before it,
          * the weights as they were after the last good batch (every rank of a job sees the same) */

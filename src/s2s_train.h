@@ -25,7 +25,8 @@ typedef struct s2s_train_opts {
     int batch;      /* 64 */
     float lr;       /* 0.005 */
     float clip;     /* 1 */
-    int threads;    /* data-parallel shards of each batch, one thread each (1 = one pass) */
+    int threads;    /* data-parallel shards of each batch, one thread each (1 = one pass); also
+                     * the threads of the step's passes over the arena (sum, norm, Adam) */
     s2s_dist *dist; /* NULL: one process; else this process is one rank of a data-parallel job
                      * (every rank the same options and data; s2s_dist.h) */
     /* The recipe for real data; zeros are d2l's. */
@@ -35,6 +36,7 @@ typedef struct s2s_train_opts {
     float smoothing;    /* label smoothing (s2s_smoothed_ce); 0: none */
     s2s_lr_schedule schedule;
     int warmup;         /* updates of linear warm-up */
+    s2s_gemm_kind gemm; /* the workspaces' products (s2s_ws_opts.gemm); 0: the default */
 } s2s_train_opts;
 
 #define S2S_MAX_SHARDS 64

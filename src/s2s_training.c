@@ -3,7 +3,6 @@
  * or SentencePiece's) -> dataset -> initialisation from the seed -> the trainer), one epoch per
  * call. The same options, seed
  * and threads give the program's numbers to the last digit. */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +20,6 @@ struct s2s_training {
     s2s_dataset data;
     s2s_model *m;
     s2s_trainer *tr;
-    int threads;
 };
 
 void s2s_train_options_init(s2s_train_options *o) {
@@ -97,9 +95,12 @@ static int check_recipe_options(const s2s_train_options *o, s2s_train_opts *to, 
     if (o->warmup < 0 || (sc == S2S_LR_INVSQRT && o->warmup < 1))
         return BAD("training: warmup %d: at least 0, and 1 for inverse-sqrt", o->warmup);
     if (!(o->clip > 0.0f && o->clip <= 1e9f)) return BAD("training: clip %g is out of range (0..1e9]", (double)o->clip);
+    s2s_gemm_kind g;
+    int rc = s2s_api_gemm(o->gemm, "training", &g, err);
+    if (rc) return rc;
     *to = (s2s_train_opts){.batch = o->batch, .lr = o->lr, .clip = o->clip, .threads = o->threads,
                            .batch_tokens = o->batch_tokens, .smoothing = o->label_smoothing, .schedule = sc,
-                           .warmup = o->warmup};
+                           .warmup = o->warmup, .gemm = g};
     return S2S_OK;
 }
 
@@ -140,7 +141,6 @@ int s2s_training_open(const s2s_train_options *opts, s2s_training **out, s2s_err
     s2s_api_blas_once();
     s2s_training *t = s2s_calloc(1, sizeof *t, err, "the training run");
     if (!t) return S2S_ERR;
-    t->threads = o.threads;
     rc = S2S_ERR;
     const s2s_text_mode mode = tok.spm ? S2S_TEXT_RAW : S2S_TEXT_D2L;
     if (o.data ? s2s_pairs_read_as(o.data, o.pairs, mode, &t->pairs, err)
@@ -214,12 +214,8 @@ int s2s_training_epoch(s2s_training *t, s2s_train_callback cb, void *ctx, s2s_tr
     if (!t) return BAD("training_epoch: the training run is NULL");
     hook h = {cb, ctx, t->data.n};
     s2s_trainer_set_on_batch(t->tr, cb ? on_batch : NULL, &h);
-    /* the optimiser's OpenMP loops on the run's threads, for this call only */
-    const int omp_before = omp_get_max_threads();
-    omp_set_num_threads(t->threads);
-    s2s_epoch_stats st;
+    s2s_epoch_stats st;  /* every OpenMP region of the epoch takes the run's threads (s2s_train_opts) */
     int rc = s2s_trainer_epoch(t->tr, &st, NULL, err);
-    omp_set_num_threads(omp_before);
     s2s_trainer_set_on_batch(t->tr, NULL, NULL);
     if (rc) return S2S_ERR;
     if (out) {  /* a complete epoch has moved the trainer to the next one, with pos back at 0 */

@@ -46,6 +46,7 @@ struct s2s_translator {
     int n_meta;
     char **meta;              /* [2 n_meta] key, value, ... (the model file's metadata) */
     int threads, max_ws;
+    s2s_gemm_kind gemm;       /* the products of every workspace (s2s_translator_options.gemm) */
     pthread_mutex_t mu;       /* guards the pool, the queue and the workers' states */
     pthread_cond_t freed;     /* a workspace went back, or a slot opened */
     pthread_cond_t queued;    /* a worker was queued, or the handle is closing */
@@ -193,11 +194,14 @@ int s2s_translator_open(const char *path, const s2s_translator_options *opts, s2
     if (rc) return rc;
     if (o.threads < 1 || o.threads > 1024) return BAD("translator_open: threads %d is out of range (1..1024)", o.threads);
     if (o.max_workspaces < 0) return BAD("translator_open: max_workspaces %d is negative", o.max_workspaces);
+    s2s_gemm_kind gemm;
+    if ((rc = s2s_api_gemm(o.gemm, "translator_open", &gemm, err))) return rc;
     s2s_api_blas_once();
     s2s_translator *t = s2s_calloc(1, sizeof *t, err, "the translator");
     if (!t) return S2S_ERR;
     t->threads = o.threads;
     t->max_ws = o.max_workspaces;
+    t->gemm = gemm;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->freed, NULL);
     pthread_cond_init(&t->queued, NULL);
@@ -273,7 +277,7 @@ static int pool_take(s2s_translator *t, int rows, int wait, pooled *ws, s2s_err 
             t->n_ws++;
             pthread_mutex_unlock(&t->mu);
             /* translation only: the decoder's buffers hold one step */
-            const s2s_ws_opts wo = {.token_tables = 1, .inference = 1};
+            const s2s_ws_opts wo = {.token_tables = 1, .inference = 1, .gemm = t->gemm};
             if (s2s_ws_create_opts(t->m, rows, t->m->cfg.num_steps, &wo, &ws->ws, err)) {
                 pthread_mutex_lock(&t->mu);
                 t->n_ws--;

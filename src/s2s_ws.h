@@ -83,6 +83,7 @@ typedef struct s2s_tok_table {
     int32_t *slot;     /* [T*B] each position's (t*B+b) index in uniq */
     float *X, *dX;     /* [cap,E] their embeddings, gradient */
     float *P, *dP;     /* [cap,N] X W^T + b (N = the projection's width), gradient */
+    s2s_gemm_kind gemm; /* the workspace's products */
 } s2s_tok_table;
 
 struct s2s_decoder_ops;
@@ -100,6 +101,7 @@ struct s2s_ws {
     const s2s_cell_ops *cell;
     const struct s2s_decoder_ops *dec_ops;
     s2s_ws_opts opt;
+    s2s_gemm_kind gemm;                 /* opt.gemm resolved (s2s_gemm_resolve): every product's */
     size_t bytes;
     float *block;
     int mapped;                         /* block is an anonymous mapping (munmap), not the heap's */

@@ -129,9 +129,66 @@ static int test_open_errors(void) {
     s2s_translator_options_init(&o);
     o.threads = 0;
     CHECK(s2s_translator_open(g_attn, &o, &t, &err) == S2S_ERR_INPUT && t == NULL);
+    s2s_translator_options_init(&o);
+    o.gemm = "fast";
+    CHECK(s2s_translator_open(g_attn, &o, &t, &err) == S2S_ERR_INPUT && t == NULL);
+    CHECK_MSG(strstr(err.msg, "gemm 'fast' is not own or blas") != NULL, "message: %s", err.msg);
     CHECK(s2s_translator_open(g_attn, NULL, &t, NULL) == S2S_OK);  /* err may be NULL */
     s2s_translator_close(t);
     s2s_translator_close(NULL);
+    return 0;
+}
+
+/* The products are the handle's choice (s2s_translator_options.gemm): two handles of one process,
+ * "blas" and "own", each give the scores of the library's beam search on a workspace of that
+ * choice, bit for bit; and the two differ somewhere (our kernel and BLAS round differently). */
+static int test_gemm_per_handle(void) {
+    static const char *names[] = {"blas", "own"};
+    const s2s_gemm_kind kinds[] = {S2S_GEMM_BLAS, S2S_GEMM_OWN};
+    const int nk = s2s_gemm_resolve(S2S_GEMM_OWN) < 0 ? 1 : 2;  /* "own" only where the build has it */
+    s2s_err err;
+    s2s_model *m;
+    s2s_vocab *sv, *tv;
+    if (s2s_model_load(g_attn, &m, &sv, &tv, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    const int T = m->cfg.num_steps;
+    s2s_translate_options b = opts(4, 3, 1, 1, 0);
+    s2s_translator *t[2] = {NULL, NULL};
+    s2s_translation *r[2] = {NULL, NULL};
+    int bad = 0;
+    for (int k = 0; k < nk; k++) {
+        s2s_translator_options o;
+        s2s_translator_options_init(&o);
+        o.gemm = names[k];
+        if (s2s_translator_open(g_attn, &o, &t[k], &err) ||
+            s2s_translate(t[k], (const char *const *)g_sent, g_n, &b, &r[k], &err)) { CHECK_MSG(0, "%s", err.msg); break; }
+        const s2s_ws_opts wo = {.token_tables = 1, .inference = 1, .gemm = kinds[k]};
+        s2s_ws *ws;
+        if (s2s_ws_create_opts(m, 4, T, &wo, &ws, &err)) { CHECK_MSG(0, "%s", err.msg); break; }
+        for (int i = 0; i < g_n; i++) {
+            int32_t ids[T];
+            int len = s2s_encode_sentence(sv, g_sent[i], T, ids, &err);
+            s2s_beam_opts bo;
+            s2s_beam_opts_default(&bo);
+            bo.beam = 4; bo.nbest = 3; bo.max_len = T;
+            s2s_beam_result br;
+            if (len < 0 || s2s_beam_search(m, ws, 1, ids, &len, &bo, &br, &err)) { CHECK_MSG(0, "%s", err.msg); break; }
+            bad += s2s_translation_hyps(r[k], i) != br.n_hyps;
+            for (int h = 0; h < br.n_hyps && h < s2s_translation_hyps(r[k], i); h++)
+                bad += s2s_translation_score(r[k], i, h) != br.hyps[h].score;
+            s2s_beam_result_free(&br);
+        }
+        s2s_ws_free(ws);
+    }
+    CHECK_MSG(bad == 0, "%d differences between the handles and the decoders on their products", bad);
+    if (nk == 2 && r[0] && r[1]) {
+        int differ = 0;
+        for (int i = 0; i < g_n; i++)
+            for (int h = 0; h < s2s_translation_hyps(r[0], i) && h < s2s_translation_hyps(r[1], i); h++)
+                differ += s2s_translation_score(r[0], i, h) != s2s_translation_score(r[1], i, h);
+        CHECK_MSG(differ > 0, "the \"blas\" and \"own\" handles gave the same %d sentences' scores to the bit", g_n);
+    }
+    for (int k = 0; k < 2; k++) { s2s_translation_free(r[k]); s2s_translator_close(t[k]); }
+    s2s_model_free(m); s2s_vocab_free(sv); s2s_vocab_free(tv);
     return 0;
 }
 
@@ -490,7 +547,7 @@ static int test_training_stop_continue(void) {
 static int test_training_errors(void) {
     s2s_err err;
     s2s_training *t = (s2s_training *)&err;
-    enum { N = 20 };
+    enum { N = 21 };
     struct { s2s_train_options o; int status; const char *want; } c[N];
     for (int i = 0; i < N; i++) { c[i].o = tiny_options("attn"); c[i].status = S2S_ERR_INPUT; }
     c[0].o.data = NULL; c[0].want = "either data";
@@ -513,6 +570,7 @@ static int test_training_errors(void) {
     c[17].o.max_len = 12; c[17].want = "num_steps of at least max_len + 1";  /* num_steps 10 */
     c[18].o.batch_tokens = 5; c[18].want = "batch_tokens 5";
     c[19].o.lr_schedule = "inverse-sqrt"; c[19].want = "warmup 0";
+    c[20].o.gemm = "fast"; c[20].want = "gemm 'fast' is not own or blas";
     for (int i = 0; i < N; i++) {
         CHECK_MSG(s2s_training_open(&c[i].o, &t, &err) == c[i].status && t == NULL, "case %d", i);
         CHECK_MSG(strstr(err.msg, c[i].want) != NULL, "case %d: message '%s' lacks '%s'", i, err.msg, c[i].want);
@@ -541,6 +599,7 @@ int main(void) {
     RUN(test_version);
     RUN(test_open_errors);
     RUN(test_matches_decoders);
+    RUN(test_gemm_per_handle);
     RUN(test_beam_one_is_greedy);
     RUN(test_threads);
     RUN(test_threads_one_workspace);

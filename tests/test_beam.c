@@ -323,13 +323,15 @@ static void check_model(const s2s_model *m, s2s_ws *ws, int n, const int32_t *sr
      * exact ties these models have): compare the algorithms with the reference products,
      * whose rows do not depend on the batch. */
     double *glp = malloc(sizeof(double) * n);
-    int prev = s2s_linalg_use_reference(1);
-    CHECK_MSG(s2s_greedy_scored(m, ws, n, src, src_len, max_len, g, glen, gat, glp, &err) == 0, "%s", err.msg);
+    const s2s_ws_opts ro = {.token_tables = 1, .gemm = S2S_GEMM_REF};
+    s2s_ws *rws;
+    if (s2s_ws_create_opts(m, 4 * n, T, &ro, &rws, &err)) { CHECK_MSG(0, "%s", err.msg); return; }
+    CHECK_MSG(s2s_greedy_scored(m, rws, n, src, src_len, max_len, g, glen, gat, glp, &err) == 0, "%s", err.msg);
     s2s_beam_opts o;
     s2s_beam_opts_default(&o);
     o.beam = 1; o.max_len = max_len; o.want_attn = 1;
-    CHECK_MSG(s2s_beam_search(m, ws, n, src, src_len, &o, r, &err) == 0, "%s", err.msg);
-    s2s_linalg_use_reference(prev);
+    CHECK_MSG(s2s_beam_search(m, rws, n, src, src_len, &o, r, &err) == 0, "%s", err.msg);
+    s2s_ws_free(rws);
     int bad = 0;
     for (int i = 0; i < n; i++) {
         const s2s_beam_hyp *y = &r[i].hyps[0];
@@ -463,21 +465,20 @@ static int test_chunking(void) {
     s2s_model *m;
     s2s_ws *big, *small;
     s2s_err err;
-    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create(m, K * N, T, &big, &err) ||
-        s2s_ws_create(m, K + 1, T, &small, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    const s2s_ws_opts ro = {.token_tables = 1, .gemm = S2S_GEMM_REF};  /* rows independent of the batch */
+    if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create_opts(m, K * N, T, &ro, &big, &err) ||
+        s2s_ws_create_opts(m, K + 1, T, &ro, &small, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     s2s_rng r;
     s2s_rng_seed(&r, 11);
     s2s_model_init(m, &r);
     int32_t src[N * T], len[N];
     random_sources(&r, N, T, cfg.src_vocab, src, len);
-    int prev = s2s_linalg_use_reference(1);
     s2s_beam_opts o;
     s2s_beam_opts_default(&o);
     o.beam = K; o.nbest = K; o.max_len = ML; o.max_len_ratio = 1.5f; o.want_attn = 1;
     s2s_beam_result a[N], b[N];
     CHECK_MSG(s2s_beam_search(m, big, N, src, len, &o, a, &err) == 0, "%s", err.msg);
     CHECK_MSG(s2s_beam_search(m, small, N, src, len, &o, b, &err) == 0, "%s", err.msg);
-    s2s_linalg_use_reference(prev);
     for (int i = 0; i < N; i++) {
         int cap = (int)ceil(1.5 * len[i]);
         if (cap > ML) cap = ML;

@@ -22,7 +22,7 @@
 #define RTOL 1e-4
 #define ATOL 1e-6
 
-static s2s_ws_opts g_opts = {1, 0, 0};
+static s2s_ws_opts g_opts = {.token_tables = 1};  /* token tables on or off; the products (gemm) */
 
 static s2s_st_file *open_fixture(const char *name) {
     char path[256];
@@ -136,7 +136,7 @@ static int model_fixture(const char *name) {
     CHECK_ARRAY(m->grads, g_full, (long)m->n_params, 1e-5, 1e-7, "gradients with the early stop");
     /* five steps of d2l's training loop on this batch */
     const int steps = META(f, "adam_steps");
-    s2s_adam adam = {0.005f, 0.9f, 0.999f, 1e-8f, 0, calloc(m->n_params, 4), calloc(m->n_params, 4), m->n_params};
+    s2s_adam adam = {0.005f, 0.9f, 0.999f, 1e-8f, 0, calloc(m->n_params, 4), calloc(m->n_params, 4), m->n_params, 1};
     const float *ref_loss = F32(f, "adam.loss_sum"), *ref_norm = F32(f, "adam.grad_norm");
     for (int s = 0; s < steps; s++) {
         s2s_model_zero_grad(m);
@@ -198,13 +198,13 @@ static int layer_fixture(const char *name, s2s_cell_kind kind) {
     for (int l = 0; l < L; l++) {
         const int in = l ? H : In;
         const float *xin = l ? hs[l - 1][0] + BH : x;
-        s2s_linear_forward(T * B, G * H, in, xin, in, W_ih[l], in, b_ih[l], 0.0f, gi[l], G * H);
+        s2s_linear_forward(g_opts.gemm, T * B, G * H, in, xin, in, W_ih[l], in, b_ih[l], 0.0f, gi[l], G * H);
         memcpy(hs[l][0], F32(f, "h0") + l * BH, BH * 4);
         if (S > 1) memcpy(hs[l][1], F32(f, "c0") + l * BH, BH * 4);
         for (int t = 0; t < T; t++) {
             const size_t o = t * BH;
             const s2s_cell_fwd a = {B, H, gi[l] + G * o, hs[l][0] + o, hs[l][1] + o, W_hh[l], NULL, b_hh[l], 0, gh,
-                                    hs[l][0] + o + BH, hs[l][1] + o + BH, cache[l] + o, plane};
+                                    hs[l][0] + o + BH, hs[l][1] + o + BH, cache[l] + o, plane, g_opts.gemm};
             cell->forward(&a);
         }
     }
@@ -222,15 +222,15 @@ static int layer_fixture(const char *name, s2s_cell_kind kind) {
             const size_t o = t * BH;
             for (size_t i = 0; i < BH; i++) dh[i] += dy[o + i];
             const s2s_cell_bwd a = {B, H, dh, dc, hs[l][0] + o, hs[l][1] + o, cache[l] + o, plane, W_hh[l],
-                                    dgi[l] + G * o, (cell->own_dgh ? dgh[l] : dgi[l]) + G * o, dh, dc};
+                                    dgi[l] + G * o, (cell->own_dgh ? dgh[l] : dgi[l]) + G * o, dh, dc, g_opts.gemm};
             cell->backward(&a);
         }
         memcpy(g_h0 + l * BH, dh, BH * 4);
         memcpy(g_c0 + l * BH, dc, BH * 4);
         const float *xin = l ? hs[l - 1][0] + BH : x, *dG = cell->own_dgh ? dgh[l] : dgi[l];
-        s2s_linear_wgrad(T * B, G * H, H, dG, G * H, hs[l][0], H, dW_hh[l], H, db_hh[l]);
-        s2s_linear_wgrad(T * B, G * H, in, dgi[l], G * H, xin, in, dW_ih[l], in, db_ih[l]);
-        s2s_gemm(0, 0, T * B, in, G * H, 1.0f, dgi[l], G * H, W_ih[l], in, 0.0f, l ? dy : dx, in);
+        s2s_linear_wgrad(g_opts.gemm, T * B, G * H, H, dG, G * H, hs[l][0], H, dW_hh[l], H, db_hh[l]);
+        s2s_linear_wgrad(g_opts.gemm, T * B, G * H, in, dgi[l], G * H, xin, in, dW_ih[l], in, db_ih[l]);
+        s2s_gemm(g_opts.gemm, 0, 0, T * B, in, G * H, 1.0f, dgi[l], G * H, W_ih[l], in, 0.0f, l ? dy : dx, in);
     }
     CHECK_ARRAY(dx, F32(f, "grad.x"), T * B * In, RTOL, ATOL, "grad.x");
     CHECK_ARRAY(g_h0, F32(f, "grad.h0"), L * BH, RTOL, ATOL, "grad.h0");
@@ -267,28 +267,28 @@ static int luong_layer(const char *name, int general) {
     float *dctx = calloc((size_t)B * H, 4), *dq = calloc((size_t)B * H, 4), *dA = calloc((size_t)B * Tk, 4);
     float *dK = calloc((size_t)B * Tk * H, 4), *dKP = calloc((size_t)B * Tk * H, 4);
     float *dWc = calloc((size_t)2 * H * H, 4), *dWa = calloc((size_t)H * H, 4);
-    if (general) s2s_linear_forward(B * Tk, H, H, K, H, Wa, H, NULL, 0.0f, KPb, H);
+    if (general) s2s_linear_forward(g_opts.gemm, B * Tk, H, H, K, H, Wa, H, NULL, 0.0f, KPb, H);
     const float *KP = general ? KPb : K;
     s2s_dot_scores(B, Tk, H, q, KP, NULL, valid, A);
     s2s_masked_softmax(B, Tk, valid, A);
     s2s_attn_context(B, Tk, H, A, NULL, K, NULL, ctx);
-    s2s_linear_forward(B, H, H, ctx, H, Wc, 2 * H, NULL, 0.0f, z, H);
-    s2s_linear_forward(B, H, H, q, H, Wc + H, 2 * H, NULL, 1.0f, z, H);
+    s2s_linear_forward(g_opts.gemm, B, H, H, ctx, H, Wc, 2 * H, NULL, 0.0f, z, H);
+    s2s_linear_forward(g_opts.gemm, B, H, H, q, H, Wc + H, 2 * H, NULL, 1.0f, z, H);
     s2s_tanh((size_t)B * H, z, ht);
     CHECK_ARRAY(A, F32(f, "attention_weights"), B * Tk, RTOL, ATOL, "attention_weights");
     CHECK_ARRAY(ctx, F32(f, "context"), B * H, RTOL, ATOL, "context");
     CHECK_ARRAY(ht, F32(f, "attentional"), B * H, RTOL, ATOL, "attentional");
     s2s_tanh_backward((size_t)B * H, ht, F32(f, "dattentional"), NULL, dz);
-    s2s_linear_wgrad(B, H, H, dz, H, ctx, H, dWc, 2 * H, NULL);
-    s2s_linear_wgrad(B, H, H, dz, H, q, H, dWc + H, 2 * H, NULL);
-    s2s_gemm(0, 0, B, H, H, 1.0f, dz, H, Wc, 2 * H, 0.0f, dctx, H);
-    s2s_gemm(0, 0, B, H, H, 1.0f, dz, H, Wc + H, 2 * H, 0.0f, dq, H);
+    s2s_linear_wgrad(g_opts.gemm, B, H, H, dz, H, ctx, H, dWc, 2 * H, NULL);
+    s2s_linear_wgrad(g_opts.gemm, B, H, H, dz, H, q, H, dWc + H, 2 * H, NULL);
+    s2s_gemm(g_opts.gemm, 0, 0, B, H, H, 1.0f, dz, H, Wc, 2 * H, 0.0f, dctx, H);
+    s2s_gemm(g_opts.gemm, 0, 0, B, H, H, 1.0f, dz, H, Wc + H, 2 * H, 0.0f, dq, H);
     s2s_attn_context_backward(B, Tk, H, dctx, A, NULL, K, dK, dA);
     s2s_masked_softmax_backward(B, Tk, valid, A, dA, dA);
     s2s_dot_scores_backward(B, Tk, H, dA, q, KP, valid, dq, general ? dKP : dK);
     if (general) {
-        s2s_linear_wgrad(B * Tk, H, H, dKP, H, K, H, dWa, H, NULL);
-        s2s_gemm(0, 0, B * Tk, H, H, 1.0f, dKP, H, Wa, H, 1.0f, dK, H);
+        s2s_linear_wgrad(g_opts.gemm, B * Tk, H, H, dKP, H, K, H, dWa, H, NULL);
+        s2s_gemm(g_opts.gemm, 0, 0, B * Tk, H, H, 1.0f, dKP, H, Wa, H, 1.0f, dK, H);
         CHECK_ARRAY(dWa, F32(f, "grad.W_a.weight"), H * H, RTOL, ATOL, "grad.W_a");
     }
     CHECK_ARRAY(dq, F32(f, "grad.queries"), B * H, RTOL, ATOL, "grad.queries");
@@ -394,7 +394,7 @@ static int test_cells_match_reference(void) {
             for (int zero = 0; zero < 2; zero++) {
                 for (int ref = 0; ref < 2; ref++) {
                     float *gh = out[ref], *h = gh + G * BH, *c = h + BH, *cache = c + BH;
-                    const s2s_cell_fwd a = {B, H, gi, hp, cp, W, NULL, b, zero, gh, h, c, cache, BH};
+                    const s2s_cell_fwd a = {B, H, gi, hp, cp, W, NULL, b, zero, gh, h, c, cache, BH, g_opts.gemm};
                     (ref ? cell->forward_ref : cell->forward)(&a);
                 }
                 long bad = 0;
@@ -414,7 +414,7 @@ static int test_cells_match_reference(void) {
                     float *dgi = bo[ref], *dgh = dgi + G * BH, *dh = dgh + G * BH, *dc = dh + BH;
                     memcpy(dh, up, sizeof(float) * 2 * BH);
                     const s2s_cell_bwd a = {B, H, dh, dc, hp, cp, cache, BH, zero ? NULL : W, dgi,
-                                            cell->own_dgh ? dgh : dgi, dh, dc};
+                                            cell->own_dgh ? dgh : dgi, dh, dc, g_opts.gemm};
                     (ref ? cell->backward_ref : cell->backward)(&a);
                 }
                 long bad = 0;
@@ -715,9 +715,8 @@ static int test_family_files(void) {
 int main(void) {
     static const char *names[] = {"our kernel's", "BLAS", "reference", "reference, per-position input"};
     for (int pass = 0; pass < 4; pass++) {
-        if (pass == 0 && s2s_gemm_backend(S2S_GEMM_OWN) < 0) continue;  /* not in this build */
-        if (pass == 1) s2s_gemm_backend(S2S_GEMM_BLAS);
-        s2s_linalg_use_reference(pass >= 2);
+        if (pass == 0 && s2s_gemm_resolve(S2S_GEMM_OWN) < 0) continue;  /* not in this build */
+        g_opts.gemm = pass == 0 ? S2S_GEMM_OWN : pass == 1 ? S2S_GEMM_BLAS : S2S_GEMM_REF;
         g_opts.token_tables = pass < 3;
         printf("  (%s products)\n", names[pass]);
         RUN(test_lstm_uni_bahdanau);
@@ -735,16 +734,16 @@ int main(void) {
         RUN(test_bilstm_packed_padded);
     }
     g_opts.token_tables = 1;
-    s2s_gemm_backend(S2S_GEMM_OWN);
+    g_opts.gemm = S2S_GEMM_DEFAULT;
     RUN(test_lstm_layer);
     RUN(test_gru_layer);
     RUN(test_luong_dot_layer);
     RUN(test_luong_general_layer);
     RUN(test_cells_match_reference);
-    s2s_linalg_use_reference(1);
+    g_opts.gemm = S2S_GEMM_REF;
     RUN(test_family_gradients);
     RUN(test_family_tables);
-    s2s_linalg_use_reference(0);
+    g_opts.gemm = S2S_GEMM_DEFAULT;
     RUN(test_family_steps);
     RUN(test_family_files);
     RUN(test_family_names);

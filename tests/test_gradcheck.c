@@ -35,7 +35,7 @@ enum { CB = 3, CH = 4 };
 typedef struct { float gi[CB * 3 * CH], hp[CB * CH], W[3 * CH * CH], b[3 * CH], up[CB * CH]; } cell_ctx;
 static double cell_loss(void *p) {
     cell_ctx *c = p; float gh[CB * 3 * CH], h[CB * CH], r[CB * CH], z[CB * CH], n[CB * CH], g[CB * CH];
-    s2s_gru_cell_forward(CB, CH, c->gi, c->hp, c->W, c->b, NULL, gh, h, r, z, n, g);
+    s2s_gru_cell_forward(S2S_GEMM_REF, CB, CH, c->gi, c->hp, c->W, c->b, NULL, gh, h, r, z, n, g);
     return dot(h, c->up, CB * CH);
 }
 static int test_gru_cell_grad(void) {
@@ -45,9 +45,9 @@ static int test_gru_cell_grad(void) {
     randn(c.b, 3 * CH, &r, 0.5f); randn(c.up, CB * CH, &r, 1);
     float gh[CB * 3 * CH], h[CB * CH], rr[CB * CH], z[CB * CH], n[CB * CH], g[CB * CH];
     float dgi[CB * 3 * CH], dgh[CB * 3 * CH], dhp[CB * CH], dW[3 * CH * CH] = {0}, db[3 * CH] = {0};
-    s2s_gru_cell_forward(CB, CH, c.gi, c.hp, c.W, c.b, NULL, gh, h, rr, z, n, g);
-    s2s_gru_cell_backward(CB, CH, c.up, c.hp, rr, z, n, g, c.W, dgi, dgh, dhp);
-    s2s_linear_wgrad(CB, 3 * CH, CH, dgh, 3 * CH, c.hp, CH, dW, CH, db);
+    s2s_gru_cell_forward(S2S_GEMM_REF, CB, CH, c.gi, c.hp, c.W, c.b, NULL, gh, h, rr, z, n, g);
+    s2s_gru_cell_backward(S2S_GEMM_REF, CB, CH, c.up, c.hp, rr, z, n, g, c.W, dgi, dgh, dhp);
+    s2s_linear_wgrad(S2S_GEMM_REF, CB, 3 * CH, CH, dgh, 3 * CH, c.hp, CH, dW, CH, db);
     CHECK(fd_check("dgi", c.gi, dgi, CB * 3 * CH, cell_loss, &c, 1e-2) == 0);
     CHECK(fd_check("dh_prev", c.hp, dhp, CB * CH, cell_loss, &c, 1e-2) == 0);
     CHECK(fd_check("dW_hh", c.W, dW, 3 * CH * CH, cell_loss, &c, 1e-2) == 0);
@@ -215,7 +215,8 @@ static int test_smoothed_ce_plain(void) { return smoothed_case(0.0f, 1.0f); }
 
 /* ---- whole model ---------------------------------------------------------------------------- */
 typedef struct { s2s_model *m; s2s_ws *ws; s2s_batch bt; int train; } model_ctx;
-static s2s_ws_opts g_opts = {1, 0, 0};  /* the workspaces' options: token tables on or off */
+/* the workspaces' options: token tables on or off; the products (the reference loop, then the fast ones) */
+static s2s_ws_opts g_opts = {.token_tables = 1, .gemm = S2S_GEMM_REF};
 static float g_smoothing, g_weight;  /* the batches' loss: d2l's (0, 0) or label-smoothed per token */
 static double model_loss(void *p) {
     model_ctx *c = p; s2s_rng r; s2s_rng_seed(&r, 99);  /* same dropout masks every time */
@@ -267,7 +268,6 @@ static int test_model_smoothed_grad(void) {
 }
 
 int main(void) {
-    s2s_linalg_use_reference(1);
     RUN(test_gru_cell_grad);
     RUN(test_attention_grad);
     RUN(test_attention_dropout_grad);
@@ -290,7 +290,7 @@ int main(void) {
     RUN(test_model_plain_grad);
     g_opts.token_tables = 1;
     /* the whole model again with the fast products (our kernel, else BLAS) in float */
-    s2s_linalg_use_reference(0);
+    g_opts.gemm = S2S_GEMM_DEFAULT;
     printf("  (fast products)\n");
     RUN(test_model_attn_grad);
     RUN(test_model_plain_dropout_grad);

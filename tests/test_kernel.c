@@ -11,8 +11,8 @@
 
 static float uni(s2s_rng *r) { return (float)(s2s_rng_uniform(r) * 2.0 - 1.0); }
 
-/* One product through the current backend and through the reference; 0 when they agree. */
-static int one_case(s2s_rng *r, int ta, int tb, int M, int N, int K, float alpha, float beta) {
+/* One product through the code g says and through the reference; 0 when they agree. */
+static int one_case(s2s_gemm_kind g, s2s_rng *r, int ta, int tb, int M, int N, int K, float alpha, float beta) {
     const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
     const long na = (long)(ta ? K : M) * lda, nb = (long)(tb ? N : K) * ldb, nc = (long)M * ldc;
     float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
@@ -20,10 +20,8 @@ static int one_case(s2s_rng *r, int ta, int tb, int M, int N, int K, float alpha
     for (long i = 0; i < na; i++) A[i] = uni(r);
     for (long i = 0; i < nb; i++) B[i] = uni(r);
     for (long i = 0; i < nc; i++) C[i] = R[i] = beta == 0.0f ? NAN : uni(r);
-    s2s_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    int prev = s2s_linalg_use_reference(1);
-    s2s_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
-    s2s_linalg_use_reference(prev);
+    s2s_gemm(g, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    s2s_gemm(S2S_GEMM_REF, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
     int bad = 0;
     for (int i = 0; i < M && !bad; i++)
         for (int j = 0; j < ldc && !bad; j++) {
@@ -44,8 +42,8 @@ static int one_case(s2s_rng *r, int ta, int tb, int M, int N, int K, float alpha
     return bad;
 }
 
-static int check_backend(int which) {
-    if (s2s_gemm_backend(which) < 0) SKIP("this build has no AVX-512 kernel");
+static int check_backend(s2s_gemm_kind which) {
+    if (s2s_gemm_resolve(which) < 0) SKIP("this build has no AVX-512 kernel");
     static const int Ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 64, 70};
     static const int Ns[] = {1, 5, 15, 16, 17, 31, 32, 33, 96, 201, 300};  /* 300: B rows >= 1 KB apart */
     static const int Ks[] = {1, 2, 7, 32, 96, 255, 256, 257, 600};
@@ -58,15 +56,14 @@ static int check_backend(int which) {
             for (int n = 0; n < 60; n++) {  /* a sample of the shape grid, the same every run */
                 int M = Ms[s2s_rng_next(&r) % 12], N = Ns[s2s_rng_next(&r) % 11], K = Ks[s2s_rng_next(&r) % 9];
                 float al = alphas[s2s_rng_next(&r) % 2], be = betas[s2s_rng_next(&r) % 3];
-                fails += one_case(&r, ta, tb, M, N, K, al, be);
+                fails += one_case(which, &r, ta, tb, M, N, K, al, be);
                 cases++;
             }
     /* the copied K x N panels: many rows, B rows far apart, every tail width */
-    for (int N = 257; N <= 288; N += 3) fails += one_case(&r, N & 1, 0, 40, N, 300, 1.0f, 0.5f), cases++;
+    for (int N = 257; N <= 288; N += 3) fails += one_case(which, &r, N & 1, 0, 40, N, 300, 1.0f, 0.5f), cases++;
     /* every tile height and tail width once, with a K that spans two chunks */
     for (int M = 1; M <= 9; M++)
-        for (int N = 1; N <= 33; N += 4) fails += one_case(&r, M & 1, N & 1, M, N, 300, 1.0f, 0.0f), cases++;
-    s2s_gemm_backend(S2S_GEMM_OWN);
+        for (int N = 1; N <= 33; N += 4) fails += one_case(which, &r, M & 1, N & 1, M, N, 300, 1.0f, 0.0f), cases++;
     CHECK_MSG(fails == 0, "%d of %d products differ from the reference", fails, cases);
     return 0;
 }

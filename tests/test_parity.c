@@ -32,7 +32,7 @@ static const int32_t *I32(s2s_st_file *f, const char *name) {
     if (!t || t->dtype != S2S_I32) { fprintf(stderr, "  fixture lacks I32 tensor %s\n", name); exit(1); }
     return t->data;
 }
-static s2s_ws_opts g_opts = {1, 0, 0};  /* the workspaces' options: token tables on or off */
+static s2s_ws_opts g_opts = {.token_tables = 1};  /* the workspaces' options: token tables, products */
 static int META(s2s_st_file *f, const char *k) { const char *v = s2s_st_meta(f, k); return v ? atoi(v) : -1; }
 
 /* ---- a 2-layer GRU over time, from the cell kernels ----------------------------------------- */
@@ -61,10 +61,10 @@ static int test_gru_parity(void) {
     for (int l = 0; l < L; l++) {
         int in = l ? H : In;
         const float *xin = l ? hs[l - 1] + BH : x;
-        s2s_linear_forward(T * B, 3 * H, in, xin, in, W_ih[l], in, b_ih[l], 0.0f, gi[l], 3 * H);
+        s2s_linear_forward(g_opts.gemm, T * B, 3 * H, in, xin, in, W_ih[l], in, b_ih[l], 0.0f, gi[l], 3 * H);
         memcpy(hs[l], h0 + l * BH, BH * 4);
         for (int t = 0; t < T; t++)
-            s2s_gru_cell_forward(B, H, gi[l] + 3 * t * BH, hs[l] + t * BH, W_hh[l], b_hh[l], NULL, gh, hs[l] + (t + 1) * BH,
+            s2s_gru_cell_forward(g_opts.gemm, B, H, gi[l] + 3 * t * BH, hs[l] + t * BH, W_hh[l], b_hh[l], NULL, gh, hs[l] + (t + 1) * BH,
                                  r[l] + t * BH, z[l] + t * BH, n[l] + t * BH, g[l] + t * BH);
     }
     CHECK_ARRAY(hs[L - 1] + BH, F32(f, "y"), T * BH, RTOL, ATOL, "y");
@@ -76,14 +76,14 @@ static int test_gru_parity(void) {
         memcpy(dh, F32(f, "dhn") + l * BH, BH * 4);
         for (int t = T - 1; t >= 0; t--) {
             for (size_t i = 0; i < BH; i++) dh[i] += dy[t * BH + i];
-            s2s_gru_cell_backward(B, H, dh, hs[l] + t * BH, r[l] + t * BH, z[l] + t * BH, n[l] + t * BH, g[l] + t * BH,
+            s2s_gru_cell_backward(g_opts.gemm, B, H, dh, hs[l] + t * BH, r[l] + t * BH, z[l] + t * BH, n[l] + t * BH, g[l] + t * BH,
                                   W_hh[l], dgi[l] + 3 * t * BH, dgh[l] + 3 * t * BH, dh);
         }
         memcpy(grad_h0 + l * BH, dh, BH * 4);
         const float *xin = l ? hs[l - 1] + BH : x;
-        s2s_linear_wgrad(T * B, 3 * H, H, dgh[l], 3 * H, hs[l], H, dW_hh[l], H, db_hh[l]);
-        s2s_linear_wgrad(T * B, 3 * H, in, dgi[l], 3 * H, xin, in, dW_ih[l], in, db_ih[l]);
-        s2s_gemm(0, 0, T * B, in, 3 * H, 1.0f, dgi[l], 3 * H, W_ih[l], in, 0.0f, l ? dy : dx, in);
+        s2s_linear_wgrad(g_opts.gemm, T * B, 3 * H, H, dgh[l], 3 * H, hs[l], H, dW_hh[l], H, db_hh[l]);
+        s2s_linear_wgrad(g_opts.gemm, T * B, 3 * H, in, dgi[l], 3 * H, xin, in, dW_ih[l], in, db_ih[l]);
+        s2s_gemm(g_opts.gemm, 0, 0, T * B, in, 3 * H, 1.0f, dgi[l], 3 * H, W_ih[l], in, 0.0f, l ? dy : dx, in);
     }
     CHECK_ARRAY(dx, F32(f, "grad.x"), T * B * In, RTOL, ATOL, "grad.x");
     CHECK_ARRAY(grad_h0, F32(f, "grad.h0"), L * BH, RTOL, ATOL, "grad.h0");
@@ -112,16 +112,16 @@ static int test_attention_parity(void) {
     float *qp = calloc(B * H, 4), *KP = calloc(B * Tk * H, 4), *F = calloc(B * Tk * H, 4), *A = calloc(B * Tk, 4);
     float *ctx = calloc(B * H, 4), *dK = calloc(B * Tk * H, 4), *dKP = calloc(B * Tk * H, 4), *dqp = calloc(B * H, 4);
     float *dwv = calloc(H, 4), *dWk = calloc(H * H, 4), *dWq = calloc(H * H, 4), *dq = calloc(B * H, 4);
-    s2s_linear_forward(B, H, H, q, H, Wq, H, NULL, 0.0f, qp, H);
-    s2s_linear_forward(B * Tk, H, H, K, H, Wk, H, NULL, 0.0f, KP, H);
+    s2s_linear_forward(g_opts.gemm, B, H, H, q, H, Wq, H, NULL, 0.0f, qp, H);
+    s2s_linear_forward(g_opts.gemm, B * Tk, H, H, K, H, Wk, H, NULL, 0.0f, KP, H);
     s2s_attn_forward(B, Tk, H, qp, KP, K, NULL, valid, wv, NULL, F, A, ctx);
     CHECK_ARRAY(ctx, F32(f, "context"), B * H, RTOL, ATOL, "context");
     CHECK_ARRAY(A, F32(f, "attention_weights"), B * Tk, RTOL, ATOL, "attention_weights");
     s2s_attn_backward(B, Tk, H, F32(f, "dctx"), K, valid, wv, NULL, F, A, dK, dKP, dqp, dwv);
-    s2s_gemm(0, 0, B * Tk, H, H, 1.0f, dKP, H, Wk, H, 1.0f, dK, H);
-    s2s_linear_wgrad(B * Tk, H, H, dKP, H, K, H, dWk, H, NULL);
-    s2s_linear_wgrad(B, H, H, dqp, H, q, H, dWq, H, NULL);
-    s2s_gemm(0, 0, B, H, H, 1.0f, dqp, H, Wq, H, 0.0f, dq, H);
+    s2s_gemm(g_opts.gemm, 0, 0, B * Tk, H, H, 1.0f, dKP, H, Wk, H, 1.0f, dK, H);
+    s2s_linear_wgrad(g_opts.gemm, B * Tk, H, H, dKP, H, K, H, dWk, H, NULL);
+    s2s_linear_wgrad(g_opts.gemm, B, H, H, dqp, H, q, H, dWq, H, NULL);
+    s2s_gemm(g_opts.gemm, 0, 0, B, H, H, 1.0f, dqp, H, Wq, H, 0.0f, dq, H);
     CHECK_ARRAY(dq, F32(f, "grad.queries"), B * H, RTOL, ATOL, "grad.queries");
     CHECK_ARRAY(dK, F32(f, "grad.keys"), B * Tk * H, RTOL, ATOL, "grad.keys");
     CHECK_ARRAY(dWk, F32(f, "grad.W_k.weight"), H * H, RTOL, ATOL, "grad.W_k");
@@ -213,7 +213,7 @@ static int model_parity(const char *fixture, s2s_attention kind) {
     CHECK_ARRAY(m->grads, g_full, (long)m->n_params, 1e-5, 1e-7, "gradients with the early stop");
     /* five steps of d2l's training loop on this batch */
     const int steps = META(f, "adam_steps");
-    s2s_adam adam = {0.005f, 0.9f, 0.999f, 1e-8f, 0, calloc(m->n_params, 4), calloc(m->n_params, 4), m->n_params};
+    s2s_adam adam = {0.005f, 0.9f, 0.999f, 1e-8f, 0, calloc(m->n_params, 4), calloc(m->n_params, 4), m->n_params, 1};
     const float *ref_loss = F32(f, "adam.loss_sum"), *ref_norm = F32(f, "adam.grad_norm");
     for (int s = 0; s < steps; s++) {
         s2s_model_zero_grad(m);
@@ -238,9 +238,8 @@ static int test_plain_model_parity(void) { return model_parity("plain_batch.safe
 int main(void) {
     static const char *names[] = {"our kernel's", "BLAS", "reference", "reference, per-position input"};
     for (int pass = 0; pass < 4; pass++) {  /* our kernel, BLAS, the reference loop; then without token tables */
-        if (pass == 0 && s2s_gemm_backend(S2S_GEMM_OWN) < 0) continue;  /* not in this build */
-        if (pass == 1) s2s_gemm_backend(S2S_GEMM_BLAS);
-        s2s_linalg_use_reference(pass >= 2);
+        if (pass == 0 && s2s_gemm_resolve(S2S_GEMM_OWN) < 0) continue;  /* not in this build */
+        g_opts.gemm = pass == 0 ? S2S_GEMM_OWN : pass == 1 ? S2S_GEMM_BLAS : S2S_GEMM_REF;
         g_opts.token_tables = pass < 3;
         printf("  (%s products)\n", names[pass]);
         RUN(test_gru_parity);

@@ -176,7 +176,7 @@ static int strides_case(s2s_enc_kind enc, int attention, int input_feed) {
     if (s2s_config_check(&cfg, &err)) SKIP("%s", err.msg);
     s2s_model *m;
     s2s_ws *ws, *ws2;  /* the second holds only the positions of the batch at its own strides */
-    s2s_ws_opts wo = {1, 0, 0}, wo2 = {1, B * (enc == S2S_BI ? 6 : T), 0};
+    s2s_ws_opts wo = {.token_tables = 1}, wo2 = {.token_tables = 1, .max_tokens = B * (enc == S2S_BI ? 6 : T)};
     if (s2s_model_create(&cfg, &m, &err) || s2s_ws_create_opts(m, B, T, &wo, &ws, &err) ||
         s2s_ws_create_opts(m, B, T, &wo2, &ws2, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     s2s_rng r;

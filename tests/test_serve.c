@@ -451,7 +451,7 @@ static int test_v1_format(void) {
 static int test_engine(void) {
     s2s_engine *e;
     s2s_err err;
-    CHECK_MSG(s2s_engine_open(MODEL_A, 2, 8, 4, &e, &err) == S2S_OK, "%s", err.msg);
+    CHECK_MSG(s2s_engine_open(MODEL_A, 2, 8, 4, NULL, &e, &err) == S2S_OK, "%s", err.msg);
     if (!e) return 0;
     const char *src[] = {"go .", "caf\xe9 .", "I'm home."};
     s2s_engine_result res[9];

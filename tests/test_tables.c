@@ -30,12 +30,14 @@ static void make_toy(toy *d, s2s_rng *r) {
 /* A small model of the kind, initialised from seed, its two workspaces for the toy batch
  * (ws[0] per position, ws[1] with token tables), and the batch (drawn after the weights); 0
  * when creating them failed (reported). */
+static s2s_gemm_kind g_gemm;  /* the workspaces' products */
+
 static int setup(s2s_attention kind, float dropout, uint64_t seed, s2s_model **m, s2s_ws **ws, toy *d) {
     s2s_config cfg = {kind, VS, VT, 5, 7, 2, dropout, T, S2S_GRU, S2S_UNI, 0, 0};
     s2s_err err;
     if (s2s_model_create(&cfg, m, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
     for (int on = 0; on < 2; on++) {
-        s2s_ws_opts o = {on, 0, 0};
+        s2s_ws_opts o = {.token_tables = on, .gemm = g_gemm};
         if (s2s_ws_create_opts(*m, B, T, &o, &ws[on], &err)) {
             CHECK_MSG(0, "%s", err.msg);
             if (on) s2s_ws_free(ws[0]);
@@ -103,12 +105,12 @@ static int test_tables_greedy(void) {
 }
 
 int main(void) {
-    s2s_linalg_use_reference(1);
+    g_gemm = S2S_GEMM_REF;
     RUN(test_tables_attn);
     RUN(test_tables_plain);
     RUN(test_tables_attn_dropout);
     RUN(test_tables_greedy);
-    s2s_linalg_use_reference(0);
+    g_gemm = S2S_GEMM_DEFAULT;
     printf("  (fast products)\n");
     RUN(test_tables_attn);
     RUN(test_tables_greedy);

@@ -3,7 +3,6 @@
  * weights per step, and the clipping norm's parts decide its
  * rounding whatever the threads that compute them (what lets MPI ranks clip as one process). */
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,11 +78,11 @@ static int test_stop_between_epochs(void) {
     return 0;
 }
 
-/* s2s_clip_grad_norm_parts on one thread = s2s_clip_grad_norm on `parts` threads, bit for bit,
- * norm and clipped gradients (arena sizes around the 16-float chunks and 256-chunk folds). */
+/* s2s_clip_grad_norm_parts on one thread = on `parts` threads, bit for bit, norm and clipped
+ * gradients (arena sizes around the 16-float chunks and 256-chunk folds): the parts decide the
+ * rounding, not the threads; s2s_clip_grad_norm is one part. */
 static int test_norm_parts(void) {
     const size_t sizes[] = {16384, 16399, 65536 + 7, 300001};
-    const int saved = omp_get_max_threads();
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         const size_t n = sizes[k];
         float *g = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
@@ -93,16 +92,13 @@ static int test_norm_parts(void) {
         for (int parts = 1; parts <= 5; parts++) {
             memcpy(a, g, n * sizeof(float));
             memcpy(b, g, n * sizeof(float));
-            omp_set_num_threads(parts);
-            double na = s2s_clip_grad_norm(a, n, 1.0);
-            omp_set_num_threads(1);
-            double nb = s2s_clip_grad_norm_parts(b, n, 1.0, parts);
+            double na = parts == 1 ? s2s_clip_grad_norm(a, n, 1.0) : s2s_clip_grad_norm_parts(a, n, 1.0, parts, parts);
+            double nb = s2s_clip_grad_norm_parts(b, n, 1.0, parts, 1);
             CHECK_MSG(na == nb, "n %zu parts %d: norm %.17g on threads, %.17g in parts", n, parts, na, nb);
             CHECK(!memcmp(a, b, n * sizeof(float)));
         }
         free(g); free(a); free(b);
     }
-    omp_set_num_threads(saved);
     return 0;
 }
 
@@ -124,8 +120,8 @@ static int test_fused_passes(void) {
                 memcpy(a, src[0], n * sizeof(float));
                 for (int j = 1; j < ns; j++)
                     for (size_t i = 0; i < n; i++) a[i] += src[j][i];
-                double na = s2s_grad_norm_parts(a, n, parts);
-                double nb = s2s_sum_norm_parts(b, (const float *const *)src, ns, n, parts);
+                double na = s2s_grad_norm_parts(a, n, parts, 1);
+                double nb = s2s_sum_norm_parts(b, (const float *const *)src, ns, n, parts, parts);
                 CHECK_MSG(na == nb && !memcmp(a, b, n * sizeof(float)), "n %zu, %d arenas, %d parts", n, ns, parts);
             }
         /* one Adam step on a gradient clipped to norm 0.5, two ways */
@@ -136,10 +132,10 @@ static int test_fused_passes(void) {
         memcpy(p2, src[2], n * sizeof(float));
         memcpy(a, src[0], n * sizeof(float));
         memcpy(b, src[0], n * sizeof(float));
-        s2s_adam x = {0.01f, 0.9f, 0.999f, 1e-8f, 0, m1, v1, n}, y = {0.01f, 0.9f, 0.999f, 1e-8f, 0, m2, v2, n};
+        s2s_adam x = {0.01f, 0.9f, 0.999f, 1e-8f, 0, m1, v1, n, 2}, y = {0.01f, 0.9f, 0.999f, 1e-8f, 0, m2, v2, n, 2};
         double norm = s2s_clip_grad_norm(a, n, 0.5);
         s2s_adam_step(&x, p1, a);
-        s2s_adam_step_scaled(&y, p2, b, s2s_clip_scale(s2s_grad_norm_parts(b, n, omp_get_max_threads()), 0.5));
+        s2s_adam_step_scaled(&y, p2, b, s2s_clip_scale(s2s_grad_norm_parts(b, n, 1, 2), 0.5));
         CHECK(norm > 0.5);
         CHECK(!memcmp(p1, p2, n * sizeof(float)) && !memcmp(m1, m2, n * sizeof(float)) && !memcmp(v1, v2, n * sizeof(float)));
         free(p1); free(p2); free(m1); free(v1); free(m2); free(v2);

@@ -95,10 +95,12 @@ class Translator(_Handle):
     """A model file opened once. translate() may run from several threads at once."""
     _close = staticmethod(lambda h: lib.s2s_translator_close(h))
 
-    def __init__(self, path, threads=1, max_workspaces=0):
+    def __init__(self, path, threads=1, max_workspaces=0, gemm=None):
         opts = _lib.TranslatorOptions()
         lib.s2s_translator_options_init(ctypes.byref(opts))
         opts.threads, opts.max_workspaces = threads, max_workspaces
+        gemm_b = None if gemm is None else _b(gemm, 'gemm')  # alive during the call
+        opts.gemm = gemm_b
         err, h = _lib.Err(), ctypes.c_void_p()
         rc = lib.s2s_translator_open(_b(str(path), 'path'), ctypes.byref(opts), ctypes.byref(h), ctypes.byref(err))
         if rc:
@@ -177,16 +179,17 @@ class Training(_Handle):
     wrote: spm_model (both sides) or spm_src + spm_tgt. The recipe for real data (seq2seq train's
     options): batch_tokens=0 (batches of at most N positions, by length), max_len=0 (drop longer
     pairs; num_steps >= max_len + 1), label_smoothing=0.0, lr_schedule='constant' or
-    'inverse-sqrt', warmup=0, clip=1.0."""
+    'inverse-sqrt', warmup=0, clip=1.0. gemm=None (the matrix products: 'own', our AVX-512 kernel, where
+    the build has it, else 'blas'; or either by name)."""
 
     _close = staticmethod(lambda h: lib.s2s_training_close(h))
     _what = 'the training run'
     _KEYS = ('data', 'src', 'tgt', 'pairs', 'model', 'embed', 'hidden', 'layers', 'dropout', 'num_steps', 'batch',
              'lr', 'seed', 'threads', 'attention', 'cell', 'encoder', 'input_feed', 'tie_embeddings',
              'tokenizer', 'vocab_size', 'spm_type', 'spm_joint', 'character_coverage', 'spm_model', 'spm_src',
-             'spm_tgt', 'batch_tokens', 'max_len', 'label_smoothing', 'lr_schedule', 'warmup', 'clip')
+             'spm_tgt', 'batch_tokens', 'max_len', 'label_smoothing', 'lr_schedule', 'warmup', 'clip', 'gemm')
     _PATHS = ('data', 'src', 'tgt', 'spm_model', 'spm_src', 'spm_tgt')
-    _TEXT = _PATHS + ('model', 'attention', 'cell', 'encoder', 'tokenizer', 'spm_type', 'lr_schedule')
+    _TEXT = _PATHS + ('model', 'attention', 'cell', 'encoder', 'tokenizer', 'spm_type', 'lr_schedule', 'gemm')
 
     def __init__(self, data=None, **options):
         unknown = sorted(set(options) - set(self._KEYS))

@@ -19,7 +19,8 @@ class _Err(ctypes.Structure):
 
 
 class TranslatorOptions(ctypes.Structure):
-    _fields_ = [('size', ctypes.c_int), ('threads', ctypes.c_int), ('max_workspaces', ctypes.c_int)]
+    _fields_ = [('size', ctypes.c_int), ('threads', ctypes.c_int), ('max_workspaces', ctypes.c_int),
+                ('gemm', ctypes.c_char_p)]
 
 
 PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
@@ -44,7 +45,8 @@ class TrainOptions(ctypes.Structure):
                 ('spm_joint', ctypes.c_int), ('character_coverage', ctypes.c_double),
                 ('spm_model', ctypes.c_char_p), ('spm_src', ctypes.c_char_p), ('spm_tgt', ctypes.c_char_p),
                 ('batch_tokens', ctypes.c_int), ('max_len', ctypes.c_int), ('label_smoothing', ctypes.c_float),
-                ('lr_schedule', ctypes.c_char_p), ('warmup', ctypes.c_int), ('clip', ctypes.c_float)]
+                ('lr_schedule', ctypes.c_char_p), ('warmup', ctypes.c_int), ('clip', ctypes.c_float),
+                ('gemm', ctypes.c_char_p)]
 
 
 class TrainProgress(ctypes.Structure):

@@ -33,6 +33,7 @@ struct s2s_dist {
     volatile sig_atomic_t *flag;   /* s2s_dist_watch */
     double flag_since;             /* when an exchange first saw the flag set (0: not yet) */
     s2s_dist_reduce how;
+    int threads;                   /* s2s_dist_set_threads: fold_in_order's team */
     int failed;                    /* an exchange failed: the group is broken */
     int speaker;                   /* the rank that reports (s2s_dist_speaks); -1: none left */
     MPI_Request *req;              /* [4 * size] the requests of one exchange */
@@ -174,6 +175,7 @@ int s2s_dist_failed(const s2s_dist *d) { return d ? d->failed : 0; }
 int s2s_dist_built(void) { return 1; }
 void s2s_dist_watch(s2s_dist *d, volatile sig_atomic_t *flag) { if (d) d->flag = flag; }
 void s2s_dist_set_reduce(s2s_dist *d, s2s_dist_reduce how) { if (d) d->how = how; }
+void s2s_dist_set_threads(s2s_dist *d, int threads) { if (d) d->threads = threads; }
 
 /* ---- telling a dead rank from one that waits for it ---------------------------------------
  * When a rank dies, the others may wait on it directly or on a rank that waits on it. So a
@@ -346,9 +348,10 @@ static void post_values(s2s_dist *d, int *nr, const double *mine, int nv, double
 }
 
 /* acc[0..len) = p_0 + p_1 + ... + p_{P-1}, added in that order for every element. */
-static void fold_in_order(float *restrict acc, const float *const *p, int P, size_t len) {
+static void fold_in_order(float *restrict acc, const float *const *p, int P, size_t len, int threads) {
     const size_t block = 4096;
-#pragma omp parallel for schedule(static) if (len >= 4 * block)
+    const int team = threads > 1 ? threads : 1;  /* s2s_dist_set_threads */
+#pragma omp parallel for schedule(static) if (len >= 4 * block && team > 1) num_threads(team)
     for (size_t b0 = 0; b0 < len; b0 += block) {
         size_t b1 = b0 + block < len ? b0 + block : len;
         memcpy(acc + b0, p[0] + b0, (b1 - b0) * sizeof(float));
@@ -382,7 +385,7 @@ static int sum_ordered(s2s_dist *d, float *g, size_t n, s2s_err *err, int nr) {
     if (wait_all(d, nr, "the gradient sum", err)) return S2S_ERR;
     for (int q = 0; q < P; q++) d->piece[q] = q == r ? g + lo : d->pieces + (size_t)q * len;
     float *acc = d->pieces + (size_t)r * len;  /* this rank's own slot is free */
-    fold_in_order(acc, d->piece, P, len);
+    fold_in_order(acc, d->piece, P, len, d->threads);
     memcpy(g + lo, acc, len * sizeof(float));
     /* allgather: every chunk from its owner */
     nr = 0;
