@@ -2,7 +2,6 @@
  *   r = σ(gi_r + gh_r), z = σ(gi_z + gh_z), n = tanh(gi_n + r ⊙ gh_n), h = (1-z) ⊙ n + z ⊙ h_prev
  * with gi = W_ih x + b_ih (the caller's) and gh = W_hh h_prev + b_hh (here). Cache planes: r, z,
  * n, gh_n. The kernels keep their own names (declared in s2s_nn.h) for the tests. */
-#include <string.h>
 
 #include "s2s_cell.h"
 #include "s2s_linalg.h"
@@ -80,7 +79,7 @@ void s2s_gru_cell_forward(s2s_gemm_kind g, int B, int H, const float *gi, const 
                           const float *b_hh, const float *W_hhT, float *gh, float *h, float *r, float *z,
                           float *n, float *ghn) {
     if (!W_hh && !W_hhT)
-        for (int b = 0; b < B; b++) memcpy(gh + (long)b * 3 * H, b_hh, sizeof(float) * 3 * H);
+        s2s_rows_broadcast(gh, b_hh, B, (size_t)3 * H);
     else if (W_hhT) s2s_linear_forward_t(g, B, 3 * H, H, h_prev, H, W_hhT, 3 * H, b_hh, 0.0f, gh, 3 * H);
     else s2s_linear_forward(g, B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
     s2s_gru_gates(B, H, gi, gh, h_prev, h, r, z, n, ghn);
@@ -107,7 +106,7 @@ static void gru_step(const s2s_cell_fwd *a, int ref) {
     float *r = a->cache, *z = r + a->plane, *n = z + a->plane, *ghn = n + a->plane;
     if (ref) {
         if (a->zero_prev)
-            for (int b = 0; b < B; b++) memcpy(a->gh + (long)b * 3 * H, a->b_hh, sizeof(float) * 3 * H);
+            s2s_rows_broadcast(a->gh, a->b_hh, B, (size_t)3 * H);
         else s2s_linear_forward(a->gemm, B, 3 * H, H, a->h_prev, H, a->W_hh, H, a->b_hh, 0.0f, a->gh, 3 * H);
         s2s_gru_gates_ref(B, H, a->gi, a->gh, a->h_prev, a->h, r, z, n, ghn);
         return;

@@ -5,7 +5,6 @@
  *   dc' = dc + dh ⊙ o ⊙ (1 - tanh²c);  dz_o = dh ⊙ tanh c ⊙ o(1-o),  dz_i = dc' ⊙ g ⊙ i(1-i),
  *   dz_f = dc' ⊙ c_prev ⊙ f(1-f),  dz_g = dc' ⊙ i ⊙ (1-g²);  dc_prev = dc' ⊙ f,  dh_prev = dz W_hh
  * The gradient of the input projection equals the recurrent one's (dgh = dgi). */
-#include <string.h>
 
 #include "s2s_cell.h"
 #include "s2s_linalg.h"
@@ -73,7 +72,7 @@ static void lstm_step(const s2s_cell_fwd *a, int ref) {
     const size_t pl = a->plane;
     float *I = a->cache, *F = I + pl, *G = F + pl, *O = G + pl, *TC = O + pl;
     if (a->zero_prev)
-        for (int b = 0; b < B; b++) memcpy(a->gh + (size_t)b * 4 * H, a->b_hh, sizeof(float) * 4 * H);
+        s2s_rows_broadcast(a->gh, a->b_hh, B, (size_t)4 * H);
     else if (a->W_hhT && !ref)
         s2s_linear_forward_t(a->gemm, B, 4 * H, H, a->h_prev, H, a->W_hhT, 4 * H, a->b_hh, 0.0f, a->gh, 4 * H);
     else s2s_linear_forward(a->gemm, B, 4 * H, H, a->h_prev, H, a->W_hh, H, a->b_hh, 0.0f, a->gh, 4 * H);
@@ -147,7 +146,7 @@ static void lstm_back(const s2s_cell_bwd *a, int ref) {
     const float *I = a->cache, *F = I + pl, *G = F + pl, *O = G + pl, *TC = O + pl;
     (ref ? lstm_grads_ref : lstm_grads)(B, H, a->dh, a->dc, a->c_prev, I, F, G, O, TC, a->dgi,
                                         a->W_hh ? a->dc_prev : NULL);
-    if (a->dgh != a->dgi) memcpy(a->dgh, a->dgi, sizeof(float) * B * 4 * H);
+    if (a->dgh != a->dgi) s2s_copy(a->dgh, a->dgi, (size_t)B * 4 * H);
     if (a->W_hh) s2s_gemm(a->gemm, 0, 0, B, H, 4 * H, 1.0f, a->dgi, 4 * H, a->W_hh, H, 0.0f, a->dh_prev, H);
 }
 static void lstm_backward(const s2s_cell_bwd *a) { lstm_back(a, 0); }

@@ -427,6 +427,10 @@ void s2s_zero(float *x, size_t n) { memset(x, 0, sizeof(float) * n); }
 
 void s2s_copy(float *dst, const float *src, size_t n) { memcpy(dst, src, sizeof(float) * n); }
 
+void s2s_rows_broadcast(float *dst, const float *row, int B, size_t n) {
+    for (int b = 0; b < B; b++) memcpy(dst + (size_t)b * n, row, sizeof(float) * n);
+}
+
 void s2s_log_softmax_rows(int B, int V, float *x) {
     for (int b = 0; b < B; b++) {
         float *r = x + (size_t)b * V, mx = lanes_max(r, V);

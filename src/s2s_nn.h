@@ -157,9 +157,10 @@ void s2s_scale(size_t n, const float *b, float *y);
 void s2s_add(size_t n, const float *x, float *y);
 void s2s_add_masked(size_t n, const float *x, const float *mask, float *y);
 void s2s_fill(float *x, size_t n, float v);
-/* x[0..n) = 0; dst[0..n) = src[0..n) (no overlap). */
+/* x[0..n) = 0; dst[0..n) = src[0..n) (no overlap); each of B rows of dst [B,n] = row [n]. */
 void s2s_zero(float *x, size_t n);
 void s2s_copy(float *dst, const float *src, size_t n);
+void s2s_rows_broadcast(float *dst, const float *row, int B, size_t n);
 /* Each of B rows of V in place: x -= logsumexp(x) (lanes_max, lanes_exp_sum's order). */
 void s2s_log_softmax_rows(int B, int V, float *x);
 /* Rows of `row` floats: row i becomes old row from[i] (scratch [B,row] unless the move is a

@@ -1,7 +1,9 @@
 /* Finite-difference gradient checks: every layer kernel and the whole model (both kinds,
  * with and without dropout), central differences on tiny shapes. Products run through the
  * double-accumulating reference gemm so the differences are not drowned in rounding. */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 #include "s2s_linalg.h"
@@ -148,6 +150,37 @@ static int test_dot_attention_reference(void) {
     return 0;
 }
 
+/* ---- raw memory kernels: the index kernels against their adjoints, and direct checks --------- */
+static int test_row_kernels(void) {
+    enum { N = 6, D = 5, R = 9 };
+    s2s_rng r; s2s_rng_seed(&r, 5);
+    float x[R * D], y[N * D], tx[N * D], py[R * D] = {0};
+    randn(x, R * D, &r, 1); randn(y, N * D, &r, 1);
+    const int32_t idx[N] = {3, 0, 3, 8, 1, 3};  /* repeats: put_add sums them */
+    s2s_rows_take(tx, x, D, idx, N);
+    s2s_rows_put_add(py, y, D, idx, N);
+    CHECK_NEAR(dot(tx, y, N * D), dot(x, py, R * D), 1e-5, 1e-5);  /* <take x, y> = <x, put_add y> */
+    for (int k = 0; k < N; k++) CHECK(!memcmp(tx + k * D, x + idx[k] * D, sizeof(float) * D));
+    int32_t ids[N] = {10, 11, 12, 13, 14, 15};
+    const int from[N] = {5, 5, 0, 2, 1, 4};
+    s2s_ids_permute(ids, N, from);
+    for (int k = 0; k < N; k++) CHECK(ids[k] == 10 + from[k]);
+    float b[N * D], row[D];
+    randn(row, D, &r, 1);
+    s2s_rows_broadcast(b, row, N, D);
+    for (int k = 0; k < N; k++) CHECK(!memcmp(b + k * D, row, sizeof row));
+    float lp[N * D];
+    memcpy(lp, y, sizeof lp);
+    s2s_log_softmax_rows(N, D, lp);
+    for (int k = 0; k < N; k++) {
+        double mx = -INFINITY, z = 0;
+        for (int v = 0; v < D; v++) mx = fmax(mx, y[k * D + v]);
+        for (int v = 0; v < D; v++) z += exp(y[k * D + v] - mx);
+        for (int v = 0; v < D; v++) CHECK_NEAR(lp[k * D + v], y[k * D + v] - mx - log(z), 1e-6, 1e-6);
+    }
+    return 0;
+}
+
 /* ---- masked cross-entropy ----------------------------------------------------------------- */
 enum { LB = 3, LT = 4, LV = 6 };
 typedef struct { float logits[LT * LB * LV]; int32_t y[LB * LT], len[LB]; } ce_ctx;
@@ -274,6 +307,7 @@ int main(void) {
     RUN(test_dot_attention_grad);
     RUN(test_dot_attention_dropout_grad);
     RUN(test_dot_attention_reference);
+    RUN(test_row_kernels);
     RUN(test_masked_ce_grad);
     RUN(test_smoothed_ce_grad);
     RUN(test_smoothed_ce_weight_grad);
