@@ -647,6 +647,21 @@ static int test_family_names(void) {
         CHECK_MSG(name && s2s_cell_parse(name, &back) == 0 && back == (s2s_cell_kind)k,
                   "cell %d does not parse back", k);
     }
+    for (int e = 0; e < S2S_N_ENCODERS; e++) {  /* each kind's entry: its name, and what the model reads */
+        const s2s_encoder_ops *en = s2s_encoder_of(e);
+        s2s_enc_kind back = (s2s_enc_kind)-1;
+        CHECK_MSG(en && en->name && en->title && s2s_encoder_parse(en->name, &back) == 0 && back == (s2s_enc_kind)e,
+                  "encoder %d lacks an entry or does not parse back", e);
+        if (!en) continue;
+        s2s_config c = s2s_config_d2l(9, 11);
+        c.encoder = (s2s_enc_kind)e;
+        c.hidden = 6 * en->dirs + 1;  /* not a multiple of the directions unless there is one */
+        s2s_err err;
+        CHECK_MSG((s2s_config_check(&c, &err) == S2S_OK) == (en->dirs == 1), "%s: hidden %d", en->name, c.hidden);
+    }
+    CHECK(s2s_encoder_of(S2S_UNI)->dirs == 1 && !s2s_encoder_of(S2S_UNI)->packed);  /* d2l's */
+    CHECK(s2s_encoder_of(S2S_BI)->dirs == 2 && s2s_encoder_of(S2S_BI)->packed);
+    CHECK(!s2s_encoder_of(S2S_N_ENCODERS) && !s2s_encoder_of(-1) && !s2s_encoder_name((s2s_enc_kind)S2S_N_ENCODERS));
     CHECK(!s2s_attention_title((s2s_attention)S2S_N_ATTENTION) && !s2s_attention_feeds((s2s_attention)-1));
     s2s_attention none;
     CHECK(s2s_attention_parse("luong", &none) == -1);
