@@ -20,6 +20,7 @@ typedef struct bahdanau_ws {
     float *ctx, *dqp;    /* [T,B,H] each step's context, gradient of its W_q q */
     float *q;            /* [B,H] a step's W_q q */
     float *dctx, *dq;    /* [B,H] a step's gradient of the context, of the query */
+    float *dS;           /* [B,T] a step's gradient of the weights, then of the scores */
 } bahdanau_ws;
 
 enum { CTX_T, WQ_T };  /* its transposed copies (ws->wt->fam) */
@@ -42,6 +43,7 @@ static void *carve(const s2s_ws *w, s2s_carve *c) {
     d->A = s2s_take(c, TB * T); d->drop = s2s_take(c, TB * T);
     d->ctx = s2s_take(c, TB * H); d->dqp = s2s_take(c, TB * H);
     d->q = s2s_take(c, B * H); d->dctx = s2s_take(c, B * H); d->dq = s2s_take(c, B * H);
+    d->dS = s2s_take(c, B * T);
     return out;
 }
 
@@ -83,7 +85,7 @@ static void step_backward(s2s_model *m, s2s_ws *ws, int t, int Bt) {
     s2s_gemm(ws->gemm, 0, 0, Bt, H, G * H, 1.0f, ws->dec[0].dgi + G * o, G * H, s2s_dec_ih0(m, 0), in0(&m->cfg), 0.0f,
              d->dctx, H);
     s2s_attn_backward(Bt, T, H, d->dctx, d->k.K, d->k.valid, m->p.att[WV], d->dropped ? d->drop + BT : NULL,
-                      d->F + BT * H, d->A + BT, d->k.dK, d->k.dKP, d->dqp + o, ws->g.att[WV]);
+                      d->F + BT * H, d->A + BT, d->dS, d->k.dK, d->k.dKP, d->dqp + o, ws->g.att[WV]);
     s2s_zero(d->dqp + o + BHt, BH - BHt);
     s2s_gemm(ws->gemm, 0, 0, Bt, H, H, 1.0f, d->dqp + o, H, m->p.att[WQ], H, 0.0f, d->dq, H);
     s2s_add(BHt, d->dq, ws->dh[L - 1]);  /* the query was the previous top state */

@@ -128,24 +128,14 @@ void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, co
 
 void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
                        const int32_t *valid, const float *w_v, const float *drop, const float *F,
-                       const float *A, float *dK, float *dKP, float *dqp, float *dw_v) {
-    float da[Tk > 0 ? Tk : 1];
-    for (int b = 0; b < B; b++) {
-        const float *dc = dctx + (long)b * H, *a = A + (long)b * Tk;
-        float dot = 0.0f;
-        for (int j = 0; j < Tk; j++) {
-            const float *k = K + ((long)b * Tk + j) * H;
-            float *dk = dK + ((long)b * Tk + j) * H;
-            if (a[j] == 0.0f) { da[j] = 0.0f; continue; }  /* a masked key: no share in anything */
-            float m = drop ? drop[(long)b * Tk + j] : 1.0f, g = lanes_dot(dc, k, H), w = a[j] * m;
-            for (int h = 0; h < H; h++) dk[h] += w * dc[h];
-            da[j] = g * m;
-            dot += a[j] * da[j];
-        }
+                       const float *A, float *dS, float *dK, float *dKP, float *dqp, float *dw_v) {
+    s2s_attn_context_backward(B, Tk, H, dctx, A, drop, K, dK, dS);
+    s2s_masked_softmax_backward(B, Tk, valid, A, dS, dS);
+    for (int b = 0; b < B; b++) {  /* through the scores' features */
         float *dq = dqp + (long)b * H;
         memset(dq, 0, sizeof(float) * H);
         for (int j = 0; j < Tk && j < valid[b]; j++) {  /* masked scores are constants */
-            float ds = a[j] * (da[j] - dot);
+            const float ds = dS[(long)b * Tk + j];
             const float *f = F + ((long)b * Tk + j) * H;
             float *dkp = dKP + ((long)b * Tk + j) * H;
             for (int h = 0; h < H; h++) {

@@ -72,10 +72,12 @@ void s2s_attn_forward(int B, int Tk, int H, const float *qp, const float *KP, co
                       float *A,     /* [B,Tk] weights before dropout (the heatmap) */
                       float *ctx);  /* [B,H] */
 /* Given dctx [B,H]: dK += a' dctx (the values' share), dKP += du, dqp = Σ_j du_j (written),
- * dw_v += Σ_j ds_j f_j. The keys' share dK += du W_k and dW_k, dW_q are the caller's. */
+ * dw_v += Σ_j ds_j f_j. The keys' share dK += du W_k and dW_k, dW_q are the caller's. dS [B,Tk]
+ * is scratch (the weights' and the scores' gradients: s2s_attn_context_backward, then
+ * s2s_masked_softmax_backward, below). */
 void s2s_attn_backward(int B, int Tk, int H, const float *dctx, const float *K,
                        const int32_t *valid, const float *w_v, const float *drop,
-                       const float *F, const float *A,
+                       const float *F, const float *A, float *dS,
                        float *dK, float *dKP, float *dqp, float *dw_v);
 
 /* ---- the steps of attention as kernels (Luong's; the masked softmax and the context are

@@ -73,13 +73,14 @@ static int attn_case(int use_drop) {
     for (int i = 0; i < AB * AT; i++) c.drop[i] = s2s_rng_uniform(&r) < 0.3f ? 0.0f : 1.0f / 0.7f;
     c.valid[0] = 5; c.valid[1] = 2; c.valid[2] = 3; c.use_drop = use_drop;
     float F[AB * AT * AH], A[AB * AT], ctx[AB * AH], dK[AB * AT * AH] = {0}, dKP[AB * AT * AH] = {0}, dqp[AB * AH], dwv[AH] = {0};
+    float dS[AB * AT];
     s2s_attn_forward(AB, AT, AH, c.qp, c.KP, c.K, NULL, c.valid, c.wv, use_drop ? c.drop : NULL, F, A, ctx);
     for (int b = 0; b < AB; b++) {  /* weights sum to one, masked keys get none */
         double s = 0;
         for (int j = 0; j < AT; j++) { s += A[b * AT + j]; if (j >= c.valid[b]) CHECK(A[b * AT + j] == 0.0f); }
         CHECK_NEAR(s, 1.0, 1e-6, 1e-6);
     }
-    s2s_attn_backward(AB, AT, AH, c.up, c.K, c.valid, c.wv, use_drop ? c.drop : NULL, F, A, dK, dKP, dqp, dwv);
+    s2s_attn_backward(AB, AT, AH, c.up, c.K, c.valid, c.wv, use_drop ? c.drop : NULL, F, A, dS, dK, dKP, dqp, dwv);
     CHECK(fd_check("dqp", c.qp, dqp, AB * AH, att_loss, &c, 1e-2) == 0);
     CHECK(fd_check("dKP", c.KP, dKP, AB * AT * AH, att_loss, &c, 1e-2) == 0);
     CHECK(fd_check("dK(values)", c.K, dK, AB * AT * AH, att_loss, &c, 1e-2) == 0);

@@ -117,7 +117,9 @@ static int test_attention_parity(void) {
     s2s_attn_forward(B, Tk, H, qp, KP, K, NULL, valid, wv, NULL, F, A, ctx);
     CHECK_ARRAY(ctx, F32(f, "context"), B * H, RTOL, ATOL, "context");
     CHECK_ARRAY(A, F32(f, "attention_weights"), B * Tk, RTOL, ATOL, "attention_weights");
-    s2s_attn_backward(B, Tk, H, F32(f, "dctx"), K, valid, wv, NULL, F, A, dK, dKP, dqp, dwv);
+    float *dS = calloc(B * Tk, 4);
+    s2s_attn_backward(B, Tk, H, F32(f, "dctx"), K, valid, wv, NULL, F, A, dS, dK, dKP, dqp, dwv);
+    free(dS);
     s2s_gemm(g_opts.gemm, 0, 0, B * Tk, H, H, 1.0f, dKP, H, Wk, H, 1.0f, dK, H);
     s2s_linear_wgrad(g_opts.gemm, B * Tk, H, H, dKP, H, K, H, dWk, H, NULL);
     s2s_linear_wgrad(g_opts.gemm, B, H, H, dqp, H, q, H, dWq, H, NULL);
