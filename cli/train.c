@@ -182,9 +182,11 @@ static int curves_tensors(const curves *cv, s2s_tensor *ts) {
 /* Saves the latest weights and, beside --out, the state for --resume (which describes them);
  * with `best` (--early-stop's improvement) also --out, the best model. Every file is first
  * written in full under a temporary name and synced, so a failure (a full disk, a file-size
- * limit) leaves all of them as they were; then they are renamed into place, the state first.
- * Only a crash between two renames can leave a state and a latest-weights file from different
- * saves, and the state's fingerprint of the weights then makes --resume refuse them. */
+ * limit) leaves all of them as they were; then they are renamed into place, the state first,
+ * back to back (s2s_out_commit_all: the fsyncs come before and after the renames, not between).
+ * Only a crash in the microseconds between two renames can leave a state and a latest-weights
+ * file from different saves, and the state's fingerprint of the weights then makes --resume
+ * refuse them. */
 static void save_all(const train_cfg *c, const char *latest, const char *state, const s2s_model *m,
                      const s2s_tok *sv, const s2s_tok *tv, const s2s_trainer *tr, const valid_run *vr,
                      const curves *cv, int best) {
@@ -208,8 +210,7 @@ static void save_all(const train_cfg *c, const char *latest, const char *state, 
     int rc = s2s_state_stage(&o[0], state, tr, k, v, nk, hist, nh, &err) ||
              s2s_model_stage_tok(&o[1], latest, m, sv, tv, &err) ||
              (best && s2s_model_stage_tok(&o[2], c->out, m, sv, tv, &err));
-    for (int i = 0; i < 3 && !rc; i++)
-        if (o[i].tmp) rc = s2s_out_commit(&o[i], &err);
+    if (!rc) rc = s2s_out_commit_all(o, 3, &err);
     for (int i = 0; i < 3; i++) s2s_out_discard(&o[i]);
     if (rc) die("%s", err.msg);
 }

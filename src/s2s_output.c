@@ -28,6 +28,13 @@ static char *dir_of(const char *file) {
     return d;
 }
 
+/* 1 when files a and b are in the same directory by name (then one fsync of it covers both). */
+static int same_dir(const char *a, const char *b) {
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    size_t na = sa ? (size_t)(sa - a) : 0, nb = sb ? (size_t)(sb - b) : 0;
+    return (!sa) == (!sb) && na == nb && !memcmp(a, b, na);
+}
+
 /* The file a write to `path` replaces, by the policy in the header; *mode gets the permission
  * bits the new file should have. */
 static int resolve(const char *path, char **target, mode_t *mode, s2s_err *err) {
@@ -140,6 +147,33 @@ int s2s_out_commit(s2s_out *o, s2s_err *err) {
     o->tmp = NULL;
     s2s_out_discard(o);
     return S2S_OK;
+}
+
+int s2s_out_commit_all(s2s_out *o, int n, s2s_err *err) {
+    int rc = S2S_OK;
+    for (int i = 0; i < n && !rc; i++)
+        if (o[i].tmp && s2s_out_close(&o[i], err)) rc = S2S_ERR;
+    for (int i = 0; i < n && !rc; i++) {
+        if (!o[i].tmp) continue;
+        if (rename(o[i].tmp, o[i].target)) {
+            rc = s2s_errf(err, "%s: cannot rename the temporary file into place: %s", o[i].path, strerror(errno));
+            break;
+        }
+        free(o[i].tmp);
+        o[i].tmp = NULL;  /* renamed: nothing left to remove */
+    }
+    for (int i = 0; i < n; i++) {  /* make the renames durable (best effort, as s2s_out_commit) */
+        if (!o[i].target || o[i].tmp) continue;
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = o[j].target && !o[j].tmp && same_dir(o[j].target, o[i].target);
+        if (seen) continue;
+        char *dir = dir_of(o[i].target);
+        int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY) : -1;
+        if (dfd >= 0) { fsync(dfd); close(dfd); }
+        free(dir);
+    }
+    for (int i = 0; i < n; i++) s2s_out_discard(&o[i]);
+    return rc;
 }
 
 void s2s_out_discard(s2s_out *o) {

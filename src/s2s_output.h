@@ -33,6 +33,12 @@ int s2s_out_close(s2s_out *o, s2s_err *err);
 /* Closes (if not closed yet), renames the temporary file over the target and fsyncs the
  * directory. After it, success or not, *o holds nothing (no temporary file is left). */
 int s2s_out_commit(s2s_out *o, s2s_err *err);
+/* Commits a set of files that belong together (a training state and the weights it describes):
+ * closes them all first, then renames them in the order given back to back, then fsyncs their
+ * directories, so the time in which a crash leaves some renamed and others not is that of the
+ * renames alone (no fsync, no write between them). Entries with no temporary file are skipped.
+ * After it, success or not, every o[i] holds nothing; on a failed close nothing is renamed. */
+int s2s_out_commit_all(s2s_out *o, int n, s2s_err *err);
 /* Removes the temporary file and frees everything; a no-op on a zeroed or committed s2s_out. */
 void s2s_out_discard(s2s_out *o);
 /* Everything a later s2s_out_open + commit of `path` needs, checked now without touching the

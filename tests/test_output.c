@@ -162,6 +162,35 @@ static int test_failed_write_keeps_old(void) {
     return 0;
 }
 
+/* A set committed together: all renamed in order, or (one of them failing to write) none of
+ * them, every old file whole and no temporary file left; unopened entries are skipped. */
+static int test_commit_all(void) {
+    s2s_err err;
+    CHECK(write_text(at("set.state"), "old state", &err) == S2S_OK);
+    CHECK(write_text(at("set.model"), "old model", &err) == S2S_OK);
+    s2s_out o[3] = {{0}};
+    CHECK(s2s_out_open(&o[0], at("set.state"), &err) == S2S_OK);
+    CHECK(s2s_out_open(&o[1], at("set.model"), &err) == S2S_OK);
+    fputs("new state", o[0].f);
+    fputs("new model", o[1].f);
+    CHECK_MSG(s2s_out_commit_all(o, 3, &err) == S2S_OK, "%s", err.msg);
+    CHECK(file_is(at("set.state"), "new state") && file_is(at("set.model"), "new model"));
+    CHECK(!o[0].tmp && !o[1].tmp && !o[0].f);
+    CHECK(leftovers() == 0);
+    /* the second file cannot be written: neither is replaced */
+    CHECK(s2s_out_open(&o[0], at("set.state"), &err) == S2S_OK);
+    CHECK(s2s_out_open(&o[1], at("set.model"), &err) == S2S_OK);
+    fputs("newer state", o[0].f);
+    fclose(o[1].f);
+    o[1].f = fopen("/dev/full", "wb");
+    if (!o[1].f) { s2s_out_discard(&o[0]); s2s_out_discard(&o[1]); SKIP("no /dev/full"); }
+    fputs("newer model", o[1].f);
+    CHECK(s2s_out_commit_all(o, 2, &err) == S2S_ERR && strstr(err.msg, "set.model: cannot write"));
+    CHECK(file_is(at("set.state"), "new state") && file_is(at("set.model"), "new model"));
+    CHECK(leftovers() == 0);
+    return 0;
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/s2s_test_output_%d", (int)getpid());
     if (mkdir(dir, 0700)) { perror(dir); return 1; }
@@ -170,6 +199,7 @@ int main(void) {
     RUN(test_not_regular_refused);
     RUN(test_names_checked);
     RUN(test_failed_write_keeps_old);
+    RUN(test_commit_all);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
