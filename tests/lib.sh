@@ -23,13 +23,17 @@ expect_error() {
 # wait_catching PID SIGNAL: wait (up to 30 s) until process PID runs the program (not the shell that
 # forks it) and has its handler for SIGNAL installed, so that a signal sent next is the program's to
 # handle: a fixed sleep lost that race on a loaded machine (the signal came before the handler).
+# The program is checked first and its SigCgt read after: read the other way round, the mask can
+# be the forked shell's (which catches some signals) just before the exec, and the signal then
+# comes before the program's handler.
 wait_catching() {
   local pid=$1 n m; n=$(kill -l "$2")
   for _ in $(seq 300); do
-    m=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
-    [ -n "$m" ] || return 1
-    if [ "$(readlink "/proc/$pid/exe")" != "$(readlink /proc/$$/exe)" ] && (( (16#$m >> (n - 1)) & 1 )); then
-      return 0
+    [ -e "/proc/$pid" ] || return 1
+    if [ "$(readlink "/proc/$pid/exe")" != "$(readlink /proc/$$/exe)" ]; then
+      m=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+      [ -n "$m" ] || return 1
+      (( (16#$m >> (n - 1)) & 1 )) && return 0
     fi
     sleep 0.1
   done
