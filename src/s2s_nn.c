@@ -377,8 +377,8 @@ void s2s_rows_scatter_add(float *table, int D, const float *src, const int32_t *
 void s2s_transpose(float *restrict dst, const float *restrict W, int rows, int cols, int ldw) {
     for (int j0 = 0; j0 < rows; j0 += 16)
         for (int k0 = 0; k0 < cols; k0 += 16)
-            for (int j = j0; j < rows && j < j0 + 16; j++)
-                for (int k = k0; k < cols && k < k0 + 16; k++) dst[(long)k * rows + j] = W[(long)j * ldw + k];
+            for (int k = k0; k < cols && k < k0 + 16; k++)  /* a run of dst's row k at a time */
+                for (int j = j0; j < rows && j < j0 + 16; j++) dst[(long)k * rows + j] = W[(long)j * ldw + k];
 }
 
 void s2s_time_to_batch(float *dst, const float *src, int T, int B, int D) {
