@@ -32,8 +32,8 @@ typedef struct s2s_layer_drop {
 
 /* Transposed copies of the weights the per-step products read: a step's x W^T then reads W^T
  * in place instead of BLAS re-packing W at every step. A pass of more than 4 rows reads them
- * (ws->wt_on, decided by the encoder: B >= S2S_WT_MIN_ROWS); fewer rows go through BLAS's gemv on W as it is. Each
- * copy is W [rows,cols] transposed: [cols,rows].
+ * (ws->wt_on, decided by the encoder: B >= S2S_WT_MIN_ROWS); fewer rows go through BLAS's gemv
+ * on W as it is. Each copy is W [rows,cols] transposed: [cols,rows].
  *
  * Who makes them. A workspace owns a set (own_wt, carved in its block) and every encoder pass
  * remakes it from the model it is given: each pass is right on its own whatever changed the
