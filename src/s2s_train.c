@@ -269,11 +269,12 @@ static void sum_slices(float *dst, const float *const *sg, int S, size_t n) {
     }
 }
 
-/* The step's shared transposed copies are made by the calling thread before the slices start
- * below this many floats (d2l's model: 22,528, microseconds: as long as each slice's own copies
- * took, in parallel, and no barrier added); from it on the slices' threads make a part each
- * and wait for each other before their passes (the big configuration: 1.2 M floats, 1.5-2.5
- * ms from memory just written by Adam). */
+/* From this many floats of transposed copies (the big configuration: 1.2 M floats, 1.5-2.5 ms
+ * from memory just written by Adam) the step shares one set, the slices' threads making a part
+ * each and waiting for each other before their passes. Below it (d2l's model: 22,528 floats,
+ * microseconds) each slice makes its own copies in parallel, as before the sharing: made once
+ * by the calling thread before the parallel region instead, they cost d2l's 2-thread step ~5%
+ * (the other thread waits through them; 8 alternating runs: 770k against 813k tokens/s). */
 #define WT_SPLIT_MIN (1 << 18)
 
 /* This process's slices, one thread each, into their own gradients, then summed into the
@@ -291,8 +292,9 @@ static double sharded_pass(s2s_trainer *t, const s2s_batch *bt, uint64_t seed, d
     }
     /* one set of transposed copies for all the slices, from the weights of this step (the last
      * update changed them); made only when a slice reads it */
-    const int share = t->wt && t->share_wt && rows >= S2S_WT_MIN_ROWS;
-    const int split = share && (t->wt_floats >= WT_SPLIT_MIN || t->share_wt == 2);
+    const int mode = t->share_wt == 1 ? (t->wt_floats >= WT_SPLIT_MIN ? 2 : 0) : t->share_wt;
+    const int share = t->wt && mode && rows >= S2S_WT_MIN_ROWS;
+    const int split = share && mode == 2;
     if (share && !split) s2s_wt_make(t->m, t->wt, 0, 1);
     for (int s = 0; s < S; s++) s2s_ws_lend_wt(t->shard_ws[s], share ? t->wt : NULL);
 #pragma omp parallel num_threads(S)

@@ -14,9 +14,10 @@ struct s2s_trainer {
     int shard0, gshards;    /* the first one's index among the job's, and the job's count */
     /* With more than one slice: the transposed copies of the weights (s2s_ws.h) that all the
      * slices read, made once per step (after the update, before the passes) instead of once per
-     * slice; wt_block holds them. share_wt 1 (the default): made by the calling thread or by
-     * all the slices' threads by size (s2s_train.c); 2: always by all the threads; 0: each slice
-     * makes its own (the tests' reference: the same bits either way). */
+     * slice; wt_block holds them. share_wt 1 (the default): by size (s2s_train.c WT_SPLIT_MIN:
+     * shared and made by all the slices' threads, or not shared); 2: always shared, made by all
+     * the threads; 3: always shared, made by the calling thread; 0: each slice makes its own
+     * (the tests' reference: the same bits every way). */
     struct s2s_wt *wt;
     float *wt_block;
     size_t wt_floats;

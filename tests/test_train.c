@@ -159,7 +159,7 @@ static size_t own_copies(const s2s_model *m, s2s_ws *ws, int poison) {
 }
 
 /* The slices of a step read one set of transposed weights made for the step (s2s_trainer.wt):
- * by the calling thread (share_wt 1 at this size) or by all the threads (2), the weights of
+ * by the calling thread (share_wt 3) or by all the threads (2), the weights of
  * each slice's own copies (0) to the last bit, epoch after epoch (a set left from the step
  * before the update would differ); no slice makes its own copies (poisoned with NaN, they stay
  * so: a slice reading them would turn the loss NaN); and validation on shard 0's workspace
@@ -174,7 +174,7 @@ static int test_shared_transposes(void) {
     };
     for (size_t f = 0; f < sizeof fam / sizeof *fam; f++)
         for (int threads = 2; threads <= 3; threads++)
-            for (int mode = 1; mode <= 2; mode++) {
+            for (int mode = 2; mode <= 3; mode++) {
                 s2s_err err;
                 s2s_config cfg = s2s_config_d2l(s2s_vocab_size(d.sv), s2s_vocab_size(d.tv));
                 cfg.embed = 8; cfg.hidden = 12; cfg.num_steps = 8;
