@@ -51,7 +51,8 @@ void s2s_enc_carve(s2s_ws *w, s2s_carve *c, float dropout) {
     if (S > 1) { w->enc_dc = s2s_take(c, B * Hd); w->enc_hold_c = s2s_take(c, B * Hd); }
 }
 
-/* Positions holding a real token in some row: the batch's longest source (packed), else T. */
+/* Positions holding a real token in some row: the batch's longest source (packed), else T.
+ * Counted once per pass, by s2s_enc_forward, into ws->Te. */
 static int real_positions(const s2s_ws *ws) {
     if (ws->dirs != 2) return ws->T;
     int n = 0;
@@ -61,7 +62,7 @@ static int real_positions(const s2s_ws *ws) {
 
 double s2s_enc_flops(const s2s_ws *ws) {
     const double E = ws->E, H = ws->H, Hd = ws->Hd, G = ws->G, L = ws->L, B = ws->B, dirs = ws->dirs;
-    const double T = real_positions(ws);  /* the steps computed */
+    const double T = ws->Te;  /* the steps computed */
     const double in0 = ws->enc_tab.on ? ws->enc_tab.n : T * B;  /* per distinct token with the tables */
     /* the first step starts from zero: no W_hh product */
     return dirs * (L * 2.0 * (T > 1 ? T - 1 : 0) * B * G * Hd * Hd + (L - 1) * 2.0 * T * B * G * Hd * H + 2.0 * in0 * G * Hd * E);
@@ -72,7 +73,7 @@ double s2s_enc_flops(const s2s_ws *ws) {
 /* The steps [*s0, *s1) of direction d where some row is at a real token (all T steps in one
  * direction): with Te real positions, the forward direction's first Te, the backward's last Te. */
 static void real_steps(const s2s_ws *ws, int d, int *s0, int *s1) {
-    const int T = ws->T, Te = real_positions(ws);
+    const int T = ws->T, Te = ws->Te;
     *s0 = d ? T - Te : 0;
     *s1 = d ? T : Te;
 }
@@ -112,7 +113,7 @@ static void join_directions(s2s_ws *ws, int l, int B) {
     const size_t BH = (size_t)B * H, BHd = (size_t)B * Hd;
     const s2s_rnn_cache *f = &ws->enc[l][0], *bw = &ws->enc[l][1];
     float *out = ws->enc_cat[l];
-    const int Te = real_positions(ws);
+    const int Te = ws->Te;
     for (int p = 0; p < Te; p++) {
         s2s_copy_block(B, Hd, f->hs + (p + 1) * BHd, Hd, out + p * BH, H);
         s2s_copy_block(B, Hd, bw->hs + (T - p) * BHd, Hd, out + p * BH + Hd, H);
@@ -144,7 +145,7 @@ void s2s_enc_forward(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, 
     transpose_weights(m, ws, B);
     if (dirs == 2)
         for (int b = 0; b < B; b++) ws->src_len[b] = src_len[b] < T ? src_len[b] : T;
-    const int Te = real_positions(ws);
+    const int Te = ws->Te = real_positions(ws);
     ws->enc_dropped = train && p > 0;
     if ((ws->enc_tab.on = ws->opt.token_tables)) {
         s2s_tab_build(ws, &ws->enc_tab, src, B, T, T, NULL);
@@ -237,7 +238,7 @@ static void back_direction(s2s_model *m, s2s_ws *ws, int l, int d, const float *
 
 void s2s_enc_backward(s2s_model *m, s2s_ws *ws, const int32_t *src) {
     const int B = ws->B, T = ws->T, E = ws->E, H = ws->H, L = ws->L, G = ws->G, Hd = ws->Hd, dirs = ws->dirs;
-    const int Te = real_positions(ws);
+    const int Te = ws->Te;
     const size_t BH = (size_t)B * H;
     float *dy = ws->enc_dy, *dx = ws->enc_dx;
     for (int l = L - 1; l >= 0; l--) {

@@ -28,13 +28,6 @@ static char *dir_of(const char *file) {
     return d;
 }
 
-/* 1 when files a and b are in the same directory by name (then one fsync of it covers both). */
-static int same_dir(const char *a, const char *b) {
-    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
-    size_t na = sa ? (size_t)(sa - a) : 0, nb = sb ? (size_t)(sb - b) : 0;
-    return (!sa) == (!sb) && na == nb && !memcmp(a, b, na);
-}
-
 /* The file a write to `path` replaces, by the policy in the header; *mode gets the permission
  * bits the new file should have. */
 static int resolve(const char *path, char **target, mode_t *mode, s2s_err *err) {
@@ -132,21 +125,7 @@ int s2s_out_close(s2s_out *o, s2s_err *err) {
 
 int s2s_out_commit(s2s_out *o, s2s_err *err) {
     if (!o->tmp) return s2s_errf(err, "output not open");
-    if (s2s_out_close(o, err)) return S2S_ERR;
-    if (rename(o->tmp, o->target)) {
-        s2s_errf(err, "%s: cannot rename the temporary file into place: %s", o->path, strerror(errno));
-        s2s_out_discard(o);
-        return S2S_ERR;
-    }
-    /* make the rename itself durable (best effort: some file systems refuse to sync a directory) */
-    char *dir = dir_of(o->target);
-    int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY) : -1;
-    if (dfd >= 0) { fsync(dfd); close(dfd); }
-    free(dir);
-    free(o->tmp);
-    o->tmp = NULL;
-    s2s_out_discard(o);
-    return S2S_OK;
+    return s2s_out_commit_all(o, 1, err);
 }
 
 int s2s_out_commit_all(s2s_out *o, int n, s2s_err *err) {
@@ -162,11 +141,10 @@ int s2s_out_commit_all(s2s_out *o, int n, s2s_err *err) {
         free(o[i].tmp);
         o[i].tmp = NULL;  /* renamed: nothing left to remove */
     }
-    for (int i = 0; i < n; i++) {  /* make the renames durable (best effort, as s2s_out_commit) */
-        if (!o[i].target || o[i].tmp) continue;
-        int seen = 0;
-        for (int j = 0; j < i && !seen; j++) seen = o[j].target && !o[j].tmp && same_dir(o[j].target, o[i].target);
-        if (seen) continue;
+    /* make the renames durable (best effort: some file systems refuse to sync a directory; a
+     * directory synced again for a second file has nothing left to write) */
+    for (int i = 0; i < n; i++) {
+        if (!o[i].target || o[i].tmp) continue;  /* not renamed */
         char *dir = dir_of(o[i].target);
         int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY) : -1;
         if (dfd >= 0) { fsync(dfd); close(dfd); }

@@ -98,6 +98,7 @@ struct s2s_ws {
     int E, H, L, Vt, Vs;
     int G, S, P;                        /* the cell's gates, states, cache planes */
     int dirs, Hd;                       /* encoder directions, units per direction */
+    int Te;                             /* the pass's encoder steps: its longest source (packed), else T */
     const s2s_cell_ops *cell;
     const struct s2s_decoder_ops *dec_ops;
     s2s_ws_opts opt;
