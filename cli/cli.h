@@ -119,6 +119,7 @@ typedef struct train_cfg {
     int valid_count;    /* --valid-count N: first N lines of --valid (0 = all) */
     int valid_every;    /* validation every E epochs (10 when there is a validation set, else 0) */
     int early_stop;     /* --early-stop P: stop after P checks without a better BLEU (0 = off) */
+    int keep_checkpoints; /* --keep-checkpoints N: the weights of the last N checks, for averaging (0 = off) */
     int allreduce;      /* --allreduce: S2S_REDUCE_ORDERED (ordered) or S2S_REDUCE_MPI (mpi) */
     /* the recipe for real data (0: d2l's behaviour) */
     int batch_tokens;   /* --batch-tokens N: length-bucketed batches of at most N positions */

@@ -144,6 +144,43 @@ static char *latest_path(const train_cfg *c) {
     return str_cat(c->out, ".last");
 }
 
+/* --keep-checkpoints: the weights of the check at update (or epoch) `at`, as OUT without
+ * ".safetensors" + ".update<at>.safetensors" (with --valid-every-steps) or ".epoch<at>.safetensors",
+ * OUT + ".update<at>" when OUT has another ending. Malloc'd. */
+static char *checkpoint_path(const train_cfg *c, long at) {
+    const char *ext = ".safetensors", *kind = c->valid_every_steps ? "update" : "epoch";
+    size_t n = strlen(c->out), ne = strlen(ext);
+    const int stem = n > ne && !strcmp(c->out + n - ne, ext);
+    char tail[64];
+    snprintf(tail, sizeof tail, ".%s%ld%s", kind, at, stem ? ext : "");
+    char *base = str_cat(c->out, "");
+    if (stem) base[n - ne] = 0;
+    char *p = str_cat(base, tail);
+    free(base);
+    return p;
+}
+
+/* Keeps the weights of this check (at update or epoch `at`) and removes those of N checks
+ * earlier, so the last N checks' files remain for `seq2seq average`. The file to remove is named
+ * by the check, not by a count of files written, so a resumed run removes what its first part
+ * kept; a file that is not there is no error. */
+static void keep_checkpoint(const train_cfg *c, long at, long every, const s2s_model *m, const s2s_tok *sv,
+                            const s2s_tok *tv) {
+    s2s_err err;
+    s2s_out o = {0};
+    char *path = checkpoint_path(c, at);
+    int rc = s2s_model_stage_tok(&o, path, m, sv, tv, &err) || s2s_out_commit(&o, &err);
+    s2s_out_discard(&o);
+    if (rc) die("%s", err.msg);
+    free(path);
+    const long old = at - (long)c->keep_checkpoints * every;
+    if (old > 0) {
+        char *gone = checkpoint_path(c, old);
+        if (remove(gone) && errno != ENOENT) die("cannot remove %s: %s", gone, strerror(errno));
+        free(gone);
+    }
+}
+
 /* Training loss per epoch; with validation also its loss (left axis) and BLEU (right axis). */
 typedef struct curves {
     float *ep, *loss;      /* [n] every epoch trained (restored on --resume from the state file) */
@@ -434,6 +471,7 @@ void train_parse(args *a, train_cfg *out) {
         else if (!strcmp(o, "--valid-count")) c.valid_count = (int)parse_int(o, val(a, o), 1, 1000000000);
         else if (!strcmp(o, "--valid-every")) c.valid_every = (int)parse_int(o, val(a, o), 1, 100000000);
         else if (!strcmp(o, "--early-stop")) c.early_stop = (int)parse_int(o, val(a, o), 1, 100000000);
+        else if (!strcmp(o, "--keep-checkpoints")) c.keep_checkpoints = (int)parse_int(o, val(a, o), 1, 100000000);
         else if (!strcmp(o, "--tokenizer")) {
             tok_opt = val(a, o);
             if (strcmp(tok_opt, "d2l") && strcmp(tok_opt, "spm")) die_usage("--tokenizer: '%s' is not d2l or spm", tok_opt);
@@ -495,8 +533,9 @@ void train_parse(args *a, train_cfg *out) {
                     c.spm_model ? "--spm-model" : "--spm-src/--spm-tgt");
     if (c.valid && c.valid_pairs) usage_error(a, "give either --valid-pairs N or --valid FILE, not both");
     if (c.valid_count && !c.valid) usage_error(a, "--valid-count goes with --valid FILE");
-    if (!c.valid && !c.valid_pairs && (c.valid_every || c.early_stop))
-        usage_error(a, "--%s needs a validation set (--valid-pairs N or --valid FILE)", c.valid_every ? "valid-every" : "early-stop");
+    if (!c.valid && !c.valid_pairs && (c.valid_every || c.early_stop || c.keep_checkpoints))
+        usage_error(a, "--%s needs a validation set (--valid-pairs N or --valid FILE)",
+                    c.valid_every ? "valid-every" : c.early_stop ? "early-stop" : "keep-checkpoints");
     if ((c.valid || c.valid_pairs) && !c.valid_every && !c.valid_every_steps) c.valid_every = 10;
     if (!c.out) usage_error(a, "--out MODEL is required");
     if (c.data && (c.src || c.tgt)) usage_error(a, "give either --data or --src/--tgt, not both");
@@ -909,6 +948,9 @@ int cmd_train(args *a) {
         const int best = improved && c.early_stop;  /* the best model, the latest weights and their state */
         if (writer && (best || (st.complete && c.save_every && e % c.save_every == 0 && e < c.epochs)))
             save_all(&c, latest, state, m, sv, tv, tr, &vr, &cv, best);
+        if (writer && check && c.keep_checkpoints)
+            keep_checkpoint(&c, c.valid_every_steps ? s2s_trainer_step(tr) : e,
+                            c.valid_every_steps ? c.valid_every_steps : c.valid_every, m, sv, tv);
         if (c.early_stop && vr.bad_checks >= c.early_stop) stopped = 1;
         if (time_up) break;
     }

@@ -42,6 +42,18 @@ if [ "$(grep -c '^update' "$TMP/r.err")" -ge 2 ] && ! grep '^update' "$TMP/r.err
   ok checks_every_n_updates
 else bad checks_every_n_updates "$(grep '^update' "$TMP/r.err")"; fi
 
+# --keep-checkpoints 2: the weights of the last two checks (updates 36 and 39 of 40) stay beside --out
+$S2S train --data $TINY $SMALL $RECIPE --epochs 8 --valid-pairs 6 --valid-every-steps 3 --keep-checkpoints 2 \
+  --out "$TMP/k.safetensors" --quiet >/dev/null 2>"$TMP/k.err"
+kept=$(cd "$TMP" && ls k.*.safetensors | tr '\n' ' ')
+if [ "$kept" = "k.update36.safetensors k.update39.safetensors " ] &&
+   $S2S average "$TMP/k.update36.safetensors" "$TMP/k.update39.safetensors" --out "$TMP/k.avg.safetensors" 2>>"$TMP/k.err" &&
+   ! cmp -s "$TMP/k.update39.safetensors" "$TMP/k.safetensors" &&
+   [ "$($S2S translate --model "$TMP/k.avg.safetensors" 'go .' 2>>"$TMP/k.err" | wc -l)" -eq 1 ]; then
+  ok keep_checkpoints
+else bad keep_checkpoints "kept: $kept" "$(tail -3 "$TMP/k.err")"; fi
+expect_error keep_needs_valid 'keep-checkpoints needs a validation set' $S2S train --data $TINY --keep-checkpoints 2 --out "$TMP/e.st"
+
 # --- Luong attention with input feeding under batches by tokens: trains, translates the same in
 # any batch (beam search moves its fed-back rows with the hypotheses), greedy and beam ------------
 $S2S train --data $TINY $SMALL $RECIPE --encoder bi --attention luong-general --input-feed --epochs 6 --threads 2 \
