@@ -128,36 +128,32 @@ static const char *run_keys[] = {"valid.best_bleu", "valid.best_loss", "valid.be
                                  "valid.best_step", "valid.lr_scale", "valid.lr_bad"};
 enum { N_RUN = 4, N_RUN_ALL = 7 };
 
-/* Where the latest weights go: --out itself, or with --early-stop (where --out keeps the best
- * model) OUT without ".safetensors" + ".last.safetensors", else OUT + ".last". Malloc'd. */
-static char *latest_path(const train_cfg *c) {
+/* A file beside --out: OUT without ".safetensors" + "." TAG ".safetensors", or OUT + "." TAG when
+ * OUT has another ending. Malloc'd. */
+static char *out_sibling(const char *out, const char *tag) {
     const char *ext = ".safetensors";
-    size_t n = strlen(c->out), ne = strlen(ext);
-    if (!c->early_stop) return str_cat(c->out, "");
-    if (n > ne && !strcmp(c->out + n - ne, ext)) {
-        char *stem = str_cat(c->out, "");
-        stem[n - ne] = 0;
-        char *p = str_cat(stem, ".last.safetensors");
-        free(stem);
-        return p;
-    }
-    return str_cat(c->out, ".last");
+    size_t n = strlen(out), ne = strlen(ext);
+    const int stem = n > ne && !strcmp(out + n - ne, ext);
+    char *base = str_cat(out, "");
+    if (stem) base[n - ne] = 0;
+    char *dot = str_cat(base, "."), *p = str_cat(dot, tag);
+    char *r = stem ? str_cat(p, ext) : str_cat(p, "");
+    free(base); free(dot); free(p);
+    return r;
 }
 
-/* --keep-checkpoints: the weights of the check at update (or epoch) `at`, as OUT without
- * ".safetensors" + ".update<at>.safetensors" (with --valid-every-steps) or ".epoch<at>.safetensors",
- * OUT + ".update<at>" when OUT has another ending. Malloc'd. */
+/* Where the latest weights go: --out itself, or with --early-stop (where --out keeps the best
+ * model) its "last" sibling. Malloc'd. */
+static char *latest_path(const train_cfg *c) {
+    return c->early_stop ? out_sibling(c->out, "last") : str_cat(c->out, "");
+}
+
+/* --keep-checkpoints: the weights of the check at update (or epoch) `at`, --out's sibling
+ * "update<at>" (with --valid-every-steps) or "epoch<at>". Malloc'd. */
 static char *checkpoint_path(const train_cfg *c, long at) {
-    const char *ext = ".safetensors", *kind = c->valid_every_steps ? "update" : "epoch";
-    size_t n = strlen(c->out), ne = strlen(ext);
-    const int stem = n > ne && !strcmp(c->out + n - ne, ext);
-    char tail[64];
-    snprintf(tail, sizeof tail, ".%s%ld%s", kind, at, stem ? ext : "");
-    char *base = str_cat(c->out, "");
-    if (stem) base[n - ne] = 0;
-    char *p = str_cat(base, tail);
-    free(base);
-    return p;
+    char tag[32];
+    snprintf(tag, sizeof tag, "%s%ld", c->valid_every_steps ? "update" : "epoch", at);
+    return out_sibling(c->out, tag);
 }
 
 /* Keeps the weights of this check (at update or epoch `at`) and removes those of N checks
