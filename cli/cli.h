@@ -157,13 +157,15 @@ extern jmp_buf s2s_fuzz_jmp;
  * rest are no-ops); job_speaks says whether this rank prints and writes (rank 0); job_agree is
  * the start-up check every rank must reach (same options as "--name value" lines, same data and
  * starting state fingerprints), which also reports a rank's earlier die() once; job_lost ends
- * the job after a failed exchange, the speaking rank printing msg and what was saved. */
+ * the job after a failed exchange, the speaking rank printing msg and what was saved;
+ * job_stalled is the same end for s2s_dist_on_stall's watchdog thread (speaks as it says). */
 struct s2s_dist;
 struct s2s_dist *job_open(void);
 void job_close(void);
 int job_speaks(void);
 void job_agree(const char *opts, uint64_t data_hash, uint64_t state_hash);
 void job_lost(const char *msg, const char *saved) __attribute__((noreturn));
+void job_stalled(const char *msg, int speaks, const char *saved) __attribute__((noreturn));
 /* A fingerprint for job_agree: the pairs as ids and the vocabularies (either may be NULL), folded
  * into h (the trainer's is s2s_trainer_fingerprint). */
 struct s2s_dataset;

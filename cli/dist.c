@@ -2,11 +2,13 @@
  * agreement (every rank the same options, corpus and starting weights, or any rank's failure
  * reported once by rank 0), and the end of a job whose exchange failed. With one process every
  * function here is a no-op or says "rank 0 of 1". */
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -126,9 +128,25 @@ void job_agree(const char *opts, uint64_t data_hash, uint64_t state_hash) {
     if (s2s_dist_size(g_dist) > 1) agree(0, NULL, opts, data_hash, state_hash);
 }
 
+static void say_lost(const char *msg, const char *saved) {
+    fprintf(stderr, "seq2seq: %s%s%s\n", msg, saved ? "; " : "", saved ? saved : "");
+}
+
 void job_lost(const char *msg, const char *saved) {
-    if (s2s_dist_speaks(g_dist)) fprintf(stderr, "seq2seq: %s%s%s\n", msg, saved ? "; " : "", saved ? saved : "");
+    if (s2s_dist_speaks(g_dist)) say_lost(msg, saved);
     s2s_dist_abort(g_dist, 1);
+}
+
+/* On the watchdog's thread, while the training thread is stuck inside Open MPI: no MPI, no
+ * exit handlers (the stuck thread holds MPI's state), the exit status job_lost's. It stays until
+ * the launcher, which stops the job's ranks once one has died, stops it (at most 5 s): a rank
+ * that left at once would be seen gone by the others, and named among the lost. */
+void job_stalled(const char *msg, int speaks, const char *saved) {
+    if (speaks) say_lost(msg, saved);
+    fflush(NULL);
+    struct timespec wait = {5, 0};
+    while (nanosleep(&wait, &wait) && errno == EINTR) {}  /* the launcher's SIGTERM does not end it */
+    _exit(1);
 }
 
 /* ---- fingerprints --------------------------------------------------------------------- */

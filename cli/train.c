@@ -365,6 +365,15 @@ static void load_history(const s2s_st_file *f, const char *state, int epoch, lon
 /* Fails before any training (or download) when a file train writes could not be written, is
  * one it reads, or two it writes are one: training would overwrite the user's corpus (or its
  * own model with a picture). */
+/* s2s_dist_on_stall's fn (arg: the latest weights' and the state's paths): this rank is stuck
+ * inside Open MPI after a rank beside it died; say what job_lost would, and leave. */
+static void on_stall(const char *msg, int speaks, void *arg) {
+    const char *const *files = arg;
+    char note[4200] = "";
+    if (speaks) saved_note(note, sizeof note, files[0], files[1]);
+    job_stalled(msg, speaks, note);
+}
+
 static void check_train_files(const train_cfg *c, const char *latest, const char *state) {
     const io_file out[] = {{"--out", c->out, OUT_FILE},
                            {"the latest weights' file", c->early_stop ? latest : NULL, OUT_FILE},
@@ -856,6 +865,9 @@ int cmd_train(args *a) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);  /* a closed terminal: save and stop, as for Ctrl-C */
     s2s_dist_watch(dist, &g_stop);  /* Open MPI's launcher also sends SIGTERM when a rank dies */
+    static const char *files[2];  /* read by the watchdog thread until the job is closed */
+    files[0] = latest; files[1] = state;
+    s2s_dist_on_stall(dist, on_stall, (void *)files);
 
     int tty = isatty(2) && !c.quiet;
     const int n_checks = c.valid_every ? c.epochs / c.valid_every + 1 : 1;
@@ -998,8 +1010,8 @@ int cmd_train(args *a) {
     if (validating) validator_close(&vd);
     s2s_trainer_free(tr); s2s_model_free(m); s2s_dataset_free(&data);
     s2s_tok_free(sv); s2s_tok_free(tv); s2s_pairs_free(&vpairs);
+    job_close();  /* ends the watchdog, which reads latest and state */
     free(latest); free(state);
-    job_close();
     return status;
 }
 

@@ -25,6 +25,7 @@ int s2s_dist_built(void) { return 0; }
 void s2s_dist_watch(s2s_dist *d, volatile sig_atomic_t *flag) { (void)d; (void)flag; }
 void s2s_dist_set_reduce(s2s_dist *d, s2s_dist_reduce how) { (void)d; (void)how; }
 void s2s_dist_set_threads(s2s_dist *d, int threads) { (void)d; (void)threads; }
+void s2s_dist_on_stall(s2s_dist *d, s2s_dist_stall_fn fn, void *arg) { (void)d; (void)fn; (void)arg; }
 
 int s2s_dist_sum(s2s_dist *d, float *g, size_t n, const double *mine, int nv, double *all, s2s_err *err) {
     (void)d; (void)g; (void)n; (void)err;

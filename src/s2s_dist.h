@@ -64,6 +64,23 @@ void s2s_dist_set_reduce(s2s_dist *d, s2s_dist_reduce how);
 /* The threads that add the ranks' pieces in s2s_dist_sum (the rank's --threads; 1 until set). */
 void s2s_dist_set_threads(s2s_dist *d, int threads);
 
+/* A rank can be caught inside Open MPI itself: over TCP, the call that finds a just-dead rank's
+ * socket broken can leave MPI's progress engine spinning for good (Open MPI 4.1), so the
+ * exchange never returns to say so. For ranks on this machine a watchdog thread catches that:
+ * when one of them is gone and an exchange has not come back from MPI for S2S_DIST_STALL
+ * seconds, it calls fn(msg, speaks, arg) on its own thread, msg naming the lost ranks as the
+ * exchange's error would, speaks 1 on the rank that reports (the lowest one left). fn must end
+ * the process (_exit): the thread inside MPI will not come back. It should first stay a moment
+ * (the launcher stops the job's ranks within a second of a rank's death), so that the other
+ * ranks, stuck or not, do not count it among the lost. Each process reports a lost rank once,
+ * from the exchange or from the watchdog. Without fn, or without a rank on this machine, no
+ * watchdog runs and Open MPI's launcher ends the stuck ranks. For tests, the environment
+ * variable S2S_DIST_FAULT=stall makes an exchange that finds a rank on this machine gone spin
+ * where it would report, as Open MPI can. */
+#define S2S_DIST_STALL 0.25
+typedef void (*s2s_dist_stall_fn)(const char *msg, int speaks, void *arg);
+void s2s_dist_on_stall(s2s_dist *d, s2s_dist_stall_fn fn, void *arg);
+
 /* One training step's exchange. g[n]: in, this rank's gradient; out, the sum over ranks.
  * S2S_REDUCE_ORDERED sums (((g_0 + g_1) + g_2) + ...) element by element, in rank order.
  * mine[nv]: this rank's small values (stop flag, losses, ...); all[size * nv] receives every

@@ -9,7 +9,9 @@
 #include "s2s_dist.h"
 
 #include <mpi.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,17 @@ struct s2s_dist {
     const float **piece;           /* [size] the parts of this rank's chunk, in rank order */
     float *pieces;                 /* [size * chunk] the other ranks' parts of this rank's chunk */
     size_t pieces_cap;
+    /* the stall watchdog (s2s_dist_on_stall): the training thread publishes, the watchdog reads */
+    s2s_dist_stall_fn stall_fn;
+    void *stall_arg;
+    pthread_t watchdog;
+    int watching;                  /* the watchdog thread runs (joined by s2s_dist_close) */
+    atomic_int quit;               /* s2s_dist_close asks the watchdog to end */
+    atomic_int in_exchange;        /* 1 from an exchange's first MPI call to its return */
+    atomic_uint beat;              /* counts the exchange's returns from MPI */
+    _Atomic(const char *) during;  /* what the exchange in progress is (a string literal) */
+    atomic_int reported;           /* 1 once a lost rank is being reported (once per process) */
+    int fault_stall;               /* S2S_DIST_FAULT=stall (tests): spin instead of reporting */
 };
 
 static double now_s(void) {
@@ -150,6 +163,8 @@ int s2s_dist_open(s2s_dist **out, s2s_err *err) {
     if (rc != MPI_SUCCESS) { s2s_dist_close(d); return mpi_fail(rc, "MPI_Allgather", err); }
     for (int r = 0; r < d->size; r++)
         d->nearby[r] = r != d->rank && me.machine[0] && !strcmp(d->procs[r].machine, me.machine);
+    const char *fault = getenv("S2S_DIST_FAULT");
+    d->fault_stall = fault && !strcmp(fault, "stall");
     d->news = d->cand + d->size;
     d->news_in = d->news + d->size;
     d->told = d->news_in + d->size;
@@ -159,6 +174,10 @@ int s2s_dist_open(s2s_dist **out, s2s_err *err) {
 
 void s2s_dist_close(s2s_dist *d) {
     if (!d) return;
+    if (d->watching) {
+        atomic_store(&d->quit, 1);
+        pthread_join(d->watchdog, NULL);
+    }
     if (!d->failed) {
         MPI_Comm_free(&d->comm);
         MPI_Finalize();
@@ -219,23 +238,32 @@ static int serve(s2s_dist *d) {
     return any;
 }
 
+/* err = the message naming the ranks lost[r] != 0 lost during `during`; returns the lowest rank
+ * not lost (the one that reports), -1 when none is left. */
+static int name_lost(const s2s_dist *d, const int *lost, const char *during, s2s_err *err) {
+    char list[256] = "";
+    size_t k = 0;
+    int n = 0, speaker = -1;
+    for (int r = 0; r < d->size; r++) {
+        if (!lost[r] && speaker < 0) speaker = r;
+        if (lost[r] && k < sizeof list - 16) { k += (size_t)snprintf(list + k, sizeof list - k, "%s%d", n ? ", " : "", r); n++; }
+    }
+    s2s_errf(err, "rank%s %s of %d stopped answering during %s (killed or crashed); the job ends",
+             n == 1 ? "" : "s", list, d->size, during);
+    return speaker;
+}
+
 /* The group is broken: d->lost[r] marks the ranks found gone, less those that sent news (they
  * were there to find the others gone, and may have left since: not a cause but a consequence).
  * The lowest rank not lost speaks; the message names the lost ranks. */
 static int lost_ranks(s2s_dist *d, const char *during, s2s_err *err) {
-    char list[256] = "";
-    size_t k = 0;
-    int n = 0;
     serve(d);  /* the news already on its way */
+    if (atomic_exchange(&d->reported, 1))
+        for (;;) pause();  /* the watchdog is reporting and ends the process (s2s_dist_on_stall) */
     d->failed = 1;
-    d->speaker = -1;
-    for (int r = 0; r < d->size; r++) {
-        d->lost[r] = (d->lost[r] || d->news[r]) && !d->news_from[r] && r != d->rank;
-        if (!d->lost[r] && d->speaker < 0) d->speaker = r;
-        if (d->lost[r] && k < sizeof list - 16) { k += (size_t)snprintf(list + k, sizeof list - k, "%s%d", n ? ", " : "", r); n++; }
-    }
-    return s2s_errf(err, "rank%s %s of %d stopped answering during %s (killed or crashed); the job ends",
-                    n == 1 ? "" : "s", list, d->size, during);
+    for (int r = 0; r < d->size; r++) d->lost[r] = (d->lost[r] || d->news[r]) && !d->news_from[r] && r != d->rank;
+    d->speaker = name_lost(d, d->lost, during, err);
+    return S2S_ERR;
 }
 
 /* After the grace period: ping the ranks of the unfinished receives among d->req[0..nr) (all
@@ -284,14 +312,74 @@ static int nearby_lost(s2s_dist *d) {
     return any;
 }
 
+/* ---- the stall watchdog -----------------------------------------------------------------
+ * Over TCP, Open MPI 4.1's progress engine can spin without end inside the MPI call that finds a
+ * rank's socket broken (writev: broken pipe or connection reset), so the exchange never returns
+ * to name the rank. This thread checks the ranks on this machine every 10 ms and notes when each
+ * was first seen gone. When an exchange has not come back from MPI for S2S_DIST_STALL seconds
+ * and a rank is gone, it reports in the exchange's place (s2s_dist_on_stall's fn, which ends
+ * the process). The ranks it names are those seen gone within 0.1 s of the first: a rank that
+ * found the loss itself waits 0.2 s before it leaves (s2s_dist_abort), and is a consequence, not
+ * a cause. Which of the two reports is decided once (d->reported): an exchange that finds the
+ * loss itself waits for the watchdog's exit, and the watchdog stands down once the exchange
+ * reports. It calls no MPI (MPI_THREAD_FUNNELED). */
+static void *watch(void *arg) {
+    s2s_dist *d = arg;
+    unsigned seen = atomic_load(&d->beat);
+    double since = now_s(), first = 0;
+    double *gone = calloc((size_t)d->size, sizeof *gone);  /* when rank r was first seen gone; 0: not */
+    int *lost = malloc(sizeof *lost * (size_t)d->size);
+    const struct timespec tick = {0, 10 * 1000 * 1000};
+    while (gone && lost && !atomic_load(&d->quit) && !atomic_load(&d->reported)) {
+        nanosleep(&tick, NULL);
+        const double t = now_s();
+        for (int r = 0; r < d->size; r++)
+            if (d->nearby[r] && !gone[r] && !proc_alive(&d->procs[r])) {
+                gone[r] = t;
+                if (!first) first = t;
+            }
+        const unsigned beat = atomic_load(&d->beat);
+        if (beat != seen || !atomic_load(&d->in_exchange)) {
+            seen = beat;
+            since = t;
+            continue;
+        }
+        if (t - since < S2S_DIST_STALL || !first || atomic_exchange(&d->reported, 1)) continue;
+        for (int r = 0; r < d->size; r++) lost[r] = gone[r] && gone[r] <= first + 0.1;
+        s2s_err err;
+        const int speaker = name_lost(d, lost, atomic_load(&d->during), &err);
+        d->stall_fn(err.msg, speaker == d->rank, d->stall_arg);
+        _exit(1);  /* fn must not return; if it does, the process still ends */
+    }
+    free(gone);
+    free(lost);
+    return NULL;
+}
+
+void s2s_dist_on_stall(s2s_dist *d, s2s_dist_stall_fn fn, void *arg) {
+    if (!d || d->watching || !fn) return;
+    int any = 0;
+    for (int r = 0; r < d->size; r++) any |= d->nearby[r];
+    if (!any) return;  /* no rank on this machine to watch */
+    d->stall_fn = fn;
+    d->stall_arg = arg;
+    sigset_t all, old;  /* the program's signals stay with its own threads */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    d->watching = pthread_create(&d->watchdog, NULL, watch, d) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /* Waits for d->req[0..nr) to complete, polling: answers pings meanwhile; ends early on a bye
  * from a rank that left on an error of its own (it said why), on a transport error, or when
  * ranks are found lost once the watched flag is set (above). */
 static int wait_all(s2s_dist *d, int nr, const char *during, s2s_err *err) {
     int left = nr;
+    atomic_store(&d->during, during);
     while (left > 0) {
         int got = 0;
         int rc = MPI_Testsome(nr, d->req, &got, d->idx, d->st);
+        atomic_fetch_add(&d->beat, 1u);
         if (rc != MPI_SUCCESS) {  /* a transport error: the ranks it came from are lost */
             for (int i = 0; i < got; i++)
                 if (d->st[i].MPI_ERROR != MPI_SUCCESS && d->req_peer[d->idx[i]] >= 0) d->lost[d->req_peer[d->idx[i]]] = 1;
@@ -308,7 +396,10 @@ static int wait_all(s2s_dist *d, int nr, const char *during, s2s_err *err) {
             d->speaker = -1;  /* the leaving rank said why */
             return s2s_errf(err, "rank %d left the job on an error (above)", bst.MPI_SOURCE);
         }
-        if (serve(d) || nearby_lost(d)) return lost_ranks(d, during, err);
+        if (serve(d) || nearby_lost(d)) {
+            while (d->fault_stall) sched_yield();  /* the test's stand-in for Open MPI's spin */
+            return lost_ranks(d, during, err);
+        }
         if (d->flag && *d->flag) {
             double t = now_s();
             if (!d->flag_since) d->flag_since = t;
@@ -399,13 +490,18 @@ static int sum_ordered(s2s_dist *d, float *g, size_t n, s2s_err *err, int nr) {
     return wait_all(d, nr, "the gradient sum", err);
 }
 
-int s2s_dist_sum(s2s_dist *d, float *g, size_t n, const double *mine, int nv, double *all, s2s_err *err) {
-    if (!d || d->size == 1) {
-        memcpy(all, mine, sizeof(double) * (size_t)nv);
-        return S2S_OK;
-    }
-    if (d->failed) return s2s_errf(err, "the MPI group is broken");
-    if (n > (size_t)0x7fffffff) return s2s_errf(err, "MPI: %zu parameters are more than one message can carry", n);
+/* An exchange's MPI calls are bracketed by these, for the watchdog (s2s_dist_on_stall). */
+static void exchange_begin(s2s_dist *d, const char *during) {
+    atomic_store(&d->during, during);
+    atomic_fetch_add(&d->beat, 1u);
+    atomic_store(&d->in_exchange, 1);
+}
+static int exchange_end(s2s_dist *d, int rc) {
+    atomic_store(&d->in_exchange, 0);
+    return rc;
+}
+
+static int sum(s2s_dist *d, float *g, size_t n, const double *mine, int nv, double *all, s2s_err *err) {
     int nr = 0;
     post_values(d, &nr, mine, nv, all);
     if (d->how == S2S_REDUCE_ORDERED) return sum_ordered(d, g, n, err, nr);
@@ -416,13 +512,18 @@ int s2s_dist_sum(s2s_dist *d, float *g, size_t n, const double *mine, int nv, do
     return wait_all(d, 1, "MPI_Allreduce of the gradients", err);
 }
 
-int s2s_dist_allgather(s2s_dist *d, const void *mine, size_t bytes, void *all, s2s_err *err) {
+int s2s_dist_sum(s2s_dist *d, float *g, size_t n, const double *mine, int nv, double *all, s2s_err *err) {
     if (!d || d->size == 1) {
-        memcpy(all, mine, bytes);
+        memcpy(all, mine, sizeof(double) * (size_t)nv);
         return S2S_OK;
     }
     if (d->failed) return s2s_errf(err, "the MPI group is broken");
-    if (bytes > (size_t)0x7fffffff) return s2s_errf(err, "MPI: a record of %zu bytes is too long", bytes);
+    if (n > (size_t)0x7fffffff) return s2s_errf(err, "MPI: %zu parameters are more than one message can carry", n);
+    exchange_begin(d, "the exchange of losses");
+    return exchange_end(d, sum(d, g, n, mine, nv, all, err));
+}
+
+static int allgather(s2s_dist *d, const void *mine, size_t bytes, void *all, s2s_err *err) {
     int nr = 0;
     for (int q = 0; q < d->size; q++)
         if (q != d->rank) {
@@ -431,6 +532,17 @@ int s2s_dist_allgather(s2s_dist *d, const void *mine, size_t bytes, void *all, s
         }
     memcpy((char *)all + (size_t)d->rank * bytes, mine, bytes);
     return wait_all(d, nr, "the start-up checks", err);
+}
+
+int s2s_dist_allgather(s2s_dist *d, const void *mine, size_t bytes, void *all, s2s_err *err) {
+    if (!d || d->size == 1) {
+        memcpy(all, mine, bytes);
+        return S2S_OK;
+    }
+    if (d->failed) return s2s_errf(err, "the MPI group is broken");
+    if (bytes > (size_t)0x7fffffff) return s2s_errf(err, "MPI: a record of %zu bytes is too long", bytes);
+    exchange_begin(d, "the start-up checks");
+    return exchange_end(d, allgather(d, mine, bytes, all, err));
 }
 
 void s2s_dist_abort(s2s_dist *d, int status) {
