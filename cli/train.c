@@ -134,11 +134,10 @@ static char *out_sibling(const char *out, const char *tag) {
     const char *ext = ".safetensors";
     size_t n = strlen(out), ne = strlen(ext);
     const int stem = n > ne && !strcmp(out + n - ne, ext);
-    char *base = str_cat(out, "");
-    if (stem) base[n - ne] = 0;
-    char *dot = str_cat(base, "."), *p = str_cat(dot, tag);
-    char *r = stem ? str_cat(p, ext) : str_cat(p, "");
-    free(base); free(dot); free(p);
+    const size_t keep = stem ? n - ne : n, cap = keep + strlen(tag) + ne + 2;
+    char *r = malloc(cap);
+    if (!r) die("out of memory");
+    snprintf(r, cap, "%.*s.%s%s", (int)keep, out, tag, stem ? ext : "");
     return r;
 }
 
@@ -362,9 +361,6 @@ static void load_history(const s2s_st_file *f, const char *state, int epoch, lon
     }
 }
 
-/* Fails before any training (or download) when a file train writes could not be written, is
- * one it reads, or two it writes are one: training would overwrite the user's corpus (or its
- * own model with a picture). */
 /* s2s_dist_on_stall's fn (arg: the latest weights' and the state's paths): this rank is stuck
  * inside Open MPI after a rank beside it died; say what job_lost would, and leave. */
 static void on_stall(const char *msg, int speaks, void *arg) {
@@ -374,6 +370,9 @@ static void on_stall(const char *msg, int speaks, void *arg) {
     job_stalled(msg, speaks, note);
 }
 
+/* Fails before any training (or download) when a file train writes could not be written, is
+ * one it reads, or two it writes are one: training would overwrite the user's corpus (or its
+ * own model with a picture). */
 static void check_train_files(const train_cfg *c, const char *latest, const char *state) {
     const io_file out[] = {{"--out", c->out, OUT_FILE},
                            {"the latest weights' file", c->early_stop ? latest : NULL, OUT_FILE},
