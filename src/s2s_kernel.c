@@ -53,6 +53,17 @@ static inline __attribute__((always_inline)) void tile(const int R, const int W,
     const float *a = t->a, *b = t->b;
     const long ars = t->ars, aks = t->aks, ldb = t->ldb;
     const __mmask16 m0 = t->m0, m1 = t->m1;
+    /* C is read at the end (later chunks, beta != 0): fetch its rows while a long k runs. A C
+     * larger than the caches (read back once per chunk) otherwise stalls the tile's end: in the
+     * recipe's training a fifth of the kernel's samples sat on that read. Only where the load is
+     * (no bits change); d2l's short products (kc <= 64) skip it. */
+    if (t->kc > 64 && (!t->first || t->beta != 0.0f))
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            const char *c = (const char *)(t->c + r * t->ldc);  /* its first and last byte's lines */
+            _mm_prefetch(c, _MM_HINT_T0);
+            _mm_prefetch(c + 63, _MM_HINT_T0);
+            if (W > 1) _mm_prefetch(c + 64, _MM_HINT_T0), _mm_prefetch(c + 127, _MM_HINT_T0);
+        }
     for (int k = t->kc; k > 0; k--, a += aks, b += ldb) {
         const __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = W > 1 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
