@@ -1001,6 +1001,9 @@ int cmd_train(args *a) {
         else if (c.early_stop)
             fprintf(stderr, "seq2seq: %s is the model of epoch %d (best valid BLEU %.2f, valid loss %.3f); latest weights in %s\n",
                     c.out, vr.best_epoch, vr.best_bleu, vr.best_loss, latest);
+        else if (c.valid_every_steps && vr.best_step > 0)  /* checks by updates: name updates, not epochs */
+            fprintf(stderr, "seq2seq: best valid BLEU %.2f at update %ld; %s is the model of update %ld (the last)\n",
+                    vr.best_bleu, vr.best_step, c.out, s2s_trainer_step(tr));
         else
             fprintf(stderr, "seq2seq: best valid BLEU %.2f at epoch %d; %s is the model of epoch %d\n", vr.best_bleu,
                     vr.best_epoch, c.out, s2s_trainer_epochs_done(tr));

@@ -52,6 +52,15 @@ if [ "$kept" = "k.update36.safetensors k.update39.safetensors " ] &&
    [ "$($S2S translate --model "$TMP/k.avg.safetensors" 'go .' 2>>"$TMP/k.err" | wc -l)" -eq 1 ]; then
   ok keep_checkpoints
 else bad keep_checkpoints "kept: $kept" "$(tail -3 "$TMP/k.err")"; fi
+# checks by updates: the closing line names the best check's update and the last one, not epochs
+$S2S train --data $TINY $SMALL $RECIPE --epochs 4 --valid-pairs 6 --valid-every-steps 3 --out "$TMP/v.safetensors" \
+  >/dev/null 2>"$TMP/v.err"
+last=$(grep '^update' "$TMP/v.err" | tail -1 | awk '{print $2}')
+said=$(sed -n 's/^seq2seq: best valid BLEU [0-9.]* at update \([0-9]*\); .*v.safetensors is the model of update \([0-9]*\) (the last)$/\1 \2/p' "$TMP/v.err")
+best=${said% *}
+if [ -n "$said" ] && [ $((best % 3)) -eq 0 ] && [ "$best" -le "${said#* }" ] && [ "${said#* }" -ge "$last" ]; then
+  ok best_check_named_by_update
+else bad best_check_named_by_update "$(tail -2 "$TMP/v.err")"; fi
 expect_error keep_needs_valid 'keep-checkpoints needs a validation set' $S2S train --data $TINY --keep-checkpoints 2 --out "$TMP/e.st"
 
 # --- Luong attention with input feeding under batches by tokens: trains, translates the same in
