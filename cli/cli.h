@@ -135,6 +135,7 @@ typedef struct train_cfg {
     double clip;        /* --clip X: gradient norm clipping (d2l's 1) */
     double max_time;    /* --max-time S: stop (and save) S seconds after the start (0: no limit) */
     double t_start;     /* now_s() when the command started */
+    long max_updates;   /* --max-updates N: stop (and save) after update N in all (0: no limit) */
     double lr;
     unsigned long long seed;
     /* --tokenizer d2l|spm and SentencePiece's options (s2s_tok.h) */

@@ -121,7 +121,8 @@ typedef struct valid_run {
     int best_epoch;     /* its epoch (0: none; with --valid-every-steps the epochs completed then) */
     int bad_checks;     /* checks since the last improvement */
     long best_step;     /* --valid-every-steps: the update of the best check */
-    double lr_scale;    /* --lr-schedule plateau: the factor on the rate so far */
+    double lr_scale;    /* --lr-schedule plateau: the factor on the rate so far; linear: the factor
+                         * of the next update (saved for any run of either, validating or not) */
     int lr_bad;         /* plateau: checks without improvement since the rate last changed */
 } valid_run;
 static const char *run_keys[] = {"valid.best_bleu", "valid.best_loss", "valid.best_epoch", "valid.bad_checks",
@@ -233,7 +234,9 @@ static void save_all(const train_cfg *c, const char *latest, const char *state, 
     snprintf(rbuf[4], 40, "%ld", vr->best_step); snprintf(rbuf[5], 40, "%.17g", vr->lr_scale);
     snprintf(rbuf[6], 40, "%d", vr->lr_bad);
     for (int i = 0; i < N_RUN_ALL; i++) {  /* the step and plateau's only when they are used */
-        if ((i == 4 && !c->valid_every_steps) || (i >= 5 && c->lr_schedule != S2S_LR_PLATEAU)) continue;
+        if ((i == 4 && !c->valid_every_steps) || (i == 6 && c->lr_schedule != S2S_LR_PLATEAU) ||
+            (i == 5 && c->lr_schedule != S2S_LR_PLATEAU && c->lr_schedule != S2S_LR_LINEAR))
+            continue;
         k[nk] = run_keys[i]; v[nk] = rbuf[i]; nk++;
     }
     s2s_tensor hist[5];
@@ -308,6 +311,7 @@ static void saved_note(char *buf, size_t cap, const char *latest, const char *st
     s2s_st_free(f);
 }
 
+static void load_run_value(const s2s_st_file *f, const char *state, int i, valid_run *vr);
 /* Reads the validation progress back from a state file written by save_all; `epoch` is the
  * state's (the best epoch and the checks since cannot be later). */
 static void load_valid_run(const s2s_st_file *f, const char *state, int epoch, valid_run *vr) {
@@ -324,15 +328,18 @@ static void load_valid_run(const s2s_st_file *f, const char *state, int epoch, v
                 whole ? " whole" : "", i == 0 ? -1.0 : 0.0, hi);
     }
     vr->best_bleu = x[0]; vr->best_loss = x[1]; vr->best_epoch = (int)x[2]; vr->bad_checks = (int)x[3];
-    for (int i = N_RUN; i < N_RUN_ALL; i++) {  /* the step's and the plateau's, when the run has them */
-        const char *s = s2s_st_meta(f, run_keys[i]);
-        if (!s) continue;
-        char *end;
-        double y = strtod(s, &end), hi = i == 5 ? 1.0 : 1e15;
-        if (end == s || *end || !isfinite(y) || y < (i == 5 ? 1e-30 : 0) || y > hi || (i != 5 && y != floor(y)))
-            die("--resume: %s: \"%s\" = \"%.40s\" is out of range", state, run_keys[i], s);
-        if (i == 4) vr->best_step = (long)y; else if (i == 5) vr->lr_scale = y; else vr->lr_bad = (int)y;
-    }
+    for (int i = N_RUN; i < N_RUN_ALL; i++) load_run_value(f, state, i, vr);
+}
+
+/* Run value i >= N_RUN (the step's and the schedule's), when the state has it. */
+static void load_run_value(const s2s_st_file *f, const char *state, int i, valid_run *vr) {
+    const char *s = s2s_st_meta(f, run_keys[i]);
+    if (!s) return;
+    char *end;
+    double y = strtod(s, &end), hi = i == 5 ? 1.0 : 1e15;
+    if (end == s || *end || !isfinite(y) || y < 0 || y > hi || (i != 5 && y != floor(y)))
+        die("--resume: %s: \"%s\" = \"%.40s\" is out of range", state, run_keys[i], s);
+    if (i == 4) vr->best_step = (long)y; else if (i == 5) vr->lr_scale = y; else vr->lr_bad = (int)y;
 }
 
 /* Puts the curves of the epochs before a --resume (kept in the state file) in front of cv's,
@@ -453,7 +460,7 @@ void train_parse(args *a, train_cfg *out) {
         else if (!strcmp(o, "--lr-schedule")) {
             const char *k = val(a, o);
             s2s_lr_schedule sc;
-            if (s2s_lr_schedule_parse(k, &sc)) die_usage("--lr-schedule: '%s' is not constant, inverse-sqrt or plateau", k);
+            if (s2s_lr_schedule_parse(k, &sc)) die_usage("--lr-schedule: '%s' is not constant, inverse-sqrt, plateau or linear", k);
             c.lr_schedule = sc;
         }
         else if (!strcmp(o, "--warmup")) c.warmup = (int)parse_int(o, val(a, o), 0, 100000000);
@@ -462,6 +469,7 @@ void train_parse(args *a, train_cfg *out) {
         else if (!strcmp(o, "--valid-every-steps")) c.valid_every_steps = (int)parse_int(o, val(a, o), 1, 100000000);
         else if (!strcmp(o, "--clip")) c.clip = parse_num(o, val(a, o), 0, 1e9, 0);
         else if (!strcmp(o, "--max-time")) c.max_time = parse_num(o, val(a, o), 0, 1e9, 0);
+        else if (!strcmp(o, "--max-updates")) c.max_updates = parse_int(o, val(a, o), 1, 1000000000000L);
         else if (!strcmp(o, "--lr")) c.lr = parse_num(o, val(a, o), 0, 1e3, 0);
         else if (!strcmp(o, "--epochs")) c.epochs = (int)parse_int(o, val(a, o), 0, 100000000);
         else if (!strcmp(o, "--seed")) c.seed = (unsigned long long)parse_int(o, val(a, o), 0, 0x7fffffffffffffffL);
@@ -521,6 +529,8 @@ void train_parse(args *a, train_cfg *out) {
     if (c.warmup < 0) c.warmup = c.lr_schedule == S2S_LR_INVSQRT ? 4000 : 0;
     if (c.lr_schedule == S2S_LR_INVSQRT && c.warmup < 1)
         usage_error(a, "--lr-schedule inverse-sqrt needs --warmup of at least 1 update (fairseq's default: 4000)");
+    if (c.lr_schedule == S2S_LR_LINEAR && !c.max_updates && !(c.max_time > 0))
+        usage_error(a, "--lr-schedule linear falls to 0 at the end of the run's budget: it needs --max-updates N or --max-time S");
     if (c.lr_schedule == S2S_LR_PLATEAU && !c.valid && !c.valid_pairs)
         usage_error(a, "--lr-schedule plateau lowers the rate when validation BLEU stops rising: it needs --valid-pairs N or --valid FILE");
     if (c.valid_every && c.valid_every_steps) usage_error(a, "give either --valid-every (epochs) or --valid-every-steps, not both");
@@ -629,16 +639,30 @@ static void validate(validator *v, s2s_model *m, s2s_ws *ws, int B, int per_toke
 }
 
 /* Stops an epoch between batches for a check every N updates (the same update on every rank of
- * a job), and at --max-time through the stop flag (one process only). */
+ * a job), and at --max-time or --max-updates through the stop flag (one process only); sets the
+ * linear schedule's factor for the next update. */
 typedef struct batch_hook {
     int every;          /* --valid-every-steps (0: none) */
     double deadline;    /* now_s() at which to stop (0: none) */
-    int time_up;        /* the deadline set g_stop */
+    long max_updates;   /* --max-updates (0: none) */
+    int time_up;        /* the budget set g_stop: 1 --max-time, 2 --max-updates (0: not yet) */
+    /* --lr-schedule linear (tr NULL: another schedule) */
+    s2s_trainer *tr;
+    valid_run *vr;      /* its lr_scale: the factor set, saved with the state */
+    double scale0;      /* the factor the command started from (1; a resumed one's, as saved) */
+    double t_start, max_time;
 } batch_hook;
+static void set_linear(batch_hook *h, long step) {
+    h->vr->lr_scale = s2s_lr_linear_scale(step, h->max_updates, h->scale0, now_s() - h->t_start, h->max_time);
+    s2s_trainer_set_lr_scale(h->tr, (float)h->vr->lr_scale);
+}
 static int on_batch(void *ctx, const s2s_trainer *t) {
     batch_hook *h = ctx;
+    const long step = s2s_trainer_step(t);
     if (h->deadline > 0 && !h->time_up && now_s() >= h->deadline) { h->time_up = 1; g_stop = 1; }
-    return h->every && s2s_trainer_step(t) % h->every == 0;
+    if (h->max_updates && !h->time_up && step >= h->max_updates) { h->time_up = 2; g_stop = 1; }
+    if (h->tr) set_linear(h, step);
+    return h->every && step % h->every == 0;
 }
 
 /* Batches by tokens: the padding of the epoch's batches, source and target. */
@@ -799,6 +823,7 @@ int cmd_train(args *a) {
     }
     g_ranks = s2s_dist_size(dist);
     if (g_ranks > 1 && c.max_time > 0) die("--max-time is for one process (the ranks of a job would not stop together)");
+    if (g_ranks > 1 && c.max_updates) die("--max-updates is for one process (not yet for the ranks of a job)");
     s2s_dist_set_reduce(dist, (s2s_dist_reduce)c.allreduce);
     s2s_dist_set_threads(dist, c.threads);
     s2s_trainer *tr;
@@ -811,7 +836,11 @@ int cmd_train(args *a) {
         if (s2s_trainer_epochs_done(tr) > c.epochs)
             die("--resume: %s is at epoch %d, past --epochs %d (give --epochs %d or more to go on)", state, s2s_trainer_epochs_done(tr),
                 c.epochs, s2s_trainer_epochs_done(tr));
+        if (c.max_updates && s2s_trainer_step(tr) >= c.max_updates)
+            die("--resume: %s is at update %ld, --max-updates is %ld (give a higher --max-updates to go on)", state,
+                s2s_trainer_step(tr), c.max_updates);
         if (validating) load_valid_run(resume_f, state, s2s_trainer_epochs_done(tr), &vr);
+        else if (c.lr_schedule == S2S_LR_LINEAR) load_run_value(resume_f, state, 5, &vr);
     }
     validator vd;
     /* validation runs on shard 0's workspace, which holds a slice of a batch with --threads > 1
@@ -889,8 +918,13 @@ int cmd_train(args *a) {
     if (stopped && !c.quiet)
         fprintf(stderr, "seq2seq: this run already stopped early at epoch %d (no better validation BLEU in %d checks)\n", s2s_trainer_epochs_done(tr), vr.bad_checks);
     /* --valid-every-steps and --max-time stop the epoch between batches; it then goes on */
-    batch_hook hook = {c.valid_every_steps, c.max_time > 0 ? c.t_start + c.max_time : 0.0, 0};
-    if (hook.every || hook.deadline > 0) s2s_trainer_set_on_batch(tr, on_batch, &hook);
+    batch_hook hook = {c.valid_every_steps, c.max_time > 0 ? c.t_start + c.max_time : 0.0, c.max_updates, 0,
+                       NULL, &vr, vr.lr_scale, c.t_start, c.max_time};
+    if (c.lr_schedule == S2S_LR_LINEAR) {  /* the first update's factor */
+        hook.tr = tr;
+        set_linear(&hook, s2s_trainer_step(tr));
+    }
+    if (hook.every || hook.deadline > 0 || hook.max_updates || hook.tr) s2s_trainer_set_on_batch(tr, on_batch, &hook);
     while (!stopped && s2s_trainer_epochs_done(tr) < c.epochs) {
         if (s2s_trainer_epoch(tr, &st, &g_stop, &err)) {
             if (!s2s_dist_failed(dist)) die("%s", err.msg);  /* training diverged */
@@ -961,7 +995,7 @@ int cmd_train(args *a) {
         if (c.early_stop && vr.bad_checks >= c.early_stop) stopped = 1;
         if (time_up) break;
     }
-    if (!st.complete && st.seconds > 0 && (!g_stop || hook.time_up)) {  /* stopped within an epoch by --max-time */
+    if (!st.complete && st.seconds > 0 && (!g_stop || hook.time_up)) {  /* stopped within an epoch by --max-time or --max-updates */
         all_tokens += st.tokens; all_seconds += st.seconds; all_flops += st.flops;
     }
     if (tty) fputc('\n', stderr);
@@ -985,9 +1019,12 @@ int cmd_train(args *a) {
                     all_flops / all_seconds * 1e-9, who,
                     ((double)(s2s_trainer_epochs_done(tr) - start_epoch) * data.n + s2s_trainer_position(tr) - start_pos) / all_seconds, s2s_trainer_step(tr));
     }
-    if (time_up && !interrupted && !c.quiet)
+    if (time_up == 1 && !interrupted && !c.quiet)
         fprintf(stderr, "seq2seq: --max-time %g s reached at update %ld (epoch %d + %d pairs); saved, --resume (with a "
                 "later --max-time) goes on\n", c.max_time, s2s_trainer_step(tr), s2s_trainer_epochs_done(tr), s2s_trainer_position(tr));
+    if (time_up == 2 && !interrupted && !c.quiet)
+        fprintf(stderr, "seq2seq: --max-updates %ld reached (epoch %d + %d pairs); saved, --resume with a higher "
+                "--max-updates goes on\n", c.max_updates, s2s_trainer_epochs_done(tr), s2s_trainer_position(tr));
     if (validating && !c.quiet) {
         if (stopped && !interrupted && s2s_trainer_epochs_done(tr) > start_epoch)
             fprintf(stderr, "seq2seq: early stop at epoch %d: no better validation BLEU in %d checks\n", s2s_trainer_epochs_done(tr), c.early_stop);

@@ -65,10 +65,10 @@ int s2s_trainer_fits_opts(const s2s_config *c, const s2s_train_opts *o, int n, d
 }
 
 /* The learning rate schedules (s2s_train.h). */
-static const char *const schedules[] = {"constant", "inverse-sqrt", "plateau"};
-const char *s2s_lr_schedule_name(s2s_lr_schedule s) { return s >= 0 && s <= S2S_LR_PLATEAU ? schedules[s] : NULL; }
+static const char *const schedules[] = {"constant", "inverse-sqrt", "plateau", "linear"};
+const char *s2s_lr_schedule_name(s2s_lr_schedule s) { return s >= 0 && s <= S2S_LR_LINEAR ? schedules[s] : NULL; }
 int s2s_lr_schedule_parse(const char *s, s2s_lr_schedule *out) {
-    for (int i = 0; i <= S2S_LR_PLATEAU; i++)
+    for (int i = 0; i <= S2S_LR_LINEAR; i++)
         if (!strcmp(s, schedules[i])) { *out = (s2s_lr_schedule)i; return 0; }
     return -1;
 }
@@ -77,6 +77,16 @@ double s2s_lr_at(s2s_lr_schedule s, double lr, int warmup, long step) {
     if (warmup > 0 && step <= warmup) return lr * (double)step / warmup;
     if (s == S2S_LR_INVSQRT) return lr * sqrt((double)(warmup > 0 ? warmup : 1) / (double)step);
     return lr;
+}
+
+double s2s_lr_linear_scale(long step, long max_updates, double scale0, double elapsed, double max_time) {
+    double f = 1.0;
+    if (max_updates > 0) f = 1.0 - (double)step / (double)max_updates;
+    if (max_time > 0) {
+        const double g = scale0 * (1.0 - elapsed / max_time);
+        if (g < f) f = g;
+    }
+    return f > 0.0 ? f : 0.0;
 }
 
 int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts *o, const s2s_rng *rng,

@@ -15,11 +15,24 @@
  *                 lr * sqrt(W / s) (W >= 1). fairseq counts the updates made before the one it
  *                 sets the rate for, so its first update has rate 0; here the count includes it.
  *   plateau       as constant, times a factor the caller lowers (s2s_trainer_set_lr_scale) when
- *                 validation stops improving, as PyTorch's ReduceLROnPlateau. */
-typedef enum s2s_lr_schedule { S2S_LR_CONSTANT = 0, S2S_LR_INVSQRT = 1, S2S_LR_PLATEAU = 2 } s2s_lr_schedule;
-const char *s2s_lr_schedule_name(s2s_lr_schedule s);        /* "constant", "inverse-sqrt", "plateau" */
+ *                 validation stops improving, as PyTorch's ReduceLROnPlateau.
+ *   linear        as constant, times a factor the caller sets before each update from the run's
+ *                 progress through its budget (s2s_lr_linear_scale): 1 at the start, 0 at the
+ *                 end, as fairseq's polynomial_decay (power 1, end_learning_rate 0) but over a
+ *                 budget of updates or of seconds. */
+typedef enum s2s_lr_schedule {
+    S2S_LR_CONSTANT = 0, S2S_LR_INVSQRT = 1, S2S_LR_PLATEAU = 2, S2S_LR_LINEAR = 3
+} s2s_lr_schedule;
+const char *s2s_lr_schedule_name(s2s_lr_schedule s);        /* "constant", "inverse-sqrt", "plateau", "linear" */
 int s2s_lr_schedule_parse(const char *s, s2s_lr_schedule *out); /* 0, or -1 for an unknown name */
 double s2s_lr_at(s2s_lr_schedule s, double lr, int warmup, long step);
+/* The linear schedule's factor for the update after `step` updates in all (so 1 for the first):
+ *   min(1 - step / max_updates, scale0 * (1 - elapsed / max_time)), at least 0,
+ * each term only when its budget is given (> 0; neither: 1). The update budget counts every
+ * update of the run, so a resumed run falls on the same line; the time budget is one command's
+ * (elapsed: seconds since it started), so a resumed command falls from scale0, the factor its
+ * state was saved with, to 0 at its own --max-time. */
+double s2s_lr_linear_scale(long step, long max_updates, double scale0, double elapsed, double max_time);
 
 typedef struct s2s_train_opts {
     int batch;      /* 64 */

@@ -84,7 +84,8 @@ static int check_train_options(const s2s_train_options *o, s2s_config *c, s2s_er
 /* The recipe's options, into the trainer's (as the program's --batch-tokens etc.). */
 static int check_recipe_options(const s2s_train_options *o, s2s_train_opts *to, s2s_err *err) {
     s2s_lr_schedule sc;
-    if (!o->lr_schedule || s2s_lr_schedule_parse(o->lr_schedule, &sc) || sc == S2S_LR_PLATEAU)
+    if (!o->lr_schedule || s2s_lr_schedule_parse(o->lr_schedule, &sc) || sc == S2S_LR_PLATEAU ||
+        sc == S2S_LR_LINEAR)  /* their factors are driven by the program (cli/train.c) */
         return BAD("training: lr_schedule '%s' is not constant or inverse-sqrt", o->lr_schedule ? o->lr_schedule : "(null)");
     if (o->max_len < 0 || o->max_len > S2S_MAX_STEPS - 1 || (o->max_len && o->num_steps < o->max_len + 1))
         return BAD("training: max_len %d needs num_steps of at least max_len + 1 (num_steps is %d)", o->max_len, o->num_steps);

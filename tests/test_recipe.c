@@ -26,7 +26,20 @@ static int test_lr_schedules(void) {
     CHECK_NEAR(s2s_lr_at(S2S_LR_INVSQRT, 1e-3, 4000, 4000), 1e-3, 1e-12, 0);
     CHECK_NEAR(s2s_lr_at(S2S_LR_INVSQRT, 1e-3, 4000, 16000), 5e-4, 1e-12, 0);
     CHECK_NEAR(s2s_lr_at(S2S_LR_INVSQRT, 1e-3, 4000, 36000), 1e-3 / 3, 1e-12, 0);
+    /* linear: the rate as constant's (warm-up included), the factor falling to 0 at the budget */
+    CHECK(s2s_lr_at(S2S_LR_LINEAR, 0.5, 4, 2) == 0.25 && s2s_lr_at(S2S_LR_LINEAR, 0.5, 4, 9) == 0.5);
+    CHECK(s2s_lr_linear_scale(0, 8, 1.0, 0.0, 0.0) == 1.0);          /* the first update */
+    CHECK(s2s_lr_linear_scale(6, 8, 1.0, 0.0, 0.0) == 0.25);         /* the 7th of 8 */
+    CHECK(s2s_lr_linear_scale(8, 8, 1.0, 0.0, 0.0) == 0.0);
+    CHECK(s2s_lr_linear_scale(9, 8, 1.0, 0.0, 0.0) == 0.0);          /* never below 0 */
+    CHECK(s2s_lr_linear_scale(5, 0, 1.0, 30.0, 120.0) == 0.75);      /* by time */
+    CHECK(s2s_lr_linear_scale(5, 0, 0.5, 60.0, 120.0) == 0.25);      /* a resumed command, from 0.5 */
+    CHECK(s2s_lr_linear_scale(5, 0, 1.0, 130.0, 120.0) == 0.0);
+    CHECK(s2s_lr_linear_scale(2, 8, 1.0, 60.0, 120.0) == 0.5);       /* whichever budget ends first */
+    CHECK(s2s_lr_linear_scale(6, 8, 1.0, 60.0, 120.0) == 0.25);
+    CHECK(s2s_lr_linear_scale(123, 0, 0.7, 10.0, 0.0) == 1.0);       /* no budget: no decay */
     s2s_lr_schedule s;
+    CHECK(s2s_lr_schedule_parse("linear", &s) == 0 && s == S2S_LR_LINEAR);
     CHECK(s2s_lr_schedule_parse("inverse-sqrt", &s) == 0 && s == S2S_LR_INVSQRT);
     CHECK(s2s_lr_schedule_parse("plateau", &s) == 0 && s == S2S_LR_PLATEAU);
     CHECK(s2s_lr_schedule_parse("cosine", &s) < 0);

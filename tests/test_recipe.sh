@@ -103,6 +103,34 @@ $S2S train --data $TINY $SMALL --batch 2 --epochs 100000 --max-time 1 --out "$TM
 if [ $? -eq 0 ] && grep -q 'max-time 1 s reached' "$TMP/t.err" && [ -s "$TMP/t.st" ]; then ok max_time_stops
 else bad max_time_stops "$(tail -2 "$TMP/t.err")"; fi
 
+# --- --lr-schedule linear: straight down to 0 at --max-updates (the rate of update k is lr (1 -
+# (k-1)/N)), the same line through a --resume; and at --max-time, a resumed command from the
+# factor it was saved with --------------------------------------------------------------------
+LIN="$SMALL --batch-tokens 60 --max-len 7 --lr 0.004 --lr-schedule linear --warmup 0 --valid-pairs 6 --valid-every-steps 2"
+$S2S train --data $TINY $LIN --max-updates 8 --epochs 100 --out "$TMP/lin.st" >/dev/null 2>"$TMP/lin.err"
+rc=$?
+rates=$(sed -n 's/^update \([0-9]*\) .*, lr \([0-9.e-]*\),.*/\1:\2/p' "$TMP/lin.err" | tr '\n' ' ')
+if [ $rc -eq 0 ] && [ "$rates" = "2:0.0035 4:0.0025 6:0.0015 8:0.0005 " ] &&
+   grep -q 'max-updates 8 reached' "$TMP/lin.err" && [ -s "$TMP/lin.st" ]; then ok linear_to_zero_at_max_updates
+else bad linear_to_zero_at_max_updates "rates: $rates" "$(tail -2 "$TMP/lin.err")"; fi
+$S2S train --data $TINY $LIN --max-updates 8 --epochs 1 --out "$TMP/lin2.st" --quiet >/dev/null 2>&1
+$S2S train --data $TINY $LIN --max-updates 8 --epochs 100 --out "$TMP/lin2.st" --resume --quiet >/dev/null 2>&1
+if cmp -s "$TMP/lin.st" "$TMP/lin2.st"; then ok linear_resume_exact
+else bad linear_resume_exact; fi
+expect_error resume_past_max_updates 'at update 8, --max-updates is 8' \
+  $S2S train --data $TINY $LIN --max-updates 8 --epochs 100 --out "$TMP/lin2.st" --resume
+lin_rates() { sed -n 's/^update [0-9]* .*, lr \([0-9.e-]*\),.*/\1/p' "$1"; }
+$S2S train --data $TINY $LIN --batch-tokens 20 --valid-every-steps 20 --max-time 1 --epochs 100000 --out "$TMP/lt.st" >/dev/null 2>"$TMP/lt.err"
+$S2S train --data $TINY $LIN --batch-tokens 20 --valid-every-steps 20 --max-time 1 --epochs 100000 --out "$TMP/lt.st" --resume >/dev/null 2>"$TMP/lt2.err"
+# by time: falling through the command (never rising), and the resumed command's rates at most the
+# first one's last (it goes on from the factor saved after it)
+if lin_rates "$TMP/lt.err" | awk 'NR == 1 { f = $1 } { if (NR > 1 && $1 > p) bad = 1; p = $1 } END { exit !(NR >= 2 && !bad && p < f) }' &&
+   last=$(lin_rates "$TMP/lt.err" | tail -1) && [ -n "$(lin_rates "$TMP/lt2.err")" ] &&
+   lin_rates "$TMP/lt2.err" | awk -v l="$last" '$1 > l { bad = 1 } END { exit bad }'; then ok linear_by_time
+else bad linear_by_time "$(lin_rates "$TMP/lt.err" | head -3 | tr '\n' ' ') .. $(lin_rates "$TMP/lt.err" | tail -2 | tr '\n' ' ')" \
+  "resumed: $(lin_rates "$TMP/lt2.err" | head -3 | tr '\n' ' ')" "$(tail -2 "$TMP/lt2.err")"; fi
+expect_error linear_needs_budget 'needs --max-updates N or --max-time S' $S2S train --data $TINY --lr-schedule linear --out "$TMP/e.st"
+
 # --- average --------------------------------------------------------------------------------
 $S2S average "$TMP/u.st" "$TMP/u.st" --out "$TMP/avg.st" 2>"$TMP/avg.err"
 if cmp -s "$TMP/u.st" "$TMP/avg.st"; then ok average_of_one_model_is_itself
@@ -119,7 +147,7 @@ expect_error average_not_a_model 'junk.st' $S2S average "$TMP/u.st" "$TMP/junk.s
 # --- option errors ------------------------------------------------------------------------------
 expect_error tokens_below_steps 'less than --steps' $S2S train --data $TINY --batch-tokens 5 --out "$TMP/e.st"
 expect_error max_len_vs_steps 'steps must be at least 8' $S2S train --data $TINY --max-len 7 --steps 5 --out "$TMP/e.st"
-expect_error bad_schedule 'not constant, inverse-sqrt or plateau' $S2S train --data $TINY --lr-schedule cosine --out "$TMP/e.st"
+expect_error bad_schedule 'not constant, inverse-sqrt, plateau or linear' $S2S train --data $TINY --lr-schedule cosine --out "$TMP/e.st"
 expect_error invsqrt_no_warmup 'warmup of at least 1' $S2S train --data $TINY --lr-schedule inverse-sqrt --warmup 0 --out "$TMP/e.st"
 expect_error plateau_needs_valid 'needs --valid-pairs' $S2S train --data $TINY --lr-schedule plateau --out "$TMP/e.st"
 expect_error steps_need_valid 'needs a validation set' $S2S train --data $TINY --valid-every-steps 5 --out "$TMP/e.st"
