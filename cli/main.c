@@ -111,7 +111,7 @@ static const command k_commands[] = {
      "  The attention weights of the greedy translation of one sentence, as a heatmap.\n"},
     {"eval", cmd_eval,
      "--model MODEL --data PAIRS.tsv [--from I] [--count N] [--beam K] [--alpha A] [--batch N] [--threads N]\n"
-     "      [--output FILE] [--hyps FILE]\n"
+     "      [--max-len N] [--max-len-ratio R] [--output FILE] [--hyps FILE]\n"
      "  Corpus BLEU (sacreBLEU 13a) and d2l's mean sentence BLEU of pairs I .. I+N-1 (0-based; --input\n"
      "  is --data). --output: the report to a file instead of standard output; --hyps: the\n"
      "  translations, one per line (as 'translate' prints them), for 'seq2seq bleu'.\n"},

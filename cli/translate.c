@@ -193,6 +193,8 @@ int cmd_eval(args *a) {
         else if (!strcmp(o, "--model")) model = val(a, o);
         else if (!strcmp(o, "--beam")) to.beam = (int)parse_int(o, val(a, o), 1, 1000);
         else if (!strcmp(o, "--alpha")) to.alpha = (float)parse_num(o, val(a, o), -10, 10, 0);
+        else if (!strcmp(o, "--max-len")) to.max_len = (int)parse_int(o, val(a, o), 1, 100000);
+        else if (!strcmp(o, "--max-len-ratio")) to.max_len_ratio = (float)parse_num(o, val(a, o), 1e-3, 1000, 0);
         else if (!strcmp(o, "--data") || !strcmp(o, "--input")) data = val(a, o);
         else if (!strcmp(o, "--output")) output = val(a, o);
         else if (!strcmp(o, "--hyps")) hyps_path = val(a, o);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "s2s_beam.h"
+#include "s2s_math.h"
 #include "s2s_nn.h"
 #include "s2s_text.h"
 #include "s2s_ws.h"
@@ -43,6 +44,16 @@ typedef struct fin {
     int ended;              /* 1: followed by <eos> at step end_step + 1 */
 } fin;
 
+/* A float at most d by a margin: a log-probability x below it cannot give a score
+ * parent + (double)x >= the K-th held one when d = that score - parent (the margin, 1e-5
+ * relative + 1e-4, is far above the rounding of d to float and of the double sum), so such
+ * candidates are skipped unseen: the same top K as looking at every one. */
+static float entry_limit(double d) {
+    const float l = (float)d;
+    if (!(l < INFINITY)) return INFINITY;  /* beyond float: only +inf could still enter */
+    return l - (fabsf(l) * 1e-5f + 1e-4f);
+}
+
 static double norm(double sum, int steps, float alpha) {
     return alpha == 0.0f ? sum : sum / pow((double)steps, (double)alpha);
 }
@@ -60,8 +71,10 @@ static void fin_insert(fin *fl, int *nf, int cap, const fin *f) {
     fl[i] = *f;
 }
 
-int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *o, s2s_beam_step_fn step,
-                 void *ctx, s2s_beam_result *out, s2s_err *err) {
+/* s2s_beam_run with the log-probabilities in lp_rows ([n*K, V] floats, the caller's), or in a
+ * buffer of its own (NULL). */
+static int beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *o, s2s_beam_step_fn step,
+                    void *ctx, float *lp_rows, s2s_beam_result *out, s2s_err *err) {
     const int K = o->beam, nbest = o->nbest;
     const float alpha = o->alpha;
     for (int j = 0; j < n; j++) memset(&out[j], 0, sizeof out[j]);
@@ -76,7 +89,7 @@ int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *
         if (max_len[j] > maxT) maxT = max_len[j];
     }
     const size_t RS = (size_t)n * K;  /* rows at most; history is kept by (sentence, slot): j*K + slot */
-    float *lp = s2s_malloc(sizeof(float) * RS * V, err, "beam log-probabilities");
+    float *lp = lp_rows ? lp_rows : s2s_malloc(sizeof(float) * RS * V, err, "beam log-probabilities");
     float *at = o->want_attn ? s2s_malloc(sizeof(float) * RS * Ta, err, "beam attention") : NULL;
     float *at_hist = o->want_attn ? s2s_malloc(sizeof(float) * maxT * RS * Ta, err, "beam attention history") : NULL;
     int32_t *tok_hist = s2s_malloc(sizeof(int32_t) * maxT * RS, err, "beam tokens");
@@ -105,17 +118,21 @@ int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *
             if (done[j]) continue;
             const size_t r0 = (size_t)j * K;
             if (at) s2s_copy_block(live[j], Ta, at + (size_t)base[j] * Ta, Ta, at_hist + ((size_t)t * RS + r0) * Ta, Ta);
-            /* the top K of the live slots' candidates, best first */
+            /* the top K of the live slots' candidates, best first; once K are held, only the
+             * log-probabilities at or above entry_limit are looked at */
             int nt = 0;
             for (int s = 0; s < live[j]; s++) {
                 const float *x = lp + (size_t)(base[j] + s) * V;
-                for (int v = 0; v < V; v++) {
+                const double ps = sum[r0 + s];
+                float lim = nt == K ? entry_limit(top[K - 1].sc - ps) : -INFINITY;
+                for (int v = lanes_next_ge(x, V, 0, lim); v < V; v = lanes_next_ge(x, V, v + 1, lim)) {
                     if (!(x[v] > -INFINITY)) continue;  /* -inf and NaN are never candidates */
-                    cand c = {sum[r0 + s] + (double)x[v], x[v], s, v};
+                    cand c = {ps + (double)x[v], x[v], s, v};
                     if (nt == K && !better(&c, &top[K - 1])) continue;
                     int i = nt < K ? nt++ : K - 1;
                     while (i > 0 && better(&c, &top[i - 1])) { top[i] = top[i - 1]; i--; }
                     top[i] = c;
+                    if (nt == K) lim = entry_limit(top[K - 1].sc - ps);
                 }
             }
             fin *F = fl + (size_t)j * nbest;
@@ -199,9 +216,15 @@ int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *
 out:
     if (rc != S2S_OK)
         for (int j = 0; j < n; j++) s2s_beam_result_free(&out[j]);
-    free(lp); free(at); free(at_hist); free(tok_hist); free(par_hist); free(tokens); free(from);
+    if (!lp_rows) free(lp);
+    free(at); free(at_hist); free(tok_hist); free(par_hist); free(tokens); free(from);
     free(sum); free(nsum); free(live); free(done); free(nf); free(base); free(fl); free(top);
     return rc;
+}
+
+int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *o, s2s_beam_step_fn step,
+                 void *ctx, s2s_beam_result *out, s2s_err *err) {
+    return beam_run(n, V, Ta, max_len, o, step, ctx, NULL, out, err);
 }
 
 /* ---- the model's step ---------------------------------------------------------------------- */
@@ -245,7 +268,10 @@ int s2s_beam_search(const s2s_model *m, s2s_ws *ws, int n, const int32_t *src, c
         }
         /* encode once; the search gives each hypothesis its parent's state */
         s2s_encode(m, ws, nb, src + (size_t)s * T, src_len + s);
-        rc = s2s_beam_run(nb, ws->Vt, T, ml, o, model_step, &c, out + s, err);
+        /* the log-probabilities in the workspace's logits, which no step of inference uses (a
+         * fresh buffer a chunk would be a few MB of new pages each time) */
+        float *lp = ws->TBd >= (size_t)nb * K ? ws->logits : NULL;
+        rc = beam_run(nb, ws->Vt, T, ml, o, model_step, &c, lp, out + s, err);
     }
     if (rc != S2S_OK)
         for (int j = 0; j < n; j++) s2s_beam_result_free(&out[j]);

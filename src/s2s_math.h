@@ -138,6 +138,17 @@ static inline int lanes_argmax(const float *x, int n) {
     }
     return 0;  /* only NaNs */
 }
+
+/* The first i in [from, n) with x[i] >= lim (NaN never), or n. */
+static inline int lanes_next_ge(const float *x, int n, int from, float lim) {
+    const __m512 l = _mm512_set1_ps(lim);
+    for (int i = from; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : v_tail(n - i);
+        const __mmask16 ge = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, x + i), l, _CMP_GE_OQ);
+        if (ge) return i + __builtin_ctz(ge);
+    }
+    return n;
+}
 #else
 static inline float lanes_max(const float *x, int n) {
     float m[16];
@@ -157,6 +168,13 @@ static inline int lanes_argmax(const float *x, int n) {
     for (int i = 0; i < n; i++)
         if (x[i] == m) return i;
     return 0;  /* only NaNs */
+}
+
+/* The first i in [from, n) with x[i] >= lim (NaN never), or n. */
+static inline int lanes_next_ge(const float *x, int n, int from, float lim) {
+    int i = from;
+    while (i < n && !(x[i] >= lim)) i++;
+    return i;
 }
 #endif
 

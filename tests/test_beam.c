@@ -263,6 +263,58 @@ static int exhaustive_case(int V, int ML, int NB, int NS, float alpha, uint64_t 
     return mk.calls;
 }
 
+/* The selection looks only at log-probabilities that can enter the top K (s2s_beam.c's
+ * entry_limit): two steps over 64 tokens (max_len 2, alpha 0, nbest = K), against the answer
+ * worked out here: step 0's top K, <eos> among them finished, the rest live; step 1's answer is
+ * the best K of every live slot's 64 continuations and those <eos> endings. */
+typedef struct two_hyp { double sum; int t0, t1; } two_hyp;  /* t1 -1: ended with <eos> at step 0 */
+static int by_sum(const void *x, const void *y) {
+    const two_hyp *a = x, *b = y;
+    return a->sum > b->sum ? -1 : a->sum < b->sum;
+}
+static int test_topk_two_steps(void) {
+    enum { V = 64, K = 5, NS = 40 };
+    s2s_beam_opts o;
+    s2s_beam_opts_default(&o);
+    o.beam = K; o.alpha = 0.0f; o.nbest = K;
+    int ml[NS];
+    mock mk;
+    mock_init(&mk, V, NS * K, rand_dist);
+    for (int j = 0; j < NS; j++) { ml[j] = 2; mk.state[j] = 777 + (uint64_t)j * 31; }
+    s2s_beam_result res[NS];
+    s2s_err err;
+    CHECK_MSG(s2s_beam_run(NS, V, 1, ml, &o, mock_step, &mk, res, &err) == 0, "%s", err.msg);
+    int bad = 0;
+    for (int j = 0; j < NS; j++) {
+        const uint64_t h0 = mix(777 + (uint64_t)j * 31, S2S_BOS);
+        float lp0[V], lp1[V];
+        mock_lp(&mk, h0, lp0);
+        two_hyp first[V], all[K * V + K];
+        for (int v = 0; v < V; v++) first[v] = (two_hyp){lp0[v], v, -1};
+        qsort(first, V, sizeof *first, by_sum);
+        int n = 0;
+        for (int i = 0; i < K; i++) {
+            if (first[i].t0 == S2S_EOS) { all[n++] = first[i]; continue; }
+            mock_lp(&mk, mix(h0, first[i].t0), lp1);
+            for (int v = 0; v < V; v++) all[n++] = (two_hyp){first[i].sum + (double)lp1[v], first[i].t0, v};
+        }
+        qsort(all, (size_t)n, sizeof *all, by_sum);
+        CHECK(res[j].n_hyps == K);
+        for (int h = 0; h < K; h++) {
+            const s2s_beam_hyp *y = &res[j].hyps[h];
+            const int ended = all[h].t0 == S2S_EOS || all[h].t1 == S2S_EOS;
+            int32_t t[2] = {all[h].t0, all[h].t1};
+            if (fabs(y->logprob - all[h].sum) > 1e-9 || !same_tokens(y, t, all[h].t0 == S2S_EOS ? 0 : 2 - ended, ended))
+                if (bad++ < 3)
+                    fprintf(stderr, "  sentence %d hypothesis %d: %.9g, %d tokens; want %.9g\n", j, h, y->logprob, y->len, all[h].sum);
+        }
+        s2s_beam_result_free(&res[j]);
+    }
+    mock_free(&mk);
+    CHECK(bad == 0);
+    return 0;
+}
+
 /* The early stop must never change the answer: with a beam that prunes nothing, the search
  * is exact whatever alpha, and every stop before max_len rests on the bound alone. */
 static int test_exhaustive(void) {
@@ -559,6 +611,7 @@ int main(void) {
     RUN(test_hand_checked);
     RUN(test_bound_ends);
     RUN(test_exhaustive);
+    RUN(test_topk_two_steps);
     RUN(test_random_attn);
     RUN(test_random_plain);
     RUN(test_random_attn_tied);

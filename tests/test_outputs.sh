@@ -101,6 +101,13 @@ again=$($S2S bleu --ref "$TMP/refs.txt" "$TMP/hyps.txt" | awk '{print $3}')
 if [ ! -s "$TMP/e.stdout" ] && cmp -s "$TMP/hyps.txt" "$TMP/hyps.want" && [ -n "$corpus" ] && [ "$corpus" = "$again" ]; then
   ok eval_hyps_and_output_files
 else bad eval_hyps_and_output_files "eval: $corpus, bleu on --hyps: $again" "$(diff "$TMP/hyps.txt" "$TMP/hyps.want" | head -3)"; fi
+# eval's length limits are translate's: the same hypotheses as translate with --max-len-ratio
+$S2S eval --model "$TMP/m.st" --data $TINY --count 40 --beam 3 --max-len-ratio 0.5 --hyps "$TMP/hr.txt" >/dev/null
+cut -f1 $TINY | $S2S translate --model "$TMP/m.st" --beam 3 --max-len-ratio 0.5 >"$TMP/hr.want"
+cut -f1 $TINY | $S2S translate --model "$TMP/m.st" --beam 3 >"$TMP/hr.free"
+if [ -s "$TMP/hr.txt" ] && cmp -s "$TMP/hr.txt" "$TMP/hr.want" && ! cmp -s "$TMP/hr.txt" "$TMP/hr.free"; then
+  ok eval_max_len_ratio
+else bad eval_max_len_ratio "$(diff "$TMP/hr.txt" "$TMP/hr.want" | head -3)"; fi
 
 # --- standard output: a failed write is an error (coreutils' close_stdout) ---------------------
 stdout_fails() {  # NAME CMD...: with stdout on /dev/full the command exits 1 with one message
