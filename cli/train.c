@@ -638,9 +638,9 @@ static void validate(validator *v, s2s_model *m, s2s_ws *ws, int B, int per_toke
     *bleu = cb.score;
 }
 
-/* Stops an epoch between batches for a check every N updates (the same update on every rank of
- * a job), and at --max-time or --max-updates through the stop flag (one process only); sets the
- * linear schedule's factor for the next update. */
+/* Stops an epoch between batches for a check every N updates and at --max-updates (the same
+ * update on every rank of a job), and at --max-time through the stop flag (one process only);
+ * sets the linear schedule's factor for the next update. */
 typedef struct batch_hook {
     int every;          /* --valid-every-steps (0: none) */
     double deadline;    /* now_s() at which to stop (0: none) */
@@ -660,9 +660,9 @@ static int on_batch(void *ctx, const s2s_trainer *t) {
     batch_hook *h = ctx;
     const long step = s2s_trainer_step(t);
     if (h->deadline > 0 && !h->time_up && now_s() >= h->deadline) { h->time_up = 1; g_stop = 1; }
-    if (h->max_updates && !h->time_up && step >= h->max_updates) { h->time_up = 2; g_stop = 1; }
+    if (h->max_updates && !h->time_up && step >= h->max_updates) h->time_up = 2;
     if (h->tr) set_linear(h, step);
-    return h->every && step % h->every == 0;
+    return (h->every && step % h->every == 0) || h->time_up == 2;
 }
 
 /* Batches by tokens: the padding of the epoch's batches, source and target. */
@@ -823,7 +823,6 @@ int cmd_train(args *a) {
     }
     g_ranks = s2s_dist_size(dist);
     if (g_ranks > 1 && c.max_time > 0) die("--max-time is for one process (the ranks of a job would not stop together)");
-    if (g_ranks > 1 && c.max_updates) die("--max-updates is for one process (not yet for the ranks of a job)");
     s2s_dist_set_reduce(dist, (s2s_dist_reduce)c.allreduce);
     s2s_dist_set_threads(dist, c.threads);
     s2s_trainer *tr;

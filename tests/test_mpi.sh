@@ -27,6 +27,13 @@ for R in 2 3; do
   if [ $rc -eq 0 ] && [ -n "$a" ] && [ "$a" = "$b" ] && cmp -s "$TMP/t$R.st" "$TMP/m$R.st"; then ok "np${R}_equals_threads$R"
   else bad "np${R}_equals_threads$R" "exit $rc" "threads: $(echo $a)" "mpirun: $(echo $b)" "$(head -c 600 "$TMP/m$R.err")"; fi
 done
+# --max-updates stops every rank at the same update, and --lr-schedule linear falls on the same line
+LIN="--lr-schedule linear --warmup 2 --max-updates 7 --epochs 100"
+$S2S train --data $TINY $SMALL $LIN --threads 2 --out "$TMP/lt.st" >/dev/null 2>&1
+"${MPIRUN[@]}" -np 2 $S2S train --data $TINY $SMALL $LIN --out "$TMP/lm.st" >/dev/null 2>"$TMP/lm.err"; rc=$?
+if [ $rc -eq 0 ] && [ -s "$TMP/lt.st" ] && cmp -s "$TMP/lt.st" "$TMP/lm.st" && grep -q 'max-updates 7 reached' "$TMP/lm.err"; then
+  ok np2_max_updates_linear
+else bad np2_max_updates_linear "exit $rc" "$(tail -3 "$TMP/lm.err")"; fi
 # rank 0 alone prints: one closing line, one log; one set of files
 if [ "$(grep -c '^loss' "$TMP/m3.out")" -eq 1 ] && [ "$(grep -c '^epoch 6/6' "$TMP/m3.err")" -eq 1 ] &&
    [ "$(grep -c 'parameters$' "$TMP/m3.err")" -eq 1 ]; then ok rank0_prints_once
