@@ -645,7 +645,8 @@ typedef struct batch_hook {
     int every;          /* --valid-every-steps (0: none) */
     double deadline;    /* now_s() at which to stop (0: none) */
     long max_updates;   /* --max-updates (0: none) */
-    int time_up;        /* the budget set g_stop: 1 --max-time, 2 --max-updates (0: not yet) */
+    int time_up;        /* the budget that ended the run (0: not yet): 1 --max-time (through g_stop),
+                         * 2 --max-updates (through the agreed halt) */
     /* --lr-schedule linear (tr NULL: another schedule) */
     s2s_trainer *tr;
     valid_run *vr;      /* its lr_scale: the factor set, saved with the state */
@@ -840,6 +841,9 @@ int cmd_train(args *a) {
                 s2s_trainer_step(tr), c.max_updates);
         if (validating) load_valid_run(resume_f, state, s2s_trainer_epochs_done(tr), &vr);
         else if (c.lr_schedule == S2S_LR_LINEAR) load_run_value(resume_f, state, 5, &vr);
+        if (c.lr_schedule == S2S_LR_LINEAR && c.max_time > 0 && !(vr.lr_scale > 0))
+            die("--resume: %s: the linear schedule's rate reached 0 when the run's time budget ended; by time "
+                "nothing is left to train at (--max-updates alone goes on by updates)", state);
     }
     validator vd;
     /* validation runs on shard 0's workspace, which holds a slice of a batch with --threads > 1
@@ -916,7 +920,8 @@ int cmd_train(args *a) {
     double all_tokens = 0, all_seconds = 0, all_flops = 0;
     if (stopped && !c.quiet)
         fprintf(stderr, "seq2seq: this run already stopped early at epoch %d (no better validation BLEU in %d checks)\n", s2s_trainer_epochs_done(tr), vr.bad_checks);
-    /* --valid-every-steps and --max-time stop the epoch between batches; it then goes on */
+    /* --valid-every-steps, --max-time and --max-updates stop the epoch between batches; a check
+     * then goes on, a spent budget ends the run */
     batch_hook hook = {c.valid_every_steps, c.max_time > 0 ? c.t_start + c.max_time : 0.0, c.max_updates, 0,
                        NULL, &vr, vr.lr_scale, c.t_start, c.max_time};
     if (c.lr_schedule == S2S_LR_LINEAR) {  /* the first update's factor */

@@ -120,15 +120,20 @@ else bad linear_resume_exact; fi
 expect_error resume_past_max_updates 'at update 8, --max-updates is 8' \
   $S2S train --data $TINY $LIN --max-updates 8 --epochs 100 --out "$TMP/lin2.st" --resume
 lin_rates() { sed -n 's/^update [0-9]* .*, lr \([0-9.e-]*\),.*/\1/p' "$1"; }
-$S2S train --data $TINY $LIN --batch-tokens 20 --valid-every-steps 20 --max-time 1 --epochs 100000 --out "$TMP/lt.st" >/dev/null 2>"$TMP/lt.err"
-$S2S train --data $TINY $LIN --batch-tokens 20 --valid-every-steps 20 --max-time 1 --epochs 100000 --out "$TMP/lt.st" --resume >/dev/null 2>"$TMP/lt2.err"
-# by time: falling through the command (never rising), and the resumed command's rates at most the
-# first one's last (it goes on from the factor saved after it)
-if lin_rates "$TMP/lt.err" | awk 'NR == 1 { f = $1 } { if (NR > 1 && $1 > p) bad = 1; p = $1 } END { exit !(NR >= 2 && !bad && p < f) }' &&
+# by time: Ctrl-C half way through a 2 s budget, then a resumed 1 s command; the rates fall
+# through the first (never rising) and the second's are at most the first's last (it goes on
+# from the factor saved at the interruption), none 0
+LT="$LIN --batch-tokens 20 --valid-every-steps 20 --epochs 100000 --out $TMP/lt.st"
+timeout --preserve-status -s INT 1 $S2S train --data $TINY $LT --max-time 2 >/dev/null 2>"$TMP/lt.err"; rc=$?
+$S2S train --data $TINY $LT --max-time 1 --resume >/dev/null 2>"$TMP/lt2.err"
+if [ $rc -eq 130 ] &&
+   lin_rates "$TMP/lt.err" | awk 'NR == 1 { f = $1 } { if (NR > 1 && $1 > p) bad = 1; p = $1 } END { exit !(NR >= 2 && !bad && p < f) }' &&
    last=$(lin_rates "$TMP/lt.err" | tail -1) && [ -n "$(lin_rates "$TMP/lt2.err")" ] &&
-   lin_rates "$TMP/lt2.err" | awk -v l="$last" '$1 > l { bad = 1 } END { exit bad }'; then ok linear_by_time
-else bad linear_by_time "$(lin_rates "$TMP/lt.err" | head -3 | tr '\n' ' ') .. $(lin_rates "$TMP/lt.err" | tail -2 | tr '\n' ' ')" \
+   lin_rates "$TMP/lt2.err" | awk -v l="$last" '$1 > l || $1 <= 0 { bad = 1 } END { exit bad }'; then ok linear_by_time
+else bad linear_by_time "exit $rc" "$(lin_rates "$TMP/lt.err" | head -3 | tr '\n' ' ') .. $(lin_rates "$TMP/lt.err" | tail -2 | tr '\n' ' ')" \
   "resumed: $(lin_rates "$TMP/lt2.err" | head -3 | tr '\n' ' ')" "$(tail -2 "$TMP/lt2.err")"; fi
+# the resumed command ran its budget out: the rate is 0, and by time nothing is left
+expect_error linear_spent 'rate reached 0' $S2S train --data $TINY $LT --max-time 1 --resume
 expect_error linear_needs_budget 'needs --max-updates N or --max-time S' $S2S train --data $TINY --lr-schedule linear --out "$TMP/e.st"
 
 # --- average --------------------------------------------------------------------------------
