@@ -176,7 +176,7 @@ typedef struct s2s_train_options {
                                 * max_len + 1): 0 (d2l's truncation at num_steps) */
     float label_smoothing;     /* PyTorch's CrossEntropyLoss(label_smoothing): 0 */
     const char *lr_schedule;   /* "constant" or "inverse-sqrt" (the program's "plateau" needs its
-                                * validation): "constant" */
+                                * validation, its "linear" its --max-updates/--max-time): "constant" */
     int warmup;                /* updates of linear warm-up (inverse-sqrt: at least 1): 0 */
     float clip;                /* gradient norm clipping: 1 */
     const char *gemm;          /* which code computes the matrix products: "own" (our AVX-512 kernel;
