@@ -547,7 +547,7 @@ static int test_training_stop_continue(void) {
 static int test_training_errors(void) {
     s2s_err err;
     s2s_training *t = (s2s_training *)&err;
-    enum { N = 21 };
+    enum { N = 22 };
     struct { s2s_train_options o; int status; const char *want; } c[N];
     for (int i = 0; i < N; i++) { c[i].o = tiny_options("attn"); c[i].status = S2S_ERR_INPUT; }
     c[0].o.data = NULL; c[0].want = "either data";
@@ -571,6 +571,7 @@ static int test_training_errors(void) {
     c[18].o.batch_tokens = 5; c[18].want = "batch_tokens 5";
     c[19].o.lr_schedule = "inverse-sqrt"; c[19].want = "warmup 0";
     c[20].o.gemm = "fast"; c[20].want = "gemm 'fast' is not own or blas";
+    c[21].o.lr_schedule = "linear"; c[21].want = "lr_schedule 'linear' is not constant or inverse-sqrt";
     for (int i = 0; i < N; i++) {
         CHECK_MSG(s2s_training_open(&c[i].o, &t, &err) == c[i].status && t == NULL, "case %d", i);
         CHECK_MSG(strstr(err.msg, c[i].want) != NULL, "case %d: message '%s' lacks '%s'", i, err.msg, c[i].want);
