@@ -36,9 +36,12 @@ __attribute__((section(".preinit_array"), used)) static void (*const s2s_preinit
 static int cmd_version(args *a) {
     const char *o;
     while (next_opt(a, &o)) unknown_option(a, o);
-    int own = s2s_gemm_resolve(g_gemm) == S2S_GEMM_OWN;
+    const int g = s2s_gemm_resolve(g_gemm);
     printf("seq2seq %s\nproducts: %s\nOpenBLAS: %s (core %s)\nMPI: %s\n", s2s_version(),
-           own ? "own AVX-512 kernel (S2S_GEMM=blas for OpenBLAS)" : "OpenBLAS", openblas_get_config(),
+           g == S2S_GEMM_OWN    ? "own AVX-512 kernel (S2S_GEMM=blas for OpenBLAS)"
+           : g == S2S_GEMM_BF16 ? "own AVX-512 kernel, x W^T in bfloat16 for translation (S2S_GEMM=bf16)"
+                                : "OpenBLAS",
+           openblas_get_config(),
            openblas_get_corename(), s2s_dist_built() ? "yes (mpirun -np N seq2seq train ...)" : "not in this build");
     return 0;
 }
@@ -217,12 +220,13 @@ int main(int argc, char **argv) {
     g_gemm = S2S_GEMM_DEFAULT;
     g_gemm_name = NULL;
     if (gemm && s2s_gemm_parse(gemm, &g_gemm)) {
-        fprintf(stderr, "seq2seq: S2S_GEMM must be 'own' or 'blas' (got '%s')\n", gemm);
+        fprintf(stderr, "seq2seq: S2S_GEMM must be 'own', 'blas' or 'bf16' (got '%s')\n", gemm);
         return EXIT_USAGE;
     }
     if (gemm) g_gemm_name = s2s_gemm_name(g_gemm);
     if (s2s_gemm_resolve(g_gemm) < 0) {
-        fprintf(stderr, "seq2seq: S2S_GEMM=own, but this build has no AVX-512 kernel (built without AVX-512)\n");
+        fprintf(stderr, "seq2seq: S2S_GEMM=%s, but this build has no %s kernel (built without it)\n", gemm,
+                g_gemm == S2S_GEMM_BF16 ? "AVX512-BF16" : "AVX-512");
         return EXIT_USAGE;
     }
     const char *name = argv[1];

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include "s2s_decoder.h"
+#include "s2s_kernel.h"
 #include "s2s_linalg.h"
 #include "s2s_nn.h"
 
@@ -88,6 +89,10 @@ static void ws_layout(s2s_ws *w, const s2s_config *cfg, s2s_carve *c) {
     }
     w->seen = (int32_t *)s2s_take(c, Vs > V ? Vs : V);
     w->dec_priv = w->dec_ops->carve(w, c);
+    if (w->opt.inference && s2s_gemm_resolve(w->opt.gemm) == S2S_GEMM_BF16) {
+        w->out_pk = s2s_take_bytes(c, sizeof(uint32_t) * s2s_bf16_packed_words((int)V, w->H));
+        w->pk_scratch = s2s_take_bytes(c, sizeof(uint32_t) * (((size_t)w->max_B + 7) / 8 * 8) * (size_t)((w->H + 1) / 2));
+    }
 }
 
 size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T) { return s2s_ws_estimate_opts(c, max_B, T, NULL); }
@@ -95,6 +100,7 @@ size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T) { return s2s_ws_es
 size_t s2s_ws_estimate_opts(const s2s_config *c, int max_B, int T, const s2s_ws_opts *opts) {
     s2s_ws w;
     memset(&w, 0, sizeof w);
+    if (opts) w.opt = *opts;
     ws_dims(&w, c, max_B, T, opts ? opts->max_tokens : 0, opts ? opts->inference : 0);
     s2s_carve cv = {NULL, 0};
     ws_layout(&w, c, &cv);
@@ -121,6 +127,7 @@ int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *
         const int asked = (int)w->opt.gemm;
         free(w);
         if (asked == S2S_GEMM_OWN) return s2s_errf(err, "products 'own': this build has no AVX-512 kernel");
+        if (asked == S2S_GEMM_BF16) return s2s_errf(err, "products 'bf16': this build has no AVX512-BF16 kernel");
         return s2s_errf(err, "workspace: unknown products %d", asked);
     }
     ws_dims(w, &m->cfg, max_B, T, w->opt.max_tokens, w->opt.inference);

@@ -3,10 +3,27 @@
  * it did the product, 0 when this build has no such kernel. */
 #ifndef S2S_KERNEL_H
 #define S2S_KERNEL_H
+#include <stddef.h>
+#include <stdint.h>
 
 int s2s_kernel_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc);
 /* 1 when this build has the kernel (compiled with AVX-512). */
 int s2s_kernel_available(void);
+
+/* Products in bfloat16 with float sums (s2s_kernel_bf16.c), for a weight W (N x K, as stored: y =
+ * x W^T) used by many calls: W is packed once (s2s_bf16_pack), then each call converts only its
+ * rows of x. Each operand is rounded to bfloat16 (to nearest even: 8 bits of mantissa), the
+ * products of a pair of k are summed into float by VDPBF16PS (32 multiply-adds an instruction,
+ * VFMADD231PS does 16), each element over k in one order whatever M, so a row's result does not
+ * depend on the rows computed with it. Not float's numbers: for translation (S2S_GEMM_BF16). */
+int s2s_kernel_bf16_available(void);  /* 1 when the build has AVX512-BF16 */
+/* Words (uint32) of W packed: 32-column panels of K/2 pairs (rounded up). */
+size_t s2s_bf16_packed_words(int N, int K);
+void s2s_bf16_pack(const float *W, int ldw, int N, int K, uint32_t *pk);
+/* C (M x N) = x W^T + bias (bias [N], or NULL) from pk = s2s_bf16_pack(W); scratch: ceil(M/8)*8
+ * x ceil(K/2) words (x as pairs). Needs s2s_kernel_bf16_available(). */
+void s2s_bf16_gemm_packed(int M, int N, int K, const float *x, int ldx, const uint32_t *pk, const float *bias,
+                          float *C, int ldc, uint32_t *scratch);
 
 #endif

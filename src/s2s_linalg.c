@@ -11,18 +11,20 @@ int s2s_gemm_resolve(s2s_gemm_kind g) {
     switch (g) {
     case S2S_GEMM_DEFAULT: return s2s_kernel_available() ? S2S_GEMM_OWN : S2S_GEMM_BLAS;
     case S2S_GEMM_OWN: return s2s_kernel_available() ? S2S_GEMM_OWN : -1;
+    case S2S_GEMM_BF16: return s2s_kernel_available() && s2s_kernel_bf16_available() ? S2S_GEMM_BF16 : -1;
     case S2S_GEMM_BLAS: case S2S_GEMM_REF: return g;
     }
     return -1;
 }
 
-static const char *const kind_names[] = {"default", "own", "blas", "reference"};
+static const char *const kind_names[] = {"default", "own", "blas", "reference", "bf16"};
 const char *s2s_gemm_name(s2s_gemm_kind g) {
-    return g >= S2S_GEMM_DEFAULT && g <= S2S_GEMM_REF ? kind_names[g] : NULL;
+    return g >= S2S_GEMM_DEFAULT && g <= S2S_GEMM_BF16 ? kind_names[g] : NULL;
 }
 int s2s_gemm_parse(const char *s, s2s_gemm_kind *out) {
-    for (int i = S2S_GEMM_OWN; i <= S2S_GEMM_BLAS; i++)
-        if (s && !strcmp(s, kind_names[i])) { *out = (s2s_gemm_kind)i; return 0; }
+    static const s2s_gemm_kind chosen[] = {S2S_GEMM_OWN, S2S_GEMM_BLAS, S2S_GEMM_BF16};
+    for (int i = 0; i < 3; i++)
+        if (s && !strcmp(s, kind_names[chosen[i]])) { *out = chosen[i]; return 0; }
     return -1;
 }
 
@@ -77,6 +79,7 @@ void s2s_gemm(s2s_gemm_kind g, int transA, int transB, int M, int N, int K, floa
     }
     if (g == S2S_GEMM_REF) { gemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
     if (g == S2S_GEMM_DEFAULT) g = (s2s_gemm_kind)s2s_gemm_resolve(g);
+    if (g == S2S_GEMM_BF16) g = S2S_GEMM_OWN;  /* bfloat16 is for packed weights only (s2s_kernel.h) */
     if (g == S2S_GEMM_OWN && (transB == 0 || M > 4) &&
         s2s_kernel_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
         return;

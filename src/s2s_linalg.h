@@ -14,6 +14,9 @@ typedef enum s2s_gemm_kind {
     S2S_GEMM_OWN = 1,   /* our AVX-512 kernel (s2s_kernel.c); up to 4 rows of x W^T: BLAS's gemv */
     S2S_GEMM_BLAS = 2,  /* OpenBLAS (sgemm; sgemv for up to 4 rows of x W^T) */
     S2S_GEMM_REF = 3,   /* the reference loop (tests) */
+    S2S_GEMM_BF16 = 4,  /* as OWN, but the output layer at inference in bfloat16 products with
+                         * float sums, from weights packed once a workspace (s2s_kernel.h): for
+                         * translation only (not the float numbers) */
 } s2s_gemm_kind;
 
 /* transA/transB: 0 = as stored, 1 = transposed. A is M x K after op, B is K x N after op;
@@ -22,11 +25,12 @@ void s2s_gemm(s2s_gemm_kind g, int transA, int transB, int M, int N, int K, floa
               const float *B, int ldb, float beta, float *C, int ldc);
 
 /* The kind a choice means in this build: DEFAULT becomes OWN or BLAS; OWN where the build has no
- * AVX-512 kernel is -1 (refuse it); anything else is itself. */
+ * AVX-512 kernel, BF16 where it has no AVX512-BF16, are -1 (refuse them); anything else is itself. */
 int s2s_gemm_resolve(s2s_gemm_kind g);
-/* "own", "blas", "reference" for a resolved kind ("default" for DEFAULT); NULL for others. */
+/* "own", "blas", "reference", "bf16" for a resolved kind ("default" for DEFAULT); NULL for others. */
 const char *s2s_gemm_name(s2s_gemm_kind g);
-/* "own" or "blas" (the program's S2S_GEMM values, the API's gemm options): 0 and *out, or -1. */
+/* "own", "blas" or "bf16" (the program's S2S_GEMM values, the API's gemm options): 0 and *out,
+ * or -1. */
 int s2s_gemm_parse(const char *s, s2s_gemm_kind *out);
 
 /* Threads for BLAS alone, a process-wide setting of the BLAS library (its own pool): 1, as our

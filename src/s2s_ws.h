@@ -154,6 +154,11 @@ struct s2s_ws {
     int dec_full;                       /* inference: 1 dec_tab holds the whole target vocabulary,
                                          * -1 not used, 0 not decided since s2s_encode */
     void *dec_priv;                     /* the decoder family's own buffers (its carve) */
+    /* S2S_GEMM_BF16 at inference: the output layer's weight in bfloat16 (s2s_bf16_pack), packed
+     * at the first step (the model's weights must not change while the workspace translates),
+     * and the rows of a step as pairs; NULL otherwise */
+    uint32_t *out_pk, *pk_scratch;
+    int out_pk_ready;
 };
 
 /* Token tables (s2s_tokproj.c). */

@@ -570,7 +570,7 @@ static int test_training_errors(void) {
     c[17].o.max_len = 12; c[17].want = "num_steps of at least max_len + 1";  /* num_steps 10 */
     c[18].o.batch_tokens = 5; c[18].want = "batch_tokens 5";
     c[19].o.lr_schedule = "inverse-sqrt"; c[19].want = "warmup 0";
-    c[20].o.gemm = "fast"; c[20].want = "gemm 'fast' is not own or blas";
+    c[20].o.gemm = "fast"; c[20].want = "gemm 'fast' is not own, blas or bf16";
     c[21].o.lr_schedule = "linear"; c[21].want = "lr_schedule 'linear' is not constant or inverse-sqrt";
     for (int i = 0; i < N; i++) {
         CHECK_MSG(s2s_training_open(&c[i].o, &t, &err) == c[i].status && t == NULL, "case %d", i);

@@ -8,6 +8,7 @@
 #include "s2s_rng.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static float uni(s2s_rng *r) { return (float)(s2s_rng_uniform(r) * 2.0 - 1.0); }
 
@@ -95,6 +96,60 @@ static int test_own_kernel_rows_independent(void) {
     return 0;
 }
 
+/* The bfloat16 products from a packed weight (S2S_GEMM_BF16's output layer) against the
+ * reference in double: each element within 2^-7 of the sum of |x_k w_k| (both operands rounded
+ * to 8 bits of mantissa) plus the bias exactly; every tile height and tail width, odd K, padded
+ * leading dimensions (the padding untouched); and a row's result the same bits alone or among
+ * 70 rows. */
+static int test_bf16_packed(void) {
+    if (!s2s_kernel_bf16_available()) SKIP("this build has no AVX512-BF16 kernel");
+    static const int Ms[] = {1, 2, 7, 8, 9, 17, 70}, Ns[] = {1, 15, 16, 17, 31, 32, 33, 100}, Ks[] = {1, 2, 3, 31, 32, 33, 256, 301};
+    s2s_rng r;
+    s2s_rng_seed(&r, 11);
+    int fails = 0, cases = 0;
+    for (int mi = 0; mi < 7; mi++)
+        for (int ni = 0; ni < 8; ni++)
+            for (int ki = 0; ki < 8; ki++) {
+                const int M = Ms[mi], N = Ns[ni], K = Ks[ki], ldx = K + 3, ldw = K + 1, ldc = N + 2, with_bias = (mi + ni) & 1;
+                float *x = malloc(sizeof(float) * M * ldx), *W = malloc(sizeof(float) * N * ldw), *b = malloc(sizeof(float) * N);
+                float *C = malloc(sizeof(float) * M * ldc);
+                uint32_t *pk = malloc(sizeof(uint32_t) * s2s_bf16_packed_words(N, K));
+                uint32_t *sc = malloc(sizeof(uint32_t) * ((M + 7) / 8 * 8) * ((K + 1) / 2));
+                for (int i = 0; i < M * ldx; i++) x[i] = uni(&r);
+                for (int i = 0; i < N * ldw; i++) W[i] = uni(&r);
+                for (int j = 0; j < N; j++) b[j] = uni(&r);
+                for (int i = 0; i < M * ldc; i++) C[i] = NAN;
+                s2s_bf16_pack(W, ldw, N, K, pk);
+                s2s_bf16_gemm_packed(M, N, K, x, ldx, pk, with_bias ? b : NULL, C, ldc, sc);
+                int bad = 0;
+                for (int i = 0; i < M && !bad; i++)
+                    for (int j = 0; j < ldc && !bad; j++) {
+                        const float c = C[(long)i * ldc + j];
+                        if (j >= N) { bad = !isnan(c); continue; }
+                        double ref = with_bias ? b[j] : 0.0, mag = 0.0;
+                        for (int k = 0; k < K; k++) {
+                            ref += (double)x[i * ldx + k] * W[j * ldw + k];
+                            mag += fabs((double)x[i * ldx + k] * W[j * ldw + k]);
+                        }
+                        bad = !(fabs(c - ref) <= mag / 128.0 + 1e-6 * (1 + fabs(ref)));
+                        if (bad) fprintf(stderr, "  %dx%dx%d: (%d,%d) = %.9g, reference %.9g (sum of |x w| %.3g)\n", M, N, K, i, j, c, ref, mag);
+                    }
+                if (!bad && M == 70) {  /* the rows one at a time: the same bits */
+                    float *c1 = malloc(sizeof(float) * N);
+                    for (int i = 0; i < M && !bad; i++) {
+                        s2s_bf16_gemm_packed(1, N, K, x + i * ldx, ldx, pk, with_bias ? b : NULL, c1, N, sc);
+                        bad = memcmp(c1, C + (long)i * ldc, sizeof(float) * N) != 0;
+                        if (bad) fprintf(stderr, "  %dx%dx%d: row %d alone differs\n", M, N, K, i);
+                    }
+                    free(c1);
+                }
+                fails += bad, cases++;
+                free(x), free(W), free(b), free(C), free(pk), free(sc);
+            }
+    CHECK_MSG(fails == 0, "%d of %d products out of bfloat16's bound", fails, cases);
+    return 0;
+}
+
 /* lanes_max / lanes_argmax (the greedy choice) against plain loops: every length up to 70
  * (vector blocks and tails), the maximum repeated (the first one wins), NaNs ignored. */
 static int test_lanes_argmax(void) {
@@ -121,5 +176,6 @@ int main(void) {
     RUN(test_own_kernel_matches_reference);
     RUN(test_blas_matches_reference);
     RUN(test_own_kernel_rows_independent);
+    RUN(test_bf16_packed);
     TEST_END();
 }
