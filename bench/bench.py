@@ -203,14 +203,21 @@ def recipe_bench(a, say):
         wrd.append(timed_train(word, train, secs, f'{TMP}/word.safetensors'))
     r, w = max(rec, key=lambda x: x['tps']), max(wrd, key=lambda x: x['tps'])
     model = a.recipe_model or spm_model
-    tr, tr2 = [], []  # beam 5 as eval's defaults bound the length (the model's --steps), and at 2x the source
+    # beam 5 as eval's defaults bound the length (the model's --steps), at 2x the source, and both with the
+    # output layer in bfloat16 (S2S_GEMM=bf16, where the CPU has AVX512-BF16)
+    bf16 = subprocess.run([S2S, 'version'], env=dict(ENV, S2S_GEMM='bf16'), capture_output=True).returncode == 0
+    variants = [([], []), ([], ['--max-len-ratio', '2'])]
+    if bf16:
+        variants += [(['env', 'S2S_GEMM=bf16'], []), (['env', 'S2S_GEMM=bf16'], ['--max-len-ratio', '2'])]
+    runs = [[] for _ in variants]
     for _ in range(1 if a.quick else 3):
-        for extra, into in (([], tr), (['--max-len-ratio', '2'], tr2)):
-            o, rss, _ = run([S2S, 'eval', '--model', model, '--data', valid, '--count', '2000', '--beam', '5',
-                             '--threads', '2', '--batch', '64'] + extra)
+        for (pre, extra), into in zip(variants, runs):
+            o, rss, _ = run(pre + [S2S, 'eval', '--model', model, '--data', valid, '--count', '2000', '--beam', '5',
+                                   '--threads', '2', '--batch', '64'] + extra)
             into.append(dict(sps=float(re.search(r'([\d.]+) sentences/sec', o).group(1)),
                              bleu=float(re.search(r'corpus BLEU[^\d]*([\d.]+)', o).group(1)), rss=rss))
-    t, t2 = max(tr, key=lambda x: x['sps']), max(tr2, key=lambda x: x['sps'])
+    best = [max(r, key=lambda x: x['sps']) for r in runs]
+    t, t2 = best[0], best[1]
     say('')
     say(f'The recipe (bench/RECIPE.md) against d2l\'s word-level pipeline, hidden {a.recipe_hidden}, 2 threads, the whole '
         f'training split of fra-eng ({secs} s of training each; best of {len(rec)} alternating runs):')
@@ -225,8 +232,11 @@ def recipe_bench(a, say):
     say('')
     which = a.recipe_model or f'the {secs + 60} s bench model (undertrained: compare speeds only)'
     say(f'Beam 5 (alpha 1), batches of 64, 2 threads, the 2,000 held-out sentences, model {which}: '
-        f'{t["sps"]:,.0f} sentences/s (best of {len(tr)}), corpus BLEU {t["bleu"]:.2f}, peak RSS {t["rss"]:.0f} MiB; '
+        f'{t["sps"]:,.0f} sentences/s (best of {len(runs[0])}), corpus BLEU {t["bleu"]:.2f}, peak RSS {t["rss"]:.0f} MiB; '
         f'with --max-len-ratio 2 (at most twice the source\'s pieces): {t2["sps"]:,.0f} sentences/s, BLEU {t2["bleu"]:.2f}.')
+    if bf16:
+        say(f'With S2S_GEMM=bf16 (the output layer in bfloat16): {best[2]["sps"]:,.0f} sentences/s, BLEU '
+            f'{best[2]["bleu"]:.2f}; with --max-len-ratio 2 too: {best[3]["sps"]:,.0f} sentences/s, BLEU {best[3]["bleu"]:.2f}.')
 
 
 def measured_ghz(threads):
