@@ -311,7 +311,17 @@ static void saved_note(char *buf, size_t cap, const char *latest, const char *st
     s2s_st_free(f);
 }
 
-static void load_run_value(const s2s_st_file *f, const char *state, int i, valid_run *vr);
+/* Run value i >= N_RUN (the step's and the schedule's), when the state has it. */
+static void load_run_value(const s2s_st_file *f, const char *state, int i, valid_run *vr) {
+    const char *s = s2s_st_meta(f, run_keys[i]);
+    if (!s) return;
+    char *end;
+    double y = strtod(s, &end), hi = i == 5 ? 1.0 : 1e15;
+    if (end == s || *end || !isfinite(y) || y < 0 || y > hi || (i != 5 && y != floor(y)))
+        die("--resume: %s: \"%s\" = \"%.40s\" is out of range", state, run_keys[i], s);
+    if (i == 4) vr->best_step = (long)y; else if (i == 5) vr->lr_scale = y; else vr->lr_bad = (int)y;
+}
+
 /* Reads the validation progress back from a state file written by save_all; `epoch` is the
  * state's (the best epoch and the checks since cannot be later). */
 static void load_valid_run(const s2s_st_file *f, const char *state, int epoch, valid_run *vr) {
@@ -329,17 +339,6 @@ static void load_valid_run(const s2s_st_file *f, const char *state, int epoch, v
     }
     vr->best_bleu = x[0]; vr->best_loss = x[1]; vr->best_epoch = (int)x[2]; vr->bad_checks = (int)x[3];
     for (int i = N_RUN; i < N_RUN_ALL; i++) load_run_value(f, state, i, vr);
-}
-
-/* Run value i >= N_RUN (the step's and the schedule's), when the state has it. */
-static void load_run_value(const s2s_st_file *f, const char *state, int i, valid_run *vr) {
-    const char *s = s2s_st_meta(f, run_keys[i]);
-    if (!s) return;
-    char *end;
-    double y = strtod(s, &end), hi = i == 5 ? 1.0 : 1e15;
-    if (end == s || *end || !isfinite(y) || y < 0 || y > hi || (i != 5 && y != floor(y)))
-        die("--resume: %s: \"%s\" = \"%.40s\" is out of range", state, run_keys[i], s);
-    if (i == 4) vr->best_step = (long)y; else if (i == 5) vr->lr_scale = y; else vr->lr_bad = (int)y;
 }
 
 /* Puts the curves of the epochs before a --resume (kept in the state file) in front of cv's,

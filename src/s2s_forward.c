@@ -133,7 +133,8 @@ int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *
     ws_dims(w, &m->cfg, max_B, T, w->opt.max_tokens, w->opt.inference);
     s2s_carve c = {NULL, 0};
     ws_layout(w, &m->cfg, &c);
-    w->gemm = w->enc_tab.gemm = w->dec_tab.gemm = (s2s_gemm_kind)g;
+    /* bf16 is the output layer's packed copy (ws_layout); every product goes through our kernel */
+    w->gemm = w->enc_tab.gemm = w->dec_tab.gemm = g == S2S_GEMM_BF16 ? S2S_GEMM_OWN : (s2s_gemm_kind)g;
     w->bytes = c.used;
     /* a large block from the kernel directly: its pages are zero until first touched, so a pass
      * that uses part of the capacity (short batches, inference) neither clears nor holds the rest */

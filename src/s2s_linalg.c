@@ -79,7 +79,6 @@ void s2s_gemm(s2s_gemm_kind g, int transA, int transB, int M, int N, int K, floa
     }
     if (g == S2S_GEMM_REF) { gemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
     if (g == S2S_GEMM_DEFAULT) g = (s2s_gemm_kind)s2s_gemm_resolve(g);
-    if (g == S2S_GEMM_BF16) g = S2S_GEMM_OWN;  /* bfloat16 is for packed weights only (s2s_kernel.h) */
     if (g == S2S_GEMM_OWN && (transB == 0 || M > 4) &&
         s2s_kernel_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
         return;

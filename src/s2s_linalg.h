@@ -14,9 +14,9 @@ typedef enum s2s_gemm_kind {
     S2S_GEMM_OWN = 1,   /* our AVX-512 kernel (s2s_kernel.c); up to 4 rows of x W^T: BLAS's gemv */
     S2S_GEMM_BLAS = 2,  /* OpenBLAS (sgemm; sgemv for up to 4 rows of x W^T) */
     S2S_GEMM_REF = 3,   /* the reference loop (tests) */
-    S2S_GEMM_BF16 = 4,  /* as OWN, but the output layer at inference in bfloat16 products with
-                         * float sums, from weights packed once a workspace (s2s_kernel.h): for
-                         * translation only (not the float numbers) */
+    S2S_GEMM_BF16 = 4,  /* a workspace's choice, not s2s_gemm's: its products as OWN, the output
+                         * layer at inference in bfloat16 products with float sums from a weight
+                         * it packs once (s2s_kernel.h): for translation only (not float's numbers) */
 } s2s_gemm_kind;
 
 /* transA/transB: 0 = as stored, 1 = transposed. A is M x K after op, B is K x N after op;

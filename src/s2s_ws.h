@@ -102,7 +102,8 @@ struct s2s_ws {
     const s2s_cell_ops *cell;
     const struct s2s_decoder_ops *dec_ops;
     s2s_ws_opts opt;
-    s2s_gemm_kind gemm;                 /* opt.gemm resolved (s2s_gemm_resolve): every product's */
+    s2s_gemm_kind gemm;                 /* opt.gemm resolved (s2s_gemm_resolve; bf16 as own, its
+                                         * output layer through out_pk): every product's */
     size_t bytes;
     float *block;
     int mapped;                         /* block is an anonymous mapping (munmap), not the heap's */
