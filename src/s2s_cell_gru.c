@@ -100,7 +100,8 @@ void s2s_gru_cell_backward(s2s_gemm_kind g, int B, int H, const float *dh, const
 
 /* ---- the cell interface ------------------------------------------------------------------ */
 
-/* gh = h_prev W_hh^T + b_hh (just b_hh after a zero state), then the gates. */
+/* gh = h_prev W_hh^T + b_hh (just b_hh after a zero state; through the bfloat16 copy when the
+ * workspace has them), then the gates. */
 static void gru_step(const s2s_cell_fwd *a, int ref) {
     const int B = a->B, H = a->H;
     float *r = a->cache, *z = r + a->plane, *n = z + a->plane, *ghn = n + a->plane;
@@ -109,6 +110,10 @@ static void gru_step(const s2s_cell_fwd *a, int ref) {
             s2s_rows_broadcast(a->gh, a->b_hh, B, (size_t)3 * H);
         else s2s_linear_forward(a->gemm, B, 3 * H, H, a->h_prev, H, a->W_hh, H, a->b_hh, 0.0f, a->gh, 3 * H);
         s2s_gru_gates_ref(B, H, a->gi, a->gh, a->h_prev, a->h, r, z, n, ghn);
+        return;
+    }
+    if (!a->zero_prev && s2s_pk_linear(a->pk, a->W_hh, H, 3 * H, H, B, a->h_prev, H, a->b_hh, 0.0f, a->gh, 3 * H)) {
+        s2s_gru_gates(B, H, a->gi, a->gh, a->h_prev, a->h, r, z, n, ghn);
         return;
     }
     s2s_gru_cell_forward(a->gemm, B, H, a->gi, a->h_prev, a->zero_prev ? NULL : a->W_hh, a->b_hh,

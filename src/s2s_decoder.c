@@ -8,6 +8,7 @@
 
 void s2s_step_linear(const s2s_ws *ws, int M, int N, int K, const float *x, const float *W, int ldw,
                      const float *WT, const float *b, float beta, float *y) {
+    if (s2s_pk_linear(ws->pk, W, ldw, N, K, M, x, K, b, beta, y, N)) return;
     if (ws->wt_on) s2s_linear_forward_t(ws->gemm, M, N, K, x, K, WT, N, b, beta, y, N);
     else s2s_linear_forward(ws->gemm, M, N, K, x, K, W, ldw, b, beta, y, N);
 }
@@ -44,7 +45,8 @@ void s2s_dec_layers(const s2s_model *m, s2s_ws *ws, const s2s_dec_step *s) {
             s2s_step_linear(ws, B, G * H, H, x, w->w_ih, H, ws->wt->dec_ih[l], w->b_ih, 0.0f, gi);
         }
         const s2s_cell_fwd a = {B, H, gi, s->prev[l][0], s->prev[l][1], w->w_hh, ws->wt_on ? ws->wt->dec_hh[l] : NULL,
-                                w->b_hh, 0, ws->gh, s->next[l][0], s->next[l][1], r->cache + o, plane, ws->gemm};
+                                w->b_hh, 0, ws->gh, s->next[l][0], s->next[l][1], r->cache + o, plane, ws->gemm,
+                                ws->pk};
         ws->cell->forward(&a);
     }
 }

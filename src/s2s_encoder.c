@@ -92,7 +92,8 @@ static void run_direction(const s2s_model *m, s2s_ws *ws, int l, int d, int B) {
         const size_t o = s * BHd;
         float *c_prev = r->cs ? r->cs + o : NULL, *c = r->cs ? r->cs + o + BHd : NULL;
         const s2s_cell_fwd a = {B, Hd, r->gi + G * o, r->hs + o, c_prev, w->w_hh, ws->wt_on ? ws->wt->enc_hh[l][d] : NULL,
-                                w->b_hh, s == s0, ws->gh, r->hs + o + BHd, c, r->cache + o, plane, ws->gemm};
+                                w->b_hh, s == s0, ws->gh, r->hs + o + BHd, c, r->cache + o, plane, ws->gemm,
+                                ws->pk};
         ws->cell->forward(&a);
         if (ws->dirs == 2) {  /* rows at padding keep their state */
             const int p = d ? T - 1 - s : s;
@@ -130,9 +131,9 @@ static void join_directions(s2s_ws *ws, int l, int B) {
 }
 
 /* Whether the pass (encoder and decoder) reads transposed copies, and its own set made for it
- * when none is lent (s2s_wt). */
+ * when none is lent (s2s_wt). Not with bfloat16 copies (ws->pk): its step products read those. */
 static void transpose_weights(const s2s_model *m, s2s_ws *ws, int B) {
-    ws->wt_on = B >= S2S_WT_MIN_ROWS;
+    ws->wt_on = B >= S2S_WT_MIN_ROWS && !ws->pk;
     if (ws->wt_on && ws->wt == &ws->own_wt) s2s_wt_make(m, &ws->own_wt, 0, 1);
 }
 

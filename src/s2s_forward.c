@@ -89,10 +89,7 @@ static void ws_layout(s2s_ws *w, const s2s_config *cfg, s2s_carve *c) {
     }
     w->seen = (int32_t *)s2s_take(c, Vs > V ? Vs : V);
     w->dec_priv = w->dec_ops->carve(w, c);
-    if (w->opt.inference && s2s_gemm_resolve(w->opt.gemm) == S2S_GEMM_BF16) {
-        w->out_pk = s2s_take_bytes(c, sizeof(uint32_t) * s2s_bf16_packed_words((int)V, w->H));
-        w->pk_scratch = s2s_take_bytes(c, sizeof(uint32_t) * (((size_t)w->max_B + 7) / 8 * 8) * (size_t)((w->H + 1) / 2));
-    }
+    if (w->opt.inference && s2s_gemm_resolve(w->opt.gemm) == S2S_GEMM_BF16) w->pk = s2s_pk_carve(cfg, (int)V, w->max_B, c);
 }
 
 size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T) { return s2s_ws_estimate_opts(c, max_B, T, NULL); }
@@ -133,7 +130,7 @@ int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *
     ws_dims(w, &m->cfg, max_B, T, w->opt.max_tokens, w->opt.inference);
     s2s_carve c = {NULL, 0};
     ws_layout(w, &m->cfg, &c);
-    /* bf16 is the output layer's packed copy (ws_layout); every product goes through our kernel */
+    /* bf16 is the steps' packed copies (ws_layout: ws->pk); every other product goes through our kernel */
     w->gemm = w->enc_tab.gemm = w->dec_tab.gemm = g == S2S_GEMM_BF16 ? S2S_GEMM_OWN : (s2s_gemm_kind)g;
     w->bytes = c.used;
     /* a large block from the kernel directly: its pages are zero until first touched, so a pass

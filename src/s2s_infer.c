@@ -27,19 +27,12 @@ void s2s_decoder_reorder(const s2s_model *m, s2s_ws *ws, int B, const int *from)
     ws->dec_ops->reorder(m, ws, B, from);
 }
 
-/* The output layer, y = out W^T + b for B rows: in float, or (S2S_GEMM_BF16 at inference) in
- * bfloat16 products from the workspace's copy of W, packed at the first step. */
+/* The output layer, y = out W^T + b for B rows: in float, or (S2S_GEMM_BF16) through the
+ * workspace's bfloat16 copy of W. */
 static void output_layer(const s2s_model *m, s2s_ws *ws, int B, const float *out, float *logits) {
     const int H = ws->H, V = ws->Vt;
-    if (!ws->out_pk) {
+    if (!s2s_pk_linear(ws->pk, m->p.dense_w, H, V, H, B, out, H, m->p.dense_b, 0.0f, logits, V))
         s2s_linear_forward(ws->gemm, B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, logits, V);
-        return;
-    }
-    if (!ws->out_pk_ready) {
-        s2s_bf16_pack(m->p.dense_w, H, V, H, ws->out_pk);
-        ws->out_pk_ready = 1;
-    }
-    s2s_bf16_gemm_packed(B, V, H, out, H, ws->out_pk, m->p.dense_b, logits, V, ws->pk_scratch);
 }
 
 /* One decoder step for B rows: the raw output scores [B,Vt] (greedy needs no more: the argmax
@@ -64,7 +57,8 @@ static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int3
         s2s_rows_take(gi0, ws->dec_tab.P, N, tokens, B);
     } else {
         s2s_rows_take(ws->dec_x, m->p.dec_emb, E, tokens, B);
-        s2s_linear_forward(ws->gemm, B, N, E, ws->dec_x, E, W, in0, m->p.dec[0].b_ih, 0.0f, gi0, N);
+        if (!s2s_pk_linear(ws->pk, W, in0, N, E, B, ws->dec_x, E, m->p.dec[0].b_ih, 0.0f, gi0, N))
+            s2s_linear_forward(ws->gemm, B, N, E, ws->dec_x, E, W, in0, m->p.dec[0].b_ih, 0.0f, gi0, N);
     }
     s2s_dec_step s;
     memset(&s, 0, sizeof s);

@@ -47,15 +47,18 @@ void s2s_bf16_pack(const float *W, int ldw, int N, int K, uint32_t *pk) {
     }
 }
 
-/* c[0..15 where m] = v + bias (C is only written: reading it back, as a bias copied in first
- * would need, cost as much as the products at the output layer's size). */
-static inline __attribute__((always_inline)) void put(float *c, __mmask16 m, __m512 v, __m512 bias) {
-    if (m) _mm512_mask_storeu_ps(c, m, _mm512_add_ps(v, bias));
+/* c[0..15 where m] = v + bias, + c when acc (C is read only then: reading it back, as a bias
+ * copied in first would need, cost as much as the products at the output layer's size). */
+static inline __attribute__((always_inline)) void put(float *c, __mmask16 m, __m512 v, __m512 bias, int acc) {
+    if (!m) return;
+    v = _mm512_add_ps(v, bias);
+    if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c));
+    _mm512_mask_storeu_ps(c, m, v);
 }
 
 /* The 8 rows of a (pairs, Kp apart) by one panel; the first R (1..8) go to C. */
 static void tile(const uint32_t *a, int Kp, const uint32_t *b, float *c, int ldc, int R, __mmask16 m0, __mmask16 m1,
-                 __m512 bias0, __m512 bias1) {
+                 __m512 bias0, __m512 bias1, int acc) {
     __m512 c0[MR], c1[MR];
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int p = 0; p < Kp; p++, b += NR) {
@@ -67,13 +70,13 @@ static void tile(const uint32_t *a, int Kp, const uint32_t *b, float *c, int ldc
         }
     }
     for (int r = 0; r < R; r++) {
-        put(c + (long)r * ldc, m0, c0[r], bias0);
-        put(c + (long)r * ldc + 16, m1, c1[r], bias1);
+        put(c + (long)r * ldc, m0, c0[r], bias0, acc);
+        put(c + (long)r * ldc + 16, m1, c1[r], bias1, acc);
     }
 }
 
 void s2s_bf16_gemm_packed(int M, int N, int K, const float *x, int ldx, const uint32_t *pk, const float *bias,
-                          float *C, int ldc, uint32_t *scratch) {
+                          float beta, float *C, int ldc, uint32_t *scratch) {
     const int Kp = (K + 1) / 2, Mr = (M + MR - 1) / MR * MR;
     for (int i = 0; i < M; i++) row_pairs(x + (long)i * ldx, K, scratch + (size_t)i * Kp);
     memset(scratch + (size_t)M * Kp, 0, sizeof(uint32_t) * (size_t)(Mr - M) * Kp);  /* the last tile's spare rows */
@@ -86,7 +89,7 @@ void s2s_bf16_gemm_packed(int M, int N, int K, const float *x, int ldx, const ui
         const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + j0 + 16) : _mm512_setzero_ps();
         for (int i0 = 0; i0 < M; i0 += MR)
             tile(scratch + (size_t)i0 * Kp, Kp, b, C + (long)i0 * ldc + j0, ldc, M - i0 < MR ? M - i0 : MR, m0, m1, bias0,
-                 bias1);
+                 bias1, beta != 0.0f);
     }
 }
 
@@ -99,8 +102,8 @@ void s2s_bf16_pack(const float *W, int ldw, int N, int K, uint32_t *pk) {
 }
 
 void s2s_bf16_gemm_packed(int M, int N, int K, const float *x, int ldx, const uint32_t *pk, const float *bias,
-                          float *C, int ldc, uint32_t *scratch) {
-    (void)M, (void)N, (void)K, (void)x, (void)ldx, (void)pk, (void)bias, (void)C, (void)ldc, (void)scratch;
+                          float beta, float *C, int ldc, uint32_t *scratch) {
+    (void)M, (void)N, (void)K, (void)x, (void)ldx, (void)pk, (void)bias, (void)beta, (void)C, (void)ldc, (void)scratch;
 }
 
 int s2s_kernel_bf16_available(void) { return 0; }

@@ -14,9 +14,10 @@ typedef enum s2s_gemm_kind {
     S2S_GEMM_OWN = 1,   /* our AVX-512 kernel (s2s_kernel.c); up to 4 rows of x W^T: BLAS's gemv */
     S2S_GEMM_BLAS = 2,  /* OpenBLAS (sgemm; sgemv for up to 4 rows of x W^T) */
     S2S_GEMM_REF = 3,   /* the reference loop (tests) */
-    S2S_GEMM_BF16 = 4,  /* a workspace's choice, not s2s_gemm's: its products as OWN, the output
-                         * layer at inference in bfloat16 products with float sums from a weight
-                         * it packs once (s2s_kernel.h): for translation only (not float's numbers) */
+    S2S_GEMM_BF16 = 4,  /* a workspace's choice, not s2s_gemm's: at inference, the products of
+                         * its steps in bfloat16 with float sums from weights it packs once
+                         * (s2s_pk, s2s_kernel.h), the rest as OWN: for translation only (not
+                         * float's numbers) */
 } s2s_gemm_kind;
 
 /* transA/transB: 0 = as stored, 1 = transposed. A is M x K after op, B is K x N after op;
@@ -32,6 +33,14 @@ const char *s2s_gemm_name(s2s_gemm_kind g);
 /* "own", "blas" or "bf16" (the program's S2S_GEMM values, the API's gemm options): 0 and *out,
  * or -1. */
 int s2s_gemm_parse(const char *s, s2s_gemm_kind *out);
+
+/* y [M,N] = x W^T + b (+ y when beta is 1; b may be NULL) through pk's bfloat16 copy of W
+ * [N,K] (leading dimension ldw), packed at its first call: 1. 0, with nothing done, when pk is
+ * NULL or the copy cannot be made (then compute it in float). The set, struct s2s_pk, is a
+ * workspace's (s2s_ws.h). */
+struct s2s_pk;
+int s2s_pk_linear(struct s2s_pk *pk, const float *W, int ldw, int N, int K, int M, const float *x, int ldx,
+                  const float *b, float beta, float *y, int ldy);
 
 /* Threads for BLAS alone, a process-wide setting of the BLAS library (its own pool): 1, as our
  * threads run their own products and a BLAS pool would only compete with them (and, under an

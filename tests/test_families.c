@@ -12,6 +12,7 @@
 #include "s2s_checkpoint.h"
 #include "s2s_cell.h"
 #include "s2s_decoder.h"
+#include "s2s_kernel.h"
 #include "s2s_linalg.h"
 #include "s2s_model.h"
 #include "s2s_nn.h"
@@ -204,7 +205,7 @@ static int layer_fixture(const char *name, s2s_cell_kind kind) {
         for (int t = 0; t < T; t++) {
             const size_t o = t * BH;
             const s2s_cell_fwd a = {B, H, gi[l] + G * o, hs[l][0] + o, hs[l][1] + o, W_hh[l], NULL, b_hh[l], 0, gh,
-                                    hs[l][0] + o + BH, hs[l][1] + o + BH, cache[l] + o, plane, g_opts.gemm};
+                                    hs[l][0] + o + BH, hs[l][1] + o + BH, cache[l] + o, plane, g_opts.gemm, NULL};
             cell->forward(&a);
         }
     }
@@ -394,7 +395,7 @@ static int test_cells_match_reference(void) {
             for (int zero = 0; zero < 2; zero++) {
                 for (int ref = 0; ref < 2; ref++) {
                     float *gh = out[ref], *h = gh + G * BH, *c = h + BH, *cache = c + BH;
-                    const s2s_cell_fwd a = {B, H, gi, hp, cp, W, NULL, b, zero, gh, h, c, cache, BH, g_opts.gemm};
+                    const s2s_cell_fwd a = {B, H, gi, hp, cp, W, NULL, b, zero, gh, h, c, cache, BH, g_opts.gemm, NULL};
                     (ref ? cell->forward_ref : cell->forward)(&a);
                 }
                 long bad = 0;
@@ -575,7 +576,7 @@ static int test_family_tables(void) {
  * pass's log-probabilities and attention weights, every row, every step; rows reordered by
  * s2s_decoder_reorder carry their whole state (including a family's own, as Luong's fed-back
  * h~). */
-static int test_family_steps(void) {
+static int family_steps(int bf16) {
     int ran = 0;
     toy d;
     make_toy(&d);
@@ -586,7 +587,8 @@ static int test_family_steps(void) {
         s2s_model *m; s2s_ws *ws, *inf;
         s2s_err err;
         if (!make_model(families[i], 6, 2, 0.0f, TB, 13, &m, &ws)) return 0;
-        if (s2s_ws_create(m, TB, TT, &inf, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+        const s2s_ws_opts o = {.token_tables = 1, .inference = 1, .gemm = S2S_GEMM_BF16};
+        if (s2s_ws_create_opts(m, TB, TT, bf16 ? &o : NULL, &inf, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
         s2s_forward(m, ws, &bt, 0, 1, NULL, NULL);
         const float *lg = s2s_ws_logits(ws), *A = s2s_ws_attention(ws);
         /* rows in reverse order after the first step: row i decodes sentence TB-1-i */
@@ -608,15 +610,29 @@ static int test_family_steps(void) {
                 for (int v = 1; v < 11; v++) mx = x[v] > mx ? x[v] : mx;
                 for (int v = 0; v < 11; v++) sum += exp((double)x[v] - mx);
                 for (int v = 0; v < 11; v++) ref[v] = (float)(x[v] - mx - log(sum));
-                CHECK_ARRAY(lp + b * 11, ref, 11, 1e-4, 1e-5, "log-probabilities");
-                if (A) CHECK_ARRAY(at + b * TT, A + ((size_t)t * TB + s) * TT, TT, 1e-4, 1e-6, "attention");
+                CHECK_ARRAY(lp + b * 11, ref, 11, bf16 ? 0.03 : 1e-4, bf16 ? 0.03 : 1e-5, "log-probabilities");
+                if (A) CHECK_ARRAY(at + b * TT, A + ((size_t)t * TB + s) * TT, TT, bf16 ? 0.03 : 1e-4, bf16 ? 1e-3 : 1e-6,
+                                   "attention");
             }
+        }
+        if (bf16) {  /* every product of a step went through a bfloat16 copy */
+            CHECK_MSG(inf->pk && inf->pk->n >= 4 && inf->pk->misses == 0, "family %d: %d copies, %d left to float",
+                      i, inf->pk ? inf->pk->n : -1, inf->pk ? inf->pk->misses : -1);
         }
         s2s_ws_free(ws); s2s_ws_free(inf); s2s_model_free(m);
         ran++;
     }
     if (!ran) SKIP("no family beside d2l's in this build");
     return 0;
+}
+static int test_family_steps(void) { return family_steps(0); }
+
+/* The same under S2S_GEMM_BF16 (translation's products in bfloat16 from copies the workspace
+ * packs): within bfloat16's rounding of the training pass in float, with every step product
+ * through a copy (its beta-1 sums too: Bahdanau's context columns), none left to float. */
+static int test_family_steps_bf16(void) {
+    if (!s2s_kernel_bf16_available()) SKIP("this build has no AVX512-BF16 kernel");
+    return family_steps(1);
 }
 
 /* Model files: every family saves and loads back exactly (format 2 names it in the metadata);
@@ -760,6 +776,7 @@ int main(void) {
     RUN(test_family_tables);
     g_opts.gemm = S2S_GEMM_DEFAULT;
     RUN(test_family_steps);
+    RUN(test_family_steps_bf16);
     RUN(test_family_files);
     RUN(test_family_names);
     TEST_END();

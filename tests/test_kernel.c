@@ -3,6 +3,7 @@
  * alpha and beta (beta 0 must not read C), and row results that do not depend on batching. */
 #include "harness.h"
 #include "s2s_kernel.h"
+#include "s2s_ws.h"
 #include "s2s_linalg.h"
 #include "s2s_math.h"
 #include "s2s_rng.h"
@@ -96,11 +97,11 @@ static int test_own_kernel_rows_independent(void) {
     return 0;
 }
 
-/* The bfloat16 products from a packed weight (S2S_GEMM_BF16's output layer) against the
+/* The bfloat16 products from a packed weight (S2S_GEMM_BF16's step products) against the
  * reference in double: each element within 2^-7 of the sum of |x_k w_k| (both operands rounded
- * to 8 bits of mantissa) plus the bias exactly; every tile height and tail width, odd K, padded
- * leading dimensions (the padding untouched); and a row's result the same bits alone or among
- * 70 rows. */
+ * to 8 bits of mantissa) plus the bias and (beta 1) C's value exactly; every tile height and
+ * tail width, odd K, padded leading dimensions (the padding untouched); and a row's result the
+ * same bits alone or among 70 rows. */
 static int test_bf16_packed(void) {
     if (!s2s_kernel_bf16_available()) SKIP("this build has no AVX512-BF16 kernel");
     static const int Ms[] = {1, 2, 7, 8, 9, 17, 70}, Ns[] = {1, 15, 16, 17, 31, 32, 33, 100}, Ks[] = {1, 2, 3, 31, 32, 33, 256, 301};
@@ -111,22 +112,23 @@ static int test_bf16_packed(void) {
         for (int ni = 0; ni < 8; ni++)
             for (int ki = 0; ki < 8; ki++) {
                 const int M = Ms[mi], N = Ns[ni], K = Ks[ki], ldx = K + 3, ldw = K + 1, ldc = N + 2, with_bias = (mi + ni) & 1;
+                const float beta = (float)((ni + ki) & 1);
                 float *x = malloc(sizeof(float) * M * ldx), *W = malloc(sizeof(float) * N * ldw), *b = malloc(sizeof(float) * N);
-                float *C = malloc(sizeof(float) * M * ldc);
+                float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
                 uint32_t *pk = malloc(sizeof(uint32_t) * s2s_bf16_packed_words(N, K));
                 uint32_t *sc = malloc(sizeof(uint32_t) * ((M + 7) / 8 * 8) * ((K + 1) / 2));
                 for (int i = 0; i < M * ldx; i++) x[i] = uni(&r);
                 for (int i = 0; i < N * ldw; i++) W[i] = uni(&r);
                 for (int j = 0; j < N; j++) b[j] = uni(&r);
-                for (int i = 0; i < M * ldc; i++) C[i] = NAN;
+                for (int i = 0; i < M * ldc; i++) C[i] = C0[i] = i % ldc < N ? 4 * uni(&r) : NAN;
                 s2s_bf16_pack(W, ldw, N, K, pk);
-                s2s_bf16_gemm_packed(M, N, K, x, ldx, pk, with_bias ? b : NULL, C, ldc, sc);
+                s2s_bf16_gemm_packed(M, N, K, x, ldx, pk, with_bias ? b : NULL, beta, C, ldc, sc);
                 int bad = 0;
                 for (int i = 0; i < M && !bad; i++)
                     for (int j = 0; j < ldc && !bad; j++) {
                         const float c = C[(long)i * ldc + j];
                         if (j >= N) { bad = !isnan(c); continue; }
-                        double ref = with_bias ? b[j] : 0.0, mag = 0.0;
+                        double ref = (with_bias ? b[j] : 0.0) + beta * C0[(long)i * ldc + j], mag = 0.0;
                         for (int k = 0; k < K; k++) {
                             ref += (double)x[i * ldx + k] * W[j * ldw + k];
                             mag += fabs((double)x[i * ldx + k] * W[j * ldw + k]);
@@ -137,14 +139,15 @@ static int test_bf16_packed(void) {
                 if (!bad && M == 70) {  /* the rows one at a time: the same bits */
                     float *c1 = malloc(sizeof(float) * N);
                     for (int i = 0; i < M && !bad; i++) {
-                        s2s_bf16_gemm_packed(1, N, K, x + i * ldx, ldx, pk, with_bias ? b : NULL, c1, N, sc);
+                        memcpy(c1, C0 + (long)i * ldc, sizeof(float) * N);
+                        s2s_bf16_gemm_packed(1, N, K, x + i * ldx, ldx, pk, with_bias ? b : NULL, beta, c1, N, sc);
                         bad = memcmp(c1, C + (long)i * ldc, sizeof(float) * N) != 0;
                         if (bad) fprintf(stderr, "  %dx%dx%d: row %d alone differs\n", M, N, K, i);
                     }
                     free(c1);
                 }
                 fails += bad, cases++;
-                free(x), free(W), free(b), free(C), free(pk), free(sc);
+                free(x), free(W), free(b), free(C), free(C0), free(pk), free(sc);
             }
     CHECK_MSG(fails == 0, "%d of %d products out of bfloat16's bound", fails, cases);
     return 0;
@@ -171,11 +174,50 @@ static int test_lanes_argmax(void) {
     return 0;
 }
 
+/* A workspace's bfloat16 copies (s2s_pk_linear): a weight is packed at its first call and found
+ * again by (W, N, K); calls of more rows than the scratch holds go in chunks with the same bits
+ * as one product; a store without room, or K beyond the scratch's, leaves the call to float
+ * (returns 0, counted). */
+static int test_pk_linear(void) {
+    if (!s2s_kernel_bf16_available()) SKIP("this build has no AVX512-BF16 kernel");
+    enum { M = 21, N = 40, K = 24, LDW = 30 };
+    s2s_rng r;
+    s2s_rng_seed(&r, 5);
+    float W[N * LDW], x[M * K], b[N], y[M * N], want[M * N];
+    for (int i = 0; i < N * LDW; i++) W[i] = uni(&r);
+    for (int i = 0; i < M * K; i++) x[i] = uni(&r);
+    for (int i = 0; i < N; i++) b[i] = uni(&r);
+    const size_t words = s2s_bf16_packed_words(N, K);
+    uint32_t *store = malloc(sizeof(uint32_t) * 2 * words), *sc = malloc(sizeof(uint32_t) * 24 * (K / 2));
+    uint32_t *pk1 = malloc(sizeof(uint32_t) * words);
+    s2s_bf16_pack(W, LDW, N, K, pk1);
+    s2s_bf16_gemm_packed(M, N, K, x, K, pk1, b, 0.0f, want, N, sc);
+    s2s_pk pk;
+    memset(&pk, 0, sizeof pk);
+    pk.store = store, pk.cap = 2 * words - 1, pk.scratch = sc, pk.rows = 8, pk.kmax = K;
+    for (int i = 0; i < M * N; i++) y[i] = NAN;
+    CHECK(s2s_pk_linear(&pk, W, LDW, N, K, M, x, K, b, 0.0f, y, N) == 1);
+    CHECK(memcmp(y, want, sizeof y) == 0);  /* 8 + 8 + 5 rows */
+    CHECK(pk.n == 1 && pk.used == words);
+    CHECK(s2s_pk_linear(&pk, W, LDW, N, K, M, x, K, NULL, 1.0f, y, N) == 1);  /* y += x W^T */
+    CHECK(pk.n == 1);
+    int close = 1;
+    for (int i = 0; i < M * N; i++) close &= fabsf(y[i] - (2 * want[i] - b[i % N])) <= 1e-4f * (1 + fabsf(y[i]));
+    CHECK(close);
+    CHECK(s2s_pk_linear(&pk, W + 1, LDW, N, K, M, x, K, b, 0.0f, y, N) == 0);  /* no room for a second */
+    CHECK(pk.misses == 1 && pk.n == 1);
+    CHECK(s2s_pk_linear(&pk, W, LDW, N, K + 2, 1, x, K + 2, b, 0.0f, y, N) == 0);  /* K beyond the scratch */
+    CHECK(s2s_pk_linear(NULL, W, LDW, N, K, M, x, K, b, 0.0f, y, N) == 0);
+    free(store), free(sc), free(pk1);
+    return 0;
+}
+
 int main(void) {
     RUN(test_lanes_argmax);
     RUN(test_own_kernel_matches_reference);
     RUN(test_blas_matches_reference);
     RUN(test_own_kernel_rows_independent);
     RUN(test_bf16_packed);
+    RUN(test_pk_linear);
     TEST_END();
 }
