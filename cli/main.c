@@ -40,6 +40,7 @@ static int cmd_version(args *a) {
     printf("seq2seq %s\nproducts: %s\nOpenBLAS: %s (core %s)\nMPI: %s\n", s2s_version(),
            g == S2S_GEMM_OWN    ? "own AVX-512 kernel (S2S_GEMM=blas for OpenBLAS)"
            : g == S2S_GEMM_BF16 ? "own AVX-512 kernel, x W^T in bfloat16 for translation (S2S_GEMM=bf16)"
+           : g == S2S_GEMM_INT8 ? "own AVX-512 kernel, x W^T in 8-bit integers for translation (S2S_GEMM=int8)"
                                 : "OpenBLAS",
            openblas_get_config(),
            openblas_get_corename(), s2s_dist_built() ? "yes (mpirun -np N seq2seq train ...)" : "not in this build");
@@ -220,13 +221,13 @@ int main(int argc, char **argv) {
     g_gemm = S2S_GEMM_DEFAULT;
     g_gemm_name = NULL;
     if (gemm && s2s_gemm_parse(gemm, &g_gemm)) {
-        fprintf(stderr, "seq2seq: S2S_GEMM must be 'own', 'blas' or 'bf16' (got '%s')\n", gemm);
+        fprintf(stderr, "seq2seq: S2S_GEMM must be 'own', 'blas', 'bf16' or 'int8' (got '%s')\n", gemm);
         return EXIT_USAGE;
     }
     if (gemm) g_gemm_name = s2s_gemm_name(g_gemm);
     if (s2s_gemm_resolve(g_gemm) < 0) {
         fprintf(stderr, "seq2seq: S2S_GEMM=%s, but this build has no %s kernel (built without it)\n", gemm,
-                g_gemm == S2S_GEMM_BF16 ? "AVX512-BF16" : "AVX-512");
+                s2s_gemm_needs(g_gemm));
         return EXIT_USAGE;
     }
     const char *name = argv[1];

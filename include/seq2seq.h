@@ -59,9 +59,11 @@ typedef struct s2s_translator_options {
     int max_workspaces;  /* bound on the workspaces kept and made (memory): 0 = no bound; a
                           * call that finds none free waits for one */
     const char *gemm;    /* the matrix products, as s2s_train_options.gemm: NULL (the default),
-                          * "own" or "blas", or "bf16" ("own" with the output layer in bfloat16
-                          * products: faster, not float's numbers; needs AVX512-BF16); the
-                          * handle's choice, for every call */
+                          * "own" or "blas", or "bf16" / "int8" ("own" with every decoder step's
+                          * products, and the encoder's recurrent ones, in bfloat16 / 8-bit
+                          * integers from copies of the weights made once: faster, not float's
+                          * numbers; needs AVX512-BF16 / AVX512-VNNI); the handle's choice, for
+                          * every call */
 } s2s_translator_options;
 S2S_API void s2s_translator_options_init(s2s_translator_options *o);
 
@@ -184,7 +186,7 @@ typedef struct s2s_train_options {
     const char *gemm;          /* which code computes the matrix products: "own" (our AVX-512 kernel;
                                 * refused where the build has none) or "blas" (OpenBLAS); NULL: "own"
                                 * where the build has it, else "blas" (the program's S2S_GEMM);
-                                * "bf16" is for translation and refused here */
+                                * "bf16" and "int8" are for translation and refused here */
 } s2s_train_options;
 S2S_API void s2s_train_options_init(s2s_train_options *o);
 

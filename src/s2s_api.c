@@ -23,10 +23,9 @@ int s2s_api_options(void *dst, size_t dst_size, const void *src, const char *wha
 int s2s_api_gemm(const char *name, const char *what, s2s_gemm_kind *out, s2s_err *err) {
     *out = S2S_GEMM_DEFAULT;
     if (!name) return S2S_OK;
-    if (s2s_gemm_parse(name, out)) return S2S_BAD(err, "%s: gemm '%s' is not own, blas or bf16", what, name);
+    if (s2s_gemm_parse(name, out)) return S2S_BAD(err, "%s: gemm '%s' is not own, blas, bf16 or int8", what, name);
     if (s2s_gemm_resolve(*out) < 0)
-        return S2S_BAD(err, "%s: gemm '%s', but this build has no %s kernel", what, name,
-                       *out == S2S_GEMM_BF16 ? "AVX512-BF16" : "AVX-512");
+        return S2S_BAD(err, "%s: gemm '%s', but this build has no %s kernel", what, name, s2s_gemm_needs(*out));
     return S2S_OK;
 }
 

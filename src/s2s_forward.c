@@ -89,7 +89,8 @@ static void ws_layout(s2s_ws *w, const s2s_config *cfg, s2s_carve *c) {
     }
     w->seen = (int32_t *)s2s_take(c, Vs > V ? Vs : V);
     w->dec_priv = w->dec_ops->carve(w, c);
-    if (w->opt.inference && s2s_gemm_resolve(w->opt.gemm) == S2S_GEMM_BF16) w->pk = s2s_pk_carve(cfg, (int)V, w->max_B, c);
+    const int g = s2s_gemm_resolve(w->opt.gemm);
+    if (w->opt.inference && s2s_gemm_packed((s2s_gemm_kind)g)) w->pk = s2s_pk_carve(cfg, (int)V, w->max_B, g == S2S_GEMM_INT8, c);
 }
 
 size_t s2s_ws_estimate(const s2s_config *c, int max_B, int T) { return s2s_ws_estimate_opts(c, max_B, T, NULL); }
@@ -123,15 +124,16 @@ int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *
     if (g < 0) {
         const int asked = (int)w->opt.gemm;
         free(w);
-        if (asked == S2S_GEMM_OWN) return s2s_errf(err, "products 'own': this build has no AVX-512 kernel");
-        if (asked == S2S_GEMM_BF16) return s2s_errf(err, "products 'bf16': this build has no AVX512-BF16 kernel");
+        const char *name = s2s_gemm_name((s2s_gemm_kind)asked);
+        if (name) return s2s_errf(err, "products '%s': this build has no %s kernel", name, s2s_gemm_needs((s2s_gemm_kind)asked));
         return s2s_errf(err, "workspace: unknown products %d", asked);
     }
     ws_dims(w, &m->cfg, max_B, T, w->opt.max_tokens, w->opt.inference);
     s2s_carve c = {NULL, 0};
     ws_layout(w, &m->cfg, &c);
-    /* bf16 is the steps' packed copies (ws_layout: ws->pk); every other product goes through our kernel */
-    w->gemm = w->enc_tab.gemm = w->dec_tab.gemm = g == S2S_GEMM_BF16 ? S2S_GEMM_OWN : (s2s_gemm_kind)g;
+    /* bf16 and int8 are the steps' packed copies (ws_layout: ws->pk); every other product goes
+     * through our kernel */
+    w->gemm = w->enc_tab.gemm = w->dec_tab.gemm = s2s_gemm_packed((s2s_gemm_kind)g) ? S2S_GEMM_OWN : (s2s_gemm_kind)g;
     w->bytes = c.used;
     /* a large block from the kernel directly: its pages are zero until first touched, so a pass
      * that uses part of the capacity (short batches, inference) neither clears nor holds the rest */

@@ -27,4 +27,17 @@ void s2s_bf16_pack(const float *W, int ldw, int N, int K, uint32_t *pk);
 void s2s_bf16_gemm_packed(int M, int N, int K, const float *x, int ldx, const uint32_t *pk, const float *bias,
                           float beta, float *C, int ldc, uint32_t *scratch);
 
+/* The same in 8-bit integers (s2s_kernel_int8.c: u8 x s8 products summed in int32 by VPDPBUSD,
+ * 64 multiply-adds an instruction), each row of x and each row of W with its own scale (its
+ * max |value| / 127): for translation (S2S_GEMM_INT8), further from float's numbers than
+ * bfloat16. s2s_i8_pack quantizes W (N x K) once; the calls as s2s_bf16_gemm_packed's, scratch
+ * s2s_i8_scratch_words(M, K) words. Needs s2s_kernel_int8_available() for the products (the
+ * packing is plain C). */
+int s2s_kernel_int8_available(void);  /* 1 when the build has AVX512-VNNI */
+size_t s2s_i8_packed_words(int N, int K);
+size_t s2s_i8_scratch_words(int M, int K);
+void s2s_i8_pack(const float *W, int ldw, int N, int K, uint32_t *pk);
+void s2s_i8_gemm_packed(int M, int N, int K, const float *x, int ldx, const uint32_t *pk, const float *bias,
+                        float beta, float *C, int ldc, uint32_t *scratch);
+
 #endif

@@ -12,18 +12,25 @@ int s2s_gemm_resolve(s2s_gemm_kind g) {
     case S2S_GEMM_DEFAULT: return s2s_kernel_available() ? S2S_GEMM_OWN : S2S_GEMM_BLAS;
     case S2S_GEMM_OWN: return s2s_kernel_available() ? S2S_GEMM_OWN : -1;
     case S2S_GEMM_BF16: return s2s_kernel_available() && s2s_kernel_bf16_available() ? S2S_GEMM_BF16 : -1;
+    case S2S_GEMM_INT8: return s2s_kernel_available() && s2s_kernel_int8_available() ? S2S_GEMM_INT8 : -1;
     case S2S_GEMM_BLAS: case S2S_GEMM_REF: return g;
     }
     return -1;
 }
 
-static const char *const kind_names[] = {"default", "own", "blas", "reference", "bf16"};
+const char *s2s_gemm_needs(s2s_gemm_kind g) {
+    return g == S2S_GEMM_BF16 ? "AVX512-BF16" : g == S2S_GEMM_INT8 ? "AVX512-VNNI" : "AVX-512";
+}
+
+int s2s_gemm_packed(s2s_gemm_kind g) { return g == S2S_GEMM_BF16 || g == S2S_GEMM_INT8; }
+
+static const char *const kind_names[] = {"default", "own", "blas", "reference", "bf16", "int8"};
 const char *s2s_gemm_name(s2s_gemm_kind g) {
-    return g >= S2S_GEMM_DEFAULT && g <= S2S_GEMM_BF16 ? kind_names[g] : NULL;
+    return g >= S2S_GEMM_DEFAULT && g <= S2S_GEMM_INT8 ? kind_names[g] : NULL;
 }
 int s2s_gemm_parse(const char *s, s2s_gemm_kind *out) {
-    static const s2s_gemm_kind chosen[] = {S2S_GEMM_OWN, S2S_GEMM_BLAS, S2S_GEMM_BF16};
-    for (int i = 0; i < 3; i++)
+    static const s2s_gemm_kind chosen[] = {S2S_GEMM_OWN, S2S_GEMM_BLAS, S2S_GEMM_BF16, S2S_GEMM_INT8};
+    for (int i = 0; i < 4; i++)
         if (s && !strcmp(s, kind_names[chosen[i]])) { *out = chosen[i]; return 0; }
     return -1;
 }

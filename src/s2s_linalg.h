@@ -18,6 +18,7 @@ typedef enum s2s_gemm_kind {
                          * its steps in bfloat16 with float sums from weights it packs once
                          * (s2s_pk, s2s_kernel.h), the rest as OWN: for translation only (not
                          * float's numbers) */
+    S2S_GEMM_INT8 = 5,  /* the same with the steps' products in 8-bit integers (s2s_kernel.h) */
 } s2s_gemm_kind;
 
 /* transA/transB: 0 = as stored, 1 = transposed. A is M x K after op, B is K x N after op;
@@ -26,13 +27,19 @@ void s2s_gemm(s2s_gemm_kind g, int transA, int transB, int M, int N, int K, floa
               const float *B, int ldb, float beta, float *C, int ldc);
 
 /* The kind a choice means in this build: DEFAULT becomes OWN or BLAS; OWN where the build has no
- * AVX-512 kernel, BF16 where it has no AVX512-BF16, are -1 (refuse them); anything else is itself. */
+ * AVX-512 kernel, BF16 where it has no AVX512-BF16, INT8 where it has no AVX512-VNNI, are -1
+ * (refuse them); anything else is itself. */
 int s2s_gemm_resolve(s2s_gemm_kind g);
-/* "own", "blas", "reference", "bf16" for a resolved kind ("default" for DEFAULT); NULL for others. */
+/* What the build lacks when a kind resolves to -1: "AVX-512", "AVX512-BF16", "AVX512-VNNI". */
+const char *s2s_gemm_needs(s2s_gemm_kind g);
+/* "own", "blas", "reference", "bf16", "int8" for a resolved kind ("default" for DEFAULT); NULL
+ * for others. */
 const char *s2s_gemm_name(s2s_gemm_kind g);
-/* "own", "blas" or "bf16" (the program's S2S_GEMM values, the API's gemm options): 0 and *out,
- * or -1. */
+/* "own", "blas", "bf16" or "int8" (the program's S2S_GEMM values, the API's gemm options): 0 and
+ * *out, or -1. */
 int s2s_gemm_parse(const char *s, s2s_gemm_kind *out);
+/* BF16 and INT8: the products of translation's steps from packed copies (s2s_pk). */
+int s2s_gemm_packed(s2s_gemm_kind g);
 
 /* y [M,N] = x W^T + b (+ y when beta is 1; b may be NULL) through pk's bfloat16 copy of W
  * [N,K] (leading dimension ldw), packed at its first call: 1. 0, with nothing done, when pk is

@@ -59,8 +59,8 @@ typedef struct s2s_wt_job {
 } s2s_wt_job;
 enum { S2S_WT_JOBS = 4 * S2S_MAX_LAYERS + S2S_WT_FAM };
 
-/* S2S_GEMM_BF16 at inference (s2s_wt.c): the weights a translation's steps read, in bfloat16
- * (s2s_kernel.h), each packed at its first product through s2s_pk_linear (keyed by W, N, K) and
+/* S2S_GEMM_BF16 or INT8 at inference (s2s_wt.c): the weights a translation's steps read, in
+ * bfloat16 or 8-bit integers (s2s_kernel.h), each packed at its first product through s2s_pk_linear (keyed by W, N, K) and
  * kept: the model's weights must not change while the workspace translates. The calls that go
  * through it are every per-step product (the cells' W_hh, the decoder's s2s_step_linear: the
  * layer inputs and its family's step weights), the decoder's embedding columns and the output
@@ -69,14 +69,15 @@ enum { S2S_WT_JOBS = 4 * S2S_MAX_LAYERS + S2S_WT_FAM };
 enum { S2S_PK_MAX = S2S_WT_JOBS + 4 };
 typedef struct s2s_pk {
     struct { const float *W; int N, K; uint32_t *pk; } w[S2S_PK_MAX];
+    int int8;           /* 0: bfloat16 (s2s_bf16_*), 1: 8-bit integers (s2s_i8_*) */
     int n, misses;      /* weights packed; calls left to float for want of room (tests: 0) */
     uint32_t *store;    /* the packed weights, cap words, used so far */
     size_t cap, used;
-    uint32_t *scratch;  /* a call's rows of x as pairs, `rows` rows (a multiple of 8) of kmax/2 */
+    uint32_t *scratch;  /* a call's rows of x as pairs or quads, `rows` rows (a multiple of 8) */
     int rows, kmax;
 } s2s_pk;
 /* Takes a workspace's set from a carve (NULL while counting). */
-s2s_pk *s2s_pk_carve(const s2s_config *c, int Vt, int max_B, s2s_carve *cv);
+s2s_pk *s2s_pk_carve(const s2s_config *c, int Vt, int max_B, int int8, s2s_carve *cv);
 
 /* The copies a set holds for configuration c: W from p (NULL: shapes only), dst into wt.
  * Returns their count. */
@@ -174,8 +175,8 @@ struct s2s_ws {
     int dec_full;                       /* inference: 1 dec_tab holds the whole target vocabulary,
                                          * -1 not used, 0 not decided since s2s_encode */
     void *dec_priv;                     /* the decoder family's own buffers (its carve) */
-    s2s_pk *pk;                         /* S2S_GEMM_BF16 at inference: its bfloat16 weights
-                                         * (s2s_pk); NULL otherwise */
+    s2s_pk *pk;                         /* S2S_GEMM_BF16 or INT8 at inference: its packed
+                                         * weights (s2s_pk); NULL otherwise */
 };
 
 /* Token tables (s2s_tokproj.c). */

@@ -1,7 +1,7 @@
 /* The transposed copies of the weights the per-step products read (s2s_wt in s2s_ws.h): which
  * copies a model's configuration has, their buffers, making them, and lending one set to a
- * workspace. And the bfloat16 copies a translating workspace keeps under S2S_GEMM_BF16
- * (s2s_pk). */
+ * workspace. And the bfloat16 or 8-bit copies a translating workspace keeps under
+ * S2S_GEMM_BF16 or INT8 (s2s_pk). */
 #include <string.h>
 
 #include "s2s_decoder.h"
@@ -51,25 +51,27 @@ void s2s_wt_make(const s2s_model *m, s2s_wt *wt, int part, int parts) {
 
 void s2s_ws_lend_wt(s2s_ws *ws, const s2s_wt *wt) { ws->wt = wt ? wt : &ws->own_wt; }
 
-/* ---- bfloat16 copies (s2s_pk) ------------------------------------------------------------ */
+/* ---- bfloat16 or 8-bit copies (s2s_pk) ---------------------------------------------------- */
 
-s2s_pk *s2s_pk_carve(const s2s_config *c, int Vt, int max_B, s2s_carve *cv) {
+static size_t pk_words(int int8, int N, int K) { return int8 ? s2s_i8_packed_words(N, K) : s2s_bf16_packed_words(N, K); }
+
+s2s_pk *s2s_pk_carve(const s2s_config *c, int Vt, int max_B, int int8, s2s_carve *cv) {
     const int H = c->hidden, E = c->embed, G = s2s_cell_of(c->cell)->gates;
     s2s_wt wt;
     s2s_wt_job jobs[S2S_WT_JOBS];
     const int n = s2s_wt_jobs(c, NULL, &wt, jobs);
-    /* the output layer, the embedding columns, and each step copy (one spare panel column per
-     * copy: a family may use a copy's columns as two products, as Luong's W_c) */
-    size_t cap = s2s_bf16_packed_words(Vt, H) + s2s_bf16_packed_words(G * H, E);
-    for (int i = 0; i < n; i++)
-        cap += s2s_bf16_packed_words(jobs[i].rows, jobs[i].cols) + s2s_bf16_packed_words(jobs[i].rows, 2);
+    /* the output layer, the embedding columns, and each step copy (with a spare: a family may
+     * use a copy's columns as two products, as Luong's W_c) */
+    size_t cap = pk_words(int8, Vt, H) + pk_words(int8, G * H, E);
+    for (int i = 0; i < n; i++) cap += pk_words(int8, jobs[i].rows, jobs[i].cols) + pk_words(int8, jobs[i].rows, 4);
     const int rows = (max_B + 7) / 8 * 8, kmax = H > E ? H : E;
+    const size_t sc = int8 ? s2s_i8_scratch_words(rows, kmax) : (size_t)rows * (size_t)((kmax + 1) / 2);
     s2s_pk *pk = s2s_take_bytes(cv, sizeof *pk);
     uint32_t *store = s2s_take_bytes(cv, sizeof(uint32_t) * cap);
-    uint32_t *scratch = s2s_take_bytes(cv, sizeof(uint32_t) * (size_t)rows * (size_t)((kmax + 1) / 2));
+    uint32_t *scratch = s2s_take_bytes(cv, sizeof(uint32_t) * sc);
     if (pk) {
         memset(pk, 0, sizeof *pk);
-        pk->store = store, pk->cap = cap, pk->scratch = scratch, pk->rows = rows, pk->kmax = kmax;
+        pk->int8 = int8, pk->store = store, pk->cap = cap, pk->scratch = scratch, pk->rows = rows, pk->kmax = kmax;
     }
     return pk;
 }
@@ -80,18 +82,19 @@ int s2s_pk_linear(s2s_pk *pk, const float *W, int ldw, int N, int K, int M, cons
     int i = 0;
     while (i < pk->n && !(pk->w[i].W == W && pk->w[i].N == N && pk->w[i].K == K)) i++;
     if (i == pk->n) {  /* its first product: pack it */
-        const size_t words = s2s_bf16_packed_words(N, K);
+        const size_t words = pk_words(pk->int8, N, K);
         if (pk->n == S2S_PK_MAX || words > pk->cap - pk->used) {
             pk->misses++;
             return 0;
         }
         pk->w[i].W = W, pk->w[i].N = N, pk->w[i].K = K, pk->w[i].pk = pk->store + pk->used;
-        s2s_bf16_pack(W, ldw, N, K, pk->w[i].pk);
+        (pk->int8 ? s2s_i8_pack : s2s_bf16_pack)(W, ldw, N, K, pk->w[i].pk);
         pk->used += words;
         pk->n++;
     }
     for (int i0 = 0; i0 < M; i0 += pk->rows)
-        s2s_bf16_gemm_packed(M - i0 < pk->rows ? M - i0 : pk->rows, N, K, x + (size_t)i0 * ldx, ldx, pk->w[i].pk, b, beta,
-                             y + (size_t)i0 * ldy, ldy, pk->scratch);
+        (pk->int8 ? s2s_i8_gemm_packed : s2s_bf16_gemm_packed)(M - i0 < pk->rows ? M - i0 : pk->rows, N, K,
+                                                               x + (size_t)i0 * ldx, ldx, pk->w[i].pk, b, beta,
+                                                               y + (size_t)i0 * ldy, ldy, pk->scratch);
     return 1;
 }

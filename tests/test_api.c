@@ -132,7 +132,7 @@ static int test_open_errors(void) {
     s2s_translator_options_init(&o);
     o.gemm = "fast";
     CHECK(s2s_translator_open(g_attn, &o, &t, &err) == S2S_ERR_INPUT && t == NULL);
-    CHECK_MSG(strstr(err.msg, "gemm 'fast' is not own, blas or bf16") != NULL, "message: %s", err.msg);
+    CHECK_MSG(strstr(err.msg, "gemm 'fast' is not own, blas, bf16 or int8") != NULL, "message: %s", err.msg);
     CHECK(s2s_translator_open(g_attn, NULL, &t, NULL) == S2S_OK);  /* err may be NULL */
     s2s_translator_close(t);
     s2s_translator_close(NULL);
@@ -570,7 +570,7 @@ static int test_training_errors(void) {
     c[17].o.max_len = 12; c[17].want = "num_steps of at least max_len + 1";  /* num_steps 10 */
     c[18].o.batch_tokens = 5; c[18].want = "batch_tokens 5";
     c[19].o.lr_schedule = "inverse-sqrt"; c[19].want = "warmup 0";
-    c[20].o.gemm = "fast"; c[20].want = "gemm 'fast' is not own, blas or bf16";
+    c[20].o.gemm = "fast"; c[20].want = "gemm 'fast' is not own, blas, bf16 or int8";
     c[21].o.lr_schedule = "linear"; c[21].want = "lr_schedule 'linear' is not constant or inverse-sqrt";
     for (int i = 0; i < N; i++) {
         CHECK_MSG(s2s_training_open(&c[i].o, &t, &err) == c[i].status && t == NULL, "case %d", i);

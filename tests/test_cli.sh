@@ -94,7 +94,7 @@ expect_error dropout_too_big "--dropout: 1.5 is out of range" $S2S train --data 
 expect_error no_out "--out MODEL is required" $S2S train --data $TINY
 expect_error too_big_for_memory "needs [0-9.]+ [KMGTP]iB of memory" $S2S train --data $TINY --out "$TMP/x.st" --hidden 65536 --embed 65536 --batch 100000 --steps 4096
 expect_error unknown_command "unknown command 'trian'" $S2S trian
-expect_error bad_gemm_env "S2S_GEMM must be 'own', 'blas' or 'bf16' \(got 'fast'\)" env S2S_GEMM=fast $S2S train --data $TINY --out "$TMP/x.st"
+expect_error bad_gemm_env "S2S_GEMM must be 'own', 'blas', 'bf16' or 'int8' \(got 'fast'\)" env S2S_GEMM=fast $S2S train --data $TINY --out "$TMP/x.st"
 
 # --- a file it writes is never one the user gave it to read --------------------------------
 cp $TINY "$TMP/corpus.tsv"; cp $TINY "$TMP/valid.tsv"; cp $TINY "$TMP/corpus.tsv.state"; ln -sf corpus.tsv "$TMP/link.tsv"
@@ -114,18 +114,21 @@ else bad clobber_refused_files_kept "a corpus was changed"; fi
 # --- version: the build and its products; S2S_GEMM=blas switches them -------------------
 if $S2S version | grep -q '^seq2seq [0-9]' && S2S_GEMM=blas $S2S version | grep -q '^products: OpenBLAS'; then ok version
 else bad version "$($S2S version 2>&1)"; fi
-# S2S_GEMM=bf16: translation's output layer in bfloat16 (test_kernel checks its products); training
-# computes in float and refuses it
-if S2S_GEMM=bf16 $S2S version >/dev/null 2>&1; then
-  cut -f1 $TINY >"$TMP/bf.in"
-  $S2S translate --model "$TMP/a.st" --input "$TMP/bf.in" --beam 3 >"$TMP/bf.f32" 2>&1
-  S2S_GEMM=bf16 $S2S translate --model "$TMP/a.st" --input "$TMP/bf.in" --beam 3 >"$TMP/bf.b16" 2>&1; rc=$?
-  same=$(awk 'NR == FNR { a[FNR] = $0; next } a[FNR] == $0' "$TMP/bf.f32" "$TMP/bf.b16" | wc -l)
-  if [ $rc -eq 0 ] && [ "$(wc -l <"$TMP/bf.b16")" -eq "$(wc -l <"$TMP/bf.in")" ] && [ "$same" -ge $(($(wc -l <"$TMP/bf.in") / 2)) ] &&
-     S2S_GEMM=bf16 $S2S version | grep -q 'bfloat16'; then ok bf16_translates
-  else bad bf16_translates "exit $rc, $same lines as float's" "$(head -3 "$TMP/bf.b16")"; fi
-  expect_error bf16_not_for_training 'bfloat16 are for translation' env S2S_GEMM=bf16 $S2S train --data $TINY --out "$TMP/x.st"
-else skip bf16_translates "this build has no AVX512-BF16 kernel"; fi
+# S2S_GEMM=bf16 and int8: translation's step products in bfloat16 or 8-bit integers (test_kernel
+# and test_families check the products and the steps); training computes in float and refuses them
+cut -f1 $TINY >"$TMP/bf.in"
+$S2S translate --model "$TMP/a.st" --input "$TMP/bf.in" --beam 3 >"$TMP/bf.f32" 2>&1
+for kind in bf16:bfloat16 int8:8-bit; do
+  g=${kind%%:*} says=${kind#*:}
+  if S2S_GEMM=$g $S2S version >/dev/null 2>&1; then
+    S2S_GEMM=$g $S2S translate --model "$TMP/a.st" --input "$TMP/bf.in" --beam 3 >"$TMP/bf.$g" 2>&1; rc=$?
+    same=$(awk 'NR == FNR { a[FNR] = $0; next } a[FNR] == $0' "$TMP/bf.f32" "$TMP/bf.$g" | wc -l)
+    if [ $rc -eq 0 ] && [ "$(wc -l <"$TMP/bf.$g")" -eq "$(wc -l <"$TMP/bf.in")" ] && [ "$same" -ge $(($(wc -l <"$TMP/bf.in") / 2)) ] &&
+       S2S_GEMM=$g $S2S version | grep -q "$says"; then ok ${g}_translates
+    else bad ${g}_translates "exit $rc, $same lines as float's" "$(head -3 "$TMP/bf.$g")"; fi
+    expect_error ${g}_not_for_training "$says.* are for translation" env S2S_GEMM=$g $S2S train --data $TINY --out "$TMP/x.st"
+  else skip ${g}_translates "this build has no kernel for S2S_GEMM=$g"; fi
+done
 expect_error model_missing "nope.st.*(No such file|cannot open)" $S2S translate --model "$TMP/nope.st" "go ."
 expect_error model_is_corpus "$TINY" $S2S translate --model $TINY "go ."
 head -c 1000 "$TMP/a.st" >"$TMP/trunc.st"

@@ -97,62 +97,6 @@ static int test_own_kernel_rows_independent(void) {
     return 0;
 }
 
-/* The bfloat16 products from a packed weight (S2S_GEMM_BF16's step products) against the
- * reference in double: each element within 2^-7 of the sum of |x_k w_k| (both operands rounded
- * to 8 bits of mantissa) plus the bias and (beta 1) C's value exactly; every tile height and
- * tail width, odd K, padded leading dimensions (the padding untouched); and a row's result the
- * same bits alone or among 70 rows. */
-static int test_bf16_packed(void) {
-    if (!s2s_kernel_bf16_available()) SKIP("this build has no AVX512-BF16 kernel");
-    static const int Ms[] = {1, 2, 7, 8, 9, 17, 70}, Ns[] = {1, 15, 16, 17, 31, 32, 33, 100}, Ks[] = {1, 2, 3, 31, 32, 33, 256, 301};
-    s2s_rng r;
-    s2s_rng_seed(&r, 11);
-    int fails = 0, cases = 0;
-    for (int mi = 0; mi < 7; mi++)
-        for (int ni = 0; ni < 8; ni++)
-            for (int ki = 0; ki < 8; ki++) {
-                const int M = Ms[mi], N = Ns[ni], K = Ks[ki], ldx = K + 3, ldw = K + 1, ldc = N + 2, with_bias = (mi + ni) & 1;
-                const float beta = (float)((ni + ki) & 1);
-                float *x = malloc(sizeof(float) * M * ldx), *W = malloc(sizeof(float) * N * ldw), *b = malloc(sizeof(float) * N);
-                float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
-                uint32_t *pk = malloc(sizeof(uint32_t) * s2s_bf16_packed_words(N, K));
-                uint32_t *sc = malloc(sizeof(uint32_t) * ((M + 7) / 8 * 8) * ((K + 1) / 2));
-                for (int i = 0; i < M * ldx; i++) x[i] = uni(&r);
-                for (int i = 0; i < N * ldw; i++) W[i] = uni(&r);
-                for (int j = 0; j < N; j++) b[j] = uni(&r);
-                for (int i = 0; i < M * ldc; i++) C[i] = C0[i] = i % ldc < N ? 4 * uni(&r) : NAN;
-                s2s_bf16_pack(W, ldw, N, K, pk);
-                s2s_bf16_gemm_packed(M, N, K, x, ldx, pk, with_bias ? b : NULL, beta, C, ldc, sc);
-                int bad = 0;
-                for (int i = 0; i < M && !bad; i++)
-                    for (int j = 0; j < ldc && !bad; j++) {
-                        const float c = C[(long)i * ldc + j];
-                        if (j >= N) { bad = !isnan(c); continue; }
-                        double ref = (with_bias ? b[j] : 0.0) + beta * C0[(long)i * ldc + j], mag = 0.0;
-                        for (int k = 0; k < K; k++) {
-                            ref += (double)x[i * ldx + k] * W[j * ldw + k];
-                            mag += fabs((double)x[i * ldx + k] * W[j * ldw + k]);
-                        }
-                        bad = !(fabs(c - ref) <= mag / 128.0 + 1e-6 * (1 + fabs(ref)));
-                        if (bad) fprintf(stderr, "  %dx%dx%d: (%d,%d) = %.9g, reference %.9g (sum of |x w| %.3g)\n", M, N, K, i, j, c, ref, mag);
-                    }
-                if (!bad && M == 70) {  /* the rows one at a time: the same bits */
-                    float *c1 = malloc(sizeof(float) * N);
-                    for (int i = 0; i < M && !bad; i++) {
-                        memcpy(c1, C0 + (long)i * ldc, sizeof(float) * N);
-                        s2s_bf16_gemm_packed(1, N, K, x + i * ldx, ldx, pk, with_bias ? b : NULL, beta, c1, N, sc);
-                        bad = memcmp(c1, C + (long)i * ldc, sizeof(float) * N) != 0;
-                        if (bad) fprintf(stderr, "  %dx%dx%d: row %d alone differs\n", M, N, K, i);
-                    }
-                    free(c1);
-                }
-                fails += bad, cases++;
-                free(x), free(W), free(b), free(C), free(C0), free(pk), free(sc);
-            }
-    CHECK_MSG(fails == 0, "%d of %d products out of bfloat16's bound", fails, cases);
-    return 0;
-}
-
 /* lanes_max / lanes_argmax (the greedy choice) against plain loops: every length up to 70
  * (vector blocks and tails), the maximum repeated (the first one wins), NaNs ignored. */
 static int test_lanes_argmax(void) {
@@ -174,12 +118,125 @@ static int test_lanes_argmax(void) {
     return 0;
 }
 
-/* A workspace's bfloat16 copies (s2s_pk_linear): a weight is packed at its first call and found
- * again by (W, N, K); calls of more rows than the scratch holds go in chunks with the same bits
- * as one product; a store without room, or K beyond the scratch's, leaves the call to float
- * (returns 0, counted). */
-static int test_pk_linear(void) {
+/* A packed format's functions, so one test checks both (the bfloat16 and the 8-bit products). */
+typedef struct packed_fmt {
+    const char *name;
+    int (*available)(void);
+    size_t (*words)(int N, int K);
+    size_t (*scratch)(int M, int K);
+    void (*pack)(const float *W, int ldw, int N, int K, uint32_t *pk);
+    void (*gemm)(int M, int N, int K, const float *x, int ldx, const uint32_t *pk, const float *bias, float beta,
+                 float *C, int ldc, uint32_t *scratch);
+} packed_fmt;
+static size_t bf16_scratch(int M, int K) { return (size_t)((M + 7) / 8 * 8) * (size_t)((K + 1) / 2); }
+static const packed_fmt fmt_bf16 = {"bfloat16", s2s_kernel_bf16_available, s2s_bf16_packed_words, bf16_scratch,
+                                    s2s_bf16_pack, s2s_bf16_gemm_packed};
+static const packed_fmt fmt_int8 = {"int8", s2s_kernel_int8_available, s2s_i8_packed_words, s2s_i8_scratch_words,
+                                    s2s_i8_pack, s2s_i8_gemm_packed};
+
+/* The bound of one element's error: bfloat16 rounds both operands to 8 bits of mantissa (2^-8
+ * of each, so 2^-7 of the sum of |x_k w_k|); 8-bit integers round x_k to half its row's step
+ * s = max|x| / 127 and w_k to half its column's step t, so |x_k| t / 2 + |w_k| s / 2 + s t / 4
+ * (bounded here by twice that, for the float sums). */
+static double packed_bound(const packed_fmt *f, const float *x, const float *w, int K) {
+    double mag = 0.0, bx = 0.0, bw = 0.0, sx = 0.0, sw = 0.0;
+    for (int k = 0; k < K; k++) {
+        mag += fabs((double)x[k] * w[k]);
+        bx = fmax(bx, fabs((double)x[k])), bw = fmax(bw, fabs((double)w[k]));
+    }
+    if (f->gemm == s2s_bf16_gemm_packed) return mag / 128.0;
+    sx = bx / 127.0, sw = bw / 127.0;
+    double e = 0.0;
+    for (int k = 0; k < K; k++) e += fabs((double)x[k]) * sw / 2 + fabs((double)w[k]) * sx / 2 + sx * sw / 4;
+    return 2.0 * e;
+}
+
+/* The products from a packed weight (S2S_GEMM_BF16's and INT8's step products) against the
+ * reference in double: each element within its format's bound (packed_bound) of x W^T plus the
+ * bias and (beta 1) C's value; every tile height and tail width, K not a multiple of 2 or 4,
+ * padded leading dimensions (the padding untouched); and a row's result the same bits alone or
+ * among 70 rows. */
+static void packed_products(const packed_fmt *f) {
+    static const int Ms[] = {1, 2, 7, 8, 9, 17, 70}, Ns[] = {1, 15, 16, 17, 31, 32, 33, 100}, Ks[] = {1, 2, 3, 31, 32, 33, 256, 301};
+    s2s_rng r;
+    s2s_rng_seed(&r, 11);
+    int fails = 0, cases = 0;
+    for (int mi = 0; mi < 7; mi++)
+        for (int ni = 0; ni < 8; ni++)
+            for (int ki = 0; ki < 8; ki++) {
+                const int M = Ms[mi], N = Ns[ni], K = Ks[ki], ldx = K + 3, ldw = K + 1, ldc = N + 2, with_bias = (mi + ni) & 1;
+                const float beta = (float)((ni + ki) & 1);
+                float *x = malloc(sizeof(float) * M * ldx), *W = malloc(sizeof(float) * N * ldw), *b = malloc(sizeof(float) * N);
+                float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
+                uint32_t *pk = malloc(sizeof(uint32_t) * f->words(N, K));
+                uint32_t *sc = malloc(sizeof(uint32_t) * f->scratch(M, K));
+                for (int i = 0; i < M * ldx; i++) x[i] = uni(&r) * (1 + i % 3);  /* rows and columns of unequal range */
+                for (int i = 0; i < N * ldw; i++) W[i] = uni(&r) * (1 + i % 5);
+                for (int j = 0; j < N; j++) b[j] = uni(&r);
+                for (int i = 0; i < M * ldc; i++) C[i] = C0[i] = i % ldc < N ? 4 * uni(&r) : NAN;
+                f->pack(W, ldw, N, K, pk);
+                f->gemm(M, N, K, x, ldx, pk, with_bias ? b : NULL, beta, C, ldc, sc);
+                int bad = 0;
+                for (int i = 0; i < M && !bad; i++)
+                    for (int j = 0; j < ldc && !bad; j++) {
+                        const float c = C[(long)i * ldc + j];
+                        if (j >= N) { bad = !isnan(c); continue; }
+                        double ref = (with_bias ? b[j] : 0.0) + beta * C0[(long)i * ldc + j];
+                        for (int k = 0; k < K; k++) ref += (double)x[i * ldx + k] * W[j * ldw + k];
+                        const double bound = packed_bound(f, x + i * ldx, W + j * ldw, K);
+                        bad = !(fabs(c - ref) <= bound + 1e-6 * (1 + fabs(ref)));
+                        if (bad) fprintf(stderr, "  %s %dx%dx%d: (%d,%d) = %.9g, reference %.9g (bound %.3g)\n", f->name, M, N, K, i, j, c, ref, bound);
+                    }
+                if (!bad && M == 70) {  /* the rows one at a time: the same bits */
+                    float *c1 = malloc(sizeof(float) * N);
+                    for (int i = 0; i < M && !bad; i++) {
+                        memcpy(c1, C0 + (long)i * ldc, sizeof(float) * N);
+                        f->gemm(1, N, K, x + i * ldx, ldx, pk, with_bias ? b : NULL, beta, c1, N, sc);
+                        bad = memcmp(c1, C + (long)i * ldc, sizeof(float) * N) != 0;
+                        if (bad) fprintf(stderr, "  %s %dx%dx%d: row %d alone differs\n", f->name, M, N, K, i);
+                    }
+                    free(c1);
+                }
+                fails += bad, cases++;
+                free(x), free(W), free(b), free(C), free(C0), free(pk), free(sc);
+            }
+    CHECK_MSG(fails == 0, "%s: %d of %d products out of bound", f->name, fails, cases);
+}
+static int test_bf16_packed(void) {
     if (!s2s_kernel_bf16_available()) SKIP("this build has no AVX512-BF16 kernel");
+    packed_products(&fmt_bf16);
+    return 0;
+}
+static int test_int8_packed(void) {
+    if (!s2s_kernel_int8_available()) SKIP("this build has no AVX512-VNNI kernel");
+    packed_products(&fmt_int8);
+    return 0;
+}
+
+/* 8-bit quantization's own cases: a zero row of x or of W (scale 1, exact zeros), and rows whose
+ * values are whole numbers of their steps (maximum 127: step 1), computed exactly, the
+ * unsigned offset's correction included. */
+static int test_int8_edges(void) {
+    if (!s2s_kernel_int8_available()) SKIP("this build has no AVX512-VNNI kernel");
+    enum { N = 3, K = 5 };
+    const float W[N * K] = {0, 0, 0, 0, 0, 127, -2, 5, 127, 0, -3, 0, 0, 0, 127};
+    const float x[2 * K] = {0, 0, 0, 0, 0, 127, 64, -127, 0, 5};
+    float C[2 * N];
+    uint32_t pk[256], sc[64];
+    CHECK(s2s_i8_packed_words(N, K) <= 256 && s2s_i8_scratch_words(2, K) <= 64);
+    s2s_i8_pack(W, K, N, K, pk);
+    s2s_i8_gemm_packed(2, N, K, x, K, pk, NULL, 0.0f, C, N, sc);
+    for (int j = 0; j < N; j++) CHECK(C[j] == 0.0f);  /* the zero row */
+    CHECK(C[N] == 0.0f);                                /* the zero column */
+    CHECK_MSG(C[N + 1] == 127 * 127 - 64 * 2 - 127 * 5 && C[N + 2] == -3 * 127 + 5 * 127, "%g %g", C[N + 1], C[N + 2]);
+    return 0;
+}
+
+/* A workspace's packed copies (s2s_pk_linear), in each format: a weight is packed at its first
+ * call and found again by (W, N, K); calls of more rows than the scratch holds go in chunks with
+ * the same bits as one product; a store without room, or K beyond the scratch's, leaves the call
+ * to float (returns 0, counted). */
+static void pk_linear(const packed_fmt *f, int int8) {
     enum { M = 21, N = 40, K = 24, LDW = 30 };
     s2s_rng r;
     s2s_rng_seed(&r, 5);
@@ -187,17 +244,17 @@ static int test_pk_linear(void) {
     for (int i = 0; i < N * LDW; i++) W[i] = uni(&r);
     for (int i = 0; i < M * K; i++) x[i] = uni(&r);
     for (int i = 0; i < N; i++) b[i] = uni(&r);
-    const size_t words = s2s_bf16_packed_words(N, K);
-    uint32_t *store = malloc(sizeof(uint32_t) * 2 * words), *sc = malloc(sizeof(uint32_t) * 24 * (K / 2));
+    const size_t words = f->words(N, K);
+    uint32_t *store = malloc(sizeof(uint32_t) * 2 * words), *sc = malloc(sizeof(uint32_t) * f->scratch(24, K));
     uint32_t *pk1 = malloc(sizeof(uint32_t) * words);
-    s2s_bf16_pack(W, LDW, N, K, pk1);
-    s2s_bf16_gemm_packed(M, N, K, x, K, pk1, b, 0.0f, want, N, sc);
+    f->pack(W, LDW, N, K, pk1);
+    f->gemm(M, N, K, x, K, pk1, b, 0.0f, want, N, sc);
     s2s_pk pk;
     memset(&pk, 0, sizeof pk);
-    pk.store = store, pk.cap = 2 * words - 1, pk.scratch = sc, pk.rows = 8, pk.kmax = K;
+    pk.int8 = int8, pk.store = store, pk.cap = 2 * words - 1, pk.scratch = sc, pk.rows = 8, pk.kmax = K;
     for (int i = 0; i < M * N; i++) y[i] = NAN;
     CHECK(s2s_pk_linear(&pk, W, LDW, N, K, M, x, K, b, 0.0f, y, N) == 1);
-    CHECK(memcmp(y, want, sizeof y) == 0);  /* 8 + 8 + 5 rows */
+    CHECK_MSG(memcmp(y, want, sizeof y) == 0, "%s: chunks of 8 rows differ from one product", f->name);
     CHECK(pk.n == 1 && pk.used == words);
     CHECK(s2s_pk_linear(&pk, W, LDW, N, K, M, x, K, NULL, 1.0f, y, N) == 1);  /* y += x W^T */
     CHECK(pk.n == 1);
@@ -209,6 +266,11 @@ static int test_pk_linear(void) {
     CHECK(s2s_pk_linear(&pk, W, LDW, N, K + 2, 1, x, K + 2, b, 0.0f, y, N) == 0);  /* K beyond the scratch */
     CHECK(s2s_pk_linear(NULL, W, LDW, N, K, M, x, K, b, 0.0f, y, N) == 0);
     free(store), free(sc), free(pk1);
+}
+static int test_pk_linear(void) {
+    if (!s2s_kernel_bf16_available() && !s2s_kernel_int8_available()) SKIP("this build has neither packed kernel");
+    if (s2s_kernel_bf16_available()) pk_linear(&fmt_bf16, 0);
+    if (s2s_kernel_int8_available()) pk_linear(&fmt_int8, 1);
     return 0;
 }
 
@@ -218,6 +280,8 @@ int main(void) {
     RUN(test_blas_matches_reference);
     RUN(test_own_kernel_rows_independent);
     RUN(test_bf16_packed);
+    RUN(test_int8_packed);
+    RUN(test_int8_edges);
     RUN(test_pk_linear);
     TEST_END();
 }
