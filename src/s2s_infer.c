@@ -31,8 +31,7 @@ void s2s_decoder_reorder(const s2s_model *m, s2s_ws *ws, int B, const int *from)
  * workspace's bfloat16 copy of W. */
 static void output_layer(const s2s_model *m, s2s_ws *ws, int B, const float *out, float *logits) {
     const int H = ws->H, V = ws->Vt;
-    if (!s2s_pk_linear(ws->pk, m->p.dense_w, H, V, H, B, out, H, m->p.dense_b, 0.0f, logits, V))
-        s2s_linear_forward(ws->gemm, B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, logits, V);
+    s2s_ws_linear(ws, B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, logits, V);
 }
 
 /* One decoder step for B rows: the raw output scores [B,Vt] (greedy needs no more: the argmax
@@ -57,8 +56,7 @@ static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int3
         s2s_rows_take(gi0, ws->dec_tab.P, N, tokens, B);
     } else {
         s2s_rows_take(ws->dec_x, m->p.dec_emb, E, tokens, B);
-        if (!s2s_pk_linear(ws->pk, W, in0, N, E, B, ws->dec_x, E, m->p.dec[0].b_ih, 0.0f, gi0, N))
-            s2s_linear_forward(ws->gemm, B, N, E, ws->dec_x, E, W, in0, m->p.dec[0].b_ih, 0.0f, gi0, N);
+        s2s_ws_linear(ws, B, N, E, ws->dec_x, E, W, in0, m->p.dec[0].b_ih, 0.0f, gi0, N);
     }
     s2s_dec_step s;
     memset(&s, 0, sizeof s);

@@ -98,3 +98,9 @@ int s2s_pk_linear(s2s_pk *pk, const float *W, int ldw, int N, int K, int M, cons
                                                                y + (size_t)i0 * ldy, ldy, pk->scratch);
     return 1;
 }
+
+void s2s_ws_linear(const s2s_ws *ws, int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
+                   const float *b, float beta, float *y, int ldy) {
+    if (!s2s_pk_linear(ws->pk, W, ldw, N, K, M, x, ldx, b, beta, y, ldy))
+        s2s_linear_forward(ws->gemm, M, N, K, x, ldx, W, ldw, b, beta, y, ldy);
+}
