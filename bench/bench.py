@@ -203,21 +203,23 @@ def recipe_bench(a, say):
         wrd.append(timed_train(word, train, secs, f'{TMP}/word.safetensors'))
     r, w = max(rec, key=lambda x: x['tps']), max(wrd, key=lambda x: x['tps'])
     model = a.recipe_model or spm_model
-    # beam 5 as eval's defaults bound the length (the model's --steps), at 2x the source, and both with the
-    # output layer in bfloat16 (S2S_GEMM=bf16, where the CPU has AVX512-BF16)
-    bf16 = subprocess.run([S2S, 'version'], env=dict(ENV, S2S_GEMM='bf16'), capture_output=True).returncode == 0
-    variants = [([], []), ([], ['--max-len-ratio', '2'])]
-    if bf16:
-        variants += [(['env', 'S2S_GEMM=bf16'], []), (['env', 'S2S_GEMM=bf16'], ['--max-len-ratio', '2'])]
+    # beam 5 as eval's defaults bound the length (the model's --steps) and at 2x the source, in float and
+    # with the step products in bfloat16 or 8-bit integers (S2S_GEMM=bf16 / int8, where the CPU has them;
+    # int8 in batches of 16: smaller batches keep a step's logits and the 8-bit weights in cache)
+    def has(g):
+        return subprocess.run([S2S, 'version'], env=dict(ENV, S2S_GEMM=g), capture_output=True).returncode == 0
+    variants = [(g, batch, ratio) for g, batch in (('float', 64), ('bf16', 64), ('int8', 16))
+                if g == 'float' or has(g) for ratio in (None, '2')]
     runs = [[] for _ in variants]
     for _ in range(1 if a.quick else 3):
-        for (pre, extra), into in zip(variants, runs):
+        for (g, batch, ratio), into in zip(variants, runs):
+            pre = [] if g == 'float' else ['env', f'S2S_GEMM={g}']
+            extra = ['--max-len-ratio', ratio] if ratio else []
             o, rss, _ = run(pre + [S2S, 'eval', '--model', model, '--data', valid, '--count', '2000', '--beam', '5',
-                                   '--threads', '2', '--batch', '64'] + extra)
+                                   '--threads', '2', '--batch', str(batch)] + extra)
             into.append(dict(sps=float(re.search(r'([\d.]+) sentences/sec', o).group(1)),
                              bleu=float(re.search(r'corpus BLEU[^\d]*([\d.]+)', o).group(1)), rss=rss))
     best = [max(r, key=lambda x: x['sps']) for r in runs]
-    t, t2 = best[0], best[1]
     say('')
     say(f'The recipe (bench/RECIPE.md) against d2l\'s word-level pipeline, hidden {a.recipe_hidden}, 2 threads, the whole '
         f'training split of fra-eng ({secs} s of training each; best of {len(rec)} alternating runs):')
@@ -231,12 +233,14 @@ def recipe_bench(a, say):
     say(f'| ratio | {r["tps"] / w["tps"]:.2f}x | {r["pps"] / w["pps"]:.2f}x | | |')
     say('')
     which = a.recipe_model or f'the {secs + 60} s bench model (undertrained: compare speeds only)'
-    say(f'Beam 5 (alpha 1), batches of 64, 2 threads, the 2,000 held-out sentences, model {which}: '
-        f'{t["sps"]:,.0f} sentences/s (best of {len(runs[0])}), corpus BLEU {t["bleu"]:.2f}, peak RSS {t["rss"]:.0f} MiB; '
-        f'with --max-len-ratio 2 (at most twice the source\'s pieces): {t2["sps"]:,.0f} sentences/s, BLEU {t2["bleu"]:.2f}.')
-    if bf16:
-        say(f'With S2S_GEMM=bf16 (the output layer in bfloat16): {best[2]["sps"]:,.0f} sentences/s, BLEU '
-            f'{best[2]["bleu"]:.2f}; with --max-len-ratio 2 too: {best[3]["sps"]:,.0f} sentences/s, BLEU {best[3]["bleu"]:.2f}.')
+    say(f'Beam 5 (alpha 1), 2 threads, the 2,000 held-out sentences, model {which} (best of {len(runs[0])}; goal '
+        '2,000 sentences/s):')
+    say('')
+    say('| products (S2S_GEMM) | --batch | length limit | sentences/s | corpus BLEU | peak RSS |')
+    say('| --- | --- | --- | --- | --- | --- |')
+    for (g, batch, ratio), t in zip(variants, best):
+        limit = 'twice the source (--max-len-ratio 2)' if ratio else "the model's --steps (eval's default)"
+        say(f'| {g} | {batch} | {limit} | {t["sps"]:,.0f} | {t["bleu"]:.2f} | {t["rss"]:.0f} MiB |')
 
 
 def measured_ghz(threads):
