@@ -27,8 +27,8 @@ typedef struct s2s_cell_fwd {
     float *cache;          /* P planes */
     size_t plane;
     s2s_gemm_kind gemm;    /* which code computes the products (the workspace's) */
-    struct s2s_pk *pk;     /* the workspace's bfloat16 weights (S2S_GEMM_BF16 at inference), or
-                            * NULL: the W_hh product through it (s2s_pk_linear) */
+    struct s2s_pk *pk;     /* the workspace's packed weights (S2S_GEMM_BF16 or INT8 at inference),
+                            * or NULL: the W_hh product through it (s2s_pk_linear) */
 } s2s_cell_fwd;
 
 typedef struct s2s_cell_bwd {

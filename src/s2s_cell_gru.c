@@ -100,8 +100,8 @@ void s2s_gru_cell_backward(s2s_gemm_kind g, int B, int H, const float *dh, const
 
 /* ---- the cell interface ------------------------------------------------------------------ */
 
-/* gh = h_prev W_hh^T + b_hh (just b_hh after a zero state; through the bfloat16 copy when the
- * workspace has them), then the gates. */
+/* gh = h_prev W_hh^T + b_hh (just b_hh after a zero state; through the packed copy when the
+ * workspace has them: s2s_pk), then the gates. */
 static void gru_step(const s2s_cell_fwd *a, int ref) {
     const int B = a->B, H = a->H;
     float *r = a->cache, *z = r + a->plane, *n = z + a->plane, *ghn = n + a->plane;

@@ -66,8 +66,8 @@ static void lstm_gates(int B, int H, const float *gi, const float *gh, const flo
 }
 #endif
 
-/* gh = h_prev W_hh^T + b_hh (b_hh alone after a zero state; through the bfloat16 copy when the
- * workspace has them). */
+/* gh = h_prev W_hh^T + b_hh (b_hh alone after a zero state; through the packed copy when the
+ * workspace has them: s2s_pk). */
 static void lstm_gh(const s2s_cell_fwd *a, int ref) {
     const int B = a->B, H = a->H;
     if (a->zero_prev) {

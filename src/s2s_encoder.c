@@ -131,7 +131,7 @@ static void join_directions(s2s_ws *ws, int l, int B) {
 }
 
 /* Whether the pass (encoder and decoder) reads transposed copies, and its own set made for it
- * when none is lent (s2s_wt). Not with bfloat16 copies (ws->pk): its step products read those. */
+ * when none is lent (s2s_wt). Not with packed copies (ws->pk): its step products read those. */
 static void transpose_weights(const s2s_model *m, s2s_ws *ws, int B) {
     ws->wt_on = B >= S2S_WT_MIN_ROWS && !ws->pk;
     if (ws->wt_on && ws->wt == &ws->own_wt) s2s_wt_make(m, &ws->own_wt, 0, 1);

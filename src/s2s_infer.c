@@ -27,8 +27,8 @@ void s2s_decoder_reorder(const s2s_model *m, s2s_ws *ws, int B, const int *from)
     ws->dec_ops->reorder(m, ws, B, from);
 }
 
-/* The output layer, y = out W^T + b for B rows: in float, or (S2S_GEMM_BF16) through the
- * workspace's bfloat16 copy of W. */
+/* The output layer, y = out W^T + b for B rows: in float, or (S2S_GEMM_BF16, INT8) through the
+ * workspace's packed copy of W. */
 static void output_layer(const s2s_model *m, s2s_ws *ws, int B, const float *out, float *logits) {
     const int H = ws->H, V = ws->Vt;
     s2s_ws_linear(ws, B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, logits, V);

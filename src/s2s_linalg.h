@@ -41,8 +41,8 @@ int s2s_gemm_parse(const char *s, s2s_gemm_kind *out);
 /* BF16 and INT8: the products of translation's steps from packed copies (s2s_pk). */
 int s2s_gemm_packed(s2s_gemm_kind g);
 
-/* y [M,N] = x W^T + b (+ y when beta is 1; b may be NULL) through pk's bfloat16 copy of W
- * [N,K] (leading dimension ldw), packed at its first call: 1. 0, with nothing done, when pk is
+/* y [M,N] = x W^T + b (+ y when beta is 1; b may be NULL) through pk's bfloat16 or 8-bit copy
+ * of W [N,K] (leading dimension ldw), packed at its first call: 1. 0, with nothing done, when pk is
  * NULL or the copy cannot be made (then compute it in float). The set, struct s2s_pk, is a
  * workspace's (s2s_ws.h). */
 struct s2s_pk;
