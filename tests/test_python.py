@@ -142,6 +142,30 @@ def test_translate_equals_cli():
     tr.close()
 
 
+def test_packed_products_equal_cli():
+    """gemm='bf16' / 'int8' (where the build has them) translate as S2S_GEMM=bf16 / int8 does."""
+    sents = sentences()
+    stdin = '\n'.join(sents) + '\n'
+    ran = 0
+    for g in ('bf16', 'int8'):
+        env = dict(os.environ, S2S_GEMM=g)
+        if subprocess.run([S2S, 'version'], env=env, capture_output=True).returncode != 0:
+            continue
+        with seq2seq.Translator(CLI_MODEL, threads=2, gemm=g) as tr:
+            hyps = tr.translate(sents, beam=4, nbest=2, scores=True)
+        flat = [f'{s:.4f}\t{t}' for h in hyps for t, s in h]
+        p = subprocess.run([S2S, 'translate', '--model', CLI_MODEL, '--beam', '4', '--nbest', '2'], input=stdin,
+                           env=env, capture_output=True, text=True)
+        assert p.returncode == 0 and flat == p.stdout.splitlines(), (g, p.stderr)
+        ran += 1
+    try:
+        seq2seq.Translator(CLI_MODEL, gemm='fast')
+        raise AssertionError("gemm='fast' was taken")
+    except seq2seq.Error as e:
+        assert "gemm 'fast' is not own, blas, bf16 or int8" in str(e), str(e)
+    print(f'  {ran} packed kinds in this build')
+
+
 def test_attention():
     with seq2seq.Translator(CLI_MODEL) as tr:
         a = tr.attention("i lost .")
@@ -264,7 +288,8 @@ def test_example():
     os.rmdir(out)
 
 
-for t in (test_example, test_version, test_train_equals_cli, test_recipe_equals_cli, test_callback_stops, test_translate_equals_cli, test_attention,
+for t in (test_example, test_version, test_train_equals_cli, test_recipe_equals_cli, test_callback_stops, test_translate_equals_cli,
+          test_packed_products_equal_cli, test_attention,
           test_attention_without_numpy, test_errors, test_threads, test_bleu_equals_cli):
     run(t)
 for n in os.listdir(TMP):

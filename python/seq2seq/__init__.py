@@ -92,7 +92,9 @@ class _Handle:
 
 
 class Translator(_Handle):
-    """A model file opened once. translate() may run from several threads at once."""
+    """A model file opened once. translate() may run from several threads at once. gemm=None (float
+    products) or 'own', 'blas', or 'int8' / 'bf16' (faster, not float's numbers: every decoder
+    step's products in 8-bit integers or bfloat16, where the CPU has AVX512-VNNI / AVX512-BF16)."""
     _close = staticmethod(lambda h: lib.s2s_translator_close(h))
 
     def __init__(self, path, threads=1, max_workspaces=0, gemm=None):
