@@ -60,14 +60,15 @@ typedef struct s2s_wt_job {
 enum { S2S_WT_JOBS = 4 * S2S_MAX_LAYERS + S2S_WT_FAM };
 
 /* S2S_GEMM_BF16 or INT8 at inference (s2s_wt.c): the weights a translation's steps read, in
- * bfloat16 or 8-bit integers (s2s_kernel.h), each packed at its first product through s2s_pk_linear (keyed by W, N, K) and
- * kept: the model's weights must not change while the workspace translates. The calls that go
- * through it are every per-step product (the cells' W_hh, the decoder's s2s_step_linear: the
- * layer inputs and its family's step weights), the decoder's embedding columns and the output
- * layer (s2s_ws_linear). The products over all steps at once (the encoder's inputs, the
- * attention keys) stay in float: in 8-bit integers they gave 2% and cost 0.06 BLEU on the
- * held-out set. Its store has room for those (s2s_pk_carve); a weight beyond it is computed in
- * float. */
+ * bfloat16 or 8-bit integers (s2s_kernel.h), each packed at its first product through
+ * s2s_pk_linear (keyed by W, N, K) and kept: the model's weights must not change while the
+ * workspace translates (a translator handle's model does not; a reload opens a new handle).
+ * The calls that go through it are every per-step product (the cells' W_hh, the decoder's
+ * s2s_step_linear: the layer inputs and its family's step weights), the decoder's embedding
+ * columns and the output layer (s2s_ws_linear). The products over all steps at once (the
+ * encoder's inputs, the attention keys) stay in float: in 8-bit integers they gave 2% and cost
+ * 0.06 BLEU on the held-out set. Its store has room for those (s2s_pk_carve); a weight beyond it
+ * is computed in float. */
 enum { S2S_PK_MAX = S2S_WT_JOBS + 4 };
 typedef struct s2s_pk {
     struct { const float *W; int N, K; uint32_t *pk; } w[S2S_PK_MAX];
