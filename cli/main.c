@@ -176,7 +176,11 @@ void command_usage(const char *cmd, FILE *f) {
     for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "\nseq2seq %s %s", k_commands[i].name, k_commands[i].usage);
     fputs("\nExit status: 0 done, 1 error (bad input, a failed write), 2 usage (unknown option, bad value),\n"
           "130 interrupted (train saves first). Every output is checked before any work and written whole;\n"
-          "none may be a file the same run reads.\n", f);
+          "none may be a file the same run reads.\n"
+          "Environment: S2S_GEMM chooses the matrix products: own (our AVX-512 kernel, the default where the\n"
+          "build has it), blas (OpenBLAS), or for translate, eval and serve bf16 / int8 (every decoder step's\n"
+          "products in bfloat16 / 8-bit integers: faster, not float's numbers; int8 is fastest with --batch 16\n"
+          "at beam 5).\n", f);
 }
 
 static int cmd_help(args *a) {
