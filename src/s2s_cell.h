@@ -63,6 +63,11 @@ typedef struct s2s_cell_ops {
     void (*backward_ref)(const s2s_cell_bwd *a);
 } s2s_cell_ops;
 
+/* gh [B,G*H] = h_prev W_hh^T + b_hh, what every cell's step starts from: b_hh alone after a zero
+ * state; else through the workspace's packed copy (a->pk), the transposed copy (W_hhT), or W_hh
+ * itself; ref (the portable reference step) always from W_hh (s2s_nn.c). */
+void s2s_cell_gh(const s2s_cell_fwd *a, int G, int ref);
+
 /* The table (s2s_families.c): NULL for an unknown kind. */
 const s2s_cell_ops *s2s_cell_of(int kind);
 #endif

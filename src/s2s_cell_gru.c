@@ -78,10 +78,9 @@ static void gru_grads_row(int H, const float *restrict dh, const float *restrict
 void s2s_gru_cell_forward(s2s_gemm_kind g, int B, int H, const float *gi, const float *h_prev, const float *W_hh,
                           const float *b_hh, const float *W_hhT, float *gh, float *h, float *r, float *z,
                           float *n, float *ghn) {
-    if (!W_hh && !W_hhT)
-        s2s_rows_broadcast(gh, b_hh, B, (size_t)3 * H);
-    else if (W_hhT) s2s_linear_forward_t(g, B, 3 * H, H, h_prev, H, W_hhT, 3 * H, b_hh, 0.0f, gh, 3 * H);
-    else s2s_linear_forward(g, B, 3 * H, H, h_prev, H, W_hh, H, b_hh, 0.0f, gh, 3 * H);
+    const s2s_cell_fwd a = {.B = B, .H = H, .h_prev = h_prev, .W_hh = W_hh, .W_hhT = W_hhT, .b_hh = b_hh,
+                            .zero_prev = !W_hh && !W_hhT, .gh = gh, .gemm = g};
+    s2s_cell_gh(&a, 3, 0);
     s2s_gru_gates(B, H, gi, gh, h_prev, h, r, z, n, ghn);
 }
 
@@ -100,24 +99,11 @@ void s2s_gru_cell_backward(s2s_gemm_kind g, int B, int H, const float *dh, const
 
 /* ---- the cell interface ------------------------------------------------------------------ */
 
-/* gh = h_prev W_hh^T + b_hh (just b_hh after a zero state; through the packed copy when the
- * workspace has them: s2s_pk), then the gates. */
+/* gh (s2s_cell_gh), then the gates. */
 static void gru_step(const s2s_cell_fwd *a, int ref) {
-    const int B = a->B, H = a->H;
     float *r = a->cache, *z = r + a->plane, *n = z + a->plane, *ghn = n + a->plane;
-    if (ref) {
-        if (a->zero_prev)
-            s2s_rows_broadcast(a->gh, a->b_hh, B, (size_t)3 * H);
-        else s2s_linear_forward(a->gemm, B, 3 * H, H, a->h_prev, H, a->W_hh, H, a->b_hh, 0.0f, a->gh, 3 * H);
-        s2s_gru_gates_ref(B, H, a->gi, a->gh, a->h_prev, a->h, r, z, n, ghn);
-        return;
-    }
-    if (!a->zero_prev && s2s_pk_linear(a->pk, a->W_hh, H, 3 * H, H, B, a->h_prev, H, a->b_hh, 0.0f, a->gh, 3 * H)) {
-        s2s_gru_gates(B, H, a->gi, a->gh, a->h_prev, a->h, r, z, n, ghn);
-        return;
-    }
-    s2s_gru_cell_forward(a->gemm, B, H, a->gi, a->h_prev, a->zero_prev ? NULL : a->W_hh, a->b_hh,
-                         a->zero_prev ? NULL : a->W_hhT, a->gh, a->h, r, z, n, ghn);
+    s2s_cell_gh(a, 3, ref);
+    (ref ? s2s_gru_gates_ref : s2s_gru_gates)(a->B, a->H, a->gi, a->gh, a->h_prev, a->h, r, z, n, ghn);
 }
 static void gru_forward(const s2s_cell_fwd *a) { gru_step(a, 0); }
 static void gru_forward_ref(const s2s_cell_fwd *a) { gru_step(a, 1); }

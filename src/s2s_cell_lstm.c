@@ -66,26 +66,12 @@ static void lstm_gates(int B, int H, const float *gi, const float *gh, const flo
 }
 #endif
 
-/* gh = h_prev W_hh^T + b_hh (b_hh alone after a zero state; through the packed copy when the
- * workspace has them: s2s_pk). */
-static void lstm_gh(const s2s_cell_fwd *a, int ref) {
-    const int B = a->B, H = a->H;
-    if (a->zero_prev) {
-        s2s_rows_broadcast(a->gh, a->b_hh, B, (size_t)4 * H);
-        return;
-    }
-    if (!ref && s2s_pk_linear(a->pk, a->W_hh, H, 4 * H, H, B, a->h_prev, H, a->b_hh, 0.0f, a->gh, 4 * H)) return;
-    if (a->W_hhT && !ref)
-        s2s_linear_forward_t(a->gemm, B, 4 * H, H, a->h_prev, H, a->W_hhT, 4 * H, a->b_hh, 0.0f, a->gh, 4 * H);
-    else s2s_linear_forward(a->gemm, B, 4 * H, H, a->h_prev, H, a->W_hh, H, a->b_hh, 0.0f, a->gh, 4 * H);
-}
-
-/* gh, then the gates. */
+/* gh (s2s_cell_gh), then the gates. */
 static void lstm_step(const s2s_cell_fwd *a, int ref) {
     const int B = a->B, H = a->H;
     const size_t pl = a->plane;
     float *I = a->cache, *F = I + pl, *G = F + pl, *O = G + pl, *TC = O + pl;
-    lstm_gh(a, ref);
+    s2s_cell_gh(a, 4, ref);
     (ref ? lstm_gates_ref : lstm_gates)(B, H, a->gi, a->gh, a->c_prev, a->h, a->c, I, F, G, O, TC);
 }
 static void lstm_forward(const s2s_cell_fwd *a) { lstm_step(a, 0); }

@@ -8,9 +8,8 @@
 
 void s2s_step_linear(const s2s_ws *ws, int M, int N, int K, const float *x, const float *W, int ldw,
                      const float *WT, const float *b, float beta, float *y) {
-    if (s2s_pk_linear(ws->pk, W, ldw, N, K, M, x, K, b, beta, y, N)) return;
     if (ws->wt_on) s2s_linear_forward_t(ws->gemm, M, N, K, x, K, WT, N, b, beta, y, N);
-    else s2s_linear_forward(ws->gemm, M, N, K, x, K, W, ldw, b, beta, y, N);
+    else s2s_ws_linear(ws, M, N, K, x, K, W, ldw, b, beta, y, N);  /* a pass with packed copies has no wt */
 }
 
 /* The leading steps where every row runs as one product, then one product per step over its

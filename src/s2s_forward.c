@@ -11,7 +11,6 @@
 #include <sys/mman.h>
 
 #include "s2s_decoder.h"
-#include "s2s_kernel.h"
 #include "s2s_linalg.h"
 #include "s2s_nn.h"
 

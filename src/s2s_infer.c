@@ -8,7 +8,6 @@
 #include "s2s_nn.h"
 #include "s2s_text.h"
 #include "s2s_decoder.h"
-#include "s2s_kernel.h"
 
 void s2s_encode(const s2s_model *m, s2s_ws *ws, int B, const int32_t *src, const int32_t *src_len) {
     const size_t BH = (size_t)B * ws->H;
@@ -25,13 +24,6 @@ void s2s_decoder_reorder(const s2s_model *m, s2s_ws *ws, int B, const int *from)
     for (int l = 0; l < ws->L; l++)
         for (int s = 0; s < ws->S; s++) s2s_rows_permute(ws->inf_now[l][s], ws->inf_perm, B, (size_t)ws->H, from);
     ws->dec_ops->reorder(m, ws, B, from);
-}
-
-/* The output layer, y = out W^T + b for B rows: in float, or (S2S_GEMM_BF16, INT8) through the
- * workspace's packed copy of W. */
-static void output_layer(const s2s_model *m, s2s_ws *ws, int B, const float *out, float *logits) {
-    const int H = ws->H, V = ws->Vt;
-    s2s_ws_linear(ws, B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, logits, V);
 }
 
 /* One decoder step for B rows: the raw output scores [B,Vt] (greedy needs no more: the argmax
@@ -66,7 +58,7 @@ static void decode_step_logits(const s2s_model *m, s2s_ws *ws, int B, const int3
     const float *out = ws->dec_ops->step(m, ws, &s);
     for (int l = 0; l < L; l++)
         for (int k = 0; k < ws->S; k++) { float *t = ws->inf_now[l][k]; ws->inf_now[l][k] = ws->inf_next[l][k]; ws->inf_next[l][k] = t; }
-    output_layer(m, ws, B, out, logits);
+    s2s_ws_linear(ws, B, V, H, out, H, m->p.dense_w, H, m->p.dense_b, 0.0f, logits, V);  /* the output layer */
     if (attn) {
         const float *A = s2s_ws_attention(ws);
         if (A) s2s_copy(attn, A, (size_t)B * T);

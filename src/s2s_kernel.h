@@ -21,9 +21,10 @@ int s2s_kernel_bf16_available(void);  /* 1 when the build has AVX512-BF16 */
 /* Words (uint32) of W packed: 32-column panels of K/2 pairs (rounded up). */
 size_t s2s_bf16_packed_words(int N, int K);
 void s2s_bf16_pack(const float *W, int ldw, int N, int K, uint32_t *pk);
+/* Words of a call's scratch: x's rows as pairs, ceil(M/8)*8 x ceil(K/2). */
+size_t s2s_bf16_scratch_words(int M, int K);
 /* C (M x N) = x W^T + bias (bias [N], or NULL), + C when beta is 1 (beta: 0 or 1), from pk =
- * s2s_bf16_pack(W); scratch: ceil(M/8)*8 x ceil(K/2) words (x as pairs). Needs
- * s2s_kernel_bf16_available(). */
+ * s2s_bf16_pack(W); scratch: s2s_bf16_scratch_words(M, K). Needs s2s_kernel_bf16_available(). */
 void s2s_bf16_gemm_packed(int M, int N, int K, const float *x, int ldx, const uint32_t *pk, const float *bias,
                           float beta, float *C, int ldc, uint32_t *scratch);
 

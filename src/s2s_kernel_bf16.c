@@ -21,6 +21,8 @@ size_t s2s_bf16_packed_words(int N, int K) {
     return (size_t)((N + NR - 1) / NR) * (size_t)((K + 1) / 2) * NR;
 }
 
+size_t s2s_bf16_scratch_words(int M, int K) { return (size_t)((M + MR - 1) / MR * MR) * (size_t)((K + 1) / 2); }
+
 #if defined(__AVX512F__) && defined(__AVX512BF16__)
 #include <immintrin.h>
 

@@ -118,17 +118,9 @@ static inline __mmask16 v_tail(int n) { return (__mmask16)((1u << n) - 1u); }
  * GCC leaves the portable loop scalar where it is inlined into the decoder. */
 #ifdef __AVX512F__
 static inline float lanes_max(const float *x, int n) {
-    /* four chains (a maximum is exact in any order): one chain waits on VMAXPS's latency */
-    __m512 m = _mm512_set1_ps(-INFINITY), m1 = m, m2 = m, m3 = m;
+    __m512 m = _mm512_set1_ps(-INFINITY);
     int i = 0;
-    for (; i + 64 <= n; i += 64) {  /* x > m ? x : m */
-        m = _mm512_max_ps(_mm512_loadu_ps(x + i), m);
-        m1 = _mm512_max_ps(_mm512_loadu_ps(x + i + 16), m1);
-        m2 = _mm512_max_ps(_mm512_loadu_ps(x + i + 32), m2);
-        m3 = _mm512_max_ps(_mm512_loadu_ps(x + i + 48), m3);
-    }
-    m = _mm512_max_ps(_mm512_max_ps(m1, m), _mm512_max_ps(m3, m2));
-    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + i), m);
+    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + i), m);  /* x > m ? x : m */
     if (i < n) {
         const __mmask16 k = v_tail(n - i);
         m = _mm512_mask_max_ps(m, k, _mm512_maskz_loadu_ps(k, x + i), m);

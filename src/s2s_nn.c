@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "s2s_cell.h"
 #include "s2s_linalg.h"
 #include "s2s_math.h"
 
@@ -465,4 +466,15 @@ void s2s_time_reverse(float *x, int T, size_t block) {
         float *a = x + (size_t)i * block, *b = x + (size_t)j * block;
         for (size_t k = 0; k < block; k++) { float t = a[k]; a[k] = b[k]; b[k] = t; }
     }
+}
+
+void s2s_cell_gh(const s2s_cell_fwd *a, int G, int ref) {
+    const int B = a->B, H = a->H, N = G * H;
+    if (a->zero_prev) {
+        s2s_rows_broadcast(a->gh, a->b_hh, B, (size_t)N);
+        return;
+    }
+    if (!ref && s2s_pk_linear(a->pk, a->W_hh, H, N, H, B, a->h_prev, H, a->b_hh, 0.0f, a->gh, N)) return;
+    if (!ref && a->W_hhT) s2s_linear_forward_t(a->gemm, B, N, H, a->h_prev, H, a->W_hhT, N, a->b_hh, 0.0f, a->gh, N);
+    else s2s_linear_forward(a->gemm, B, N, H, a->h_prev, H, a->W_hh, H, a->b_hh, 0.0f, a->gh, N);
 }

@@ -203,8 +203,8 @@ double s2s_enc_flops(const s2s_ws *ws);
  * them (ws->pk), else in its products' code (s2s_linear_forward). */
 void s2s_ws_linear(const s2s_ws *ws, int M, int N, int K, const float *x, int ldx, const float *W, int ldw,
                    const float *b, float beta, float *y, int ldy);
-/* A step's y = x W^T + b (x [M,K], y [M,N]): through the packed copy (ws->pk), or the pass's
- * transposed copy WT when it reads them (ws->wt_on). */
+/* A step's y = x W^T + b (x [M,K], y [M,N]): through the pass's transposed copy WT when it reads
+ * them (ws->wt_on), else s2s_ws_linear (the packed copy, when the workspace has them). */
 void s2s_step_linear(const s2s_ws *ws, int M, int N, int K, const float *x, const float *W, int ldw,
                      const float *WT, const float *b, float beta, float *y);
 /* dW += Σ_t D_t^T X_t (and db += Σ D rows) over the decoder rows still going at each step. */

@@ -65,7 +65,7 @@ s2s_pk *s2s_pk_carve(const s2s_config *c, int Vt, int max_B, int int8, s2s_carve
     size_t cap = pk_words(int8, Vt, H) + pk_words(int8, G * H, E);
     for (int i = 0; i < n; i++) cap += pk_words(int8, jobs[i].rows, jobs[i].cols) + pk_words(int8, jobs[i].rows, 4);
     const int rows = (max_B + 7) / 8 * 8, kmax = H > E ? H : E;
-    const size_t sc = int8 ? s2s_i8_scratch_words(rows, kmax) : (size_t)rows * (size_t)((kmax + 1) / 2);
+    const size_t sc = (int8 ? s2s_i8_scratch_words : s2s_bf16_scratch_words)(rows, kmax);
     s2s_pk *pk = s2s_take_bytes(cv, sizeof *pk);
     uint32_t *store = s2s_take_bytes(cv, sizeof(uint32_t) * cap);
     uint32_t *scratch = s2s_take_bytes(cv, sizeof(uint32_t) * sc);

@@ -128,8 +128,7 @@ typedef struct packed_fmt {
     void (*gemm)(int M, int N, int K, const float *x, int ldx, const uint32_t *pk, const float *bias, float beta,
                  float *C, int ldc, uint32_t *scratch);
 } packed_fmt;
-static size_t bf16_scratch(int M, int K) { return (size_t)((M + 7) / 8 * 8) * (size_t)((K + 1) / 2); }
-static const packed_fmt fmt_bf16 = {"bfloat16", s2s_kernel_bf16_available, s2s_bf16_packed_words, bf16_scratch,
+static const packed_fmt fmt_bf16 = {"bfloat16", s2s_kernel_bf16_available, s2s_bf16_packed_words, s2s_bf16_scratch_words,
                                     s2s_bf16_pack, s2s_bf16_gemm_packed};
 static const packed_fmt fmt_int8 = {"int8", s2s_kernel_int8_available, s2s_i8_packed_words, s2s_i8_scratch_words,
                                     s2s_i8_pack, s2s_i8_gemm_packed};
