@@ -130,9 +130,10 @@ int s2s_ws_create_opts(const s2s_model *m, int max_B, int T, const s2s_ws_opts *
     ws_dims(w, &m->cfg, max_B, T, w->opt.max_tokens, w->opt.inference);
     s2s_carve c = {NULL, 0};
     ws_layout(w, &m->cfg, &c);
-    /* bf16 and int8 are the steps' packed copies (ws_layout: ws->pk); every other product goes
-     * through our kernel */
-    w->gemm = w->enc_tab.gemm = w->dec_tab.gemm = s2s_gemm_packed((s2s_gemm_kind)g) ? S2S_GEMM_OWN : (s2s_gemm_kind)g;
+    /* at inference bf16 and int8 are the steps' packed copies (ws_layout: ws->pk) and every
+     * other product goes through our kernel; a trainer's bf16 is every product's (s2s_gemm) */
+    w->gemm = w->enc_tab.gemm = w->dec_tab.gemm =
+        w->opt.inference && s2s_gemm_packed((s2s_gemm_kind)g) ? S2S_GEMM_OWN : (s2s_gemm_kind)g;
     w->bytes = c.used;
     /* a large block from the kernel directly: its pages are zero until first touched, so a pass
      * that uses part of the capacity (short batches, inference) neither clears nor holds the rest */

@@ -14,11 +14,13 @@ typedef enum s2s_gemm_kind {
     S2S_GEMM_OWN = 1,   /* our AVX-512 kernel (s2s_kernel.c); up to 4 rows of x W^T: BLAS's gemv */
     S2S_GEMM_BLAS = 2,  /* OpenBLAS (sgemm; sgemv for up to 4 rows of x W^T) */
     S2S_GEMM_REF = 3,   /* the reference loop (tests) */
-    S2S_GEMM_BF16 = 4,  /* a workspace's choice, not s2s_gemm's: at inference, the products of
-                         * its steps in bfloat16 with float sums from weights it packs once
-                         * (s2s_pk, s2s_kernel.h), the rest as OWN: for translation only (not
-                         * float's numbers) */
-    S2S_GEMM_INT8 = 5,  /* the same with the steps' products in 8-bit integers (s2s_kernel.h) */
+    S2S_GEMM_BF16 = 4,  /* bfloat16 with float sums (not float's numbers). A translating
+                         * workspace's choice: the products of its steps from weights it packs
+                         * once (s2s_pk, s2s_kernel.h), the rest as OWN. A trainer's: every
+                         * s2s_gemm with alpha 1 and beta 0 or 1, both operands rounded at each
+                         * call (s2s_bf16_gemm), the others as OWN */
+    S2S_GEMM_INT8 = 5,  /* translation's steps in 8-bit integers (s2s_kernel.h), the rest as
+                         * OWN; a trainer refuses it */
 } s2s_gemm_kind;
 
 /* transA/transB: 0 = as stored, 1 = transposed. A is M x K after op, B is K x N after op;

@@ -100,9 +100,9 @@ int s2s_trainer_create(s2s_model *m, const s2s_dataset *d, const s2s_train_opts 
     if (o->warmup < 0 || (o->schedule == S2S_LR_INVSQRT && o->warmup < 1))
         return s2s_errf(err, "warm-up %d: the inverse-sqrt schedule needs at least 1 update", o->warmup);
     if (!s2s_lr_schedule_name(o->schedule)) return s2s_errf(err, "unknown learning-rate schedule %d", (int)o->schedule);
-    if (s2s_gemm_packed(o->gemm))
-        return s2s_errf(err, "products in %s are for translation; training computes in float (unset S2S_GEMM)",
-                        o->gemm == S2S_GEMM_BF16 ? "bfloat16" : "8-bit integers");
+    if (o->gemm == S2S_GEMM_INT8)
+        return s2s_errf(err, "products in 8-bit integers are for translation; training computes in float or bfloat16 "
+                             "(S2S_GEMM=own or bf16)");
     s2s_trainer *t = s2s_calloc(1, sizeof *t, err, "the trainer");
     if (!t) return S2S_ERR;
     t->m = m; t->data = d; t->opt = *o; t->rng = *rng;

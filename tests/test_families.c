@@ -642,6 +642,57 @@ static int test_family_steps_int8(void) {
     return family_steps(S2S_GEMM_INT8);
 }
 
+/* Training in bfloat16 (a trainer's workspace with S2S_GEMM_BF16: every product through
+ * s2s_bf16_gemm): each family's loss and every tensor's gradient within bfloat16's rounding of
+ * float's (loss within 1%, each tensor's gradient within 3% in norm; measured below 0.3% and
+ * 1.5%), and not float's bits (the products did run in bfloat16). */
+static int test_family_training_bf16(void) {
+    if (s2s_gemm_resolve(S2S_GEMM_BF16) < 0) SKIP("this build has no AVX512-BF16 kernel");
+    toy d;
+    make_toy(&d);
+    s2s_batch bt = {TB, TT, d.src, d.srcl, d.dec, d.tgt, d.tgtl, 0, 0, 0};
+    int ran = 0;
+    double worst_loss = 0, worst_grad = 0;
+    for (int i = 0; i < N_FAMILIES; i++) {
+        s2s_config probe = family_config(families[i], 9, 11, 16, 16, 2, 0.0f, TT);
+        if (!available(&probe)) continue;
+        s2s_model *m; s2s_ws *ws, *wb;
+        s2s_err err;
+        if (!make_model(families[i], 16, 2, 0.0f, TB, 17, &m, &ws)) return 0;
+        const s2s_ws_opts o = {.token_tables = 1, .gemm = S2S_GEMM_BF16};
+        if (s2s_ws_create_opts(m, TB, TT, &o, &wb, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+        float *gf = malloc(m->n_params * 4);
+        s2s_model_zero_grad(m);
+        const double lf = s2s_forward(m, ws, &bt, 1, 0, NULL, NULL);
+        s2s_backward(m, ws, &bt);
+        memcpy(gf, m->grads, m->n_params * 4);
+        s2s_model_zero_grad(m);
+        const double lb = s2s_forward(m, wb, &bt, 1, 0, NULL, NULL);
+        s2s_backward(m, wb, &bt);
+        const double dl = fabs(lb - lf) / fabs(lf);
+        worst_loss = dl > worst_loss ? dl : worst_loss;
+        CHECK_MSG(dl <= 0.01, "family %d: loss %.6g in bfloat16, %.6g in float", i, lb, lf);
+        CHECK_MSG(memcmp(gf, m->grads, m->n_params * 4) != 0, "family %d: float's gradients to the bit", i);
+        for (int t = 0; t < m->n_tensors; t++) {
+            const s2s_tensor_info *ti = &m->tensors[t];
+            double e = 0, n = 0;
+            for (size_t k = 0; k < ti->size; k++) {
+                const double a = gf[ti->offset + k], b = m->grads[ti->offset + k];
+                e += (a - b) * (a - b), n += a * a;
+            }
+            const double rel = n > 0 ? sqrt(e / n) : sqrt(e);
+            worst_grad = rel > worst_grad ? rel : worst_grad;
+            CHECK_MSG(rel <= 0.03, "family %d: %s's gradient %.3g from float's in norm", i, ti->name, rel);
+        }
+        free(gf);
+        s2s_ws_free(ws); s2s_ws_free(wb); s2s_model_free(m);
+        ran++;
+    }
+    if (!ran) SKIP("no family beside d2l's in this build");
+    printf("  %d families: loss within %.2g, gradients within %.2g of float's\n", ran, worst_loss, worst_grad);
+    return 0;
+}
+
 /* Model files: every family saves and loads back exactly (format 2 names it in the metadata);
  * a tied model's file holds both names with equal data, and a file where they differ is
  * refused. */
@@ -785,6 +836,7 @@ int main(void) {
     RUN(test_family_steps);
     RUN(test_family_steps_bf16);
     RUN(test_family_steps_int8);
+    RUN(test_family_training_bf16);
     RUN(test_family_files);
     RUN(test_family_names);
     TEST_END();

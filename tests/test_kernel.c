@@ -273,6 +273,63 @@ static int test_pk_linear(void) {
     return 0;
 }
 
+/* Training's bfloat16 products (s2s_gemm with S2S_GEMM_BF16, s2s_bf16_gemm): every transpose,
+ * every tile height and tail width, K around the 512-k chunks and odd, padded leading
+ * dimensions (padding untouched), beta 0 (C not read: NaN there) and 1, each element within
+ * bfloat16's bound (|sum| of |a_k b_k| / 128) of the reference in double; a row's result the same
+ * bits alone or among the others; alpha or beta it does not take (-0.5, 0.3) computed in float. */
+static int test_bf16_training_products(void) {
+    if (s2s_gemm_resolve(S2S_GEMM_BF16) < 0) SKIP("this build has no AVX512-BF16 kernel");
+    static const int Ms[] = {1, 7, 8, 9, 16, 17, 40}, Ns[] = {1, 16, 17, 31, 32, 33, 70}, Ks[] = {1, 2, 3, 300, 511, 512, 513, 1025};
+    s2s_rng r;
+    s2s_rng_seed(&r, 11);
+    int fails = 0, cases = 0, split = 0;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int n = 0; n < 40; n++, cases++) {
+                const int M = Ms[s2s_rng_next(&r) % 7], N = Ns[s2s_rng_next(&r) % 7], K = Ks[s2s_rng_next(&r) % 8];
+                const float beta = (float)(n % 2);
+                const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+                const long na = (long)(ta ? K : M) * lda, nb = (long)(tb ? N : K) * ldb, nc = (long)M * ldc;
+                float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb);
+                float *C = malloc(sizeof(float) * nc), *R = malloc(sizeof(float) * nc), *row = malloc(sizeof(float) * ldc);
+                for (long i = 0; i < na; i++) A[i] = uni(&r);
+                for (long i = 0; i < nb; i++) B[i] = uni(&r);
+                for (long i = 0; i < nc; i++) C[i] = R[i] = beta == 0.0f ? NAN : uni(&r);
+                s2s_gemm(S2S_GEMM_BF16, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+                s2s_gemm(S2S_GEMM_REF, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, R, ldc);
+                int bad = 0;
+                for (int i = 0; i < M && !bad; i++)
+                    for (int j = 0; j < ldc && !bad; j++) {
+                        const double c = C[(long)i * ldc + j], ref = R[(long)i * ldc + j];
+                        if (j >= N) { bad = !isnan(c) && c != ref; continue; }
+                        double mag = 0.0;
+                        for (int k = 0; k < K; k++)
+                            mag += fabs((double)(ta ? A[(long)k * lda + i] : A[(long)i * lda + k]) *
+                                        (tb ? B[(long)j * ldb + k] : B[(long)k * ldb + j]));
+                        bad = !(fabs(c - ref) <= mag / 128.0 + 1e-6 * (1 + fabs(ref)));
+                        if (bad) fprintf(stderr, "  ta%d tb%d %dx%dx%d beta %g: (%d,%d) = %.9g, reference %.9g\n", ta, tb, M, N, K,
+                                         (double)beta, i, j, c, ref);
+                    }
+                /* the last row alone: the same bits (beta 0 only: C was overwritten) */
+                if (!bad && beta == 0.0f && M > 1) {
+                    s2s_gemm(S2S_GEMM_BF16, ta, tb, 1, N, K, 1.0f, ta ? A + (M - 1) : A + (long)(M - 1) * lda, lda, B, ldb, 0.0f, row, ldc);
+                    split += memcmp(row, C + (long)(M - 1) * ldc, sizeof(float) * N) != 0;
+                }
+                fails += bad;
+                free(A), free(B), free(C), free(R), free(row);
+            }
+    CHECK_MSG(fails == 0, "%d of %d bfloat16 products out of bound", fails, cases);
+    CHECK_MSG(split == 0, "%d rows differ alone and among others", split);
+    /* what it does not take goes to float (the float kernel's tolerance) */
+    for (int ta = 0; ta < 2; ta++) {
+        fails += one_case(S2S_GEMM_BF16, &r, ta, 1 - ta, 17, 33, 300, -0.5f, 1.0f);
+        fails += one_case(S2S_GEMM_BF16, &r, ta, ta, 9, 31, 257, 1.0f, 0.3f);
+    }
+    CHECK_MSG(fails == 0, "alpha or beta it does not take: not float's product");
+    return 0;
+}
+
 int main(void) {
     RUN(test_lanes_argmax);
     RUN(test_own_kernel_matches_reference);
@@ -282,5 +339,6 @@ int main(void) {
     RUN(test_int8_packed);
     RUN(test_int8_edges);
     RUN(test_pk_linear);
+    RUN(test_bf16_training_products);
     TEST_END();
 }
