@@ -176,10 +176,12 @@ def split_data():
     return train, valid
 
 
-def timed_train(cfg, train, seconds, out):
+def timed_train(cfg, train, seconds, out, gemm=None):
     """Trains for `seconds` of wall time (--max-time; SentencePiece's own training comes first and is
-    not in the training loop's figures); the loop's target tokens/s and pairs/s."""
-    o, rss, _ = run([S2S, 'train', '--data', train, '--pairs', '0', '--threads', '2', '--epochs', '1000',
+    not in the training loop's figures); the loop's target tokens/s and pairs/s. gemm: S2S_GEMM's value
+    (None: the default, float)."""
+    pre = ['env', f'S2S_GEMM={gemm}'] if gemm else []
+    o, rss, _ = run(pre + [S2S, 'train', '--data', train, '--pairs', '0', '--threads', '2', '--epochs', '1000',
                      '--max-time', str(seconds), '--out', out, '--log-every', '1000000'] + cfg)
     m = re.search(r'target tokens in ([\d.]+) s of training: ([\d.]+) tokens/sec, ([\d.]+) GFLOP/s.*, ([\d.]+) pairs/sec', o)
     return dict(seconds=float(m.group(1)), tps=float(m.group(2)), gflops=float(m.group(3)), pps=float(m.group(4)),
@@ -197,17 +199,20 @@ def recipe_bench(a, say):
     recipe, word = with_hidden(RECIPE, a.recipe_hidden), with_hidden(WORD, a.recipe_hidden)
     secs = 60 if a.quick else 180
     spm_model = f'{TMP}/recipe.safetensors'
-    rec, wrd = [], []
-    for _ in range(1 if a.quick else 2):  # alternate: recipe, word-level, recipe, word-level
+
+    def has(g):
+        return subprocess.run([S2S, 'version'], env=dict(ENV, S2S_GEMM=g), capture_output=True).returncode == 0
+    rec, wrd, rbf = [], [], []
+    for _ in range(1 if a.quick else 2):  # alternate: recipe, word-level, recipe in bf16, and again
         rec.append(timed_train(recipe, train, secs + 60, spm_model))  # + SentencePiece's 5-40 s
         wrd.append(timed_train(word, train, secs, f'{TMP}/word.safetensors'))
+        if has('bf16'):  # the recipe with every training product in bfloat16 (mixed precision)
+            rbf.append(timed_train(recipe, train, secs + 60, f'{TMP}/recipe_bf16.safetensors', 'bf16'))
     r, w = max(rec, key=lambda x: x['tps']), max(wrd, key=lambda x: x['tps'])
     model = a.recipe_model or spm_model
     # beam 5 as eval's defaults bound the length (the model's --steps) and at 2x the source, in float and
     # with the step products in bfloat16 or 8-bit integers (S2S_GEMM=bf16 / int8, where the CPU has them;
     # int8 in batches of 16: smaller batches keep a step's logits and the 8-bit weights in cache)
-    def has(g):
-        return subprocess.run([S2S, 'version'], env=dict(ENV, S2S_GEMM=g), capture_output=True).returncode == 0
     variants = [(g, batch, ratio) for g, batch in (('float', 64), ('bf16', 64), ('int8', 16))
                 if g == 'float' or has(g) for ratio in (None, '2')]
     runs = [[] for _ in variants]
@@ -231,6 +236,12 @@ def recipe_bench(a, say):
     say(f'| d2l words (17,851-word output), batches of 64 at 20 steps | {w["tps"]:,.0f} | {w["pps"]:,.0f} | '
         f'{w["gflops"]:.1f} | {w["rss"]:.0f} MiB |')
     say(f'| ratio | {r["tps"] / w["tps"]:.2f}x | {r["pps"] / w["pps"]:.2f}x | | |')
+    if rbf:
+        b = max(rbf, key=lambda x: x['tps'])
+        say(f'| recipe with S2S_GEMM=bf16 (every product in bfloat16) | {b["tps"]:,.0f} | {b["pps"]:,.0f} | '
+            f'{b["gflops"]:.1f} | {b["rss"]:.0f} MiB |')
+        say(f'| bf16 against the recipe in float; against the word-level pipeline | {b["tps"] / r["tps"]:.2f}x; '
+            f'{b["tps"] / w["tps"]:.2f}x | {b["pps"] / r["pps"]:.2f}x; {b["pps"] / w["pps"]:.2f}x | | |')
     say('')
     which = a.recipe_model or f'the {secs + 60} s bench model (undertrained: compare speeds only)'
     say(f'Beam 5 (alpha 1), 2 threads, the 2,000 held-out sentences, model {which} (best of {len(runs[0])}; goal '

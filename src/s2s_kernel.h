@@ -30,11 +30,11 @@ void s2s_bf16_gemm_packed(int M, int N, int K, const float *x, int ldx, const ui
 
 /* Training's products in bfloat16 (S2S_GEMM_BF16 in a trainer's workspace): C (M x N) = op(A)
  * op(B) (+ C when beta is 1; beta 0 or 1), s2s_gemm's row-major contract with alpha 1. Both
- * operands are rounded as above at each call (A's rows for a chunk of 512 k at once, B's
- * 32-column panels as they are used), so nothing is kept between calls: the weights change at
- * every update. Sums in float, over k in one order whatever M. scratch:
- * s2s_bf16_gemm_scratch_words(M) words. Needs s2s_kernel_bf16_available(). */
-size_t s2s_bf16_gemm_scratch_words(int M);
+ * operands are rounded as above at each call (op(B)'s panels for a chunk of 512 k at once, then
+ * op(A)'s rows 256 at a time), so nothing is kept between calls: the weights change at every
+ * update. Sums in float, over k in one order whatever M. scratch:
+ * s2s_bf16_gemm_scratch_words(N) words. Needs s2s_kernel_bf16_available(). */
+size_t s2s_bf16_gemm_scratch_words(int N);
 void s2s_bf16_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                    float *C, int ldc, uint32_t *scratch);
 

@@ -17,7 +17,7 @@
 
 #include <string.h>
 
-enum { MR = 8, NR = 32, KC = 512 };
+enum { MR = 8, NR = 32, KC = 512, MB = 256 };
 
 size_t s2s_bf16_packed_words(int N, int K) {
     return (size_t)((N + NR - 1) / NR) * (size_t)((K + 1) / 2) * NR;
@@ -25,7 +25,7 @@ size_t s2s_bf16_packed_words(int N, int K) {
 
 size_t s2s_bf16_scratch_words(int M, int K) { return (size_t)((M + MR - 1) / MR * MR) * (size_t)((K + 1) / 2); }
 
-size_t s2s_bf16_gemm_scratch_words(int M) { return (size_t)((M + MR - 1) / MR * MR) * (KC / 2); }
+size_t s2s_bf16_gemm_scratch_words(int N) { return ((size_t)(N + NR - 1) / NR * NR + MB) * (KC / 2); }
 
 #if defined(__AVX512F__) && defined(__AVX512BF16__)
 #include <immintrin.h>
@@ -115,14 +115,17 @@ void s2s_bf16_gemm_packed(int M, int N, int K, const float *x, int ldx, const ui
 
 /* ---- C = op(A) op(B) (+ C) for training (s2s_bf16_gemm) ------------------------------------
  *
- * The weights change at every update, so nothing is packed ahead: each call converts op(A)'s
- * rows for a chunk of KC k (into scratch) and each 32-column panel of op(B) for it (on the
- * stack), then runs the tiles above. Training's products have thousands of rows (the batch's
- * positions) or, per step, the batch's sentences, so converting B is a small part of each call,
- * unlike translation's steps above. KC = 512 (256 pairs: a 32 KB panel, in L1): the recipe's
- * K = 384 is one chunk, so C is written once; with 256 its read-back took a sixth of the time.
- * Measured on the recipe's hidden-384 training (2 threads, 60 updates): 14,023 target tokens/s
- * against 9,166 in float (1.53x). */
+ * The weights change at every update, so nothing is packed ahead: for each chunk of KC k a call
+ * converts all of op(B)'s 32-column panels (scratch: N x 256 words, a few MB for the output
+ * layer), then op(A)'s rows MB at a time (a block in L2), each block against every panel with the
+ * tiles above. Training's products have thousands of rows (the batch's positions) or, per step,
+ * the batch's sentences, so the conversions are a small part of each call, unlike translation's
+ * steps above. KC = 512 (256 pairs: a 32 KB panel, in L1): the recipe's K = 384 is one chunk, so
+ * C is written once; with 256 its read-back took a sixth of the time. Blocking A (rather than
+ * converting all its rows and streaming them past each panel) took the output layer's weight
+ * gradient (8,000 x 384 x 4,000 positions) from no faster than float to 1.8x.
+ * Recipe's hidden-384 training (2 threads, 60 updates): 14,023 target tokens/s against 9,166 in
+ * float (1.53x) before the blocking. */
 
 /* 16 words from two rows of 16 floats (masked): word i = (bf16(r1[i]) << 16) | bf16(r0[i]). */
 static inline __m512i pair16(const float *r0, const float *r1, __mmask16 m) {
@@ -134,52 +137,70 @@ static inline __m512i pair16(const float *r0, const float *r1, __mmask16 m) {
 
 static __mmask16 mask16(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u); }
 
+/* op(B)'s columns [j0, j0 + 32) for k0 + [0, kc) as a panel of kp pairs (columns beyond N: zero). */
+static void b_panel(int tb, const float *B, int ldb, int N, int j0, int k0, int kc, uint32_t *panel) {
+    const int kp = (kc + 1) / 2, nc = N - j0;
+    if (tb) {  /* B(k, j) = B[j * ldb + k]: a column's pairs, then across the panel */
+        uint32_t row[KC / 2];
+        for (int j = 0; j < NR; j++) {
+            if (j < nc) row_pairs(B + (long)(j0 + j) * ldb + k0, kc, row);
+            for (int p = 0; p < kp; p++) panel[p * NR + j] = j < nc ? row[p] : 0;
+        }
+    } else {   /* B(k, j) = B[k * ldb + j]: two rows of k give a line of the panel */
+        for (int p = 0; p < kp; p++) {
+            const float *r0 = B + (long)(k0 + 2 * p) * ldb + j0, *r1 = 2 * p + 1 < kc ? r0 + ldb : NULL;
+            _mm512_storeu_si512(panel + p * NR, pair16(r0, r1, mask16(nc)));
+            _mm512_storeu_si512(panel + p * NR + 16, pair16(r0 + 16, r1 ? r1 + 16 : NULL, mask16(nc - 16)));
+        }
+    }
+}
+
+/* op(A)'s rows [i0, i0 + rows) for k0 + [0, kc) into a (rows a multiple of 8; rows beyond M:
+ * zero): rows of kp pairs, or (transposed: A's rows are k) 16 rows at a time into two tiles'
+ * side-by-side layout (tile t's pair p of row r at a[(t * kp + p) * 8 + r]). */
+static void a_block(int ta, const float *A, int lda, int M, int i0, int rows, int k0, int kc, uint32_t *a) {
+    const int kp = (kc + 1) / 2;
+    if (!ta) {
+        for (int i = 0; i < rows; i++) {
+            if (i0 + i < M) row_pairs(A + (long)(i0 + i) * lda + k0, kc, a + (size_t)i * kp);
+            else memset(a + (size_t)i * kp, 0, sizeof(uint32_t) * (size_t)kp);
+        }
+        return;
+    }
+    for (int p = 0; p < kp; p++) {
+        const float *r0 = A + (long)(k0 + 2 * p) * lda + i0, *r1 = 2 * p + 1 < kc ? r0 + lda : NULL;
+        for (int i = 0; i < rows; i += 16) {
+            const __m512i w = pair16(r0 + i, r1 ? r1 + i : NULL, mask16(M - i0 - i));
+            uint32_t *t0 = a + (size_t)i * kp + (size_t)p * MR;
+            _mm256_storeu_si256((__m256i *)t0, _mm512_castsi512_si256(w));
+            if (i + MR < rows) _mm256_storeu_si256((__m256i *)(t0 + (size_t)MR * kp), _mm512_extracti64x4_epi64(w, 1));
+        }
+    }
+}
+
 void s2s_bf16_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                    float *C, int ldc, uint32_t *scratch) {
-    _Alignas(64) uint32_t panel[(KC / 2) * NR];
-    const int Mr = (M + MR - 1) / MR * MR;
+    const int panels = (N + NR - 1) / NR;
+    uint32_t *bp = scratch, *a = scratch + (size_t)panels * NR * (KC / 2);
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC, kp = (kc + 1) / 2;
-        /* op(A)'s rows for this chunk, once: rows of pairs, or (transposed: A's rows are k) 16
-         * rows at a time into two tiles' side-by-side layout */
-        if (!ta) {
-            for (int i = 0; i < M; i++) row_pairs(A + (long)i * lda + k0, kc, scratch + (size_t)i * kp);
-            memset(scratch + (size_t)M * kp, 0, sizeof(uint32_t) * (size_t)(Mr - M) * kp);
-        } else {
-            for (int p = 0; p < kp; p++) {
-                const float *r0 = A + (long)(k0 + 2 * p) * lda, *r1 = 2 * p + 1 < kc ? r0 + lda : NULL;
-                for (int i0 = 0; i0 < Mr; i0 += 16) {
-                    const __m512i w = pair16(r0 + i0, r1 ? r1 + i0 : NULL, mask16(M - i0));
-                    uint32_t *t0 = scratch + (size_t)i0 * kp + (size_t)p * MR;
-                    _mm256_storeu_si256((__m256i *)t0, _mm512_castsi512_si256(w));
-                    if (i0 + MR < Mr) _mm256_storeu_si256((__m256i *)(t0 + (size_t)MR * kp), _mm512_extracti64x4_epi64(w, 1));
-                }
-            }
-        }
         const int acc = k0 > 0 || beta != 0.0f;
-        for (int j0 = 0; j0 < N; j0 += NR) {
-            const int nc = N - j0;
-            const __mmask16 m0 = mask16(nc), m1 = mask16(nc - 16);
-            if (tb) {  /* B(k, j) = B[j * ldb + k]: a column's pairs, then across the panel */
-                uint32_t row[KC / 2];
-                for (int j = 0; j < NR; j++) {
-                    if (j < nc) row_pairs(B + (long)(j0 + j) * ldb + k0, kc, row);
-                    for (int p = 0; p < kp; p++) panel[p * NR + j] = j < nc ? row[p] : 0;
+        for (int j = 0; j < panels; j++) b_panel(tb, B, ldb, N, j * NR, k0, kc, bp + (size_t)j * NR * kp);
+        for (int i0 = 0; i0 < M; i0 += MB) {
+            const int rows = M - i0 < MB ? (M - i0 + MR - 1) / MR * MR : MB;
+            a_block(ta, A, lda, M, i0, rows, k0, kc, a);
+            for (int j = 0; j < panels; j++) {
+                const int j0 = j * NR;
+                const __mmask16 m0 = mask16(N - j0), m1 = mask16(N - j0 - 16);
+                const uint32_t *panel = bp + (size_t)j * NR * kp;
+                for (int i = 0; i < rows && i0 + i < M; i += MR) {
+                    const int R = M - i0 - i < MR ? M - i0 - i : MR;
+                    float *c = C + (long)(i0 + i) * ldc + j0;
+                    if (ta) tile_s(a + (size_t)i * kp, 1, MR, kp, panel, c, ldc, R, m0, m1, _mm512_setzero_ps(),
+                                   _mm512_setzero_ps(), acc);
+                    else tile_s(a + (size_t)i * kp, kp, 1, kp, panel, c, ldc, R, m0, m1, _mm512_setzero_ps(),
+                                _mm512_setzero_ps(), acc);
                 }
-            } else {   /* B(k, j) = B[k * ldb + j]: two rows of k give a line of the panel */
-                for (int p = 0; p < kp; p++) {
-                    const float *r0 = B + (long)(k0 + 2 * p) * ldb + j0, *r1 = 2 * p + 1 < kc ? r0 + ldb : NULL;
-                    _mm512_store_si512(panel + p * NR, pair16(r0, r1, m0));
-                    _mm512_store_si512(panel + p * NR + 16, pair16(r0 + 16, r1 ? r1 + 16 : NULL, m1));
-                }
-            }
-            for (int i0 = 0; i0 < M; i0 += MR) {
-                const int R = M - i0 < MR ? M - i0 : MR;
-                float *c = C + (long)i0 * ldc + j0;
-                if (ta) tile_s(scratch + (size_t)i0 * kp, 1, MR, kp, panel, c, ldc, R, m0, m1, _mm512_setzero_ps(),
-                               _mm512_setzero_ps(), acc);
-                else tile_s(scratch + (size_t)i0 * kp, kp, 1, kp, panel, c, ldc, R, m0, m1, _mm512_setzero_ps(),
-                            _mm512_setzero_ps(), acc);
             }
         }
     }

@@ -85,7 +85,7 @@ static int few_rows(int ta, int tb, int M, int N, int K, float alpha, const floa
 static int bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                      float beta, float *C, int ldc) {
     if (!s2s_kernel_bf16_available() || alpha != 1.0f || (beta != 0.0f && beta != 1.0f)) return 0;
-    uint32_t *scratch = malloc(sizeof(uint32_t) * s2s_bf16_gemm_scratch_words(M));
+    uint32_t *scratch = malloc(sizeof(uint32_t) * s2s_bf16_gemm_scratch_words(N));
     if (!scratch) return 0;
     s2s_bf16_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, scratch);
     free(scratch);
