@@ -186,7 +186,9 @@ typedef struct s2s_train_options {
     const char *gemm;          /* which code computes the matrix products: "own" (our AVX-512 kernel;
                                 * refused where the build has none) or "blas" (OpenBLAS); NULL: "own"
                                 * where the build has it, else "blas" (the program's S2S_GEMM);
-                                * "bf16" and "int8" are for translation and refused here */
+                                * "bf16": every product with its operands rounded to bfloat16 and
+                                * float sums (weights, gradients, Adam in float; needs AVX512-BF16;
+                                * not float's numbers); "int8" is for translation, refused here */
 } s2s_train_options;
 S2S_API void s2s_train_options_init(s2s_train_options *o);
 

@@ -166,6 +166,31 @@ def test_packed_products_equal_cli():
     print(f'  {ran} packed kinds in this build')
 
 
+def test_train_bf16_equals_cli():
+    """train(gemm='bf16') (where the build has it) is `S2S_GEMM=bf16 seq2seq train` byte for byte, and
+    not float's model; gemm='int8' is refused for training."""
+    py, cl = os.path.join(TMP, 'bf_py.st'), os.path.join(TMP, 'bf_cli.st')
+    env = dict(os.environ, S2S_GEMM='bf16')
+    if subprocess.run([S2S, 'version'], env=env, capture_output=True).returncode == 0:
+        seq2seq.train(TINY, epochs=EPOCHS, out=py, model='attn', gemm='bf16', **OPTS)
+        flags = [x for k, v in OPTS.items() for x in (f'--{k}', str(v))]
+        p = subprocess.run([S2S, 'train', '--data', TINY, '--model', 'attn', '--epochs', str(EPOCHS), '--out', cl,
+                            '--quiet', *flags], env=env, capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        with open(py, 'rb') as a, open(cl, 'rb') as b, open(CLI_MODEL, 'rb') as f:
+            mine = a.read()
+            assert mine == b.read(), 'the bf16 model files differ'
+            assert mine != f.read(), "bf16 training gave float's model"
+        for f in (py, cl, cl + '.state', py + '.state'):
+            if os.path.exists(f):
+                os.unlink(f)
+    try:
+        seq2seq.train(TINY, epochs=1, gemm='int8', **OPTS)
+        raise AssertionError("gemm='int8' was taken for training")
+    except seq2seq.Error as e:
+        assert '8-bit integers are for translation' in str(e), str(e)
+
+
 def test_attention():
     with seq2seq.Translator(CLI_MODEL) as tr:
         a = tr.attention("i lost .")
@@ -289,7 +314,7 @@ def test_example():
 
 
 for t in (test_example, test_version, test_train_equals_cli, test_recipe_equals_cli, test_callback_stops, test_translate_equals_cli,
-          test_packed_products_equal_cli, test_attention,
+          test_packed_products_equal_cli, test_train_bf16_equals_cli, test_attention,
           test_attention_without_numpy, test_errors, test_threads, test_bleu_equals_cli):
     run(t)
 for n in os.listdir(TMP):

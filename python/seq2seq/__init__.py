@@ -182,7 +182,8 @@ class Training(_Handle):
     options): batch_tokens=0 (batches of at most N positions, by length), max_len=0 (drop longer
     pairs; num_steps >= max_len + 1), label_smoothing=0.0, lr_schedule='constant' or
     'inverse-sqrt', warmup=0, clip=1.0. gemm=None (the matrix products: 'own', our AVX-512 kernel, where
-    the build has it, else 'blas'; or either by name)."""
+    the build has it, else 'blas'; or either by name; or 'bf16': every product with its operands in
+    bfloat16 and float sums, weights and Adam in float: faster, not float's numbers)."""
 
     _close = staticmethod(lambda h: lib.s2s_training_close(h))
     _what = 'the training run'
