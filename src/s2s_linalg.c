@@ -77,8 +77,9 @@ static int few_rows(int ta, int tb, int M, int N, int K, float alpha, const floa
 }
 
 /* BF16 reaching s2s_gemm is a trainer's (a translating workspace's products go through its
- * packed copies, s2s_pk): the product in bfloat16 (s2s_bf16_gemm) with scratch for op(A)'s rows,
- * taken and given back here (a few MB at most: the output layer's 8,000 rows of 256 pairs); 0,
+ * packed copies, s2s_pk): the product in bfloat16 (s2s_bf16_gemm) with scratch for op(B)'s
+ * panels and a block of op(A)'s rows, taken and given back here (a few MB at most: the output
+ * layer's 8,000 columns of 256 pairs); 0,
  * for float, when the build has no such kernel, the call is not alpha 1 with beta 0 or 1, or
  * there is no memory for the scratch. INT8 is never a trainer's (s2s_trainer_new refuses it) and
  * takes this path too rather than an unchecked cast. */
