@@ -30,27 +30,38 @@ size_t s2s_bf16_gemm_scratch_words(int N) { return ((size_t)(N + NR - 1) / NR * 
 #if defined(__AVX512F__) && defined(__AVX512BF16__)
 #include <immintrin.h>
 
+/* The first n (clamped to 0..16) lanes. */
+static __mmask16 mask16(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u); }
+
 /* A row of K floats as ceil(K/2) pairs of bfloat16 (x[2p] in the low half). */
 static void row_pairs(const float *x, int K, uint32_t *out) {
     for (int k = 0; k < K; k += 32) {
         const int n = K - k < 32 ? K - k : 32;
-        const __mmask16 k0 = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
-        const __mmask16 k1 = n >= 32 ? (__mmask16)0xFFFF : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1u);
-        const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(k1, x + k + 16), _mm512_maskz_loadu_ps(k0, x + k));
-        const int np = (n + 1) / 2;
-        _mm512_mask_storeu_epi32(out + k / 2, np >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << np) - 1u), v);
+        const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(mask16(n - 16), x + k + 16),
+                                                       _mm512_maskz_loadu_ps(mask16(n), x + k));
+        _mm512_mask_storeu_epi32(out + k / 2, mask16((n + 1) / 2), v);
     }
+}
+
+/* M rows of x (ldx apart) as rows of ceil(K/2) pairs, then zero rows up to `rows` (a tile's
+ * spare rows). */
+static void rows_pairs(const float *x, long ldx, int M, int rows, int K, uint32_t *out) {
+    const int Kp = (K + 1) / 2;
+    for (int i = 0; i < M; i++) row_pairs(x + i * ldx, K, out + (size_t)i * Kp);
+    if (rows > M) memset(out + (size_t)M * Kp, 0, sizeof(uint32_t) * (size_t)(rows - M) * Kp);
 }
 
 void s2s_bf16_pack(const float *W, int ldw, int N, int K, uint32_t *pk) {
     const int Kp = (K + 1) / 2;
     uint32_t row[Kp];
-    memset(pk, 0, sizeof(uint32_t) * s2s_bf16_packed_words(N, K));  /* columns beyond N: zeros */
     for (int j = 0; j < N; j++) {
         row_pairs(W + (long)j * ldw, K, row);
         uint32_t *col = pk + (size_t)(j / NR) * Kp * NR + j % NR;
         for (int p = 0; p < Kp; p++) col[(size_t)p * NR] = row[p];
     }
+    if (N % NR)  /* the last panel's columns beyond N: zeros */
+        for (int p = 0; p < Kp; p++)
+            memset(pk + (size_t)(N / NR) * Kp * NR + (size_t)p * NR + N % NR, 0, sizeof(uint32_t) * (NR - N % NR));
 }
 
 /* c[0..15 where m] = v + bias, + c when acc (C is read only then: reading it back, as a bias
@@ -97,14 +108,11 @@ static void tile(const uint32_t *a, int Kp, const uint32_t *b, float *c, int ldc
 
 void s2s_bf16_gemm_packed(int M, int N, int K, const float *x, int ldx, const uint32_t *pk, const float *bias,
                           float beta, float *C, int ldc, uint32_t *scratch) {
-    const int Kp = (K + 1) / 2, Mr = (M + MR - 1) / MR * MR;
-    for (int i = 0; i < M; i++) row_pairs(x + (long)i * ldx, K, scratch + (size_t)i * Kp);
-    memset(scratch + (size_t)M * Kp, 0, sizeof(uint32_t) * (size_t)(Mr - M) * Kp);  /* the last tile's spare rows */
+    const int Kp = (K + 1) / 2;
+    rows_pairs(x, ldx, M, (M + MR - 1) / MR * MR, K, scratch);
     for (int j0 = 0; j0 < N; j0 += NR) {
         const uint32_t *b = pk + (size_t)(j0 / NR) * Kp * NR;
-        const int nc = N - j0;
-        const __mmask16 m0 = nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1u);
-        const __mmask16 m1 = nc >= 32 ? (__mmask16)0xFFFF : nc <= 16 ? 0 : (__mmask16)((1u << (nc - 16)) - 1u);
+        const __mmask16 m0 = mask16(N - j0), m1 = mask16(N - j0 - 16);
         const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias + j0) : _mm512_setzero_ps();
         const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + j0 + 16) : _mm512_setzero_ps();
         for (int i0 = 0; i0 < M; i0 += MR)
@@ -135,22 +143,17 @@ static inline __m512i pair16(const float *r0, const float *r1, __mmask16 m) {
     return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
 }
 
-static __mmask16 mask16(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u); }
-
-/* op(B)'s columns [j0, j0 + 32) for k0 + [0, kc) as a panel of kp pairs (columns beyond N: zero). */
-static void b_panel(int tb, const float *B, int ldb, int N, int j0, int k0, int kc, uint32_t *panel) {
-    const int kp = (kc + 1) / 2, nc = N - j0;
-    if (tb) {  /* B(k, j) = B[j * ldb + k]: a column's pairs, then across the panel */
-        uint32_t row[KC / 2];
-        for (int j = 0; j < NR; j++) {
-            if (j < nc) row_pairs(B + (long)(j0 + j) * ldb + k0, kc, row);
-            for (int p = 0; p < kp; p++) panel[p * NR + j] = j < nc ? row[p] : 0;
-        }
-    } else {   /* B(k, j) = B[k * ldb + j]: two rows of k give a line of the panel */
+/* op(B) for k0 + [0, kc) as s2s_bf16_pack's panels of kp pairs (columns beyond N: zero). A
+ * transposed B is a weight as stored (N x K): s2s_bf16_pack itself. */
+static void b_panels(int tb, const float *B, int ldb, int N, int k0, int kc, uint32_t *bp) {
+    if (tb) { s2s_bf16_pack(B + k0, ldb, N, kc, bp); return; }
+    const int kp = (kc + 1) / 2;
+    for (int j0 = 0; j0 < N; j0 += NR) {  /* B(k, j) = B[k * ldb + j]: two rows of k give a line */
+        uint32_t *panel = bp + (size_t)(j0 / NR) * NR * kp;
         for (int p = 0; p < kp; p++) {
             const float *r0 = B + (long)(k0 + 2 * p) * ldb + j0, *r1 = 2 * p + 1 < kc ? r0 + ldb : NULL;
-            _mm512_storeu_si512(panel + p * NR, pair16(r0, r1, mask16(nc)));
-            _mm512_storeu_si512(panel + p * NR + 16, pair16(r0 + 16, r1 ? r1 + 16 : NULL, mask16(nc - 16)));
+            _mm512_storeu_si512(panel + p * NR, pair16(r0, r1, mask16(N - j0)));
+            _mm512_storeu_si512(panel + p * NR + 16, pair16(r0 + 16, r1 ? r1 + 16 : NULL, mask16(N - j0 - 16)));
         }
     }
 }
@@ -161,10 +164,7 @@ static void b_panel(int tb, const float *B, int ldb, int N, int j0, int k0, int 
 static void a_block(int ta, const float *A, int lda, int M, int i0, int rows, int k0, int kc, uint32_t *a) {
     const int kp = (kc + 1) / 2;
     if (!ta) {
-        for (int i = 0; i < rows; i++) {
-            if (i0 + i < M) row_pairs(A + (long)(i0 + i) * lda + k0, kc, a + (size_t)i * kp);
-            else memset(a + (size_t)i * kp, 0, sizeof(uint32_t) * (size_t)kp);
-        }
+        rows_pairs(A + (long)i0 * lda + k0, lda, M - i0 < rows ? M - i0 : rows, rows, kc, a);
         return;
     }
     for (int p = 0; p < kp; p++) {
@@ -185,7 +185,7 @@ void s2s_bf16_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
     for (int k0 = 0; k0 < K; k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC, kp = (kc + 1) / 2;
         const int acc = k0 > 0 || beta != 0.0f;
-        for (int j = 0; j < panels; j++) b_panel(tb, B, ldb, N, j * NR, k0, kc, bp + (size_t)j * NR * kp);
+        b_panels(tb, B, ldb, N, k0, kc, bp);
         for (int i0 = 0; i0 < M; i0 += MB) {
             const int rows = M - i0 < MB ? (M - i0 + MR - 1) / MR * MR : MB;
             a_block(ta, A, lda, M, i0, rows, k0, kc, a);

@@ -79,10 +79,8 @@ static int few_rows(int ta, int tb, int M, int N, int K, float alpha, const floa
 /* BF16 reaching s2s_gemm is a trainer's (a translating workspace's products go through its
  * packed copies, s2s_pk): the product in bfloat16 (s2s_bf16_gemm) with scratch for op(B)'s
  * panels and a block of op(A)'s rows, taken and given back here (a few MB at most: the output
- * layer's 8,000 columns of 256 pairs); 0,
- * for float, when the build has no such kernel, the call is not alpha 1 with beta 0 or 1, or
- * there is no memory for the scratch. INT8 is never a trainer's (s2s_trainer_new refuses it) and
- * takes this path too rather than an unchecked cast. */
+ * layer's 8,000 columns of 256 pairs); 0, for float, when the build has no such kernel, the call
+ * is not alpha 1 with beta 0 or 1, or there is no memory for the scratch. */
 static int bf16_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                      float beta, float *C, int ldc) {
     if (!s2s_kernel_bf16_available() || alpha != 1.0f || (beta != 0.0f && beta != 1.0f)) return 0;
@@ -103,10 +101,8 @@ void s2s_gemm(s2s_gemm_kind g, int transA, int transB, int M, int N, int K, floa
     }
     if (g == S2S_GEMM_REF) { gemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }
     if (g == S2S_GEMM_DEFAULT) g = (s2s_gemm_kind)s2s_gemm_resolve(g);
-    if (g == S2S_GEMM_BF16 || g == S2S_GEMM_INT8) {
-        if (bf16_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
-        g = S2S_GEMM_OWN;
-    }
+    if (g == S2S_GEMM_BF16 && bf16_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
+    if (s2s_gemm_packed(g)) g = S2S_GEMM_OWN;  /* the rest of a bf16 pass; int8 is never a trainer's */
     if (g == S2S_GEMM_OWN && (transB == 0 || M > 4) &&
         s2s_kernel_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
         return;
