@@ -109,16 +109,20 @@ static const command k_commands[] = {
      "  Sentences from the arguments, --input FILE or standard input (one per line); translations to\n"
      "  --output FILE (written whole when complete; '-', /dev/stdout or a FIFO stream) or standard output.\n"
      "  --beam 1 is greedy; --nbest N prints N lines score<TAB>translation per input; --batch counts\n"
-     "  sentences. --with-ref: input lines SOURCE<TAB>REFERENCE[<TAB>...], scored by d2l's bleu (k=2).\n"},
+     "  sentences. --with-ref: input lines SOURCE<TAB>REFERENCE[<TAB>...], scored by d2l's bleu (k=2).\n"
+     "  --model given 2..8 times: an ensemble; each step decodes with the mean of the models'\n"
+     "  log-probabilities (models of one tokenizer and vocabularies; family and size may differ).\n"},
     {"attention", cmd_attention,
      "--model MODEL \"SENTENCE\" -o FILE.png|.svg\n"
-     "  The attention weights of the greedy translation of one sentence, as a heatmap.\n"},
+     "  The attention weights of the greedy translation of one sentence, as a heatmap (of an ensemble,\n"
+     "  --model more than once: the mean of its models' weights).\n"},
     {"eval", cmd_eval,
      "--model MODEL --data PAIRS.tsv [--from I] [--count N] [--beam K] [--alpha A] [--batch N] [--threads N]\n"
      "      [--max-len N] [--max-len-ratio R] [--output FILE] [--hyps FILE]\n"
      "  Corpus BLEU (sacreBLEU 13a) and d2l's mean sentence BLEU of pairs I .. I+N-1 (0-based; --input\n"
      "  is --data). --output: the report to a file instead of standard output; --hyps: the\n"
-     "  translations, one per line (as 'translate' prints them), for 'seq2seq bleu'.\n"},
+     "  translations, one per line (as 'translate' prints them), for 'seq2seq bleu'. --model more than\n"
+     "  once: an ensemble, as for translate.\n"},
     {"bleu", cmd_bleu,
      "--ref REF.txt [HYP.txt] [--tokenize 13a|none] [--d2l K]\n"
      "  Corpus BLEU as sacreBLEU 2.3.1 computes it (hypotheses from standard input without HYP.txt);\n"

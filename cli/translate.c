@@ -14,14 +14,35 @@
 
 /* ---- translation: through the public translator handle (seq2seq.h), as any program would -- */
 
-static s2s_translator *open_translator(const char *path, int threads) {
+/* --model given once or more: one model, or an ensemble (seq2seq.h) of up to S2S_MAX_ENSEMBLE. */
+typedef struct models {
+    const char *path[S2S_MAX_ENSEMBLE];
+    int n;
+} models;
+
+static void add_model(args *a, models *m, const char *o) {
+    const char *p = val(a, o);
+    if (m->n == S2S_MAX_ENSEMBLE) usage_error(a, "--model given more than %d times (an ensemble's limit)", S2S_MAX_ENSEMBLE);
+    m->path[m->n++] = p;
+}
+
+/* The files check_files reads: the models, then `more` (n_more entries). Dies on a bad file. */
+static void check_model_files(const char *cmd, const io_file *outs, int n_out, const models *m, const io_file *more,
+                              int n_more) {
+    io_file ins[S2S_MAX_ENSEMBLE + 2];
+    for (int i = 0; i < m->n; i++) ins[i] = (io_file){"--model", m->path[i], 0};
+    for (int i = 0; i < n_more; i++) ins[m->n + i] = more[i];
+    check_files(cmd, outs, n_out, ins, m->n + n_more);
+}
+
+static s2s_translator *open_translator(const models *m, int threads) {
     s2s_err err;
     s2s_translator_options o;
     s2s_translator_options_init(&o);
     o.threads = threads < 1 ? 1 : threads;
     o.gemm = g_gemm_name;
     s2s_translator *t;
-    if (s2s_translator_open(path, &o, &t, &err)) die("%s", err.msg);
+    if (s2s_translator_open_ensemble(m->path, m->n, &o, &t, &err)) die("%s", err.msg);
     return t;
 }
 
@@ -73,7 +94,8 @@ static char *split_reference(char *line, const char *where, s2s_text_mode mode) 
 }
 
 int cmd_translate(args *a) {
-    const char *model = NULL, *input = NULL, *output = NULL;
+    models model = {{0}, 0};
+    const char *input = NULL, *output = NULL;
     int with_ref = 0, threads = 1, nbest = 0;
     s2s_translate_options to;
     s2s_translate_options_init(&to);
@@ -82,7 +104,7 @@ int cmd_translate(args *a) {
     const char *o;
     while (next_opt(a, &o)) {
         if (a->positional) sent[n++] = (char *)o;
-        else if (!strcmp(o, "--model")) model = val(a, o);
+        else if (!strcmp(o, "--model")) add_model(a, &model, o);
         else if (!strcmp(o, "--input")) input = val(a, o);
         else if (!strcmp(o, "--output")) output = val(a, o);
         else if (!strcmp(o, "--with-ref")) with_ref = 1;
@@ -95,14 +117,14 @@ int cmd_translate(args *a) {
         else if (!strcmp(o, "--nbest")) nbest = (int)parse_int(o, val(a, o), 1, 1000);
         else unknown_option(a, o);
     }
-    if (!model) usage_error(a, "--model MODEL is required");
+    if (!model.n) usage_error(a, "--model MODEL is required");
     if (nbest > to.beam) usage_error(a, "--nbest %d is more than the beam (--beam %d) can return", nbest, to.beam);
     if (nbest && with_ref) usage_error(a, "--nbest and --with-ref do not go together");
     if ((size_t)to.batch * to.beam > 1000000) usage_error(a, "--batch %d x --beam %d rows is too many", to.batch, to.beam);
     if (input && n) usage_error(a, "give sentences as arguments or --input FILE, not both");
     const io_file outs[] = {{"--output", output, OUT_TEXT}};
-    const io_file ins[] = {{"--model", model, 0}, {"--input", input, 0}};
-    check_files("translate", outs, 1, ins, 2);
+    const io_file ins[] = {{"--input", input, 0}};
+    check_model_files("translate", outs, 1, &model, ins, 1);
     for (int i = 0; i < n; i++) check_utf8_arg(a, sent[i]);
     int owned = n == 0;  /* lines read from stdin or --input are ours to free */
     if (owned) {
@@ -111,7 +133,7 @@ int cmd_translate(args *a) {
         sent = read_lines(in, input ? input : "standard input", &n);
         if (input) fclose(in);
     }
-    s2s_translator *t = open_translator(model, threads);
+    s2s_translator *t = open_translator(&model, threads);
     char **refs = NULL;
     if (with_ref) {
         refs = calloc((size_t)n + 1, sizeof(char *));
@@ -144,24 +166,24 @@ int cmd_translate(args *a) {
 }
 
 int cmd_attention(args *a) {
-    const char *model = NULL, *png = NULL, *sentence = NULL;
+    models model = {{0}, 0};
+    const char *png = NULL, *sentence = NULL;
     const char *o;
     while (next_opt(a, &o)) {
         if (a->positional) {
             if (sentence) usage_error(a, "give one sentence (quote it)");
             sentence = o;
-        } else if (!strcmp(o, "--model")) model = val(a, o);
+        } else if (!strcmp(o, "--model")) add_model(a, &model, o);
         else if (!strcmp(o, "-o") || !strcmp(o, "--out")) png = val(a, o);
         else unknown_option(a, o);
     }
-    if (!model || !png || !sentence) usage_error(a, "--model MODEL, a sentence and -o FILE.png|.svg are required");
+    if (!model.n || !png || !sentence) usage_error(a, "--model MODEL, a sentence and -o FILE.png|.svg are required");
     const io_file outs[] = {{"-o", png, OUT_PICTURE}};
-    const io_file ins[] = {{"--model", model, 0}};
-    check_files("attention", outs, 1, ins, 1);
+    check_model_files("attention", outs, 1, &model, NULL, 0);
     check_utf8_arg(a, sentence);
-    s2s_translator *t = open_translator(model, 1);
+    s2s_translator *t = open_translator(&model, 1);
     const char *kind = s2s_translator_meta(t, "model");
-    if (kind && !strcmp(kind, "plain")) die("attention: %s is a plain model: it has no attention weights", model);
+    if (kind && !strcmp(kind, "plain")) die("attention: %s is a plain model: it has no attention weights", model.path[0]);
     s2s_translate_options to;
     s2s_translate_options_init(&to);
     to.attention = 1;
@@ -184,13 +206,14 @@ int cmd_attention(args *a) {
 }
 
 int cmd_eval(args *a) {
-    const char *model = NULL, *data = NULL, *output = NULL, *hyps_path = NULL, *o;
+    models model = {{0}, 0};
+    const char *data = NULL, *output = NULL, *hyps_path = NULL, *o;
     int from = 0, count = 1000, threads = 1;
     s2s_translate_options to;
     s2s_translate_options_init(&to);
     while (next_opt(a, &o)) {
         if (a->positional) usage_error(a, "unexpected argument '%s'", o);
-        else if (!strcmp(o, "--model")) model = val(a, o);
+        else if (!strcmp(o, "--model")) add_model(a, &model, o);
         else if (!strcmp(o, "--beam")) to.beam = (int)parse_int(o, val(a, o), 1, 1000);
         else if (!strcmp(o, "--alpha")) to.alpha = (float)parse_num(o, val(a, o), -10, 10, 0);
         else if (!strcmp(o, "--max-len")) to.max_len = (int)parse_int(o, val(a, o), 1, 100000);
@@ -204,12 +227,12 @@ int cmd_eval(args *a) {
         else if (!strcmp(o, "--threads")) threads = parse_threads(o, val(a, o));
         else unknown_option(a, o);
     }
-    if (!model || !data) usage_error(a, "--model MODEL and --data PAIRS.tsv are required");
+    if (!model.n || !data) usage_error(a, "--model MODEL and --data PAIRS.tsv are required");
     if ((size_t)to.batch * to.beam > 1000000) usage_error(a, "--batch %d x --beam %d rows is too many", to.batch, to.beam);
     const io_file outs[] = {{"--output", output, OUT_TEXT}, {"--hyps", hyps_path, OUT_TEXT}};
-    const io_file ins[] = {{"--model", model, 0}, {"--data", data, 0}};
-    check_files("eval", outs, 2, ins, 2);
-    s2s_translator *t = open_translator(model, threads);
+    const io_file ins[] = {{"--data", data, 0}};
+    check_model_files("eval", outs, 2, &model, ins, 1);
+    s2s_translator *t = open_translator(&model, threads);
     s2s_err err;
     s2s_pairs p;  /* as the model's tokenizer reads text: d2l's tokens, or raw sentences */
     if (s2s_pairs_read_as(data, from + count, text_mode(t), &p, &err)) die("%s", err.msg);

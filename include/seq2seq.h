@@ -71,6 +71,16 @@ S2S_API void s2s_translator_options_init(s2s_translator_options *o);
  * o may be NULL (defaults). On success *out is a handle the caller closes. */
 S2S_API int s2s_translator_open(const char *path, const s2s_translator_options *o, s2s_translator **out,
                                 s2s_err *err);
+/* An ensemble of n model files (1..S2S_MAX_ENSEMBLE) as one translator: every decoder step
+ * takes the mean of the models' log-probabilities (OpenNMT-py's ensemble decoding), and the
+ * attention weights returned are the mean of theirs. The models may differ in family and size
+ * but must share the tokenizer, the vocabularies and num_steps (else an error naming the first
+ * difference). Greedy (beam 1) runs as a beam search of one. Each workspace is one per model,
+ * so memory and time grow with n. s2s_translator_meta gives the first model's metadata.
+ * n = 1 is s2s_translator_open. */
+#define S2S_MAX_ENSEMBLE 8
+S2S_API int s2s_translator_open_ensemble(const char *const *paths, int n, const s2s_translator_options *o,
+                                         s2s_translator **out, s2s_err *err);
 /* Frees the handle (NULL is fine). No call may be running on it; results stay valid. */
 S2S_API void s2s_translator_close(s2s_translator *t);
 /* The model file's metadata value for `key` ("model", "embed", "hidden", "layers", "num_steps",

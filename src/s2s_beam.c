@@ -227,23 +227,52 @@ int s2s_beam_run(int n, int V, int Ta, const int *max_len, const s2s_beam_opts *
     return beam_run(n, V, Ta, max_len, o, step, ctx, NULL, out, err);
 }
 
-/* ---- the model's step ---------------------------------------------------------------------- */
+/* ---- the models' step ---------------------------------------------------------------------- */
 
 typedef struct model_ctx {
-    const s2s_model *m;
-    s2s_ws *ws;
+    const s2s_model *const *m;
+    s2s_ws *const *ws;
+    int nm;
+    float *lp, *at;  /* nm > 1: one model's log-probabilities [rows,V] and attention [rows,Ta] */
 } model_ctx;
 
+/* One model: its step writes the search's rows directly. An ensemble: each model steps on its
+ * own workspace, and the search gets the mean of their log-probabilities (and of their
+ * attention weights), summed in model order. */
 static void model_step(void *p, int rows, const int *from, const int32_t *tokens, float *logprobs, float *attn) {
     model_ctx *c = p;
-    if (from) s2s_decoder_reorder(c->m, c->ws, rows, from);
-    s2s_decode_step(c->m, c->ws, rows, tokens, logprobs, attn);
+    for (int k = 0; k < c->nm; k++) {
+        if (from) s2s_decoder_reorder(c->m[k], c->ws[k], rows, from);
+        s2s_decode_step(c->m[k], c->ws[k], rows, tokens, k ? c->lp : logprobs, k && attn ? c->at : attn);
+        if (!k) continue;
+        const size_t nv = (size_t)rows * c->ws[k]->Vt, na = (size_t)rows * c->ws[k]->T;
+        for (size_t i = 0; i < nv; i++) logprobs[i] += c->lp[i];
+        for (size_t i = 0; attn && i < na; i++) attn[i] += c->at[i];
+    }
+    if (c->nm > 1) {
+        const float s = 1.0f / (float)c->nm;
+        const size_t nv = (size_t)rows * c->ws[0]->Vt, na = (size_t)rows * c->ws[0]->T;
+        for (size_t i = 0; i < nv; i++) logprobs[i] *= s;
+        for (size_t i = 0; attn && i < na; i++) attn[i] *= s;
+    }
 }
 
 int s2s_beam_search(const s2s_model *m, s2s_ws *ws, int n, const int32_t *src, const int32_t *src_len,
                     const s2s_beam_opts *o, s2s_beam_result *out, s2s_err *err) {
+    return s2s_beam_search_ensemble(&m, &ws, 1, n, src, src_len, o, out, err);
+}
+
+int s2s_beam_search_ensemble(const s2s_model *const *ms, s2s_ws *const *wss, int nm, int n, const int32_t *src,
+                             const int32_t *src_len, const s2s_beam_opts *o, s2s_beam_result *out, s2s_err *err) {
     for (int j = 0; j < n; j++) memset(&out[j], 0, sizeof out[j]);
-    const int K = o->beam, T = ws->T;
+    const int K = o->beam;
+    s2s_ws *ws = wss[0];
+    const int T = ws->T;
+    if (nm < 1) return s2s_errf(err, "beam search: %d models, want at least 1", nm);
+    for (int k = 1; k < nm; k++)
+        if (wss[k]->max_B != ws->max_B || wss[k]->T != T || wss[k]->Vt != ws->Vt)
+            return s2s_errf(err, "beam search: model %d's workspace (%d rows, %d steps, %d outputs) is not model 1's "
+                            "(%d, %d, %d)", k + 1, wss[k]->max_B, wss[k]->T, wss[k]->Vt, ws->max_B, T, ws->Vt);
     if (K < 1) return s2s_errf(err, "beam search: beam size %d, want >= 1", K);
     if (K > ws->max_B)
         return s2s_errf(err, "beam search: beam size %d needs a workspace of at least %d rows (it has %d); raise the batch size",
@@ -254,8 +283,14 @@ int s2s_beam_search(const s2s_model *m, s2s_ws *ws, int n, const int32_t *src, c
     const int per = ws->max_B / K;
     int *ml = s2s_malloc(sizeof(int) * (per < n ? per : (n > 0 ? n : 1)), err, "beam lengths");
     if (!ml) return S2S_ERR;
-    model_ctx c = {m, ws};
+    model_ctx c = {ms, wss, nm, NULL, NULL};
     int rc = S2S_OK;
+    if (nm > 1) {  /* the other models' step outputs: at most per*K rows */
+        const size_t rows = (size_t)per * K;
+        if (!(c.lp = s2s_malloc(sizeof(float) * rows * ws->Vt, err, "an ensemble's log-probabilities")) ||
+            (o->want_attn && !(c.at = s2s_malloc(sizeof(float) * rows * T, err, "an ensemble's attention"))))
+            rc = S2S_ERR;
+    }
     for (int s = 0; s < n && rc == S2S_OK; s += per) {
         const int nb = n - s < per ? n - s : per;
         for (int j = 0; j < nb; j++) {
@@ -267,7 +302,7 @@ int s2s_beam_search(const s2s_model *m, s2s_ws *ws, int n, const int32_t *src, c
             ml[j] = L;
         }
         /* encode once; the search gives each hypothesis its parent's state */
-        s2s_encode(m, ws, nb, src + (size_t)s * T, src_len + s);
+        for (int k = 0; k < nm; k++) s2s_encode(ms[k], wss[k], nb, src + (size_t)s * T, src_len + s);
         /* the log-probabilities in the workspace's logits, which no step of inference uses (a
          * fresh buffer a chunk would be a few MB of new pages each time) */
         float *lp = ws->TBd >= (size_t)nb * K ? ws->logits : NULL;
@@ -275,6 +310,6 @@ int s2s_beam_search(const s2s_model *m, s2s_ws *ws, int n, const int32_t *src, c
     }
     if (rc != S2S_OK)
         for (int j = 0; j < n; j++) s2s_beam_result_free(&out[j]);
-    free(ml);
+    free(ml); free(c.lp); free(c.at);
     return rc;
 }

@@ -74,6 +74,14 @@ void s2s_beam_result_free(s2s_beam_result *r);
  * is left zeroed. */
 int s2s_beam_search(const s2s_model *m, s2s_ws *ws, int n, const int32_t *src, const int32_t *src_len,
                     const s2s_beam_opts *o, s2s_beam_result *out, s2s_err *err);
+/* The same over an ensemble of nm models (ms[k] on its own workspace wss[k]; every workspace of
+ * the same rows, steps and output vocabulary, with sources of one tokenizer): each step's
+ * log-probabilities are the mean of the models' log-softmax outputs (OpenNMT-py's ensemble
+ * decoding; Marian sums them, which ranks the same up to the length normalisation's scale), and
+ * the attention weights returned are the mean of the models' (zeros from a model without
+ * attention). nm = 1 is s2s_beam_search, bit for bit. */
+int s2s_beam_search_ensemble(const s2s_model *const *ms, s2s_ws *const *wss, int nm, int n, const int32_t *src,
+                             const int32_t *src_len, const s2s_beam_opts *o, s2s_beam_result *out, s2s_err *err);
 
 /* ---- the search core -------------------------------------------------------------------
  * One decoder step over `rows` rows, one per live hypothesis of the sentences still searching

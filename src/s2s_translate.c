@@ -30,8 +30,8 @@
 enum { MAX_CALL_THREADS = 64 };
 
 typedef struct pooled {
-    s2s_ws *ws;
-    int rows;                 /* its capacity (max_B) */
+    s2s_ws *ws[S2S_MAX_ENSEMBLE]; /* one per model of the translator (ws[0] NULL: none) */
+    int rows;                 /* their capacity (max_B) */
 } pooled;
 
 typedef struct worker worker;
@@ -41,7 +41,9 @@ typedef struct worker worker;
  * no helper has started when its call's batches are all done is taken back: a call never
  * waits for a helper that is busy with another call. */
 struct s2s_translator {
-    s2s_model *m;             /* read-only after open */
+    s2s_model *m;             /* ms[0]: read-only after open */
+    s2s_model *ms[S2S_MAX_ENSEMBLE];
+    int nm;                   /* models: 1, or an ensemble's (s2s_translator_open_ensemble) */
     s2s_tok *src, *tgt;       /* the model file's tokenizers (s2s_tok.h), read-only too */
     int n_meta;
     char **meta;              /* [2 n_meta] key, value, ... (the model file's metadata) */
@@ -177,17 +179,50 @@ static int check_translate_options(const s2s_translator *t, const s2s_translate_
     if ((size_t)o->batch * (size_t)o->beam > 1000000)
         return BAD("translate: batch %d x beam %d rows is too many (at most 1000000)", o->batch, o->beam);
     if (o->threads < 0 || o->threads > 1024) return BAD("translate: threads %d is out of range (0..1024)", o->threads);
-    if (o->attention && t->m->cfg.attention == S2S_NO_ATTENTION)
-        return BAD("translate: attention weights asked of a %s model, which has none", s2s_model_kind_name(t->m->cfg.attention));
+    for (int k = 0; o->attention && k < t->nm; k++)
+        if (t->ms[k]->cfg.attention == S2S_NO_ATTENTION)
+            return BAD("translate: attention weights asked of a %s model, which has none%s",
+                       s2s_model_kind_name(t->ms[k]->cfg.attention), t->nm > 1 ? " (in the ensemble)" : "");
     return S2S_OK;
 }
 
 /* ---- the handle and its pool --------------------------------------------------------------- */
 
-int s2s_translator_open(const char *path, const s2s_translator_options *opts, s2s_translator **out,
-                        s2s_err *err) {
+/* The metadata an ensemble's models share: how text becomes ids and ids text. */
+static const char *const ensemble_keys[] = {"preprocess", "tokenizer", "spm.src", "spm.tgt", "src_vocab", "tgt_vocab",
+                                            "num_steps"};
+
+/* Model k of an ensemble: read, and its text the same as the first file's (f0). */
+static int open_member(s2s_translator *t, const s2s_st_file *f0, const char *path0, const char *path, int k,
+                       s2s_err *err) {
+    s2s_st_file *f = NULL;
+    s2s_vocab *sv = NULL, *tv = NULL;
+    int rc = S2S_ERR;
+    if (s2s_st_read(path, &f, err) || s2s_model_from_st(f, path, &t->ms[k], &sv, &tv, err)) goto done;
+    for (size_t i = 0; i < sizeof ensemble_keys / sizeof *ensemble_keys; i++) {
+        const char *a = s2s_st_meta(f0, ensemble_keys[i]), *b = s2s_st_meta(f, ensemble_keys[i]);
+        if ((a || b) && (!a || !b || strcmp(a, b))) {
+            s2s_errf(err, "ensemble: %s and %s differ in \"%s\": an ensemble's models need one tokenizer, "
+                     "vocabularies and steps", path0, path, ensemble_keys[i]);
+            goto done;
+        }
+    }
+    t->nm = k + 1;
+    rc = S2S_OK;
+done:
+    s2s_vocab_free(sv); s2s_vocab_free(tv);
+    s2s_st_free(f);
+    return rc;
+}
+
+int s2s_translator_open_ensemble(const char *const *paths, int n, const s2s_translator_options *opts,
+                                 s2s_translator **out, s2s_err *err) {
     if (out) *out = NULL;
-    if (!path || !out) return BAD("translator_open: %s is NULL", path ? "out" : "path");
+    if (!paths || !out) return BAD("translator_open: %s is NULL", paths ? "out" : "paths");
+    if (n < 1 || n > S2S_MAX_ENSEMBLE) return BAD("translator_open: %d models, want 1..%d", n, S2S_MAX_ENSEMBLE);
+    for (int i = 0; i < n; i++)
+        if (!paths[i]) return BAD("translator_open: path %d is NULL", i + 1);
+    const char *path = paths[0];
     s2s_translator_options o;
     s2s_translator_options_init(&o);
     int rc = s2s_api_options(&o, sizeof o, opts, "s2s_translator_options", err);
@@ -211,6 +246,10 @@ int s2s_translator_open(const char *path, const s2s_translator_options *opts, s2
     if (s2s_st_read(path, &f, err) || s2s_model_from_st(f, path, &t->m, &sv, &tv, err) ||
         s2s_tok_load(f, path, sv, tv, &t->src, &t->tgt, err))
         goto fail;
+    t->ms[0] = t->m;
+    t->nm = 1;
+    for (int k = 1; k < n; k++)
+        if (open_member(t, f, path, paths[k], k, err)) goto fail;
     t->n_meta = s2s_st_meta_count(f);
     if (!(t->meta = s2s_calloc(2 * (size_t)t->n_meta + 1, sizeof(char *), err, "the model's metadata"))) goto fail;
     for (int i = 0; i < t->n_meta; i++) {
@@ -230,6 +269,12 @@ fail:
     return S2S_ERR;
 }
 
+int s2s_translator_open(const char *path, const s2s_translator_options *opts, s2s_translator **out, s2s_err *err) {
+    if (out) *out = NULL;
+    if (!path || !out) return BAD("translator_open: %s is NULL", path ? "out" : "path");
+    return s2s_translator_open_ensemble(&path, 1, opts, out, err);
+}
+
 void s2s_translator_close(s2s_translator *t) {
     if (!t) return;
     pthread_mutex_lock(&t->mu);
@@ -237,12 +282,15 @@ void s2s_translator_close(s2s_translator *t) {
     pthread_cond_broadcast(&t->queued);
     pthread_mutex_unlock(&t->mu);
     for (int i = 0; i < t->n_helpers; i++) pthread_join(t->helper[i], NULL);
-    for (int i = 0; i < t->n_idle; i++) s2s_ws_free(t->idle[i].ws);
+    for (int i = 0; i < t->n_idle; i++)
+        for (int k = 0; k < t->nm; k++) s2s_ws_free(t->idle[i].ws[k]);
     free(t->idle);
     if (t->meta)
         for (int i = 0; i < 2 * t->n_meta; i++) free(t->meta[i]);
     free(t->meta);
-    s2s_model_free(t->m); s2s_tok_free(t->src); s2s_tok_free(t->tgt);
+    for (int k = 0; k < S2S_MAX_ENSEMBLE; k++) s2s_model_free(t->ms[k]);
+    if (!t->ms[0]) s2s_model_free(t->m);
+    s2s_tok_free(t->src); s2s_tok_free(t->tgt);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->freed);
     pthread_cond_destroy(&t->queued);
@@ -261,7 +309,7 @@ const char *s2s_translator_meta(const s2s_translator *t, const char *key) {
  * else a new one; at the bound, an idle one too small is replaced, and otherwise the call
  * waits for one (wait = 1) or gets *ws = NULL (wait = 0). */
 static int pool_take(s2s_translator *t, int rows, int wait, pooled *ws, s2s_err *err) {
-    ws->ws = NULL;
+    memset(ws, 0, sizeof *ws);
     pthread_mutex_lock(&t->mu);
     for (;;) {
         int best = -1;
@@ -278,23 +326,25 @@ static int pool_take(s2s_translator *t, int rows, int wait, pooled *ws, s2s_err 
             pthread_mutex_unlock(&t->mu);
             /* translation only: the decoder's buffers hold one step */
             const s2s_ws_opts wo = {.token_tables = 1, .inference = 1, .gemm = t->gemm};
-            if (s2s_ws_create_opts(t->m, rows, t->m->cfg.num_steps, &wo, &ws->ws, err)) {
-                pthread_mutex_lock(&t->mu);
-                t->n_ws--;
-                pthread_cond_signal(&t->freed);
-                pthread_mutex_unlock(&t->mu);
-                ws->ws = NULL;
-                return S2S_ERR;
-            }
+            for (int k = 0; k < t->nm; k++)  /* one per model of an ensemble */
+                if (s2s_ws_create_opts(t->ms[k], rows, t->m->cfg.num_steps, &wo, &ws->ws[k], err)) {
+                    for (int i = 0; i < k; i++) s2s_ws_free(ws->ws[i]);
+                    pthread_mutex_lock(&t->mu);
+                    t->n_ws--;
+                    pthread_cond_signal(&t->freed);
+                    pthread_mutex_unlock(&t->mu);
+                    memset(ws, 0, sizeof *ws);
+                    return S2S_ERR;
+                }
             ws->rows = rows;
             return S2S_OK;
         }
         if (!wait) break;
         if (t->n_idle > 0) {  /* every idle one is too small: make room for a bigger one */
-            s2s_ws *old = t->idle[--t->n_idle].ws;
+            pooled old = t->idle[--t->n_idle];
             t->n_ws--;
             pthread_mutex_unlock(&t->mu);
-            s2s_ws_free(old);
+            for (int k = 0; k < t->nm; k++) s2s_ws_free(old.ws[k]);
             pthread_mutex_lock(&t->mu);
             continue;
         }
@@ -305,7 +355,7 @@ static int pool_take(s2s_translator *t, int rows, int wait, pooled *ws, s2s_err 
 }
 
 static void pool_put(s2s_translator *t, pooled ws) {
-    if (!ws.ws) return;
+    if (!ws.ws[0]) return;
     pthread_mutex_lock(&t->mu);
     if (t->n_idle == t->idle_cap) {
         int cap = t->idle_cap ? 2 * t->idle_cap : 8;
@@ -313,7 +363,10 @@ static void pool_put(s2s_translator *t, pooled ws) {
         if (p) { t->idle = p; t->idle_cap = cap; }
     }
     if (t->n_idle < t->idle_cap) t->idle[t->n_idle++] = ws;
-    else { t->n_ws--; s2s_ws_free(ws.ws); }  /* no room to keep it: let it go */
+    else {  /* no room to keep it: let it go */
+        t->n_ws--;
+        for (int k = 0; k < t->nm; k++) s2s_ws_free(ws.ws[k]);
+    }
     pthread_cond_signal(&t->freed);
     pthread_mutex_unlock(&t->mu);
 }
@@ -406,18 +459,21 @@ static int run_batch(worker *w, int k, s2s_err *err) {
     const int ml = j->bo.max_len;
     /* a packed (bidirectional) encoder runs to the batch's longest source; d2l's runs over the
      * padding to num_steps, which its results depend on */
-    int T = j->T;
-    if (s2s_encoder_of(j->t->m->cfg.encoder)->packed) {
+    const s2s_translator *t = j->t;
+    int T = j->T, packed = 1;
+    for (int k = 0; k < t->nm; k++) packed &= s2s_encoder_of(t->ms[k]->cfg.encoder)->packed;
+    if (packed) {
         T = 1;
         for (int b = 0; b < B; b++) T = j->len[j->ord[s + b].i] > T ? j->len[j->ord[s + b].i] : T;
     }
-    if (s2s_ws_set_steps(w->ws.ws, T, err)) return S2S_ERR;
+    for (int k = 0; k < t->nm; k++)
+        if (s2s_ws_set_steps(w->ws.ws[k], T, err)) return S2S_ERR;
     for (int b = 0; b < B; b++) {
         memcpy(w->bids + (size_t)b * T, j->ids + (size_t)j->ord[s + b].i * j->T, sizeof(int32_t) * T);
         w->blen[b] = j->len[j->ord[s + b].i];
     }
     if (j->greedy) {  /* a row's greedy tokens do not depend on max_len: cut each at its own bound */
-        if (s2s_greedy_scored(j->t->m, w->ws.ws, B, w->bids, w->blen, ml, w->res, w->olen, w->attn, w->logprob, err))
+        if (s2s_greedy_scored(t->m, w->ws.ws[0], B, w->bids, w->blen, ml, w->res, w->olen, w->attn, w->logprob, err))
             return S2S_ERR;
         for (int b = 0; b < B; b++) {
             const int i = j->ord[s + b].i, *ol = &w->olen[b];
@@ -441,7 +497,8 @@ static int run_batch(worker *w, int k, s2s_err *err) {
         }
         return S2S_OK;
     }
-    if (s2s_beam_search(j->t->m, w->ws.ws, B, w->bids, w->blen, &j->bo, w->br, err)) return S2S_ERR;
+    if (s2s_beam_search_ensemble((const s2s_model *const *)t->ms, w->ws.ws, t->nm, B, w->bids, w->blen, &j->bo, w->br, err))
+        return S2S_ERR;
     int rc = S2S_OK;
     for (int b = 0; b < B; b++) {
         const int i = j->ord[s + b].i;
@@ -601,7 +658,7 @@ int s2s_translator_prepare(s2s_translator *t, int n, const s2s_translate_options
     pooled ws[MAX_CALL_THREADS];
     rc = pool_take(t, rows, 1, &ws[0], err);
     if (rc == S2S_OK) got = 1;
-    while (rc == S2S_OK && got < want && pool_take(t, rows, 0, &ws[got], err) == S2S_OK && ws[got].ws) got++;
+    while (rc == S2S_OK && got < want && pool_take(t, rows, 0, &ws[got], err) == S2S_OK && ws[got].ws[0]) got++;
     for (int i = 0; i < got; i++) pool_put(t, ws[i]);
     pthread_mutex_lock(&t->mu);
     start_helpers(t, got - 1);
@@ -626,8 +683,9 @@ int s2s_translate(s2s_translator *t, const char *const *sentences, int n, const 
     j->t = t; j->n = n; j->T = T;
     /* beam 1 is greedy decoding (the same tokens), and with scores greedy sums the
      * log-probabilities as a beam of one would; only a length ratio cut after decoding would
-     * make those sums wrong, so that case keeps the beam search */
-    j->greedy = o->beam == 1 && (!o->scores || !(o->max_len_ratio > 0));
+     * make those sums wrong, so that case keeps the beam search (as an ensemble does: its
+     * steps are the search's) */
+    j->greedy = o->beam == 1 && (!o->scores || !(o->max_len_ratio > 0)) && t->nm == 1;
     s2s_beam_opts_default(&j->bo);
     j->bo.beam = o->beam; j->bo.alpha = o->alpha; j->bo.nbest = o->nbest; j->bo.want_attn = o->attention;
     j->bo.max_len_ratio = o->max_len_ratio;
@@ -661,7 +719,7 @@ int s2s_translate(s2s_translator *t, const char *const *sentences, int n, const 
         if (rc == S2S_OK) nw = 1;
         while (rc == S2S_OK && nw < want) {  /* more threads only with workspaces to spare */
             s2s_err e2;
-            if (pool_take(t, rows, 0, &w[nw].ws, &e2) || !w[nw].ws.ws) break;
+            if (pool_take(t, rows, 0, &w[nw].ws, &e2) || !w[nw].ws.ws[0]) break;
             nw++;
         }
         if (rc == S2S_OK) {

@@ -30,6 +30,24 @@ if $S2S train --data $TINY $SMALL --model plain --epochs 40 --out "$TMP/p.st" --
    $S2S translate --model "$TMP/p.st" "go ." >/dev/null; then ok train_plain
 else bad train_plain; fi
 
+# --- ensembles: --model more than once --------------------------------------------------
+ens=$($S2S translate --model "$TMP/a.st" --model "$TMP/p.st" --beam 3 --nbest 2 "go ." "i lost ." 2>&1)
+one=$($S2S translate --model "$TMP/a.st" --beam 3 --nbest 2 "go ." "i lost ." 2>&1)
+self=$($S2S translate --model "$TMP/a.st" --model "$TMP/a.st" --beam 3 --nbest 2 "go ." "i lost ." 2>&1)
+if [ "$(printf '%s\n' "$ens" | grep -cE '^-?[0-9]+\.[0-9]{4}'$'\t')" -eq 4 ] && [ "$ens" != "$one" ] && [ "$self" = "$one" ]; then
+  ok ensemble_translate
+else bad ensemble_translate "$ens" "$one" "$self"; fi
+if $S2S eval --model "$TMP/a.st" --model "$TMP/p.st" --data $TINY --beam 2 2>&1 | grep -q '^corpus BLEU '; then ok ensemble_eval
+else bad ensemble_eval; fi
+$S2S train --data $TINY $SMALL --steps 7 --epochs 1 --out "$TMP/s7.st" --quiet >/dev/null 2>&1
+expect_error ensemble_other_steps 'ensemble: .*a\.st and .*s7\.st differ in "num_steps"' \
+  $S2S translate --model "$TMP/a.st" --model "$TMP/s7.st" "go ."
+expect_error ensemble_missing_member 'nope\.st' $S2S eval --model "$TMP/a.st" --model "$TMP/nope.st" --data $TINY
+nine=(); for i in 1 2 3 4 5 6 7 8 9; do nine+=(--model "$TMP/a.st"); done
+$S2S translate "${nine[@]}" "go ." >/dev/null 2>"$TMP/err"; rc=$?
+if [ $rc -eq 2 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -q 'more than 8 times' "$TMP/err"; then ok ensemble_at_most_8
+else bad ensemble_at_most_8 "exit $rc" "$(cat "$TMP/err")"; fi
+
 # --- same seed, same threads: the same numbers -----------------------------------------
 $S2S train --data $TINY $SMALL --epochs 12 --seed 5 --log-every 1 --out "$TMP/d1.st" >"$TMP/d1.out" 2>"$TMP/d1.err"
 $S2S train --data $TINY $SMALL --epochs 12 --seed 5 --log-every 1 --out "$TMP/d2.st" >"$TMP/d2.out" 2>"$TMP/d2.err"

@@ -142,6 +142,27 @@ def test_translate_equals_cli():
     tr.close()
 
 
+def test_ensemble_equals_cli():
+    """Translator([A, B]) is `translate --model A --model B`; a model with itself is the model."""
+    sents = sentences()
+    stdin = '\n'.join(sents) + '\n'
+    with seq2seq.Translator([CLI_MODEL, PLAIN], threads=2) as tr:
+        hyps = tr.translate(sents, beam=3, nbest=2, scores=True)
+        assert tr.path == [CLI_MODEL, PLAIN]
+    flat = [f'{s:.4f}\t{t}' for h in hyps for t, s in h]
+    want = cli('translate', '--model', CLI_MODEL, '--model', PLAIN, '--beam', '3', '--nbest', '2', stdin=stdin).splitlines()
+    assert flat == want, [(g, w) for g, w in zip(flat, want) if g != w][:5]
+    alone = cli('translate', '--model', CLI_MODEL, '--beam', '3', '--nbest', '2', stdin=stdin).splitlines()
+    assert flat != alone, 'the ensemble gave the first model\'s scores'
+    with seq2seq.Translator((CLI_MODEL, CLI_MODEL)) as tr:
+        assert [f'{s:.4f}\t{t}' for h in tr.translate(sents, beam=3, nbest=2, scores=True) for t, s in h] == alone
+    try:
+        seq2seq.Translator([CLI_MODEL, os.path.join(TMP, 'nope.safetensors')])
+        raise AssertionError('a missing member opened')
+    except seq2seq.Error as e:
+        assert 'nope.safetensors' in str(e), e
+
+
 def test_packed_products_equal_cli():
     """gemm='bf16' / 'int8' (where the build has them) translate as S2S_GEMM=bf16 / int8 does."""
     sents = sentences()
@@ -314,7 +335,7 @@ def test_example():
 
 
 for t in (test_example, test_version, test_train_equals_cli, test_recipe_equals_cli, test_callback_stops, test_translate_equals_cli,
-          test_packed_products_equal_cli, test_train_bf16_equals_cli, test_attention,
+          test_ensemble_equals_cli, test_packed_products_equal_cli, test_train_bf16_equals_cli, test_attention,
           test_attention_without_numpy, test_errors, test_threads, test_bleu_equals_cli):
     run(t)
 for n in os.listdir(TMP):

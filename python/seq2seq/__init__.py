@@ -94,7 +94,10 @@ class _Handle:
 class Translator(_Handle):
     """A model file opened once. translate() may run from several threads at once. gemm=None (float
     products) or 'own', 'blas', or 'int8' / 'bf16' (faster, not float's numbers: every decoder
-    step's products in 8-bit integers or bfloat16, where the CPU has AVX512-VNNI / AVX512-BF16)."""
+    step's products in 8-bit integers or bfloat16, where the CPU has AVX512-VNNI / AVX512-BF16).
+    path may be a list of 2..8 model files: an ensemble (each step decodes with the mean of the
+    models' log-probabilities; models of one tokenizer and vocabularies), as `translate --model A
+    --model B`."""
     _close = staticmethod(lambda h: lib.s2s_translator_close(h))
 
     def __init__(self, path, threads=1, max_workspaces=0, gemm=None):
@@ -104,12 +107,15 @@ class Translator(_Handle):
         gemm_b = None if gemm is None else _b(gemm, 'gemm')  # alive during the call
         opts.gemm = gemm_b
         err, h = _lib.Err(), ctypes.c_void_p()
-        rc = lib.s2s_translator_open(_b(str(path), 'path'), ctypes.byref(opts), ctypes.byref(h), ctypes.byref(err))
+        paths = [str(p) for p in path] if isinstance(path, (list, tuple)) else [str(path)]
+        enc = [_b(p, 'path') for p in paths]
+        arr = (ctypes.c_char_p * max(len(enc), 1))(*enc)
+        rc = lib.s2s_translator_open_ensemble(arr, len(enc), ctypes.byref(opts), ctypes.byref(h), ctypes.byref(err))
         if rc:
             _raise(rc, err)
         self._h = h
-        self.path = str(path)
-        self._what = f'{self.path}: the translator'
+        self.path = paths[0] if len(paths) == 1 else paths
+        self._what = f"{' + '.join(paths)}: the translator"
 
     def meta(self, key):
         """The model file's metadata value for key ('model', 'embed', 'hidden', 'num_steps', ...) or None."""

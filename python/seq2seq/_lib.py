@@ -89,6 +89,8 @@ _DECLS = {
     's2s_version': (_S, []),
     's2s_translator_options_init': (None, [ctypes.POINTER(TranslatorOptions)]),
     's2s_translator_open': (_I, [_S, ctypes.POINTER(TranslatorOptions), ctypes.POINTER(_P), _ERR]),
+    's2s_translator_open_ensemble': (_I, [ctypes.POINTER(_S), _I, ctypes.POINTER(TranslatorOptions),
+                                         ctypes.POINTER(_P), _ERR]),
     's2s_translator_close': (None, [_P]),
     's2s_translator_meta': (_S, [_P, _S]),
     's2s_translate_options_init': (None, [ctypes.POINTER(TranslateOptions)]),
