@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "s2s_linalg.h"
+#include "seq2seq.h"
 
 /* Exit statuses, the same for every command: 0 done, 1 error (bad input, a failed write...),
  * 2 usage (an unknown option, a bad option value, a missing argument), 130 interrupted. */
@@ -44,6 +45,14 @@ const char *val(args *a, const char *name);
 /* "seq2seq: CMD: message (see 'seq2seq CMD --help')", exit 2. */
 void usage_error(const args *a, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 void unknown_option(const args *a, const char *o) __attribute__((noreturn));
+/* --model given once or more (translate, eval, attention, serve): one model, or an ensemble
+ * (seq2seq.h) of up to S2S_MAX_ENSEMBLE; the paths are argv's. */
+typedef struct models {
+    const char *path[S2S_MAX_ENSEMBLE];
+    int n;
+} models;
+/* Option o's value appended to m; a usage error past S2S_MAX_ENSEMBLE. */
+void add_model(args *a, models *m, const char *o);
 /* Prints a command's usage (every command's for NULL or an unknown name). */
 void command_usage(const char *cmd, FILE *f);
 double now_s(void);

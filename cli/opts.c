@@ -135,6 +135,12 @@ const char *val(args *a, const char *name) {
     return a->argv[a->i++];
 }
 
+void add_model(args *a, models *m, const char *o) {
+    const char *p = val(a, o);
+    if (m->n == S2S_MAX_ENSEMBLE) usage_error(a, "--model given more than %d times (an ensemble's limit)", S2S_MAX_ENSEMBLE);
+    m->path[m->n++] = p;
+}
+
 double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

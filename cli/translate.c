@@ -14,18 +14,6 @@
 
 /* ---- translation: through the public translator handle (seq2seq.h), as any program would -- */
 
-/* --model given once or more: one model, or an ensemble (seq2seq.h) of up to S2S_MAX_ENSEMBLE. */
-typedef struct models {
-    const char *path[S2S_MAX_ENSEMBLE];
-    int n;
-} models;
-
-static void add_model(args *a, models *m, const char *o) {
-    const char *p = val(a, o);
-    if (m->n == S2S_MAX_ENSEMBLE) usage_error(a, "--model given more than %d times (an ensemble's limit)", S2S_MAX_ENSEMBLE);
-    m->path[m->n++] = p;
-}
-
 /* The files check_files reads: the models, then `more` (n_more entries). Dies on a bad file. */
 static void check_model_files(const char *cmd, const io_file *outs, int n_out, const models *m, const io_file *more,
                               int n_more) {
