@@ -149,8 +149,9 @@ static const command k_commands[] = {
      "  --threads threads. --api-key: every request but /health and the page needs 'Authorization: Bearer\n"
      "  KEY' (--api-key-file keeps it out of the process list). Too much (body, sentence, sentences,\n"
      "  connections, queue) is refused with a JSON error; idle or slow connections close after --timeout s.\n"
-     "  SIGHUP reloads the model file (a file that fails keeps the old model); SIGTERM answers the requests\n"
-     "  in flight and exits 0 (SIGINT: 130).\n"},
+     "  --model given 2..8 times: an ensemble, as for translate (/health says so). SIGHUP reloads the model\n"
+     "  file(s) (a file that fails keeps the old model); SIGTERM answers the requests in flight and exits 0\n"
+     "  (SIGINT: 130).\n"},
     {"average", cmd_average,
      "MODEL MODEL... --out MODEL\n"
      "  Checkpoint averaging: every weight the mean of the models' (one run's checkpoints: the same\n"

@@ -1,6 +1,6 @@
-/* seq2seq serve: the HTTP server's options and its life: start, reload on SIGHUP, drain on
- * SIGTERM (exit 0) or SIGINT (exit 130). The server itself is server/s2s_serve.c; the usage
- * text is cli/main.c's. */
+/* seq2seq serve: the HTTP server's options and its life: start, reload on SIGHUP (every file
+ * of an ensemble: --model given more than once), drain on SIGTERM (exit 0) or SIGINT (exit
+ * 130). The server itself is server/s2s_serve.c; the usage text is cli/main.c's. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,10 +35,11 @@ int cmd_serve(args *a) {
     s2s_serve_opts_default(&o);
     int quiet = 0;
     char *key_file_key = NULL;
+    models model = {{0}, 0};
     const char *opt;
     while (next_opt(a, &opt)) {
         if (a->positional) usage_error(a, "unexpected argument '%s' (the server takes options only)", opt);
-        else if (!strcmp(opt, "--model")) o.model = val(a, opt);
+        else if (!strcmp(opt, "--model")) add_model(a, &model, opt);
         else if (!strcmp(opt, "--host")) o.host = val(a, opt);
         else if (!strcmp(opt, "--port")) o.port = (int)parse_int(opt, val(a, opt), 0, 65535);
         else if (!strcmp(opt, "--threads")) o.threads = (int)parse_int(opt, val(a, opt), 1, 256);
@@ -63,7 +64,9 @@ int cmd_serve(args *a) {
         else if (!strcmp(opt, "--quiet")) quiet = 1;
         else unknown_option(a, opt);
     }
-    if (!o.model) usage_error(a, "--model MODEL is required");
+    if (!model.n) usage_error(a, "--model MODEL is required");
+    o.models = model.path;
+    o.n_models = model.n;
     if (o.api_key && !*o.api_key) usage_error(a, "--api-key is empty");
     if (o.defaults.beam > o.max_beam) usage_error(a, "--beam %d is over --max-beam %d", o.defaults.beam, o.max_beam);
     if (o.defaults.nbest > o.defaults.beam)

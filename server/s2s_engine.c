@@ -14,8 +14,8 @@
 struct s2s_engine {
     s2s_translator *t;
     int max_sentences, max_beam;
-    int has_attention;      /* the model computes attention weights (not a plain decoder) */
-    char desc[200];
+    int has_attention;      /* the model computes attention weights (of an ensemble: every model) */
+    char desc[256];
 };
 
 static const char *meta(const s2s_translator *t, const char *key) {
@@ -32,7 +32,7 @@ static int meta_count(const s2s_translator *t, const char *key) {
     return n;
 }
 
-int s2s_engine_open(const char *path, int threads, int max_sentences, int max_beam, const char *gemm,
+int s2s_engine_open(const char *const *paths, int n, int threads, int max_sentences, int max_beam, const char *gemm,
                     s2s_engine **out, s2s_err *err) {
     *out = NULL;
     s2s_engine *e = calloc(1, sizeof *e);
@@ -44,12 +44,23 @@ int s2s_engine_open(const char *path, int threads, int max_sentences, int max_be
     to.threads = 1;                /* a call runs on its worker's thread; the workers are the parallelism */
     to.max_workspaces = threads;   /* one per worker at most: memory stays bounded */
     to.gemm = gemm;
-    if (s2s_translator_open(path, &to, &e->t, err)) { free(e); return S2S_ERR; }
-    const char *model = meta(e->t, "model"), *attention = s2s_translator_meta(e->t, "attention");
-    e->has_attention = strcmp(model, "plain") && !(attention && !strcmp(attention, "none"));
-    snprintf(e->desc, sizeof e->desc, "%s, embed %s, hidden %s, layers %s, num_steps %s, vocab %d/%d", model,
-             meta(e->t, "embed"), meta(e->t, "hidden"), meta(e->t, "layers"), meta(e->t, "num_steps"),
-             meta_count(e->t, "src_vocab"), meta_count(e->t, "tgt_vocab"));
+    if (s2s_translator_open_ensemble(paths, n, &to, &e->t, err)) { free(e); return S2S_ERR; }
+    /* whether attention weights can be asked: the library's own check of every model, on no
+     * sentences (the metadata is the first model's only, and an ensemble's plain member has none) */
+    s2s_translate_options ao;
+    s2s_translate_options_init(&ao);
+    ao.attention = 1;
+    s2s_translation *none = NULL;
+    s2s_err aerr;
+    int rc = s2s_translate(e->t, NULL, 0, &ao, &none, &aerr);
+    s2s_translation_free(none);
+    if (rc != S2S_OK && rc != S2S_ERR_INPUT) { *err = aerr; s2s_engine_close(e); return S2S_ERR; }
+    e->has_attention = rc == S2S_OK;
+    char ens[48] = "";
+    if (n > 1) snprintf(ens, sizeof ens, "ensemble of %d models, the first: ", n);
+    snprintf(e->desc, sizeof e->desc, "%s%s, embed %s, hidden %s, layers %s, num_steps %s, vocab %d/%d", ens,
+             meta(e->t, "model"), meta(e->t, "embed"), meta(e->t, "hidden"), meta(e->t, "layers"),
+             meta(e->t, "num_steps"), meta_count(e->t, "src_vocab"), meta_count(e->t, "tgt_vocab"));
     /* the workspace of a full batch at beam 1, now rather than on the first request */
     s2s_translate_options o;
     s2s_translate_options_init(&o);

@@ -1,5 +1,6 @@
-/* The server's one door to translation: a loaded model that translates a batch of raw
- * sentences with given decoding options, from several worker threads at once. Everything the
+/* The server's one door to translation: a loaded model, or an ensemble of models, that
+ * translates a batch of raw sentences with given decoding options, from several worker threads
+ * at once. Everything the
  * server knows about models goes through these calls; behind them is the library's translator
  * handle (include/seq2seq.h). */
 #ifndef S2S_ENGINE_H
@@ -14,8 +15,9 @@ typedef struct s2s_decode_opts {
     int attention;  /* 1: attention weights and tokens for every hypothesis */
 } s2s_decode_opts;
 
-/* A hypothesis; its attention, when asked for and the model has it: rows = its target tokens
- * (the output, and the <eos> step if it ended), columns = the sentence's source tokens. */
+/* A hypothesis; its attention, when asked for and the model (every model of an ensemble) has
+ * it: rows = its target tokens (the output, and the <eos> step if it ended), columns = the
+ * sentence's source tokens. */
 typedef struct s2s_engine_hyp {
     char *text;     /* the translation, tokens joined by spaces (malloc'd) */
     double score;   /* summed log-probabilities / length^alpha (as a beam search's, also at beam 1) */
@@ -37,11 +39,13 @@ typedef struct s2s_engine_result {
 
 typedef struct s2s_engine s2s_engine;
 
-/* Loads the model file for up to `threads` concurrent translate calls of at most max_sentences
- * sentences each at beam max_beam (a workspace for a full batch at beam 1 is made now), its
- * products computed by `gemm` (s2s_translator_options.gemm; NULL: the default). The caller
- * closes it with s2s_engine_close. */
-int s2s_engine_open(const char *path, int threads, int max_sentences, int max_beam, const char *gemm,
+/* Loads the model files paths[0..n) (n = 1: one model; 2 .. S2S_MAX_ENSEMBLE: an ensemble,
+ * s2s_translator_open_ensemble, which names the first difference of models that do not go
+ * together) for up to `threads` concurrent translate calls of at most max_sentences sentences
+ * each at beam max_beam (a workspace for a full batch at beam 1 is made now), its products
+ * computed by `gemm` (s2s_translator_options.gemm; NULL: the default). The paths are read
+ * here only. The caller closes it with s2s_engine_close. */
+int s2s_engine_open(const char *const *paths, int n, int threads, int max_sentences, int max_beam, const char *gemm,
                     s2s_engine **out, s2s_err *err);
 /* Translates src[0..n) (UTF-8, NUL-terminated) as one batch into out[0..n), which the caller
  * frees with s2s_engine_result_free each. A sentence the model cannot take gets its `error`
@@ -50,7 +54,9 @@ int s2s_engine_open(const char *path, int threads, int max_sentences, int max_be
 int s2s_engine_translate(s2s_engine *e, const char *const *src, int n, const s2s_decode_opts *o,
                          s2s_engine_result *out, s2s_err *err);
 void s2s_engine_result_free(s2s_engine_result *r);
-/* A one-line description of the model for /health ("attn, embed 32, hidden 32, ..."). */
+/* A one-line description of the model for /health ("attn, embed 32, hidden 32, ..."); of an
+ * ensemble, "ensemble of N models, the first: attn, embed 32, ..." (the library gives the first
+ * model's metadata only). */
 const char *s2s_engine_describe(const s2s_engine *e);
 void s2s_engine_close(s2s_engine *e);
 #endif

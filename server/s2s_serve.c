@@ -1,5 +1,6 @@
 /* The HTTP side of `seq2seq serve` (see s2s_serve.h): routing, authentication, limits, the
- * model that can be swapped under running requests, and the hand-off to the batcher. */
+ * model (one file or an ensemble's) that can be swapped under running requests, and the
+ * hand-off to the batcher. */
 #include "s2s_serve.h"
 
 #include <arpa/inet.h>
@@ -34,8 +35,11 @@ typedef struct model_ref {
 } model_ref;
 
 struct s2s_server {
-    s2s_serve_opts o;
-    char *model_path, *host, *api_key;
+    s2s_serve_opts o;          /* o.models NULL: model_paths are the server's copies */
+    char **model_paths;        /* [n_models] */
+    int n_models;
+    char *models_label;        /* for log lines: the paths joined by " + " */
+    char *host, *api_key;
     struct MHD_Daemon *d;
     s2s_batcher *batcher;
     s2s_metrics metrics;
@@ -79,7 +83,8 @@ static void model_release(s2s_server *s, model_ref *m) {
 static int model_open(const s2s_server *s, model_ref **out, s2s_err *err) {
     model_ref *m = s2s_calloc(1, sizeof *m, err, "a model");
     if (!m) return S2S_ERR;
-    if (s2s_engine_open(s->model_path, s->o.threads, s->o.max_batch, s->o.max_beam, s->o.gemm, &m->engine, err)) {
+    if (s2s_engine_open((const char *const *)s->model_paths, s->n_models, s->o.threads, s->o.max_batch, s->o.max_beam,
+                        s->o.gemm, &m->engine, err)) {
         free(m);
         return S2S_ERR;
     }
@@ -103,7 +108,7 @@ int s2s_serve_reload(s2s_server *s, s2s_err *err) {
     model_ref *m;
     if (model_open(s, &m, err)) {
         atomic_fetch_add(&s->metrics.reloads_failed, 1);
-        logf_(s, "reload of %s failed, keeping the model loaded before: %s", s->model_path, err->msg);
+        logf_(s, "reload of %s failed, keeping the model loaded before: %s", s->models_label, err->msg);
         return S2S_ERR;
     }
     pthread_mutex_lock(&s->model_mu);
@@ -112,7 +117,7 @@ int s2s_serve_reload(s2s_server *s, s2s_err *err) {
     pthread_mutex_unlock(&s->model_mu);
     model_release(s, old);
     atomic_fetch_add(&s->metrics.reloads_ok, 1);
-    logf_(s, "reloaded %s (%s)", s->model_path, s2s_engine_describe(m->engine));
+    logf_(s, "reloaded %s (%s)", s->models_label, s2s_engine_describe(m->engine));
     return S2S_OK;
 }
 
@@ -217,27 +222,47 @@ static int json_content_type(struct MHD_Connection *conn) {
     return *t == 0 || *t == ';';
 }
 
+/* s as a JSON string's body at out (quotes, backslashes and controls escaped; at most
+ * 6 strlen(s) + 1 bytes, the NUL included); returns the bytes written before the NUL. */
+static size_t json_escape(char *out, const char *s) {
+    size_t k = 0;
+    for (const char *p = s; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\') { out[k++] = '\\'; out[k++] = (char)ch; }
+        else if (ch < 0x20) k += (size_t)sprintf(out + k, "\\u%04x", ch);
+        else out[k++] = (char)ch;
+    }
+    out[k] = 0;
+    return k;
+}
+
+/* {"status": "ok", "model": the (first) file, "model_info", ...}; an ensemble's also has
+ * "models": [every file], and its model_info says "ensemble of N models". */
 static enum MHD_Result health(req_ctx *c) {
     s2s_server *s = c->s;
     model_ref *m = model_acquire(s);
-    char *body = malloc(1024);
-    if (body) {
-        char path[512];
-        size_t k = 0;  /* the path as a JSON string body: quotes, backslashes and controls escaped */
-        for (const char *p = s->model_path; *p && k < sizeof path - 8; p++) {
-            unsigned char ch = (unsigned char)*p;
-            if (ch == '"' || ch == '\\') { path[k++] = '\\'; path[k++] = (char)ch; }
-            else if (ch < 0x20) k += (size_t)snprintf(path + k, sizeof path - k, "\\u%04x", ch);
-            else path[k++] = (char)ch;
+    size_t cap = 1024;
+    for (int i = 0; i < s->n_models; i++) cap += 2 * (6 * strlen(s->model_paths[i]) + 4);
+    char *body = malloc(cap), *path = malloc(cap);
+    if (body && path) {
+        json_escape(path, s->model_paths[0]);
+        size_t k = (size_t)snprintf(body, cap, "{\"status\":\"ok\",\"model\":\"%s\",", path);
+        if (s->n_models > 1) {
+            k += (size_t)snprintf(body + k, cap - k, "\"models\":[");
+            for (int i = 0; i < s->n_models; i++) {
+                json_escape(path, s->model_paths[i]);
+                k += (size_t)snprintf(body + k, cap - k, "%s\"%s\"", i ? "," : "", path);
+            }
+            k += (size_t)snprintf(body + k, cap - k, "],");
         }
-        path[k] = 0;
-        snprintf(body, 1024, "{\"status\":\"ok\",\"model\":\"%s\",\"model_info\":\"%s\",\"loaded_at\":%.0f,"
-                 "\"uptime_s\":%.3f,\"threads\":%d,\"max_batch\":%d}",
-                 path, s2s_engine_describe(m->engine), m->loaded_at, s2s_now() - s->started, s->o.threads,
-                 s->o.max_batch);
+        snprintf(body + k, cap - k, "\"model_info\":\"%s\",\"loaded_at\":%.0f,\"uptime_s\":%.3f,\"threads\":%d,"
+                 "\"max_batch\":%d}", s2s_engine_describe(m->engine), m->loaded_at, s2s_now() - s->started,
+                 s->o.threads, s->o.max_batch);
     }
     model_release(s, m);
-    if (!body) return MHD_NO;
+    const int ok = body && path;
+    free(path);
+    if (!ok) { free(body); return MHD_NO; }
     return send_json(c, 200, body, strlen(body));
 }
 
@@ -466,11 +491,29 @@ void s2s_serve_opts_default(s2s_serve_opts *o) {
 }
 
 int s2s_serve_port(const s2s_server *s) { return s->port; }
+
+/* The server's copies of paths[0..n) and their label for log lines; S2S_ERR when out of memory
+ * (s2s_serve_stop frees what was made). */
+static int copy_models(s2s_server *s, const char *const *paths, int n) {
+    if (!(s->model_paths = calloc((size_t)n, sizeof(char *)))) return S2S_ERR;
+    s->n_models = n;
+    size_t label = 1;
+    for (int i = 0; i < n; i++) {
+        if (!(s->model_paths[i] = strdup(paths[i]))) return S2S_ERR;
+        label += strlen(paths[i]) + 3;
+    }
+    if (!(s->models_label = malloc(label))) return S2S_ERR;
+    char *p = s->models_label;
+    for (int i = 0; i < n; i++) p += sprintf(p, "%s%s", i ? " + " : "", paths[i]);
+    return S2S_OK;
+}
 s2s_metrics *s2s_serve_metrics(s2s_server *s) { return &s->metrics; }
 
 int s2s_serve_start(const s2s_serve_opts *o, s2s_server **out, s2s_err *err) {
     *out = NULL;
-    if (!o->model) return s2s_errf(err, "serve: no model file given");
+    if (!o->models || o->n_models < 1) return s2s_errf(err, "serve: no model file given");
+    for (int i = 0; i < o->n_models; i++)  /* more than S2S_MAX_ENSEMBLE: the library says so */
+        if (!o->models[i]) return s2s_errf(err, "serve: model file %d is NULL", i + 1);
     if (o->threads < 1 || o->max_batch < 1 || o->max_beam < 1 || o->defaults.beam < 1 ||
         o->defaults.beam > o->max_beam || o->defaults.nbest < 1 || o->defaults.nbest > o->defaults.beam ||
         o->max_connections < 1 || o->timeout_s < 1 || o->max_queue < 1 ||
@@ -479,14 +522,15 @@ int s2s_serve_start(const s2s_serve_opts *o, s2s_server **out, s2s_err *err) {
     s2s_server *s = s2s_calloc(1, sizeof *s, err, "the server");
     if (!s) return S2S_ERR;
     s->o = *o;
-    s->model_path = strdup(o->model);
+    s->o.models = NULL;  /* the caller's: model_paths are the server's copies */
     s->host = strdup(o->host ? o->host : "127.0.0.1");
     s->api_key = o->api_key ? strdup(o->api_key) : NULL;
+    const int copied = copy_models(s, o->models, o->n_models) == S2S_OK;
     pthread_mutex_init(&s->model_mu, NULL);
     s2s_metrics_init(&s->metrics);
     s->started = s2s_now();
     s->limits = (s2s_req_limits){o->max_sentences, o->max_sentence_bytes, o->max_sentence_words, o->max_beam};
-    if (!s->model_path || !s->host || (o->api_key && !s->api_key)) { s2s_errf(err, "out of memory"); goto fail; }
+    if (!copied || !s->host || (o->api_key && !s->api_key)) { s2s_errf(err, "out of memory"); goto fail; }
     if (model_open(s, &s->model, err)) goto fail;
     s->page = MHD_create_response_from_buffer(s2s_page_html_len, (void *)s2s_page_html, MHD_RESPMEM_PERSISTENT);
     if (!s->page) { s2s_errf(err, "out of memory"); goto fail; }
@@ -539,7 +583,7 @@ int s2s_serve_start(const s2s_serve_opts *o, s2s_server **out, s2s_err *err) {
     s->port = di ? di->port : o->port;
     const int v6 = strchr(s->host, ':') != NULL;
     logf_(s, "serving %s (%s) on http://%s%s%s:%d/ with %d thread%s, batches of up to %d within %g ms",
-          s->model_path, s2s_engine_describe(s->model->engine), v6 ? "[" : "", s->host, v6 ? "]" : "", s->port,
+          s->models_label, s2s_engine_describe(s->model->engine), v6 ? "[" : "", s->host, v6 ? "]" : "", s->port,
           o->threads, o->threads == 1 ? "" : "s", o->max_batch, o->max_delay_ms);
     *out = s;
     return S2S_OK;
@@ -574,6 +618,7 @@ void s2s_serve_stop(s2s_server *s) {
     if (s->page) MHD_destroy_response(s->page);
     if (s->model) model_release(s, s->model);
     pthread_mutex_destroy(&s->model_mu);
-    free(s->model_path); free(s->host); free(s->api_key);
+    for (int i = 0; i < s->n_models; i++) free(s->model_paths[i]);
+    free(s->model_paths); free(s->models_label); free(s->host); free(s->api_key);
     free(s);
 }

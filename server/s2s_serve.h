@@ -1,4 +1,5 @@
-/* `seq2seq serve`: an HTTP server (libmicrohttpd) in front of a model file. Routes:
+/* `seq2seq serve`: an HTTP server (libmicrohttpd) in front of a model file, or of an ensemble
+ * of model files decoding as one (s2s_translator_open_ensemble). Routes:
  *   GET  /                  the page (one self-contained HTML file, compiled in)
  *   GET  /health            {"status": "ok", ...}; never needs the API key
  *   GET  /metrics           Prometheus text format (s2s_metrics.h)
@@ -24,7 +25,9 @@
 #include "s2s_metrics.h"
 
 typedef struct s2s_serve_opts {
-    const char *model;        /* model file (reopened by s2s_serve_reload) */
+    const char *const *models; /* model files [n_models], copied by s2s_serve_start (reopened by
+                                * s2s_serve_reload) */
+    int n_models;             /* 1, or 2 .. S2S_MAX_ENSEMBLE: an ensemble */
     const char *host;         /* address to listen on: "127.0.0.1" (default), "::1", "0.0.0.0"... */
     int port;                 /* 0 = any free port (s2s_serve_port says which) */
     int threads;              /* translation workers (1) */
@@ -49,13 +52,15 @@ typedef struct s2s_serve_opts {
 void s2s_serve_opts_default(s2s_serve_opts *o);
 
 typedef struct s2s_server s2s_server;
-/* Loads the model, starts the workers and listens. The caller ends it with s2s_serve_stop. */
+/* Loads the model (every file of an ensemble), starts the workers and listens. The caller ends
+ * it with s2s_serve_stop. */
 int s2s_serve_start(const s2s_serve_opts *o, s2s_server **out, s2s_err *err);
 /* The port listened on (the chosen one when opts.port was 0). */
 int s2s_serve_port(const s2s_server *s);
-/* Loads opts.model again and switches to it atomically: a batch runs entirely on the model it
- * started with, and the old model is freed when its last batch ends. On failure the old model
- * stays and err says why. Call from one thread at a time (the program's signal loop). */
+/* Loads opts.models again (all of them, as one new model) and switches to it atomically: a
+ * batch runs entirely on the model it started with, and the old model is freed when its last
+ * batch ends. On failure (any file) the old model stays and err says why. Call from one thread
+ * at a time (the program's signal loop). */
 int s2s_serve_reload(s2s_server *s, s2s_err *err);
 /* Stops accepting (new connections are refused, new requests on open ones get 503) and waits
  * until every request received has been answered, at most `timeout` seconds. Returns the

@@ -138,11 +138,13 @@ static void log_line(void *ctx, const char *line) {
 
 /* The server's defaults, on a port the kernel picks, model A, logging into log_buf. */
 static s2s_serve_opts opts(void) {
+    static const char *const model_a[1] = {MODEL_A};
     s2s_serve_opts o;
     s2s_serve_opts_default(&o);
     o.port = 0;
     o.log = log_line;
-    o.model = MODEL_A;
+    o.models = model_a;
+    o.n_models = 1;
     return o;
 }
 /* A server in this process; NULL (and the test fails) when it does not start. */
@@ -451,7 +453,8 @@ static int test_v1_format(void) {
 static int test_engine(void) {
     s2s_engine *e;
     s2s_err err;
-    CHECK_MSG(s2s_engine_open(MODEL_A, 2, 8, 4, NULL, &e, &err) == S2S_OK, "%s", err.msg);
+    const char *a[1] = {MODEL_A};
+    CHECK_MSG(s2s_engine_open(a, 1, 2, 8, 4, NULL, &e, &err) == S2S_OK, "%s", err.msg);
     if (!e) return 0;
     const char *src[] = {"go .", "caf\xe9 .", "I'm home."};
     s2s_engine_result res[9];
@@ -467,7 +470,8 @@ static int test_engine(void) {
     s2s_engine_close(e);
 
     s2s_serve_opts so = opts();
-    so.model = model_plain;
+    const char *plain[1] = {model_plain};  /* s2s_serve_start copies the paths */
+    so.models = plain;
     s2s_server *s = start(&so);
     if (!s) return 0;
     resp r = post_json(s2s_serve_port(s), "/v1/translate", "{\"text\": [\"go .\"], \"attention\": true}");
@@ -870,7 +874,8 @@ static int test_reload(void) {
     snprintf(path, sizeof path, "%s/live.safetensors", tmpdir);
     CHECK(copy_file(MODEL_A, path) == 0);
     s2s_serve_opts o = opts();
-    o.model = path;
+    const char *live[1] = {path};
+    o.models = live;
     o.threads = 2;
     s2s_server *s = start(&o);
     if (!s) return 0;
