@@ -26,7 +26,7 @@
 #include "s2s_serve.h"
 
 #define MODEL_A "tests/fixtures/torch_tiny_attn.safetensors"
-static char tmpdir[64], model_b[128], model_plain[128], s2s_bin[256];
+static char tmpdir[64], model_b[128], model_c[128], model_s8[128], model_plain[128], s2s_bin[256];
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -260,6 +260,10 @@ static int test_health_page_metrics(void) {
     CHECK(r.status == 200 && !strncmp(r.ctype, "application/json", 16));
     CHECK(cJSON_IsString(cJSON_GetObjectItem(j, "status")) && !strcmp(cJSON_GetObjectItem(j, "status")->valuestring, "ok"));
     CHECK(cJSON_IsString(cJSON_GetObjectItem(j, "model")) && strstr(cJSON_GetObjectItem(j, "model")->valuestring, "torch_tiny"));
+    /* one model: no "models" list, and the description is the model's own (an ensemble's: test_ensemble) */
+    CHECK(!cJSON_GetObjectItem(j, "models") && cJSON_IsString(cJSON_GetObjectItem(j, "model_info")) &&
+          !strcmp(cJSON_GetObjectItem(j, "model_info")->valuestring,
+                  "attn, embed 16, hidden 16, layers 2, num_steps 10, vocab 20/24"));
     cJSON_Delete(j);
     resp_free(&r);
     r = http(port, "GET", "/translator/health", NULL, NULL, 0, NULL);  /* OpenNMT-py's url_root */
@@ -906,6 +910,242 @@ static int test_reload(void) {
     return 0;
 }
 
+/* ---- ensembles ---------------------------------------------------------------------------------- */
+
+/* The translations of every input by the library's own handle on paths[0..n) (an ensemble when
+ * n > 1), with the options the server's engine gives it: scores, the whole request as one batch
+ * of one thread, beam and nbest as asked, alpha 1. NULL (and the test fails) on an error. */
+static s2s_translation *library_translate(const char *const *paths, int n, int beam, int nbest) {
+    s2s_translator *t;
+    s2s_translation *r = NULL;
+    s2s_err err;
+    if (s2s_translator_open_ensemble(paths, n, NULL, &t, &err)) { CHECK_MSG(0, "%s", err.msg); return NULL; }
+    s2s_translate_options o;
+    s2s_translate_options_init(&o);
+    o.beam = beam; o.nbest = nbest; o.alpha = 1.0f; o.scores = 1; o.batch = n_inputs; o.threads = 1;
+    if (s2s_translate(t, (const char *const *)inputs, n_inputs, &o, &r, &err)) CHECK_MSG(0, "%s", err.msg);
+    s2s_translator_close(t);
+    return r;
+}
+
+/* Every input in one request: v1's {"text": [...], "beam", "nbest"}, or OpenNMT-py's
+ * [{"src": ...}, ...] (decoded with the server's defaults). malloc'd. */
+static char *all_inputs_request(int onmt, int beam, int nbest) {
+    size_t cap = 256;
+    for (int i = 0; i < n_inputs; i++) cap += 6 * strlen(inputs[i]) + 16;
+    char *b = malloc(cap);
+    snprintf(b, cap, onmt ? "[" : "{\"text\": [");
+    for (int i = 0; i < n_inputs; i++) {
+        char *esc = json_string(inputs[i]);
+        snprintf(b + strlen(b), cap - strlen(b), onmt ? "%s{\"src\": %s}" : "%s%s", i ? ", " : "", esc);
+        free(esc);
+    }
+    if (onmt) strcat(b, "]");
+    else snprintf(b + strlen(b), cap - strlen(b), "], \"beam\": %d, \"nbest\": %d}", beam, nbest);
+    return b;
+}
+
+/* The hypotheses of an answer to all_inputs_request (v1's or OpenNMT-py's, nbest each) that
+ * differ from ref's in text, or in score as the server writes it (9 significant digits: the
+ * same number read back); a wrong shape counts every hypothesis. */
+static int answer_differences(const resp *r, int onmt, const s2s_translation *ref, int nbest) {
+    cJSON *j = cJSON_Parse(r->body);
+    const cJSON *list = onmt ? j : cJSON_GetObjectItem(j, "translations");
+    int bad = 0;
+    if (r->status != 200 || !ref || cJSON_GetArraySize(list) != (onmt ? nbest : n_inputs)) bad = n_inputs * nbest;
+    for (int i = 0; !bad && i < n_inputs; i++)
+        for (int k = 0; k < nbest; k++) {
+            const cJSON *h = onmt ? cJSON_GetArrayItem(cJSON_GetArrayItem(list, k), i)
+                                  : cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(list, i), "hypotheses"),
+                                                       k);
+            const cJSON *tx = cJSON_GetObjectItem(h, onmt ? "tgt" : "text");
+            const cJSON *sc = cJSON_GetObjectItem(h, onmt ? "pred_score" : "score");
+            const char *want = s2s_translation_text(ref, i, k);
+            char want_score[40];
+            snprintf(want_score, sizeof want_score, "%.9g", s2s_translation_score(ref, i, k));
+            if (!cJSON_IsString(tx) || !cJSON_IsNumber(sc) || !want || strcmp(tx->valuestring, want) ||
+                sc->valuedouble != strtod(want_score, NULL)) {
+                if (bad++ < 3)
+                    fprintf(stderr, "  input %d hypothesis %d: '%s' %.9g, the library's '%s' %s\n", i, k,
+                            cJSON_IsString(tx) ? tx->valuestring : "?", cJSON_IsNumber(sc) ? sc->valuedouble : NAN,
+                            want ? want : "?", want_score);
+            }
+        }
+    cJSON_Delete(j);
+    return bad;
+}
+
+/* The description of B and C's ensemble (/health's model_info): the first model's, said to be an
+ * ensemble's. */
+#define ENSEMBLE_INFO "ensemble of 2 models, the first: attn, embed 16, hidden 16, layers 2, num_steps 10, vocab 20/24"
+
+/* Inputs whose best translations differ between two results. */
+static int texts_differ(const s2s_translation *a, const s2s_translation *b) {
+    int n = 0;
+    for (int i = 0; a && b && i < n_inputs; i++)
+        n += strcmp(s2s_translation_text(a, i, 0), s2s_translation_text(b, i, 0)) != 0;
+    return n;
+}
+
+/* A server of models B and C answers what the library's ensemble of B and C translates (greedy,
+ * and beam 3 with 2 hypotheses), in text and score, on both APIs; its engine gives the very
+ * doubles. /health names both files and says "ensemble of 2 models". */
+static int test_ensemble(void) {
+    const char *pair[2] = {model_b, model_c}, *only_c[1] = {model_c};
+    s2s_translation *greedy = library_translate(pair, 2, 1, 1), *beam = library_translate(pair, 2, 3, 2);
+    s2s_translation *greedy_c = library_translate(only_c, 1, 1, 1);
+    if (!greedy || !beam || !greedy_c) return 0;
+    /* not a test of one model: the ensemble translates some inputs unlike either of its models */
+    int from_b = 0;
+    for (int i = 0; i < n_inputs; i++) from_b += strcmp(s2s_translation_text(greedy, i, 0), greedy_b[i]) != 0;
+    const int from_c = texts_differ(greedy, greedy_c);
+    CHECK_MSG(from_b > 0 && from_c > 0, "the ensemble translates as B (%d differ) or as C (%d differ)", from_b, from_c);
+
+    s2s_engine *e;
+    s2s_err err;
+    CHECK_MSG(s2s_engine_open(pair, 2, 1, N_IN, 4, NULL, &e, &err) == S2S_OK, "%s", err.msg);
+    if (e) {
+        s2s_engine_result res[N_IN];
+        s2s_decode_opts d = {3, 2, 1.0f, 0};
+        CHECK_MSG(s2s_engine_translate(e, (const char *const *)inputs, n_inputs, &d, res, &err) == S2S_OK, "%s",
+                  err.msg);
+        int bad = 0;
+        for (int i = 0; i < n_inputs; i++) {
+            for (int k = 0; k < 2; k++)
+                bad += res[i].n_hyps != 2 || strcmp(res[i].hyps[k].text, s2s_translation_text(beam, i, k)) ||
+                       res[i].hyps[k].score != s2s_translation_score(beam, i, k);
+            s2s_engine_result_free(&res[i]);
+        }
+        CHECK_MSG(bad == 0, "%d of the engine's hypotheses differ from the library's ensemble's", bad);
+        CHECK_MSG(!strcmp(s2s_engine_describe(e), ENSEMBLE_INFO), "%s", s2s_engine_describe(e));
+        s2s_engine_close(e);
+    }
+
+    s2s_serve_opts o = opts();
+    o.models = pair;
+    o.n_models = 2;
+    log_buf[0] = 0;
+    s2s_server *s = start(&o);
+    if (!s) return 0;
+    int port = s2s_serve_port(s);
+    char *body = all_inputs_request(0, 1, 1);
+    resp r = post_json(port, "/v1/translate", body);
+    CHECK_MSG(answer_differences(&r, 0, greedy, 1) == 0, "/v1/translate, greedy: %ld %.200s", r.status, r.body);
+    resp_free(&r);
+    free(body);
+    body = all_inputs_request(0, 3, 2);
+    r = post_json(port, "/v1/translate", body);
+    CHECK_MSG(answer_differences(&r, 0, beam, 2) == 0, "/v1/translate, beam 3: %ld %.200s", r.status, r.body);
+    resp_free(&r);
+    free(body);
+    body = all_inputs_request(1, 1, 1);
+    r = post_json(port, "/translate", body);
+    CHECK_MSG(answer_differences(&r, 1, greedy, 1) == 0, "/translate: %ld %.200s", r.status, r.body);
+    resp_free(&r);
+    free(body);
+
+    r = http(port, "GET", "/health", NULL, NULL, 0, NULL);
+    cJSON *j = cJSON_Parse(r.body), *ms = cJSON_GetObjectItem(j, "models");
+    const cJSON *m = cJSON_GetObjectItem(j, "model"), *info = cJSON_GetObjectItem(j, "model_info");
+    CHECK_MSG(r.status == 200 && cJSON_IsString(m) && !strcmp(m->valuestring, model_b) && cJSON_GetArraySize(ms) == 2 &&
+              !strcmp(cJSON_GetArrayItem(ms, 0)->valuestring, model_b) &&
+              !strcmp(cJSON_GetArrayItem(ms, 1)->valuestring, model_c) && cJSON_IsString(info) &&
+              !strcmp(info->valuestring, ENSEMBLE_INFO), "/health: %s", r.body);
+    cJSON_Delete(j);
+    resp_free(&r);
+    CHECK_MSG(strstr(log_buf, "serving ") && strstr(log_buf, " + ") && strstr(log_buf, "(ensemble of 2 models"),
+              "log: %s", log_buf);
+    s2s_serve_stop(s);
+    s2s_translation_free(greedy); s2s_translation_free(beam); s2s_translation_free(greedy_c);
+    return 0;
+}
+
+/* Models that do not go together (B and a model of 8 steps, not 10) do not start: the error
+ * is the library's one line, word for word. One more than S2S_MAX_ENSEMBLE is the library's
+ * refusal too. */
+static int test_ensemble_mismatch(void) {
+    const char *pair[2] = {model_b, model_s8};
+    s2s_translator *t = NULL;
+    s2s_err lib, err;
+    CHECK(s2s_translator_open_ensemble(pair, 2, NULL, &t, &lib) == S2S_ERR && !t);
+    CHECK_MSG(strstr(lib.msg, "differ in \"num_steps\"") && !strchr(lib.msg, '\n'), "the library: %s", lib.msg);
+    s2s_serve_opts o = opts();
+    o.models = pair;
+    o.n_models = 2;
+    s2s_server *s = (s2s_server *)&err;
+    CHECK(s2s_serve_start(&o, &s, &err) == S2S_ERR && !s);
+    CHECK_MSG(!strcmp(err.msg, lib.msg), "the server: '%s', the library: '%s'", err.msg, lib.msg);
+    const char *nine[S2S_MAX_ENSEMBLE + 1];
+    for (int i = 0; i <= S2S_MAX_ENSEMBLE; i++) nine[i] = model_b;
+    o.models = nine;
+    o.n_models = S2S_MAX_ENSEMBLE + 1;
+    CHECK(s2s_serve_start(&o, &s, &err) == S2S_ERR && !s);
+    CHECK_MSG(strstr(err.msg, "9 models, want 1..8"), "%s", err.msg);
+    return 0;
+}
+
+/* An ensemble's reload reopens every file: the second turned into B makes the ensemble B and B
+ * (which is B); a file that does not go with the others fails the reload and keeps the
+ * ensemble before. And a model without attention in an ensemble: attention is null, as for
+ * such a model alone. */
+static int test_ensemble_reload(void) {
+    char p1[160], p2[160];
+    snprintf(p1, sizeof p1, "%s/ens1.safetensors", tmpdir);
+    snprintf(p2, sizeof p2, "%s/ens2.safetensors", tmpdir);
+    CHECK(copy_file(model_b, p1) == 0 && copy_file(model_c, p2) == 0);
+    const char *live[2] = {p1, p2}, *pair[2] = {model_b, model_c}, *twice_b[2] = {model_b, model_b};
+    s2s_translation *bc = library_translate(pair, 2, 1, 1), *bb = library_translate(twice_b, 2, 1, 1);
+    if (!bc || !bb) return 0;
+    CHECK_MSG(texts_differ(bc, bb) > 0, "the ensembles of B and C and of B and B translate alike");
+    s2s_serve_opts o = opts();
+    o.models = live;
+    o.n_models = 2;
+    o.threads = 2;
+    s2s_server *s = start(&o);
+    if (!s) return 0;
+    int port = s2s_serve_port(s);
+    char *body = all_inputs_request(0, 1, 1);
+    resp r = post_json(port, "/v1/translate", body);
+    CHECK_MSG(answer_differences(&r, 0, bc, 1) == 0, "B and C: %ld %.200s", r.status, r.body);
+    resp_free(&r);
+    s2s_err err;
+    CHECK(copy_file(model_b, p2) == 0);
+    CHECK_MSG(s2s_serve_reload(s, &err) == S2S_OK, "%s", err.msg);
+    r = post_json(port, "/v1/translate", body);
+    CHECK_MSG(answer_differences(&r, 0, bb, 1) == 0, "after the reload to B and B: %ld %.200s", r.status, r.body);
+    resp_free(&r);
+    CHECK(copy_file(model_s8, p1) == 0);
+    log_buf[0] = 0;
+    CHECK(s2s_serve_reload(s, &err) == S2S_ERR && strstr(err.msg, "differ in \"num_steps\""));
+    char want[1600];
+    snprintf(want, sizeof want, "reload of %s + %s failed, keeping the model loaded before: %s", p1, p2, err.msg);
+    CHECK_MSG(strstr(log_buf, want), "log: %s", log_buf);
+    r = post_json(port, "/v1/translate", body);
+    CHECK_MSG(answer_differences(&r, 0, bb, 1) == 0, "after a failed reload: %ld %.200s", r.status, r.body);
+    resp_free(&r);
+    CHECK(atomic_load(&s2s_serve_metrics(s)->reloads_ok) == 1 &&
+          atomic_load(&s2s_serve_metrics(s)->reloads_failed) == 1);
+    free(body);
+    s2s_serve_stop(s);
+    s2s_translation_free(bc); s2s_translation_free(bb);
+
+    const char *mixed[2] = {model_b, model_plain};
+    o = opts();
+    o.models = mixed;
+    o.n_models = 2;
+    if (!(s = start(&o))) return 0;
+    r = post_json(s2s_serve_port(s), "/v1/translate", "{\"text\": [\"go .\"], \"beam\": 2, \"attention\": true}");
+    cJSON *j = cJSON_Parse(r.body), *t = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "translations"), 0);
+    cJSON *h0 = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "hypotheses"), 0);
+    CHECK_MSG(r.status == 200 && h0 && cJSON_IsNull(cJSON_GetObjectItem(h0, "attention")) &&
+              !cJSON_GetObjectItem(t, "src_tokens"), "attention of an ensemble with a plain model: %ld %s", r.status,
+              r.body);
+    cJSON_Delete(j);
+    resp_free(&r);
+    s2s_serve_stop(s);
+    return 0;
+}
+
 /* ---- the program: SIGHUP, SIGTERM --------------------------------------------------------------- */
 
 typedef struct child { pid_t pid; int port; FILE *out; char err_path[160]; } child;
@@ -1060,6 +1300,73 @@ static int test_program_options(void) {
     return 0;
 }
 
+/* `seq2seq serve --model A --model B`: its one-line refusals (a ninth --model, models that do
+ * not go together: the library's message), and an ensemble that starts, answers as the
+ * library's ensemble, says so on /health, and reloads every file on SIGHUP. */
+static int test_program_ensemble(void) {
+    if (access(s2s_bin, X_OK)) SKIP("%s is not built", s2s_bin);
+    char cmd[4096], out[2048];
+    int n = snprintf(cmd, sizeof cmd, "%s serve --port 0", s2s_bin);
+    for (int i = 0; i <= S2S_MAX_ENSEMBLE; i++) n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --model %s", model_b);
+    snprintf(cmd + n, sizeof cmd - (size_t)n, " 2>&1 </dev/null");
+    FILE *p = popen(cmd, "r");
+    size_t got = fread(out, 1, sizeof out - 1, p);
+    out[got] = 0;
+    int st = pclose(p);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 2 &&
+              !strcmp(out, "seq2seq: serve: --model given more than 8 times (an ensemble's limit) (see 'seq2seq serve "
+                           "--help')\n"), "nine models: exit %d, '%s'", st, out);
+    const char *bad_pair[2] = {model_b, model_s8};
+    s2s_translator *t = NULL;
+    s2s_err lib;
+    CHECK(s2s_translator_open_ensemble(bad_pair, 2, NULL, &t, &lib) == S2S_ERR);
+    snprintf(cmd, sizeof cmd, "%s serve --port 0 --model %s --model %s 2>&1 </dev/null", s2s_bin, model_b, model_s8);
+    p = popen(cmd, "r");
+    got = fread(out, 1, sizeof out - 1, p);
+    out[got] = 0;
+    st = pclose(p);
+    char want[1100];
+    snprintf(want, sizeof want, "seq2seq: %s\n", lib.msg);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 1 && !strcmp(out, want), "a mismatched pair: exit %d, '%s'", st, out);
+
+    char p1[160], p2[160], extra[256];
+    snprintf(p1, sizeof p1, "%s/prog_ens1.safetensors", tmpdir);
+    snprintf(p2, sizeof p2, "%s/prog_ens2.safetensors", tmpdir);
+    CHECK(copy_file(model_b, p1) == 0 && copy_file(model_c, p2) == 0);
+    const char *pair[2] = {model_b, model_c}, *twice_b[2] = {model_b, model_b};
+    s2s_translation *bc = library_translate(pair, 2, 1, 1), *bb = library_translate(twice_b, 2, 1, 1);
+    if (!bc || !bb) return 0;
+    snprintf(extra, sizeof extra, "--model %s --threads 2", p2);
+    child c = {0};
+    if (child_start(&c, p1, extra) != 0) {
+        CHECK_MSG(0, "the ensemble did not start: %s", file_text(c.err_path));
+        child_wait(&c, 5);
+        return 0;
+    }
+    char *body = all_inputs_request(0, 1, 1);
+    resp r = post_json(c.port, "/v1/translate", body);
+    CHECK_MSG(answer_differences(&r, 0, bc, 1) == 0, "B and C: %ld %.200s", r.status, r.body);
+    resp_free(&r);
+    r = http(c.port, "GET", "/health", NULL, NULL, 0, NULL);
+    CHECK_MSG(r.status == 200 && strstr(r.body, "\"model_info\":\"" ENSEMBLE_INFO "\""), "/health: %s", r.body);
+    resp_free(&r);
+    CHECK(copy_file(model_b, p2) == 0);
+    kill(c.pid, SIGHUP);
+    double end = now() + 10;
+    while (metric(c.port, "s2s_model_reloads_total{result=\"ok\"} ") != 1 && now() < end) sleep_ms(20);
+    r = post_json(c.port, "/v1/translate", body);
+    CHECK_MSG(answer_differences(&r, 0, bb, 1) == 0, "after SIGHUP, B and B: %ld %.200s", r.status, r.body);
+    resp_free(&r);
+    free(body);
+    kill(c.pid, SIGTERM);
+    st = child_wait(&c, 10);
+    CHECK_MSG(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    snprintf(want, sizeof want, "reloaded %s + %s (ensemble of 2 models", p1, p2);
+    CHECK_MSG(strstr(file_text(c.err_path), want), "log: %s", file_text(c.err_path));
+    s2s_translation_free(bc); s2s_translation_free(bb);
+    return 0;
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
@@ -1075,7 +1382,17 @@ int main(void) {
     char cmd2[512];
     snprintf(cmd2, sizeof cmd2, "%s train --data tests/data/tiny.tsv --model plain --embed 16 --hidden 16 --batch 8 "
                                 "--epochs 5 --quiet --out %s > /dev/null", s2s_bin, model_plain);
-    int ready = access(s2s_bin, X_OK) == 0 && system(cmd) == 0 && system(cmd2) == 0 && cli_translate(MODEL_A, "", 1, greedy_a) == 0 &&
+    /* B's ensemble partner C (B's options, another seed), and a model of B's vocabularies but
+     * 8 steps, which no ensemble with B takes */
+    snprintf(model_c, sizeof model_c, "%s/c.safetensors", tmpdir);
+    snprintf(model_s8, sizeof model_s8, "%s/s8.safetensors", tmpdir);
+    char cmd3[512], cmd4[512];
+    snprintf(cmd3, sizeof cmd3, "%s train --data tests/data/tiny.tsv --embed 16 --hidden 16 --batch 8 --lr 0.01 "
+                                "--epochs 30 --seed 12 --quiet --out %s > /dev/null", s2s_bin, model_c);
+    snprintf(cmd4, sizeof cmd4, "%s train --data tests/data/tiny.tsv --embed 16 --hidden 16 --batch 8 --steps 8 "
+                                "--epochs 2 --quiet --out %s > /dev/null", s2s_bin, model_s8);
+    int ready = access(s2s_bin, X_OK) == 0 && system(cmd) == 0 && system(cmd2) == 0 && system(cmd3) == 0 &&
+                system(cmd4) == 0 && cli_translate(MODEL_A, "", 1, greedy_a) == 0 &&
                 cli_translate(model_b, "", 1, greedy_b) == 0 &&
                 cli_translate(MODEL_A, "--nbest 1", 1, scored_a) == 0 &&
                 cli_translate(MODEL_A, "--beam 3 --nbest 2", 2, beam_a) == 0;
@@ -1100,6 +1417,10 @@ int main(void) {
     RUN(test_reload);
     RUN(test_program_signals);
     RUN(test_program_options);
+    RUN(test_ensemble);
+    RUN(test_ensemble_mismatch);
+    RUN(test_ensemble_reload);
+    RUN(test_program_ensemble);
     for (int i = 0; i < n_inputs; i++) { free(inputs[i]); free(greedy_a[i]); free(greedy_b[i]); free(scored_a[i]); }
     for (int i = 0; i < 2 * n_inputs; i++) free(beam_a[i]);
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
