@@ -1,8 +1,7 @@
 /* The server's one door to translation: a loaded model, or an ensemble of models, that
  * translates a batch of raw sentences with given decoding options, from several worker threads
- * at once. Everything the
- * server knows about models goes through these calls; behind them is the library's translator
- * handle (include/seq2seq.h). */
+ * at once. Everything the server knows about models goes through these calls; behind them is
+ * the library's translator handle (include/seq2seq.h). */
 #ifndef S2S_ENGINE_H
 #define S2S_ENGINE_H
 #include "s2s_common.h"

@@ -490,8 +490,6 @@ void s2s_serve_opts_default(s2s_serve_opts *o) {
     o->timeout_s = 10;
 }
 
-int s2s_serve_port(const s2s_server *s) { return s->port; }
-
 /* The server's copies of paths[0..n) and their label for log lines; S2S_ERR when out of memory
  * (s2s_serve_stop frees what was made). */
 static int copy_models(s2s_server *s, const char *const *paths, int n) {
@@ -507,6 +505,8 @@ static int copy_models(s2s_server *s, const char *const *paths, int n) {
     for (int i = 0; i < n; i++) p += sprintf(p, "%s%s", i ? " + " : "", paths[i]);
     return S2S_OK;
 }
+
+int s2s_serve_port(const s2s_server *s) { return s->port; }
 s2s_metrics *s2s_serve_metrics(s2s_server *s) { return &s->metrics; }
 
 int s2s_serve_start(const s2s_serve_opts *o, s2s_server **out, s2s_err *err) {
