@@ -86,6 +86,9 @@ S2S_API void s2s_translator_close(s2s_translator *t);
 /* The model file's metadata value for `key` ("model", "embed", "hidden", "layers", "num_steps",
  * "src_vocab" ...; see README), or NULL. Owned by the handle. */
 S2S_API const char *s2s_translator_meta(const s2s_translator *t, const char *key);
+/* 1 when translate may be asked for attention weights (options.attention): every model of the
+ * handle has an attention decoder; 0 otherwise (a plain model, or an ensemble with one). */
+S2S_API int s2s_translator_has_attention(const s2s_translator *t);
 
 typedef struct s2s_translate_options {
     int size;             /* sizeof(s2s_translate_options) */

@@ -45,17 +45,7 @@ int s2s_engine_open(const char *const *paths, int n, int threads, int max_senten
     to.max_workspaces = threads;   /* one per worker at most: memory stays bounded */
     to.gemm = gemm;
     if (s2s_translator_open_ensemble(paths, n, &to, &e->t, err)) { free(e); return S2S_ERR; }
-    /* whether attention weights can be asked: the library's own check of every model, on no
-     * sentences (the metadata is the first model's only, and an ensemble's plain member has none) */
-    s2s_translate_options ao;
-    s2s_translate_options_init(&ao);
-    ao.attention = 1;
-    s2s_translation *none = NULL;
-    s2s_err aerr;
-    int rc = s2s_translate(e->t, NULL, 0, &ao, &none, &aerr);
-    s2s_translation_free(none);
-    if (rc != S2S_OK && rc != S2S_ERR_INPUT) { *err = aerr; s2s_engine_close(e); return S2S_ERR; }
-    e->has_attention = rc == S2S_OK;
+    e->has_attention = s2s_translator_has_attention(e->t);
     char ens[48] = "";
     if (n > 1) snprintf(ens, sizeof ens, "ensemble of %d models, the first: ", n);
     snprintf(e->desc, sizeof e->desc, "%s%s, embed %s, hidden %s, layers %s, num_steps %s, vocab %d/%d", ens,

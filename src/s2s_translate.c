@@ -179,10 +179,9 @@ static int check_translate_options(const s2s_translator *t, const s2s_translate_
     if ((size_t)o->batch * (size_t)o->beam > 1000000)
         return BAD("translate: batch %d x beam %d rows is too many (at most 1000000)", o->batch, o->beam);
     if (o->threads < 0 || o->threads > 1024) return BAD("translate: threads %d is out of range (0..1024)", o->threads);
-    for (int k = 0; o->attention && k < t->nm; k++)
-        if (t->ms[k]->cfg.attention == S2S_NO_ATTENTION)
-            return BAD("translate: attention weights asked of a %s model, which has none%s",
-                       s2s_model_kind_name(t->ms[k]->cfg.attention), t->nm > 1 ? " (in the ensemble)" : "");
+    if (o->attention && !s2s_translator_has_attention(t))
+        return BAD("translate: attention weights asked of a %s, which has none",
+                   t->nm > 1 ? "plain model (in the ensemble)" : "plain model");
     return S2S_OK;
 }
 
@@ -303,6 +302,13 @@ const char *s2s_translator_meta(const s2s_translator *t, const char *key) {
     for (int i = 0; i < t->n_meta; i++)
         if (!strcmp(t->meta[2 * i], key)) return t->meta[2 * i + 1];
     return NULL;
+}
+
+int s2s_translator_has_attention(const s2s_translator *t) {
+    if (!t) return 0;
+    for (int k = 0; k < t->nm; k++)
+        if (t->ms[k]->cfg.attention == S2S_NO_ATTENTION) return 0;
+    return 1;
 }
 
 /* Takes a workspace of at least `rows` rows into *ws: an idle one (the smallest that fits),

@@ -473,6 +473,7 @@ static int test_ensemble(void) {
         CHECK_MSG(0, "%s", err.msg);
         return 0;
     }
+    CHECK(s2s_translator_has_attention(e) && s2s_translator_has_attention(one));
     CHECK_MSG(differences(r1, ro) == 0, "an ensemble of a model with itself is not the model");
     CHECK_MSG(differences(rb, rs) == 0, "the order of an ensemble's two models changes its results");
     int from_one = 0, from_two = 0;
@@ -505,6 +506,7 @@ static int test_ensemble_errors(void) {
     CHECK(s2s_translator_open_ensemble(NULL, 2, NULL, &t, &err) == S2S_ERR_INPUT);
     const char *fam[2] = {g_attn, g_plain}, *in[2] = {"go .", "i lost ."};
     if (s2s_translator_open_ensemble(fam, 2, NULL, &t, &err)) { CHECK_MSG(0, "%s", err.msg); return 0; }
+    CHECK(!s2s_translator_has_attention(t) && !s2s_translator_has_attention(NULL));
     s2s_translation *r = NULL;
     s2s_translate_options o = opts(3, 1, 0, 8, 0);
     CHECK_MSG(s2s_translate(t, in, 2, &o, &r, &err) == S2S_OK && s2s_translation_count(r) == 2, "%s", err.msg);
