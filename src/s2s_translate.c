@@ -242,10 +242,10 @@ int s2s_translator_open_ensemble(const char *const *paths, int n, const s2s_tran
     pthread_cond_init(&t->finished, NULL);
     s2s_st_file *f = NULL;
     s2s_vocab *sv, *tv;
-    if (s2s_st_read(path, &f, err) || s2s_model_from_st(f, path, &t->m, &sv, &tv, err) ||
+    if (s2s_st_read(path, &f, err) || s2s_model_from_st(f, path, &t->ms[0], &sv, &tv, err) ||
         s2s_tok_load(f, path, sv, tv, &t->src, &t->tgt, err))
         goto fail;
-    t->ms[0] = t->m;
+    t->m = t->ms[0];
     t->nm = 1;
     for (int k = 1; k < n; k++)
         if (open_member(t, f, path, paths[k], k, err)) goto fail;
@@ -287,8 +287,7 @@ void s2s_translator_close(s2s_translator *t) {
     if (t->meta)
         for (int i = 0; i < 2 * t->n_meta; i++) free(t->meta[i]);
     free(t->meta);
-    for (int k = 0; k < S2S_MAX_ENSEMBLE; k++) s2s_model_free(t->ms[k]);
-    if (!t->ms[0]) s2s_model_free(t->m);
+    for (int k = 0; k < S2S_MAX_ENSEMBLE; k++) s2s_model_free(t->ms[k]);  /* t->m is ms[0] */
     s2s_tok_free(t->src); s2s_tok_free(t->tgt);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->freed);
