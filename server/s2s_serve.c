@@ -241,7 +241,8 @@ static size_t json_escape(char *out, const char *s) {
 static enum MHD_Result health(req_ctx *c) {
     s2s_server *s = c->s;
     model_ref *m = model_acquire(s);
-    size_t cap = 1024;
+    const char *desc = s2s_engine_describe(m->engine);  /* from the file's metadata: escaped too */
+    size_t cap = 1024 + 6 * strlen(desc);
     for (int i = 0; i < s->n_models; i++) cap += 2 * (6 * strlen(s->model_paths[i]) + 4);
     char *body = malloc(cap), *path = malloc(cap);
     if (body && path) {
@@ -255,8 +256,9 @@ static enum MHD_Result health(req_ctx *c) {
             }
             k += (size_t)snprintf(body + k, cap - k, "],");
         }
+        json_escape(path, desc);
         snprintf(body + k, cap - k, "\"model_info\":\"%s\",\"loaded_at\":%.0f,\"uptime_s\":%.3f,\"threads\":%d,"
-                 "\"max_batch\":%d}", s2s_engine_describe(m->engine), m->loaded_at, s2s_now() - s->started,
+                 "\"max_batch\":%d}", path, m->loaded_at, s2s_now() - s->started,
                  s->o.threads, s->o.max_batch);
     }
     model_release(s, m);

@@ -2,6 +2,7 @@
 #include "s2s_checkpoint.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -122,13 +123,21 @@ static int check_pipeline(const s2s_st_file *f, const char *path, s2s_err *err) 
                     path, s2s_shown(p, b, sizeof b), known);
 }
 
+/* Digits with at most a leading minus: strtol alone also takes leading white space and a plus,
+ * and a value must print back as it was written (the server's /health repeats some). */
+static int whole_digits(const char *s) {
+    if (*s == '-') s++;
+    return isdigit((unsigned char)*s);
+}
+
 static int meta_int(const s2s_st_file *f, const char *path, const char *key, int lo, int hi, int *out, s2s_err *err) {
     const char *s = s2s_st_meta(f, key);
     if (!s) return s2s_errf(err, "%s: metadata has no \"%s\"", path, key);
-    char *end; errno = 0;
+    char *end, b[48]; errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return s2s_errf(err, "%s: metadata \"%s\" = \"%.40s\" is not a whole number in %d..%d", path, key, s, lo, hi);
+    if (!whole_digits(s) || errno || end == s || *end || v < lo || v > hi)
+        return s2s_errf(err, "%s: metadata \"%s\" = \"%s\" is not a whole number in %d..%d", path, key,
+                        s2s_shown(s, b, sizeof b), lo, hi);
     *out = (int)v;
     return S2S_OK;
 }
@@ -191,22 +200,24 @@ static int meta_family(const s2s_st_file *f, const char *path, int ver, s2s_conf
         return S2S_OK;
     }
     const char *a = s2s_st_meta(f, "attention"), *ce = s2s_st_meta(f, "cell"), *en = s2s_st_meta(f, "encoder");
+    char b[48];  /* a value from the file, printable and at most 40 characters */
     if (!a || s2s_attention_parse(a, &c->attention))
-        return s2s_errf(err, "%s: metadata \"attention\" is %s%.40s%s; this program knows bahdanau, luong-dot, "
-                             "luong-general and none", path, a ? "\"" : "", a ? a : "missing", a ? "\"" : "");
+        return s2s_errf(err, "%s: metadata \"attention\" is %s%s%s; this program knows bahdanau, luong-dot, "
+                             "luong-general and none", path, a ? "\"" : "", a ? s2s_shown(a, b, sizeof b) : "missing",
+                        a ? "\"" : "");
     if (!ce || s2s_cell_parse(ce, &c->cell))
-        return s2s_errf(err, "%s: metadata \"cell\" is %s%.40s%s; this program knows gru and lstm", path,
-                        ce ? "\"" : "", ce ? ce : "missing", ce ? "\"" : "");
+        return s2s_errf(err, "%s: metadata \"cell\" is %s%s%s; this program knows gru and lstm", path,
+                        ce ? "\"" : "", ce ? s2s_shown(ce, b, sizeof b) : "missing", ce ? "\"" : "");
     if (!en || s2s_encoder_parse(en, &c->encoder))
-        return s2s_errf(err, "%s: metadata \"encoder\" is %s%.40s%s; this program knows uni and bi", path,
-                        en ? "\"" : "", en ? en : "missing", en ? "\"" : "");
+        return s2s_errf(err, "%s: metadata \"encoder\" is %s%s%s; this program knows uni and bi", path,
+                        en ? "\"" : "", en ? s2s_shown(en, b, sizeof b) : "missing", en ? "\"" : "");
     if (meta_int(f, path, "input_feed", 0, 1, &c->input_feed, err) ||
         meta_int(f, path, "tie_embeddings", 0, 1, &c->tie_embeddings, err))
         return S2S_ERR;
     const char *kind = s2s_st_meta(f, "model");  /* d2l's spelling, redundant here: must agree */
     if (kind && strcmp(kind, s2s_model_kind_name(c->attention)))
         return s2s_errf(err, "%s: metadata \"model\" must be attn or plain (d2l's decoders) or luong, and agree with "
-                             "\"attention\" = \"%s\" (it is \"%.40s\")", path, a, kind);
+                             "\"attention\" = \"%s\" (it is \"%s\")", path, a, s2s_shown(kind, b, sizeof b));
     return S2S_OK;
 }
 
@@ -217,7 +228,12 @@ int s2s_model_from_st(const s2s_st_file *f, const char *path, s2s_model **mo, s2
     const char *fmt = s2s_st_meta(f, "format");
     s2s_config c = {0};
     int ver = 0;
-    if (!fmt || strcmp(fmt, S2S_FORMAT_NAME)) { s2s_errf(err, "%s: not a seq2seq model (metadata \"format\" is %s%s%s)", path, fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : ""); goto fail; }
+    char b[48];  /* a value from the file, printable and at most 40 characters */
+    if (!fmt || strcmp(fmt, S2S_FORMAT_NAME)) {
+        s2s_errf(err, "%s: not a seq2seq model (metadata \"format\" is %s%s%s)", path, fmt ? "\"" : "",
+                 fmt ? s2s_shown(fmt, b, sizeof b) : "missing", fmt ? "\"" : "");
+        goto fail;
+    }
     if (meta_int(f, path, "format_version", 1, 1000000, &ver, err)) goto fail;
     if (ver > S2S_FORMAT_VERSION) { s2s_errf(err, "%s: format version %d is newer than this program reads (%d)", path, ver, S2S_FORMAT_VERSION); goto fail; }
     if (meta_family(f, path, ver, &c, err) || check_pipeline(f, path, err)) goto fail;
@@ -228,7 +244,10 @@ int s2s_model_from_st(const s2s_st_file *f, const char *path, s2s_model **mo, s2
     const char *dr = s2s_st_meta(f, "dropout");
     char *end;
     c.dropout = dr ? strtof(dr, &end) : 0.0f;
-    if (dr && (end == dr || *end || !(c.dropout >= 0 && c.dropout < 1))) { s2s_errf(err, "%s: metadata \"dropout\" = \"%.40s\" is not in [0, 1)", path, dr); goto fail; }
+    if (dr && (end == dr || *end || !(c.dropout >= 0 && c.dropout < 1))) {
+        s2s_errf(err, "%s: metadata \"dropout\" = \"%s\" is not in [0, 1)", path, s2s_shown(dr, b, sizeof b));
+        goto fail;
+    }
     if (vocab_from_json(f, path, "src_vocab", &sv, err) || vocab_from_json(f, path, "tgt_vocab", &tv, err)) goto fail;
     c.src_vocab = s2s_vocab_size(sv); c.tgt_vocab = s2s_vocab_size(tv);
     {   /* a file can claim any size: say which claim does not fit, before allocating it */
@@ -351,11 +370,12 @@ static int meta_whole(const s2s_st_file *f, const char *path, const char *key, l
                       long long *out, s2s_err *err) {
     const char *s = s2s_st_meta(f, key);
     if (!s) return s2s_errf(err, "%s: training state has no \"%s\"", path, key);
-    char *end;
+    char *end, b[48];
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return s2s_errf(err, "%s: \"%s\" = \"%.40s\" is not a whole number in %lld..%lld", path, key, s, lo, hi);
+    if (!whole_digits(s) || errno || end == s || *end || v < lo || v > hi)
+        return s2s_errf(err, "%s: \"%s\" = \"%s\" is not a whole number in %lld..%lld", path, key,
+                        s2s_shown(s, b, sizeof b), lo, hi);
     *out = v;
     return S2S_OK;
 }
@@ -363,9 +383,10 @@ static int meta_whole(const s2s_st_file *f, const char *path, const char *key, l
 static int meta_num(const s2s_st_file *f, const char *path, const char *key, double lo, double hi, double *out, s2s_err *err) {
     const char *s = s2s_st_meta(f, key);
     if (!s) return s2s_errf(err, "%s: training state has no \"%s\"", path, key);
-    char *end;
+    char *end, b[48];
     double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi)) return s2s_errf(err, "%s: \"%s\" = \"%.40s\" is out of range", path, key, s);
+    if (end == s || *end || !(v >= lo && v <= hi))
+        return s2s_errf(err, "%s: \"%s\" = \"%s\" is out of range", path, key, s2s_shown(s, b, sizeof b));
     *out = v;
     return S2S_OK;
 }

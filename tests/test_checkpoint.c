@@ -149,6 +149,12 @@ static int test_bad_files(void) {
         {{.meta_key = "format_version", .meta_val = "7"}, "format version 7 is newer"},
         {{.meta_key = "model", .meta_val = "transformer"}, "\"model\" must be attn or plain"},
         {{.meta_key = "hidden", .meta_val = "six"}, "\"hidden\" = \"six\" is not a whole number"},
+        /* strtol would take these; a value must read back as written, and messages stay on one line */
+        {{.meta_key = "hidden", .meta_val = "\n6"}, "\"hidden\" = \"\\x0a6\" is not a whole number"},
+        {{.meta_key = "hidden", .meta_val = "+6"}, "\"hidden\" = \"+6\" is not a whole number"},
+        {{.meta_key = "attention", .meta_val = "bahdanau\x1b[2J"}, "\"attention\" is \"bahdanau\\x1b[2J\"; this"},
+        {{.meta_key = "dropout", .meta_val = "\r0.5x"}, "\"dropout\" = \"\\x0d0.5x\" is not in [0, 1)"},
+        {{.meta_key = "format", .meta_val = "seq2seq\t"}, "(metadata \"format\" is \"seq2seq\\x09\")"},
         {{.meta_key = "hidden", .meta_val = "7"}, "expected [21"},
         {{.meta_key = "layers", .meta_val = "99"}, "\"layers\" = \"99\""},
         {{.meta_key = "dropout", .meta_val = "2"}, "\"dropout\" = \"2\" is not in [0, 1)"},

@@ -91,6 +91,7 @@ static int test_state_checked(void) {
     struct { const char *key, *val, *tensor; void (*poke)(unsigned char *, size_t); const char *want; } cases[] = {
         {"epoch", "1.5", NULL, NULL, "\"epoch\" = \"1.5\" is not a whole number"},
         {"epoch", "999999999", NULL, NULL, "is not a whole number in 0..100000000"},
+        {"epoch", "\n1", NULL, NULL, "\"epoch\" = \"\\x0a1\" is not a whole number"},  /* printable, one line */
         {"epoch", "2", NULL, NULL, "epoch 2, position 0 and Adam step 5 do not agree"},
         {"adam_step", "6", NULL, NULL, "do not agree"},
         {"pos", "3", NULL, NULL, "position 3"},
