@@ -1285,7 +1285,8 @@ static int test_program_options(void) {
         {"--model " MODEL_A " --host 192.0.2.1 --port 0", "cannot listen on 192.0.2.1", 1},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        snprintf(cmd, sizeof cmd, "%s serve %s 2>&1 </dev/null", s2s_bin, bad[i].args);
+        /* `timeout`: a server that starts when it should not is stopped (exit 124), not waited for */
+        snprintf(cmd, sizeof cmd, "timeout 20 %s serve %s 2>&1 </dev/null", s2s_bin, bad[i].args);
         FILE *p = popen(cmd, "r");
         char out[1024] = "";
         size_t n = fread(out, 1, sizeof out - 1, p);
@@ -1294,7 +1295,7 @@ static int test_program_options(void) {
         CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == bad[i].status && !strncmp(out, "seq2seq: ", 9) && strstr(out, bad[i].want) &&
                   strchr(out, '\n') == out + n - 1, "serve %s: exit %d, '%s'", bad[i].args, st, out);
     }
-    snprintf(cmd, sizeof cmd, "%s serve --help", s2s_bin);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s serve --help </dev/null", s2s_bin);
     FILE *p = popen(cmd, "r");
     char out[4096] = "";
     size_t n = fread(out, 1, sizeof out - 1, p);
