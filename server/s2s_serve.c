@@ -244,26 +244,26 @@ static enum MHD_Result health(req_ctx *c) {
     const char *desc = s2s_engine_describe(m->engine);  /* from the file's metadata: escaped too */
     size_t cap = 1024 + 6 * strlen(desc);
     for (int i = 0; i < s->n_models; i++) cap += 2 * (6 * strlen(s->model_paths[i]) + 4);
-    char *body = malloc(cap), *path = malloc(cap);
-    if (body && path) {
-        json_escape(path, s->model_paths[0]);
-        size_t k = (size_t)snprintf(body, cap, "{\"status\":\"ok\",\"model\":\"%s\",", path);
+    char *body = malloc(cap), *esc = malloc(cap);  /* esc: one string at a time, escaped */
+    if (body && esc) {
+        json_escape(esc, s->model_paths[0]);
+        size_t k = (size_t)snprintf(body, cap, "{\"status\":\"ok\",\"model\":\"%s\",", esc);
         if (s->n_models > 1) {
             k += (size_t)snprintf(body + k, cap - k, "\"models\":[");
             for (int i = 0; i < s->n_models; i++) {
-                json_escape(path, s->model_paths[i]);
-                k += (size_t)snprintf(body + k, cap - k, "%s\"%s\"", i ? "," : "", path);
+                json_escape(esc, s->model_paths[i]);
+                k += (size_t)snprintf(body + k, cap - k, "%s\"%s\"", i ? "," : "", esc);
             }
             k += (size_t)snprintf(body + k, cap - k, "],");
         }
-        json_escape(path, desc);
+        json_escape(esc, desc);
         snprintf(body + k, cap - k, "\"model_info\":\"%s\",\"loaded_at\":%.0f,\"uptime_s\":%.3f,\"threads\":%d,"
-                 "\"max_batch\":%d}", path, m->loaded_at, s2s_now() - s->started,
+                 "\"max_batch\":%d}", esc, m->loaded_at, s2s_now() - s->started,
                  s->o.threads, s->o.max_batch);
     }
     model_release(s, m);
-    const int ok = body && path;
-    free(path);
+    const int ok = body && esc;
+    free(esc);
     if (!ok) { free(body); return MHD_NO; }
     return send_json(c, 200, body, strlen(body));
 }

@@ -123,19 +123,25 @@ static int check_pipeline(const s2s_st_file *f, const char *path, s2s_err *err) 
                     path, s2s_shown(p, b, sizeof b), known);
 }
 
-/* Digits with at most a leading minus: strtol alone also takes leading white space and a plus,
- * and a value must print back as it was written (the server's /health repeats some). */
-static int whole_digits(const char *s) {
-    if (*s == '-') s++;
-    return isdigit((unsigned char)*s);
+/* s is a whole number in lo..hi, written as digits after at most a minus (strtoll alone also
+ * takes leading white space and a plus; a value must print back as it was written: the
+ * server's /health repeats some): 1 and *v, else 0. */
+static int whole_in(const char *s, long long lo, long long hi, long long *v) {
+    if (!isdigit((unsigned char)s[*s == '-'])) return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (errno || *end || x < lo || x > hi) return 0;
+    *v = x;
+    return 1;
 }
 
 static int meta_int(const s2s_st_file *f, const char *path, const char *key, int lo, int hi, int *out, s2s_err *err) {
     const char *s = s2s_st_meta(f, key);
     if (!s) return s2s_errf(err, "%s: metadata has no \"%s\"", path, key);
-    char *end, b[48]; errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!whole_digits(s) || errno || end == s || *end || v < lo || v > hi)
+    char b[48];
+    long long v;
+    if (!whole_in(s, lo, hi, &v))
         return s2s_errf(err, "%s: metadata \"%s\" = \"%s\" is not a whole number in %d..%d", path, key,
                         s2s_shown(s, b, sizeof b), lo, hi);
     *out = (int)v;
@@ -370,10 +376,9 @@ static int meta_whole(const s2s_st_file *f, const char *path, const char *key, l
                       long long *out, s2s_err *err) {
     const char *s = s2s_st_meta(f, key);
     if (!s) return s2s_errf(err, "%s: training state has no \"%s\"", path, key);
-    char *end, b[48];
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!whole_digits(s) || errno || end == s || *end || v < lo || v > hi)
+    char b[48];
+    long long v;
+    if (!whole_in(s, lo, hi, &v))
         return s2s_errf(err, "%s: \"%s\" = \"%s\" is not a whole number in %lld..%lld", path, key,
                         s2s_shown(s, b, sizeof b), lo, hi);
     *out = v;
